@@ -1,0 +1,122 @@
+// Contract of the SAML service-provider core. src/saml knows nothing of
+// Kubernetes or HTTP frameworks: the controller compiles a SamlConnectorConfig
+// from a manifest; the HTTP layer calls the functions of this folder with it.
+
+export type SamlBinding = 'HTTPRedirect' | 'HTTPPost';
+export type NameIDFormat = 'EmailAddress' | 'Unspecified' | 'Persistent' | 'Transient';
+
+/** One trusted IdP signing certificate, parsed once at reconcile time. */
+export interface IdpCertificate {
+  /** PEM of this single certificate. */
+  pem: string;
+  /** `sha256:` + 64 lowercase hex digits over the DER. */
+  fingerprint: string;
+  subject: string;
+  /** ISO-8601. */
+  notAfter: string;
+  /** Where it came from, e.g. `secret/idp-cert#tls.crt` or `inline[0]`. */
+  source: string;
+}
+
+/** Everything the SP needs for one connector, resolved and immutable. */
+export interface SamlConnectorConfig {
+  /** `ns/name`, used in logs and errors only. */
+  key: string;
+  spEntityID: string;
+  /** Absolute URL of this connector's ACS. */
+  acsURL: string;
+  sloURL?: string;
+  idp: {
+    entityID: string;
+    ssoURL: string;
+    ssoBinding: SamlBinding;
+    sloURL?: string;
+    /** Tried in turn; a certificate carried in the message itself is never trusted. */
+    certificates: readonly IdpCertificate[];
+  };
+  nameIDPolicy?: { format?: NameIDFormat; allowCreate?: boolean };
+  authnContext?: { classRefs: readonly string[]; comparison?: 'exact' | 'minimum' | 'maximum' | 'better' };
+  forceAuthn: boolean;
+  isPassive: boolean;
+  acsParameterStyle: 'RelayState' | 'Query';
+  accountID?: string;
+  security: {
+    requireSignedAssertions: boolean;
+    allowSHA1: boolean;
+    maxResponseBytes: number;
+  };
+  clockSkewSeconds: number;
+  idpInitiated: { enabled: boolean; redirectPath?: string };
+  /** Attribute whose value identifies the user; undefined = the NameID. */
+  userIdentityAttribute?: string;
+}
+
+/** Reason codes shared by the HTTP log line, the metric `reason` label and conditions. */
+export type SamlReason =
+  | 'ResponseTooLarge'
+  | 'MalformedResponse'
+  | 'DoctypeForbidden'
+  | 'SignatureMissing'
+  | 'SignatureInvalid'
+  | 'CertificateNotTrusted'
+  | 'WeakAlgorithm'
+  | 'AssertionNotSigned'
+  | 'AssertionCountInvalid'
+  | 'EncryptedAssertionUnsupported'
+  | 'IssuerMismatch'
+  | 'AudienceMismatch'
+  | 'DestinationMismatch'
+  | 'RecipientMismatch'
+  | 'SubjectConfirmationInvalid'
+  | 'AssertionNotYetValid'
+  | 'AssertionExpired'
+  | 'StatusNotSuccess'
+  | 'InResponseToMismatch'
+  | 'UnsolicitedResponseRefused'
+  | 'ReplayDetected'
+  | 'IdentityMissing';
+
+export interface TrailEntry {
+  check: string;
+  ok: boolean;
+  detail?: string;
+}
+
+export interface ValidatedAssertion {
+  id: string;
+  issuer: string;
+  nameID: string;
+  nameIDFormat?: string;
+  sessionIndex?: string;
+  /** Attribute name -> values, read only from the signed assertion. */
+  attributes: Record<string, string[]>;
+  /** The user identity: the NameID or the configured attribute's first value. */
+  identity: string;
+  inResponseTo?: string;
+  /** Epoch seconds: the earliest of the bearer NotOnOrAfter / Conditions NotOnOrAfter. */
+  notOnOrAfter: number;
+  /** Epoch seconds from AuthnStatement/@SessionNotOnOrAfter, if any. */
+  sessionNotOnOrAfter?: number;
+}
+
+export type ValidationResult =
+  | { ok: true; assertion: ValidatedAssertion; trail: TrailEntry[] }
+  | { ok: false; reason: SamlReason; status: 400 | 401 | 413; message: string; trail: TrailEntry[] };
+
+/** Remembers assertion IDs until they expire; Redis-backed later for several replicas. */
+export interface ReplayCache {
+  /** true if the id was not seen before (and is now remembered until expiresAt, epoch seconds). */
+  remember(id: string, expiresAt: number): Promise<boolean>;
+}
+
+export interface ValidateInput {
+  /** The form field SAMLResponse as received (base64). */
+  samlResponse: string;
+  /**
+   * The AuthnRequest id this response must answer (from the state cookie), or
+   * null when no login is pending: then the response is unsolicited.
+   */
+  expectedInResponseTo: string | null;
+  now: Date;
+  replay: ReplayCache;
+}

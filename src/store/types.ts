@@ -1,0 +1,58 @@
+// Where objects come from: a Kubernetes informer cache or a folder of
+// manifests. The store knows nothing of SAML; it hands out plain objects.
+
+export type Kind = 'SsoConnector' | 'UserBinding' | 'Secret' | 'ConfigMap';
+
+export interface ObjectMeta {
+  name: string;
+  namespace: string;
+  uid?: string;
+  generation?: number;
+  resourceVersion?: string;
+  /** ISO-8601; orders "first created" decisions such as ReferenceUnique. */
+  creationTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export interface StoredObject {
+  apiVersion: string;
+  kind: Kind;
+  metadata: ObjectMeta;
+  spec?: unknown;
+  /** Secret: base64 values; ConfigMap: plain values. */
+  data?: Record<string, string>;
+  stringData?: Record<string, string>;
+  type?: string;
+}
+
+export interface StoreEvent {
+  type: 'upsert' | 'delete';
+  object: StoredObject;
+}
+
+/** A document the store refused (standalone mode's admission). */
+export interface SourceProblem {
+  file: string;
+  /** 0-based index of the YAML document inside the file. */
+  documentIndex: number;
+  /** JSON path of the offending field, `$` for the whole document. */
+  path: string;
+  reason: string;
+  message: string;
+  /** Identity of the object when it could be read. */
+  object?: { kind: string; namespace?: string; name?: string };
+}
+
+export interface Store {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** True once the initial load/list is complete. */
+  synced(): boolean;
+  list(kind: Kind, namespace?: string): StoredObject[];
+  get(kind: Kind, namespace: string, name: string): StoredObject | undefined;
+  /** Subscribe to changes; returns an unsubscribe function. */
+  onChange(listener: (event: StoreEvent) => void): () => void;
+  /** Documents currently refused (always empty for the Kubernetes store). */
+  problems(): SourceProblem[];
+}
