@@ -1,0 +1,335 @@
+// SsoConnector: one identity-provider registration (DESIGN.md section 1).
+// Only fields whose behaviour ships are declared here.
+
+import { Type, type Static } from '@sinclair/typebox';
+import {
+  Conditions,
+  Duration,
+  FINGERPRINT_PATTERN,
+  GROUP_VERSION,
+  HttpURL,
+  ObjectMeta,
+  REFERENCE_PATTERN,
+  SecretKeySelector,
+  StringEnum,
+  type CelRule,
+} from './common.ts';
+
+const rules = (...r: CelRule[]) => ({ 'x-kubernetes-validations': r });
+
+export const PROTOCOLS = ['SAML2'] as const;
+
+const IdpCertificate = Type.Object(
+  {
+    secretRef: Type.Optional(SecretKeySelector),
+    pem: Type.Optional(
+      Type.String({
+        description: 'Inline PEM; may hold several certificates.',
+        minLength: 1,
+        maxLength: 262144,
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: 'An IdP signing certificate: a Secret key holding PEM, or inline PEM. Exactly one of the two.',
+    ...rules({ rule: 'has(self.secretRef) != has(self.pem)', message: 'exactly one of secretRef or pem must be set' }),
+  },
+);
+
+const SamlIdp = Type.Object(
+  {
+    entityID: Type.String({ description: 'IdP issuer (EntityID).', minLength: 1, maxLength: 1024 }),
+    ssoURL: HttpURL('Where AuthnRequests are sent (SAML login endpoint).'),
+    ssoBinding: Type.Optional(
+      StringEnum(['HTTPRedirect', 'HTTPPost'] as const, {
+        description: 'How AuthnRequests are sent: HTTPRedirect or HTTPPost.',
+        default: 'HTTPRedirect',
+      }),
+    ),
+    sloURL: Type.Optional(HttpURL('IdP single-logout endpoint.')),
+    certificates: Type.Array(IdpCertificate, {
+      description: 'Certificates the IdP signs with; each is tried in turn, so listing an additional one allows seamless rotation.',
+      minItems: 1,
+      maxItems: 16,
+    }),
+    fingerprints: Type.Optional(
+      Type.Array(
+        Type.String({
+          pattern: FINGERPRINT_PATTERN,
+          maxLength: 102,
+          errorMessage: 'must be sha256: followed by 64 hex digits (colons and upper case allowed)',
+        }),
+        {
+          description: 'Optional pins: a certificate is trusted only if its SHA-256 fingerprint (sha256:<hex>) is listed.',
+          maxItems: 16,
+          'x-kubernetes-list-type': 'set',
+        },
+      ),
+    ),
+  },
+  { additionalProperties: false, description: 'The identity provider.' },
+);
+
+const SamlSecurity = Type.Object(
+  {
+    requireSignedAssertions: Type.Optional(
+      Type.Boolean({
+        description: 'Require a signature on each Assertion; false also accepts a signature on the Response alone.',
+        default: true,
+      }),
+    ),
+    allowSHA1: Type.Optional(Type.Boolean({ description: 'Accept SHA-1 signatures.', default: false })),
+    maxResponseBytes: Type.Optional(
+      Type.Integer({
+        description: 'Largest SAMLResponse accepted, in bytes (decoded).',
+        format: 'int64',
+        default: 262144,
+        minimum: 1024,
+        maximum: 10485760,
+      }),
+    ),
+  },
+  { additionalProperties: false, description: 'Response validation policy.', default: {} },
+);
+
+const SamlSp = Type.Object(
+  {
+    entityID: Type.Optional(
+      Type.String({
+        description: 'SP EntityID; defaults to {publicURL}/saml/{namespace}/{name}/metadata.',
+        minLength: 1,
+        maxLength: 1024,
+      }),
+    ),
+    nameIDPolicy: Type.Optional(
+      Type.Object(
+        {
+          format: StringEnum(['EmailAddress', 'Unspecified', 'Persistent', 'Transient'] as const, {
+            description: 'Requested NameID format.',
+          }),
+          allowCreate: Type.Optional(Type.Boolean({ description: 'Let the IdP create a new identifier for the user.' })),
+        },
+        { additionalProperties: false, description: 'NameIDPolicy sent in the AuthnRequest.' },
+      ),
+    ),
+    authnContext: Type.Optional(
+      Type.Object(
+        {
+          classRefs: Type.Array(Type.String({ minLength: 1, maxLength: 1024 }), {
+            description: 'AuthnContextClassRef values requested.',
+            minItems: 1,
+            maxItems: 16,
+          }),
+          comparison: Type.Optional(
+            StringEnum(['exact', 'minimum', 'maximum', 'better'] as const, {
+              description: 'How the IdP compares the classRefs.',
+              default: 'exact',
+            }),
+          ),
+        },
+        { additionalProperties: false, description: 'RequestedAuthnContext; absent means none is sent.' },
+      ),
+    ),
+    acsParameterStyle: Type.Optional(
+      StringEnum(['RelayState', 'Query'] as const, {
+        description:
+          'How the login state travels to the ACS: RelayState, or Query (an s=<state id> parameter on the AssertionConsumerServiceURL, for IdPs that drop RelayState).',
+        default: 'RelayState',
+      }),
+    ),
+    forceAuthn: Type.Optional(Type.Boolean({ description: 'Ask the IdP to authenticate the user afresh.', default: false })),
+    isPassive: Type.Optional(Type.Boolean({ description: 'Ask the IdP not to interact with the user.', default: false })),
+  },
+  {
+    additionalProperties: false,
+    description: 'This service provider, as the IdP sees it.',
+    default: {},
+    ...rules({
+      rule: '!(has(self.forceAuthn) && self.forceAuthn && has(self.isPassive) && self.isPassive)',
+      message: 'forceAuthn and isPassive cannot both be true',
+      reason: 'FieldValueForbidden',
+      fieldPath: '.isPassive',
+    }),
+  },
+);
+
+const RedirectPath = Type.String({
+  description: 'Where users land after an unsolicited (IdP-initiated) login: a relative path such as /app.',
+  minLength: 1,
+  maxLength: 2048,
+  ...rules(
+    {
+      rule: "self.startsWith('/') && !self.startsWith('//')",
+      message: "must be a relative path starting with a single '/' (an absolute URL or //host is not allowed)",
+    },
+    { rule: "!self.contains('\\\\')", message: 'must not contain a backslash' },
+    { rule: "!self.matches('[\\\\x00-\\\\x20\\\\x7f]')", message: 'must not contain spaces or control characters' },
+  ),
+});
+
+const IdpInitiated = Type.Object(
+  {
+    enabled: Type.Optional(Type.Boolean({ description: 'Accept unsolicited responses.', default: false })),
+    redirectPath: Type.Optional(RedirectPath),
+  },
+  {
+    additionalProperties: false,
+    description: 'IdP-initiated sessions.',
+    default: {},
+    ...rules({
+      rule: '!has(self.enabled) || !self.enabled || has(self.redirectPath)',
+      message: 'redirectPath is required when enabled is true',
+      reason: 'FieldValueRequired',
+      fieldPath: '.redirectPath',
+    }),
+  },
+);
+
+const Saml = Type.Object(
+  {
+    idp: SamlIdp,
+    security: Type.Optional(SamlSecurity),
+    sp: Type.Optional(SamlSp),
+    clockSkew: Type.Optional(Duration('Tolerance for IdP clock differences.', '60s')),
+    userIdentity: Type.Optional(
+      Type.Object(
+        {
+          attribute: Type.String({
+            description: 'Attribute whose value identifies the user (default: the NameID); matched against UserBinding spec.user.',
+            minLength: 1,
+            maxLength: 1024,
+          }),
+        },
+        { additionalProperties: false, description: 'Which part of the assertion identifies the user.' },
+      ),
+    ),
+    idpInitiated: Type.Optional(IdpInitiated),
+    accountID: Type.Optional(
+      Type.String({
+        description: 'Tenant hint appended as idptoken=<accountID> to the IdP login URL.',
+        minLength: 1,
+        maxLength: 256,
+        pattern: REFERENCE_PATTERN,
+        errorMessage: "must consist of letters, digits and '_', '.', '+', '@', '-'",
+      }),
+    ),
+  },
+  { additionalProperties: false, description: 'SAML 2.0 settings; required when protocol is SAML2.' },
+);
+
+export const SsoConnectorSpec = Type.Object(
+  {
+    displayName: Type.Optional(Type.String({ description: 'Human name of the connector.', maxLength: 256 })),
+    description: Type.Optional(Type.String({ description: 'Free-form notes.', maxLength: 4096 })),
+    reference: Type.Optional(
+      Type.String({
+        description: 'Optional external identifier, unique per namespace; shown in lists, logs and status.',
+        minLength: 1,
+        maxLength: 256,
+        pattern: REFERENCE_PATTERN,
+        errorMessage: "must consist of letters, digits and '_', '.', '+', '@', '-'",
+      }),
+    ),
+    enabled: Type.Optional(
+      Type.Boolean({ description: 'false turns SSO off: all routes of this connector answer 404.', default: true }),
+    ),
+    stage: Type.Optional(
+      StringEnum(['Production', 'Provisioning'] as const, {
+        description: 'Production logs one line per attempt; Provisioning adds the decision trail and attributes received.',
+        default: 'Production',
+      }),
+    ),
+    protocol: StringEnum(PROTOCOLS, { description: 'Sign-in protocol; the matching block (saml) must be present.' }),
+    session: Type.Optional(
+      Type.Object(
+        { ttl: Type.Optional(Duration('Session lifetime, never longer than the IdP SessionNotOnOrAfter.', '8h')) },
+        {
+          additionalProperties: false,
+          description: 'Sessions created by this connector.',
+          default: {},
+          ...rules({
+            rule: "!has(self.ttl) || duration(self.ttl) > duration('0s')",
+            message: 'ttl must be a positive duration',
+            fieldPath: '.ttl',
+          }),
+        },
+      ),
+    ),
+    saml: Type.Optional(Saml),
+    access: Type.Optional(
+      Type.Object(
+        {
+          admins: Type.Optional(
+            Type.Array(Type.String({ minLength: 1, maxLength: 1024 }), {
+              description: 'Users who may use the admin test sign-in of this connector.',
+              maxItems: 256,
+              'x-kubernetes-list-type': 'set',
+            }),
+          ),
+        },
+        { additionalProperties: false, description: 'Who may do what with this connector.' },
+      ),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: 'Desired state of the connector.',
+    ...rules(
+      {
+        rule: "self.protocol != 'SAML2' || has(self.saml)",
+        message: 'saml is required when protocol is SAML2',
+        reason: 'FieldValueRequired',
+        fieldPath: '.saml',
+      },
+      {
+        rule: "!has(self.saml) || self.protocol == 'SAML2'",
+        message: 'saml is allowed only when protocol is SAML2',
+        reason: 'FieldValueForbidden',
+        fieldPath: '.saml',
+      },
+    ),
+  },
+);
+export type SsoConnectorSpec = Static<typeof SsoConnectorSpec>;
+
+export const SsoConnectorStatus = Type.Object(
+  {
+    observedGeneration: Type.Optional(
+      Type.Integer({ description: 'The .metadata.generation this status reflects.', format: 'int64', minimum: 0 }),
+    ),
+    conditions: Type.Optional(Conditions),
+    loginURL: Type.Optional(Type.String({ description: 'The address to hand users to sign in.' })),
+    entityID: Type.Optional(Type.String({ description: 'The SP EntityID in effect.' })),
+    acsURL: Type.Optional(Type.String({ description: 'Assertion Consumer Service URL.' })),
+    metadataURL: Type.Optional(Type.String({ description: 'SP metadata URL.' })),
+    certificates: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            fingerprint: Type.String({ description: 'sha256:<hex> fingerprint.' }),
+            subject: Type.String({ description: 'Certificate subject.' }),
+            notAfter: Type.String({ description: 'Expiry time.', format: 'date-time' }),
+            source: Type.String({ description: 'Where the certificate came from.' }),
+          },
+          { additionalProperties: false },
+        ),
+        { description: 'IdP certificates currently trusted.' },
+      ),
+    ),
+  },
+  { additionalProperties: false, description: 'Observed state of the connector.' },
+);
+export type SsoConnectorStatus = Static<typeof SsoConnectorStatus>;
+
+export const SsoConnector = Type.Object(
+  {
+    apiVersion: Type.Literal(GROUP_VERSION),
+    kind: Type.Literal('SsoConnector'),
+    metadata: ObjectMeta,
+    spec: SsoConnectorSpec,
+    status: Type.Optional(SsoConnectorStatus),
+  },
+  { additionalProperties: false },
+);
+export type SsoConnector = Static<typeof SsoConnector>;

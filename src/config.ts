@@ -1,0 +1,136 @@
+// Command-line flags and their SSO_* environment variables (a flag wins over
+// its variable). Names and defaults are the ones DESIGN.md promises.
+
+import { parseArgs } from 'node:util';
+
+export interface RunConfig {
+  manifests?: string;
+  demoIdp: boolean;
+  listen: { host: string; port: number };
+  adminListen: { host: string; port: number };
+  publicURL: string;
+  cookieDomain?: string;
+  allowedRedirectHosts: string[];
+  trustProxy: boolean;
+  logLevel: string;
+  stateDir: string;
+  kubeconfig?: string;
+}
+
+export class ConfigError extends Error {}
+
+const FLAGS = {
+  manifests: { type: 'string' },
+  'demo-idp': { type: 'boolean' },
+  listen: { type: 'string' },
+  'admin-listen': { type: 'string' },
+  'public-url': { type: 'string' },
+  'cookie-domain': { type: 'string' },
+  'allowed-redirect-hosts': { type: 'string' },
+  'trust-proxy': { type: 'boolean' },
+  'log-level': { type: 'string' },
+  'state-dir': { type: 'string' },
+  kubeconfig: { type: 'string' },
+  namespaces: { type: 'string' },
+  'lease-namespace': { type: 'string' },
+  'redis-url': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export const USAGE = `Usage: sso-operator run [flags]
+
+  --manifests DIR               standalone mode: read SsoConnector, UserBinding, Secret and ConfigMap YAML from DIR and watch it
+  --demo-idp                    also serve a development-only SAML IdP at /demo-idp/ (never in production)
+  --listen HOST:PORT            public listener (default 0.0.0.0:8080)
+  --admin-listen HOST:PORT      metrics, probes and /admin/status (default 0.0.0.0:9090)
+  --public-url URL              externally visible base URL, path prefix allowed (default http://localhost:8080)
+  --cookie-domain DOMAIN        Domain attribute of the session cookie
+  --allowed-redirect-hosts LIST comma-separated hosts that rd= may point to (a leading dot allows subdomains)
+  --trust-proxy                 honour X-Forwarded-* headers
+  --log-level LEVEL             trace, debug, info, warn, error (default info)
+  --state-dir DIR               standalone mode: where session keys are kept (default .sso-operator)
+
+Each flag has an environment variable SSO_<FLAG> (e.g. SSO_PUBLIC_URL); a flag wins over its variable.`;
+
+function envName(flag: string): string {
+  return `SSO_${flag.replace(/-/g, '_').toUpperCase()}`;
+}
+
+function parseHostPort(flag: string, value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new ConfigError(`--${flag} must be HOST:PORT, got ${JSON.stringify(value)}`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+function parseBool(flag: string, value: string): boolean {
+  if (/^(1|true|yes|on)$/i.test(value)) return true;
+  if (/^(0|false|no|off|)$/i.test(value)) return false;
+  throw new ConfigError(`${envName(flag)} must be true or false, got ${JSON.stringify(value)}`);
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): RunConfig | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false });
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  const v = parsed.values as Record<string, string | boolean | undefined>;
+  if (v.help) return 'help';
+  const str = (flag: keyof typeof FLAGS): string | undefined => {
+    const fromFlag = v[flag];
+    if (typeof fromFlag === 'string') return fromFlag;
+    const fromEnv = env[envName(flag)];
+    return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
+  };
+  const bool = (flag: keyof typeof FLAGS): boolean => {
+    const fromFlag = v[flag];
+    if (typeof fromFlag === 'boolean') return fromFlag;
+    const fromEnv = env[envName(flag)];
+    return fromEnv === undefined ? false : parseBool(flag, fromEnv);
+  };
+
+  const publicRaw = str('public-url') ?? 'http://localhost:8080';
+  let publicURL: URL;
+  try {
+    publicURL = new URL(publicRaw);
+  } catch {
+    throw new ConfigError(`--public-url is not a URL: ${JSON.stringify(publicRaw)}`);
+  }
+  if (publicURL.protocol !== 'https:' && publicURL.protocol !== 'http:') throw new ConfigError('--public-url must be http or https');
+  // The login-state cookie is SameSite=None and so must be Secure; browsers
+  // accept that on plain http only for loopback.
+  if (publicURL.protocol === 'http:' && !LOOPBACK.has(publicURL.hostname)) {
+    throw new ConfigError(`--public-url ${publicRaw} is plain http on a non-loopback host; use https (cookies must be Secure)`);
+  }
+  if (publicURL.search || publicURL.hash || publicURL.username || publicURL.password) {
+    throw new ConfigError('--public-url must not carry a query, fragment or credentials');
+  }
+
+  for (const flag of ['namespaces', 'lease-namespace', 'redis-url'] as const) {
+    if (str(flag) !== undefined) throw new ConfigError(`--${flag} belongs to cluster mode, which this build does not include yet; use --manifests DIR`);
+  }
+
+  const logLevel = str('log-level') ?? 'info';
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel)) {
+    throw new ConfigError(`--log-level must be one of trace, debug, info, warn, error; got ${JSON.stringify(logLevel)}`);
+  }
+  const manifests = str('manifests');
+  const kubeconfig = str('kubeconfig');
+  return {
+    ...(manifests !== undefined ? { manifests } : {}),
+    ...(kubeconfig !== undefined ? { kubeconfig } : {}),
+    demoIdp: bool('demo-idp'),
+    listen: parseHostPort('listen', str('listen') ?? '0.0.0.0:8080'),
+    adminListen: parseHostPort('admin-listen', str('admin-listen') ?? '0.0.0.0:9090'),
+    publicURL: publicURL.toString().replace(/\/+$/, ''),
+    ...(str('cookie-domain') !== undefined ? { cookieDomain: str('cookie-domain')! } : {}),
+    allowedRedirectHosts: (str('allowed-redirect-hosts') ?? '').split(',').map((h) => h.trim()).filter(Boolean),
+    trustProxy: bool('trust-proxy'),
+    logLevel,
+    stateDir: str('state-dir') ?? '.sso-operator',
+  };
+}

@@ -1,0 +1,258 @@
+// Turns one SsoConnector manifest, plus the Secrets it references, into a
+// ConnectorRuntime and the status the controller publishes. Pure: everything
+// it needs is passed in, so it is unit-tested without a store.
+
+import type { SsoConnector } from '../api/index.ts';
+import { normaliseFingerprint, parseDuration } from '../api/index.ts';
+import { parseCertificates } from '../saml/certificates.ts';
+import type { IdpCertificate, SamlConnectorConfig } from '../saml/types.ts';
+import type { ConditionInput } from './conditions.ts';
+import type { ConnectorRuntime } from './registry.ts';
+
+export const EXPIRING_SOON_SECONDS = 14 * 24 * 3600;
+
+export interface SecretLookup {
+  /** Decoded value of `key` in Secret `name`, or why it is missing. */
+  (namespace: string, name: string, key: string): { value: string } | { missing: 'SecretNotFound' | 'SecretKeyNotFound' };
+}
+
+export interface CompileInput {
+  connector: SsoConnector;
+  secret: SecretLookup;
+  publicURL: string;
+  /** Other connectors of the same namespace, to decide ReferenceUnique. */
+  siblings: readonly SsoConnector[];
+  now: Date;
+}
+
+export interface ConnectorStatusFields {
+  loginURL: string;
+  entityID: string;
+  acsURL: string;
+  metadataURL: string;
+  certificates: { fingerprint: string; subject: string; notAfter: string; source: string }[];
+}
+
+export interface CompileOutput {
+  runtime: ConnectorRuntime;
+  conditions: ConditionInput[];
+  fields: ConnectorStatusFields;
+  /** Secrets (names, same namespace) this connector reads: the controller indexes them. */
+  secretNames: string[];
+  /** Certificates actually trusted, for the expiry metric. */
+  trusted: IdpCertificate[];
+  /** When the result changes by itself (a certificate expires or enters the warning window). */
+  requeueAt?: Date;
+}
+
+export function connectorURLs(publicURL: string, namespace: string, name: string) {
+  const base = `${publicURL.replace(/\/+$/, '')}/saml/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`;
+  return { loginURL: `${base}/login`, acsURL: `${base}/acs`, metadataURL: `${base}/metadata`, sloURL: `${base}/slo` };
+}
+
+function cond(type: string, status: ConditionInput['status'], reason: string, message: string): ConditionInput {
+  return { type, status, reason, message };
+}
+
+/** The connector of the namespace that owns `reference`: the earliest created, then by name. */
+function referenceOwner(connector: SsoConnector, siblings: readonly SsoConnector[]): SsoConnector {
+  const ref = connector.spec.reference;
+  const contenders = [connector, ...siblings.filter((s) => s.metadata.name !== connector.metadata.name && s.spec.reference === ref)];
+  contenders.sort((a, b) => {
+    const ta = a.metadata.creationTimestamp ?? '';
+    const tb = b.metadata.creationTimestamp ?? '';
+    if (ta !== tb) return ta < tb ? -1 : 1;
+    return a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0;
+  });
+  return contenders[0]!;
+}
+
+export function compileConnector(input: CompileInput): CompileOutput {
+  const { connector, now } = input;
+  const { namespace, name } = connector.metadata as { namespace: string; name: string };
+  const spec = connector.spec;
+  const key = `${namespace}/${name}`;
+  const urls = connectorURLs(input.publicURL, namespace, name);
+  const saml = spec.saml!;
+  const spEntityID = saml.sp?.entityID ?? urls.metadataURL;
+  const fields: ConnectorStatusFields = {
+    loginURL: urls.loginURL,
+    entityID: spEntityID,
+    acsURL: urls.acsURL,
+    metadataURL: urls.metadataURL,
+    certificates: [],
+  };
+  const conditions: ConditionInput[] = [];
+  const secretNames = new Set<string>();
+
+  // 1. Secrets referenced by the certificate list.
+  const pemSources: { pem: string; source: string }[] = [];
+  const secretProblems: string[] = [];
+  let secretReason = 'AllSecretsFound';
+  saml.idp.certificates.forEach((c, i) => {
+    if (c.pem !== undefined) {
+      pemSources.push({ pem: c.pem, source: `inline[${i}]` });
+      return;
+    }
+    const ref = c.secretRef!;
+    secretNames.add(ref.name);
+    const got = input.secret(namespace, ref.name, ref.key);
+    if ('missing' in got) {
+      secretReason = got.missing;
+      secretProblems.push(
+        got.missing === 'SecretNotFound'
+          ? `Secret ${namespace}/${ref.name} not found`
+          : `Secret ${namespace}/${ref.name} has no key ${ref.key}`,
+      );
+    } else {
+      pemSources.push({ pem: got.value, source: `secret/${ref.name}#${ref.key}` });
+    }
+  });
+  const secretsOK = secretProblems.length === 0;
+  conditions.push(
+    secretsOK
+      ? cond('SecretsResolved', 'True', 'AllSecretsFound', 'every referenced Secret and key exists')
+      : cond('SecretsResolved', 'False', secretReason, secretProblems.join('; ')),
+  );
+
+  // 2. Certificates: parse, pin, drop expired.
+  let trusted: IdpCertificate[] = [];
+  let certCondition: ConditionInput;
+  if (!secretsOK) {
+    certCondition = cond('CertificatesValid', 'Unknown', 'SecretsUnresolved', 'waiting for the referenced Secrets');
+  } else {
+    const parsed: IdpCertificate[] = [];
+    const errors: string[] = [];
+    for (const s of pemSources) {
+      try {
+        parsed.push(...parseCertificates(s.pem, s.source));
+      } catch (err) {
+        errors.push(`${s.source}: ${(err as Error).message}`);
+      }
+    }
+    fields.certificates = parsed.map((c) => ({ fingerprint: c.fingerprint, subject: c.subject, notAfter: c.notAfter, source: c.source }));
+    const pins = (saml.idp.fingerprints ?? []).map(normaliseFingerprint);
+    const pinned = pins.length === 0 ? parsed : parsed.filter((c) => pins.includes(c.fingerprint));
+    trusted = pinned.filter((c) => Date.parse(c.notAfter) > now.getTime());
+    if (errors.length > 0) {
+      // A bad PEM is a configuration error even if another certificate is fine:
+      // the operator must not silently trust less than was declared.
+      certCondition = cond('CertificatesValid', 'False', 'CertificateInvalid', errors.join('; '));
+    } else if (parsed.length === 0) {
+      certCondition = cond('CertificatesValid', 'False', 'CertificateInvalid', 'no certificate found in the given PEM data');
+    } else if (pinned.length === 0) {
+      certCondition = cond('CertificatesValid', 'False', 'FingerprintMismatch', `none of ${parsed.length} certificate(s) matches a pinned fingerprint`);
+    } else if (trusted.length === 0) {
+      certCondition = cond('CertificatesValid', 'False', 'CertificateExpired', 'every usable certificate has expired');
+    } else {
+      const dropped = parsed.length - trusted.length;
+      certCondition = cond(
+        'CertificatesValid',
+        'True',
+        'CertificatesTrusted',
+        `${trusted.length} certificate(s) trusted` + (dropped ? `, ${dropped} ignored (expired or not pinned)` : ''),
+      );
+    }
+  }
+  conditions.push(certCondition);
+
+  // 3. Expiry warning; requeue when it changes by itself.
+  let requeueAt: Date | undefined;
+  if (certCondition.status !== 'True') {
+    conditions.push(cond('CertificateExpiringSoon', 'Unknown', 'CertificatesNotValid', 'certificates are not valid'));
+  } else {
+    const times = trusted.map((c) => Date.parse(c.notAfter));
+    const latest = Math.max(...times);
+    const soonest = Math.min(...times);
+    const warnAt = latest - EXPIRING_SOON_SECONDS * 1000;
+    // Rotation is seamless while any trusted certificate stays valid, so warn on the latest one.
+    conditions.push(
+      warnAt <= now.getTime()
+        ? cond('CertificateExpiringSoon', 'True', 'CertificateExpiringSoon', `the last trusted certificate expires at ${new Date(latest).toISOString()}`)
+        : cond('CertificateExpiringSoon', 'False', 'CertificatesFresh', `the last trusted certificate expires at ${new Date(latest).toISOString()}`),
+    );
+    const upcoming = [soonest, warnAt, latest].filter((t) => t > now.getTime());
+    if (upcoming.length > 0) requeueAt = new Date(Math.min(...upcoming) + 1000);
+  }
+
+  // 4. Reference uniqueness within the namespace.
+  let referenceOK = true;
+  if (spec.reference !== undefined) {
+    const owner = referenceOwner(connector, input.siblings);
+    referenceOK = owner.metadata.name === name;
+    conditions.push(
+      referenceOK
+        ? cond('ReferenceUnique', 'True', 'ReferenceUnique', `reference ${spec.reference} is unique in ${namespace}`)
+        : cond('ReferenceUnique', 'False', 'ReferenceConflict', `reference ${spec.reference} is already used by ${owner.metadata.name}, created earlier`),
+    );
+  } else {
+    conditions.push(cond('ReferenceUnique', 'True', 'NoReference', 'no reference set'));
+  }
+
+  // 5. Ready: the first failing dependency gives the reason.
+  const failing = conditions.find((c) => c.type !== 'CertificateExpiringSoon' && c.status !== 'True');
+  const ready = failing === undefined;
+  const enabled = spec.enabled !== false;
+  conditions.unshift(
+    !ready
+      ? cond('Ready', 'False', failing!.reason, failing!.message)
+      : enabled
+        ? cond('Ready', 'True', 'Serving', `serving at ${urls.loginURL}`)
+        : cond('Ready', 'True', 'Disabled', 'SSO is off for this connector (spec.enabled is false); its routes answer 404'),
+  );
+
+  let samlConfig: SamlConnectorConfig | undefined;
+  if (ready) {
+    samlConfig = {
+      key,
+      spEntityID,
+      acsURL: urls.acsURL,
+      sloURL: urls.sloURL,
+      idp: {
+        entityID: saml.idp.entityID,
+        ssoURL: saml.idp.ssoURL,
+        ssoBinding: saml.idp.ssoBinding ?? 'HTTPRedirect',
+        ...(saml.idp.sloURL !== undefined ? { sloURL: saml.idp.sloURL } : {}),
+        certificates: trusted,
+      },
+      ...(saml.sp?.nameIDPolicy ? { nameIDPolicy: saml.sp.nameIDPolicy } : {}),
+      ...(saml.sp?.authnContext ? { authnContext: saml.sp.authnContext } : {}),
+      forceAuthn: saml.sp?.forceAuthn ?? false,
+      isPassive: saml.sp?.isPassive ?? false,
+      acsParameterStyle: saml.sp?.acsParameterStyle ?? 'RelayState',
+      ...(saml.accountID !== undefined ? { accountID: saml.accountID } : {}),
+      security: {
+        requireSignedAssertions: saml.security?.requireSignedAssertions ?? true,
+        allowSHA1: saml.security?.allowSHA1 ?? false,
+        maxResponseBytes: saml.security?.maxResponseBytes ?? 262144,
+      },
+      clockSkewSeconds: parseDuration(saml.clockSkew ?? '60s'),
+      idpInitiated: {
+        enabled: saml.idpInitiated?.enabled ?? false,
+        ...(saml.idpInitiated?.redirectPath !== undefined ? { redirectPath: saml.idpInitiated.redirectPath } : {}),
+      },
+      ...(saml.userIdentity?.attribute !== undefined ? { userIdentityAttribute: saml.userIdentity.attribute } : {}),
+    };
+  }
+
+  const runtime: ConnectorRuntime = {
+    key,
+    namespace,
+    name,
+    ...(spec.displayName !== undefined ? { displayName: spec.displayName } : {}),
+    ...(spec.reference !== undefined ? { reference: spec.reference } : {}),
+    ...(connector.metadata.generation !== undefined ? { generation: connector.metadata.generation } : {}),
+    enabled,
+    ready,
+    ...(ready ? {} : { notReadyReason: failing!.reason }),
+    stage: spec.stage ?? 'Production',
+    protocol: 'SAML2',
+    sessionTtlSeconds: parseDuration(spec.session?.ttl ?? '8h'),
+    ...(samlConfig ? { saml: samlConfig } : {}),
+    admins: spec.access?.admins ?? [],
+    loginURL: urls.loginURL,
+    metadataURL: urls.metadataURL,
+  };
+
+  return { runtime, conditions, fields, secretNames: [...secretNames], trusted, ...(requeueAt ? { requeueAt } : {}) };
+}

@@ -1,0 +1,158 @@
+// Prometheus metrics, one Registry per app instance (never prom-client's
+// global registry, so tests and several apps in one process do not clash).
+//
+// Conventions (DESIGN.md section 6): `sso_` prefix, base units, `_total`
+// counters, `_seconds` histograms; labels namespace/connector/result/reason.
+// No metric has a label for a user identity: that would leak who signs in
+// to anyone who can scrape, and make series cardinality unbounded.
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  registry: Registry;
+  loginAttempts: Counter<'namespace' | 'connector' | 'result' | 'reason'>;
+  loginDuration: Histogram<'namespace' | 'connector' | 'result'>;
+  idpCertNotAfter: Gauge<'namespace' | 'connector' | 'fingerprint'>;
+  connectors: Gauge<'state'>;
+  reconcileTotal: Counter<'kind' | 'result'>;
+  reconcileDuration: Histogram<'kind'>;
+  sessionsIssued: Counter<'namespace' | 'connector'>;
+  forwardAuth: Counter<'result' | 'reason'>;
+}
+
+export type ConnectorState = 'ready' | 'not_ready' | 'disabled';
+export const CONNECTOR_STATES: readonly ConnectorState[] = ['ready', 'not_ready', 'disabled'];
+
+export interface CreateMetricsOptions {
+  /** Register Node's default process metrics (prom-client names). Default true. */
+  defaultMetrics?: boolean;
+}
+
+export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  const registers = [registry];
+
+  const loginAttempts = new Counter({
+    name: 'sso_login_attempts_total',
+    help: 'Login attempts (ACS and callback), by outcome and reason code.',
+    labelNames: ['namespace', 'connector', 'result', 'reason'] as const,
+    registers,
+  });
+  const loginDuration = new Histogram({
+    name: 'sso_login_duration_seconds',
+    help: 'Time to process a login response, in seconds.',
+    labelNames: ['namespace', 'connector', 'result'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers,
+  });
+  const idpCertNotAfter = new Gauge({
+    name: 'sso_idp_certificate_not_after_seconds',
+    help: 'Expiry (notAfter) of each trusted IdP certificate, as a Unix timestamp in seconds.',
+    labelNames: ['namespace', 'connector', 'fingerprint'] as const,
+    registers,
+  });
+  const connectors = new Gauge({
+    name: 'sso_connectors',
+    help: 'Number of connectors by state.',
+    labelNames: ['state'] as const,
+    registers,
+  });
+  for (const state of CONNECTOR_STATES) connectors.set({ state }, 0);
+  const reconcileTotal = new Counter({
+    name: 'sso_reconcile_total',
+    help: 'Reconciles by resource kind and result.',
+    labelNames: ['kind', 'result'] as const,
+    registers,
+  });
+  const reconcileDuration = new Histogram({
+    name: 'sso_reconcile_duration_seconds',
+    help: 'Reconcile duration by resource kind, in seconds.',
+    labelNames: ['kind'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30],
+    registers,
+  });
+  const sessionsIssued = new Counter({
+    name: 'sso_sessions_issued_total',
+    help: 'Sessions issued after a successful login.',
+    labelNames: ['namespace', 'connector'] as const,
+    registers,
+  });
+  const forwardAuth = new Counter({
+    name: 'sso_forward_auth_total',
+    help: 'Forward-auth decisions (/auth/verify) by result and reason.',
+    labelNames: ['result', 'reason'] as const,
+    registers,
+  });
+
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+
+  return {
+    registry,
+    loginAttempts,
+    loginDuration,
+    idpCertNotAfter,
+    connectors,
+    reconcileTotal,
+    reconcileDuration,
+    sessionsIssued,
+    forwardAuth,
+  };
+}
+
+type PerConnector = Counter<string> | Gauge<string> | Histogram<string>;
+
+async function removeSeries(metric: PerConnector, namespace: string, connector: string): Promise<void> {
+  const { values } = await metric.get();
+  const seen = new Set<string>();
+  for (const v of values) {
+    const labels = { ...(v.labels as Record<string, string | number>) };
+    // Histogram buckets carry an extra `le` label that is not part of the series key.
+    delete labels.le;
+    if (labels.namespace !== namespace || labels.connector !== connector) continue;
+    const key = JSON.stringify(Object.entries(labels).sort());
+    if (seen.has(key)) continue;
+    seen.add(key);
+    metric.remove(labels);
+  }
+}
+
+/**
+ * Removes every series of a deleted connector (all results, reasons and
+ * certificate fingerprints), so it stops being exported. Never rejects, so
+ * callers may fire and forget it.
+ */
+export async function forgetConnector(metrics: Metrics, namespace: string, name: string): Promise<void> {
+  const perConnector: PerConnector[] = [
+    metrics.loginAttempts,
+    metrics.loginDuration,
+    metrics.idpCertNotAfter,
+    metrics.sessionsIssued,
+  ];
+  for (const metric of perConnector) {
+    try {
+      await removeSeries(metric, namespace, name);
+    } catch {
+      // A metric that cannot be read keeps its series; nothing else to do.
+    }
+  }
+}
+
+/**
+ * Replaces the certificate-expiry series of one connector: fingerprints no
+ * longer trusted (rotated out) disappear.
+ */
+export function setIdpCertificates(
+  metrics: Metrics,
+  namespace: string,
+  connector: string,
+  certs: readonly { fingerprint: string; notAfter: string | Date }[],
+): Promise<void> {
+  return removeSeries(metrics.idpCertNotAfter, namespace, connector).then(() => {
+    for (const c of certs) {
+      const ms = c.notAfter instanceof Date ? c.notAfter.getTime() : Date.parse(c.notAfter);
+      if (Number.isFinite(ms)) {
+        metrics.idpCertNotAfter.set({ namespace, connector, fingerprint: c.fingerprint }, Math.floor(ms / 1000));
+      }
+    }
+  });
+}

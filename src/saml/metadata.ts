@@ -1,0 +1,25 @@
+// SP metadata. A small escaped template rather than samlify's
+// ServiceProvider().getMetadata(): samlify 2.13.1 writes NameIDFormat before
+// SingleLogoutService, which breaks the schema order of SSODescriptorType.
+import { BINDING_URN, NAMEID_FORMAT_URN } from './nameid.ts';
+import type { SamlConnectorConfig } from './types.ts';
+import { NS, escapeXml as x } from './xml.ts';
+
+export function buildSpMetadata(cfg: SamlConnectorConfig): string {
+  const lines: string[] = [];
+  lines.push('<?xml version="1.0" encoding="UTF-8"?>');
+  lines.push(`<md:EntityDescriptor xmlns:md="${NS.metadata}" entityID="${x(cfg.spEntityID)}">`);
+  lines.push(
+    `  <md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="${cfg.security.requireSignedAssertions ? 'true' : 'false'}" protocolSupportEnumeration="${NS.protocol}">`,
+  );
+  if (cfg.sloURL !== undefined) {
+    lines.push(`    <md:SingleLogoutService Binding="${BINDING_URN.HTTPRedirect}" Location="${x(cfg.sloURL)}"/>`);
+    lines.push(`    <md:SingleLogoutService Binding="${BINDING_URN.HTTPPost}" Location="${x(cfg.sloURL)}"/>`);
+  }
+  const format = cfg.nameIDPolicy?.format;
+  if (format !== undefined) lines.push(`    <md:NameIDFormat>${x(NAMEID_FORMAT_URN[format])}</md:NameIDFormat>`);
+  lines.push(`    <md:AssertionConsumerService Binding="${BINDING_URN.HTTPPost}" Location="${x(cfg.acsURL)}" index="0" isDefault="true"/>`);
+  lines.push('  </md:SPSSODescriptor>');
+  lines.push('</md:EntityDescriptor>');
+  return `${lines.join('\n')}\n`;
+}

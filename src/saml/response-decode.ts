@@ -1,0 +1,67 @@
+// First stage of ACS validation: size, base64, DOCTYPE and well-formedness,
+// before anything looks at the content.
+import type { Document, Element } from '@xmldom/xmldom';
+import type { Trail } from './trail.ts';
+import { NS, XmlParseError, attr, hasDoctypeOrDeclarations, parseXmlStrict } from './xml.ts';
+
+export interface DecodedResponse {
+  xml: string;
+  doc: Document;
+  root: Element;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Largest base64 text (allowing the CR LF line breaks some IdPs insert every
+ * 64 or 76 characters) that can decode to at most `maxBytes`.
+ */
+export function maxEncodedLength(maxBytes: number): number {
+  const plain = Math.ceil(maxBytes / 3) * 4;
+  return plain + 2 * Math.ceil(plain / 64) + 4;
+}
+
+export function decodeResponse(samlResponse: string, maxBytes: number, trail: Trail): DecodedResponse {
+  // Resource exhaustion: refuse an oversized message before decoding or parsing it.
+  if (samlResponse.length > maxEncodedLength(maxBytes)) {
+    trail.fail('size', 'ResponseTooLarge', `encoded response of ${samlResponse.length} characters exceeds the limit of ${maxBytes} bytes`);
+  }
+  const compact = samlResponse.replace(/[\r\n\t ]+/g, '');
+  if (compact.length === 0 || compact.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) {
+    trail.fail('base64', 'MalformedResponse', 'SAMLResponse is not valid base64');
+  }
+  const bytes = Buffer.from(compact, 'base64');
+  if (bytes.length > maxBytes) {
+    trail.fail('size', 'ResponseTooLarge', `response of ${bytes.length} bytes exceeds the limit of ${maxBytes} bytes`);
+  }
+  trail.pass('size', `${bytes.length} bytes`);
+  let xml: string;
+  try {
+    xml = utf8.decode(bytes);
+  } catch {
+    return trail.fail('base64', 'MalformedResponse', 'SAMLResponse is not UTF-8 text');
+  }
+  // XXE, entity expansion and DTD attribute defaults: no DOCTYPE or declaration at all.
+  if (hasDoctypeOrDeclarations(xml)) {
+    trail.fail('doctype', 'DoctypeForbidden', 'a DOCTYPE or markup declaration is not allowed in a SAML response');
+  }
+  trail.pass('doctype');
+  let doc: Document;
+  try {
+    doc = parseXmlStrict(xml);
+  } catch (err) {
+    const msg = err instanceof XmlParseError ? (err.message.split('\n')[0] ?? '').slice(0, 120) : 'parse error';
+    return trail.fail('xml', 'MalformedResponse', `not well-formed XML (${msg})`);
+  }
+  trail.pass('xml');
+  const root = doc.documentElement as Element;
+  // Message confusion: only a SAML 2.0 protocol Response is accepted here.
+  if (root.localName !== 'Response' || root.namespaceURI !== NS.protocol) {
+    trail.fail('root', 'MalformedResponse', `root element is {${root.namespaceURI ?? ''}}${root.localName}, expected samlp:Response`);
+  }
+  if (attr(root, 'Version') !== '2.0') {
+    trail.fail('root', 'MalformedResponse', 'Response Version must be 2.0');
+  }
+  trail.pass('root');
+  return { xml, doc, root };
+}

@@ -1,0 +1,115 @@
+// Small XML helpers shared by the SP side (and the demo IdP): strict parsing,
+// escaping and namespace-aware child lookup. Elements are always selected by
+// namespace URI + local name, never by prefix.
+import { DOMParser } from '@xmldom/xmldom';
+import type { Document, Element, Node } from '@xmldom/xmldom';
+
+export const NS = {
+  protocol: 'urn:oasis:names:tc:SAML:2.0:protocol',
+  assertion: 'urn:oasis:names:tc:SAML:2.0:assertion',
+  metadata: 'urn:oasis:names:tc:SAML:2.0:metadata',
+  dsig: 'http://www.w3.org/2000/09/xmldsig#',
+  xsi: 'http://www.w3.org/2001/XMLSchema-instance',
+} as const;
+
+export const ELEMENT_NODE = 1;
+
+/** Escapes text for use in element content and double-quoted attribute values. */
+export function escapeXml(value: string): string {
+  return value.replace(/[&<>"']/g, (c) =>
+    c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '"' ? '&quot;' : '&apos;',
+  );
+}
+
+/**
+ * True when the text carries a document type declaration or any markup
+ * declaration. Defends against entity expansion ("billion laughs"), external
+ * entity (XXE) reads and DTD-based attribute defaults that could change what
+ * is signed versus what is read.
+ */
+export function hasDoctypeOrDeclarations(xml: string): boolean {
+  return /<!\s*(DOCTYPE|ENTITY|ELEMENT|ATTLIST|NOTATION)/i.test(xml);
+}
+
+export class XmlParseError extends Error {}
+
+/**
+ * Parses XML with every parser warning and error treated as fatal, so a
+ * document that xmldom would "repair" is refused instead of being read in a
+ * form that differs from what the signer saw.
+ */
+export function parseXmlStrict(xml: string): Document {
+  let problem: string | undefined;
+  const parser = new DOMParser({
+    onError: (level: string, message: string) => {
+      problem ??= `${level}: ${message}`;
+      throw new XmlParseError(message);
+    },
+  });
+  let doc: Document;
+  try {
+    doc = parser.parseFromString(xml, 'text/xml');
+  } catch (err) {
+    throw new XmlParseError(problem ?? (err instanceof Error ? err.message : String(err)));
+  }
+  if (problem !== undefined || doc.documentElement == null) {
+    throw new XmlParseError(problem ?? 'no root element');
+  }
+  return doc;
+}
+
+export function isElement(node: Node | null | undefined): node is Element {
+  return node != null && node.nodeType === ELEMENT_NODE;
+}
+
+/** Direct element children with the given namespace and local name. */
+export function childElements(parent: Element, ns: string, localName: string): Element[] {
+  const out: Element[] = [];
+  for (let n = parent.firstChild; n != null; n = n.nextSibling) {
+    if (isElement(n) && n.localName === localName && n.namespaceURI === ns) out.push(n);
+  }
+  return out;
+}
+
+/** The first direct child with the given name, or undefined. */
+export function childElement(parent: Element, ns: string, localName: string): Element | undefined {
+  for (let n = parent.firstChild; n != null; n = n.nextSibling) {
+    if (isElement(n) && n.localName === localName && n.namespaceURI === ns) return n;
+  }
+  return undefined;
+}
+
+/** All element children, regardless of name. */
+export function elementChildren(parent: Element): Element[] {
+  const out: Element[] = [];
+  for (let n = parent.firstChild; n != null; n = n.nextSibling) if (isElement(n)) out.push(n);
+  return out;
+}
+
+/** Every descendant element (document order) with the given namespace and local name. */
+export function descendants(root: Element, ns: string, localName: string): Element[] {
+  const out: Element[] = [];
+  const walk = (el: Element): void => {
+    for (let n = el.firstChild; n != null; n = n.nextSibling) {
+      if (!isElement(n)) continue;
+      if (n.localName === localName && n.namespaceURI === ns) out.push(n);
+      walk(n);
+    }
+  };
+  walk(root);
+  return out;
+}
+
+/** Attribute value or undefined when absent (xmldom returns '' or null for absent ones). */
+export function attr(el: Element, name: string): string | undefined {
+  return el.hasAttribute(name) ? (el.getAttribute(name) ?? undefined) : undefined;
+}
+
+/**
+ * Full text of an element: every text and CDATA descendant joined; comments
+ * and processing instructions contribute nothing. Never "the first text node",
+ * which a comment injected by an attacker could truncate.
+ */
+export function textOf(el: Element): string {
+  return el.textContent ?? '';
+}

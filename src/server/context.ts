@@ -1,0 +1,27 @@
+// What the HTTP layer is given. It reads the registry and never the store.
+
+import type { Logger } from 'pino';
+import type { RegistryReader } from '../controller/registry.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import type { ReplayCache } from '../saml/types.ts';
+import type { SessionTokens } from '../session/tokens.ts';
+
+export interface ServerConfig {
+  /** Externally visible base URL, no trailing slash. */
+  publicURL: string;
+  cookieDomain?: string;
+  allowedRedirectHosts: string[];
+  trustProxy: boolean;
+}
+
+export interface PublicContext {
+  registry: RegistryReader;
+  sessions: SessionTokens;
+  /** HMAC key of the login-state cookie; a getter so keys can rotate live. */
+  stateKey: () => Uint8Array;
+  replay: ReplayCache;
+  metrics: Metrics;
+  logger: Logger;
+  config: ServerConfig;
+  now?: () => Date;
+}

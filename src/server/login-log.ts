@@ -1,0 +1,50 @@
+// One log line and one metric sample per login attempt. Production logs the
+// reason code only; Provisioning adds the decision trail and the attributes
+// received. Never logged, in any stage: keys, tokens, cookies, the raw SAML
+// message.
+
+import type { ConnectorRuntime } from '../controller/registry.ts';
+import type { TrailEntry } from '../saml/types.ts';
+import type { PublicContext } from './context.ts';
+
+export interface LoginOutcome {
+  correlationId: string;
+  connector: ConnectorRuntime | undefined;
+  namespace: string;
+  name: string;
+  status: number;
+  reason: string;
+  startedAt: bigint;
+  trail?: TrailEntry[];
+  attributes?: Record<string, string[]>;
+  user?: string;
+}
+
+export function recordLogin(ctx: PublicContext, o: LoginOutcome): void {
+  const result = o.status < 400 ? 'success' : 'failure';
+  const seconds = Number(process.hrtime.bigint() - o.startedAt) / 1e9;
+  // Label values for unknown connectors come from the URL: bucket them so a
+  // scanner cannot grow the metric's cardinality without bound.
+  const known = o.connector !== undefined;
+  const labels = { namespace: known ? o.namespace : '_unknown', connector: known ? o.name : '_unknown' };
+  ctx.metrics.loginAttempts.inc({ ...labels, result, reason: o.reason });
+  ctx.metrics.loginDuration.observe({ ...labels, result }, seconds);
+
+  const line: Record<string, unknown> = {
+    correlationId: o.correlationId,
+    connector: `${o.namespace}/${o.name}`,
+    result,
+    reason: o.reason,
+    status: o.status,
+    durationMs: Math.round(seconds * 1000),
+  };
+  if (o.connector?.reference) line.reference = o.connector.reference;
+  if (o.connector?.stage === 'Provisioning') {
+    line.stage = 'Provisioning';
+    if (o.user !== undefined) line.user = o.user;
+    if (o.trail) line.trail = o.trail;
+    if (o.attributes) line.attributes = o.attributes;
+  }
+  if (result === 'success') ctx.logger.info(line, 'login');
+  else ctx.logger.warn(line, 'login refused');
+}

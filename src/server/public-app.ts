@@ -1,0 +1,46 @@
+// The public listener: SAML endpoints, session handoff, the landing page.
+
+import { randomBytes } from 'node:crypto';
+import formbody from '@fastify/formbody';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { PublicContext } from './context.ts';
+import { sendError } from './html.ts';
+import { authRoutes } from './routes/auth.ts';
+import { homeRoutes } from './routes/home.ts';
+import { samlRoutes } from './routes/saml.ts';
+
+export interface PublicAppOptions {
+  /** Extra route plugins (the development demo IdP). */
+  plugins?: ((app: FastifyInstance) => Promise<void>)[];
+  homeLinks?: { href: string; text: string }[];
+}
+
+export async function buildPublicApp(ctx: PublicContext, options: PublicAppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: false,
+    trustProxy: ctx.config.trustProxy,
+    genReqId: () => randomBytes(8).toString('hex'),
+    // Query strings and bodies are bounded: a login URL needs little, the ACS sets its own limit.
+    routerOptions: { maxParamLength: 256 },
+    bodyLimit: 64 * 1024,
+    return503OnClosing: true,
+  });
+  await app.register(formbody, { bodyLimit: 64 * 1024 });
+
+  app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {
+    const status = err.statusCode ?? 500;
+    if (status === 413) return sendError(reply, 413, 'RequestTooLarge', req.id);
+    if (status === 415) return sendError(reply, 415, 'UnsupportedMediaType', req.id);
+    if (status >= 400 && status < 500) return sendError(reply, 400, 'MalformedRequest', req.id);
+    // Never echo internal errors; log them with the correlation id.
+    ctx.logger.error({ correlationId: req.id, url: req.routeOptions.url, err: err.message }, 'unhandled error');
+    return sendError(reply, 500, 'InternalError', req.id, 'Something went wrong on our side.');
+  });
+  app.setNotFoundHandler((req, reply) => sendError(reply, 404, 'NotFound', req.id, 'There is nothing at this address.'));
+
+  await homeRoutes(app, ctx, options.homeLinks);
+  await samlRoutes(app, ctx);
+  await authRoutes(app, ctx);
+  for (const plugin of options.plugins ?? []) await plugin(app);
+  return app;
+}

@@ -1,0 +1,101 @@
+// Session handoff to applications: forward-auth for ingress controllers, the
+// start of a login from an ingress 401, whoami, logout and the JWKS.
+
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { SESSION_COOKIE, parseCookies, serializeCookie, sessionCookieOptions } from '../../session/cookies.ts';
+import { decideForwardAuth } from '../../session/forward-auth.ts';
+import { checkRedirect } from '../../session/redirects.ts';
+import type { VerifyResult } from '../../session/tokens.ts';
+import type { PublicContext } from '../context.ts';
+import { escapeHtml, sendError, sendPage } from '../html.ts';
+
+export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Promise<void> {
+  const now = ctx.now ?? (() => new Date());
+
+  async function session(req: FastifyRequest): Promise<VerifyResult> {
+    const token = parseCookies(req.headers.cookie)[SESSION_COOKIE];
+    if (!token) return { ok: false, reason: 'SessionMissing' };
+    return ctx.sessions.verify(token, now());
+  }
+
+  /** A session counts only while its connector is enabled and its binding Active: removing either ends access at the next request. */
+  async function currentSession(req: FastifyRequest) {
+    const verify = await session(req);
+    const snapshot = ctx.registry.current();
+    return decideForwardAuth({
+      verify,
+      connectorEnabled: (key) => snapshot.connectors.get(key)?.enabled === true,
+      bindingActive: (connectorKey, user) => {
+        const m = snapshot.bindings.lookup(connectorKey, user);
+        return { active: m.active, groups: m.groups };
+      },
+      ...(typeof (req.query as { groups?: unknown }).groups === 'string'
+        ? { requiredGroups: ((req.query as { groups: string }).groups).split(',').map((g) => g.trim()).filter(Boolean) }
+        : {}),
+    });
+  }
+
+  app.get('/auth/verify', async (req, reply) => {
+    const d = await currentSession(req);
+    ctx.metrics.forwardAuth.inc({ result: d.status === 200 ? 'allowed' : 'denied', reason: d.status === 200 ? 'Allowed' : d.reason });
+    reply.header('cache-control', 'no-store');
+    if (d.status === 200) return reply.code(200).headers(d.headers).send();
+    return reply.code(d.status).send();
+  });
+
+  app.get<{ Querystring: { connector?: string; rd?: string } }>('/auth/start', async (req, reply) => {
+    const rd = checkRedirect(req.query.rd, { publicURL: ctx.config.publicURL, allowedHosts: ctx.config.allowedRedirectHosts });
+    if (!rd.ok) return sendError(reply, 400, rd.reason, req.id);
+    const connectors = [...ctx.registry.current().connectors.values()].filter((c) => c.enabled);
+    let key = req.query.connector;
+    if (!key) {
+      // With exactly one connector the choice is obvious; otherwise say which to give.
+      const ready = connectors.filter((c) => c.ready);
+      if (ready.length !== 1) return sendError(reply, 400, 'ConnectorRequired', req.id, 'Give ?connector=namespace/name.');
+      key = ready[0]!.key;
+    }
+    const runtime = connectors.find((c) => c.key === key);
+    if (!runtime) return sendError(reply, 404, 'ConnectorNotFound', req.id);
+    const login = new URL(runtime.loginURL);
+    login.searchParams.set('rd', rd.target);
+    return reply.code(302).header('location', `${login.pathname}${login.search}`).send();
+  });
+
+  app.get<{ Querystring: { format?: string } }>('/auth/whoami', async (req, reply) => {
+    const verify = await session(req);
+    const d = await currentSession(req);
+    const wantsJSON = req.query.format === 'json' || (req.headers.accept ?? '').includes('application/json');
+    reply.header('cache-control', 'no-store');
+    if (!verify.ok || d.status !== 200) {
+      const reason = d.status === 200 ? 'SessionInvalid' : d.reason;
+      if (wantsJSON) return reply.code(401).send({ authenticated: false, reason });
+      return sendPage(reply, 401, 'Not signed in', `<h1>Not signed in</h1><p class="muted">Reason: <code>${escapeHtml(reason)}</code></p><p><a class="button" href="/">Sign in</a></p>`);
+    }
+    const claims = { ...verify.claims, groups: d.headers['X-Auth-Request-Groups'] ? d.headers['X-Auth-Request-Groups'].split(',') : [] };
+    if (wantsJSON) return reply.send({ authenticated: true, claims });
+    const rows = Object.entries(claims)
+      .map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td><code>${escapeHtml(Array.isArray(v) ? v.join(', ') : k === 'iat' || k === 'exp' ? `${v} (${new Date(Number(v) * 1000).toISOString()})` : v)}</code></td></tr>`)
+      .join('');
+    return sendPage(
+      reply,
+      200,
+      'Who am I',
+      `<h1>Signed in</h1><p>These are the claims of your <code>sso_session</code>, as applications behind forward-auth see them.</p><table>${rows}</table>` +
+        `<form method="post" action="/auth/logout"><p><button type="submit">Sign out</button></p></form>`,
+    );
+  });
+
+  const logout = async (req: FastifyRequest<{ Querystring: { rd?: string } }>, reply: FastifyReply) => {
+    const expired = sessionCookieOptions({ publicURL: ctx.config.publicURL, cookieDomain: ctx.config.cookieDomain, maxAgeSeconds: 0 });
+    reply.header('set-cookie', serializeCookie(SESSION_COOKIE, '', { ...expired, maxAge: 0 })).header('cache-control', 'no-store');
+    const rd = req.query.rd !== undefined ? checkRedirect(req.query.rd, { publicURL: ctx.config.publicURL, allowedHosts: ctx.config.allowedRedirectHosts }) : undefined;
+    if (rd && !rd.ok) return sendError(reply, 400, rd.reason, req.id);
+    return reply.code(303).header('location', rd?.target ?? '/').send();
+  };
+  app.get('/auth/logout', logout);
+  app.post('/auth/logout', logout);
+
+  app.get('/.well-known/jwks.json', async (_req, reply) => {
+    return reply.header('cache-control', 'public, max-age=300').send(ctx.sessions.jwks());
+  });
+}

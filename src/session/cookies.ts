@@ -1,0 +1,94 @@
+// Cookie names, attributes, and a small RFC 6265 serializer/parser.
+//
+// Security notes:
+// - The session cookie is HttpOnly (no script access, limits XSS theft) and
+//   SameSite=Lax (not sent on cross-site subrequests/POSTs: CSRF); Secure
+//   whenever the public URL is https.
+// - The state cookie must come back on the IdP's cross-site POST to the ACS,
+//   so it is SameSite=None, which browsers only accept with Secure (they treat
+//   http://localhost as a secure context). It is signed and short-lived.
+// - serializeCookie refuses names, values and attributes that could inject
+//   extra attributes or headers (';', CR, LF, control characters).
+// - parseCookies returns a prototype-less map (no `__proto__` pollution) and
+//   keeps the first occurrence of a name, like common server libraries.
+
+export const SESSION_COOKIE = 'sso_session';
+export const STATE_COOKIE = 'sso_state';
+export const STATE_COOKIE_MAX_AGE_SECONDS = 600;
+
+export interface CookieOptions {
+  httpOnly: boolean;
+  sameSite: 'lax' | 'strict' | 'none';
+  secure: boolean;
+  domain?: string;
+  path: string;
+  /** Seconds; 0 deletes the cookie. */
+  maxAge: number;
+}
+
+function isHttps(publicURL: string): boolean {
+  return new URL(publicURL).protocol === 'https:';
+}
+
+export function sessionCookieOptions(opts: {
+  publicURL: string;
+  cookieDomain?: string | undefined;
+  maxAgeSeconds: number;
+}): CookieOptions {
+  const out: CookieOptions = {
+    httpOnly: true,
+    sameSite: 'lax',
+    secure: isHttps(opts.publicURL),
+    path: '/',
+    maxAge: opts.maxAgeSeconds,
+  };
+  if (opts.cookieDomain) out.domain = opts.cookieDomain;
+  return out;
+}
+
+/** The login-state cookie stays on the operator's own host (no Domain attribute). */
+export function stateCookieOptions(_publicURL: string): CookieOptions {
+  return { httpOnly: true, sameSite: 'none', secure: true, path: '/', maxAge: STATE_COOKIE_MAX_AGE_SECONDS };
+}
+
+// RFC 6265 section 4.1.1: token for names, cookie-octets for values.
+const NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const VALUE = /^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*$/;
+const DOMAIN = /^\.?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+const PATH = /^\/[\x20-\x3a\x3c-\x7e]*$/;
+const SAME_SITE = { lax: 'Lax', strict: 'Strict', none: 'None' } as const;
+
+/** `Set-Cookie` header value. Throws TypeError on anything that is not safe to emit. */
+export function serializeCookie(name: string, value: string, opts: CookieOptions): string {
+  if (!NAME.test(name)) throw new TypeError(`invalid cookie name ${JSON.stringify(name)}`);
+  if (!VALUE.test(value)) throw new TypeError(`invalid characters in value of cookie ${name}`);
+  if (!Number.isInteger(opts.maxAge) || opts.maxAge < 0) throw new TypeError(`invalid Max-Age ${opts.maxAge}`);
+  if (!PATH.test(opts.path)) throw new TypeError(`invalid cookie path ${JSON.stringify(opts.path)}`);
+  if (opts.sameSite === 'none' && !opts.secure) throw new TypeError('SameSite=None requires Secure');
+  let out = `${name}=${value}; Max-Age=${opts.maxAge}`;
+  if (opts.domain !== undefined) {
+    if (!DOMAIN.test(opts.domain)) throw new TypeError(`invalid cookie domain ${JSON.stringify(opts.domain)}`);
+    out += `; Domain=${opts.domain}`;
+  }
+  out += `; Path=${opts.path}`;
+  if (opts.httpOnly) out += '; HttpOnly';
+  if (opts.secure) out += '; Secure';
+  out += `; SameSite=${SAME_SITE[opts.sameSite]}`;
+  return out;
+}
+
+/** Parses a `Cookie` request header. Values are returned as sent (without surrounding quotes). */
+export function parseCookies(header: string | undefined | null): Record<string, string> {
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  if (!header) return out;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    const name = part.slice(0, eq).trim();
+    if (name === '' || name in out) continue;
+    let value = part.slice(eq + 1).trim();
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+    out[name] = value;
+  }
+  return out;
+}

@@ -1,0 +1,105 @@
+// One full read of the manifest folder: list, parse, admit, de-duplicate.
+// The result is what the store should hold now, in "creation" order (file
+// path, then document index), plus every refused document as a problem.
+
+import { promises as fsp } from 'node:fs';
+import { admitDocument, type Admit } from './admission.ts';
+import { listManifestFiles, listingFingerprint, type ManifestFile } from './list-manifest-files.ts';
+import { describeObject, objectKey } from './object-key.ts';
+import { parseManifests } from './parse-manifests.ts';
+import type { SourceProblem, StoredObject } from './types.ts';
+
+export const MAX_FILE_BYTES = 4 * 1024 * 1024;
+
+/** `file` of the objects the process injects itself (see `overlay`). */
+export const OVERLAY_FILE = '<operator>';
+
+export interface LoadedObject {
+  object: StoredObject;
+  file: string;
+  documentIndex: number;
+  path: string;
+}
+
+export interface LoadResult {
+  /** False when the folder is missing or unreadable: fail closed, nothing but the overlay is loaded. */
+  exists: boolean;
+  dirId: string;
+  /** Cheap summary of the files read (see listingFingerprint). */
+  fingerprint: string;
+  objects: LoadedObject[];
+  problems: SourceProblem[];
+}
+
+/**
+ * @param overlay already-normalized objects the process provides; they come
+ * first, so a manifest defining the same object is the duplicate.
+ */
+export async function loadManifests(dir: string, admit: Admit, overlay: readonly StoredObject[] = []): Promise<LoadResult> {
+  const listing = await listManifestFiles(dir);
+  const problems: SourceProblem[] = [...listing.problems];
+  const objects: LoadedObject[] = [];
+  const byKey = new Map<string, LoadedObject>();
+  const keep = (loaded: LoadedObject): void => {
+    const { kind, metadata } = loaded.object;
+    const key = objectKey(kind, metadata.namespace, metadata.name);
+    const first = byKey.get(key);
+    if (first === undefined) {
+      byKey.set(key, loaded);
+      objects.push(loaded);
+      return;
+    }
+    const where = first.file === OVERLAY_FILE ? 'is provided by the operator itself' : `is already defined in ${first.file} (document ${first.documentIndex})`;
+    problems.push({
+      file: loaded.file,
+      documentIndex: loaded.documentIndex,
+      path: loaded.path,
+      reason: 'DuplicateObject',
+      message: `${describeObject(kind, metadata.namespace, metadata.name)} ${where}; this definition is ignored`,
+      object: { kind, namespace: metadata.namespace, name: metadata.name },
+    });
+  };
+
+  overlay.forEach((object, i) => keep({ object, file: OVERLAY_FILE, documentIndex: i, path: '$' }));
+
+  const texts = await Promise.all(listing.files.map((file) => readManifest(file)));
+  listing.files.forEach((file, i) => {
+    const text = texts[i];
+    if (text === undefined) return;
+    if (typeof text !== 'string') {
+      problems.push(text);
+      return;
+    }
+    const parsed = parseManifests(file.path, text);
+    problems.push(...parsed.problems);
+    for (const doc of parsed.documents) {
+      const outcome = admitDocument(admit, doc);
+      if (outcome.ok) keep({ object: outcome.object, file: doc.file, documentIndex: doc.documentIndex, path: doc.path });
+      else problems.push(...outcome.problems);
+    }
+  });
+
+  problems.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.documentIndex - b.documentIndex));
+  return { exists: listing.exists, dirId: listing.dirId, fingerprint: listingFingerprint(listing), objects, problems };
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The text, a problem, or undefined when the file vanished since listing. */
+async function readManifest(file: ManifestFile): Promise<string | SourceProblem | undefined> {
+  const problem = (reason: string, message: string): SourceProblem => ({ file: file.path, documentIndex: 0, path: '$', reason, message });
+  if (file.size > MAX_FILE_BYTES) return problem('FileTooLarge', `${file.path} is ${file.size} bytes; the limit is ${MAX_FILE_BYTES}`);
+  let bytes: Buffer;
+  try {
+    bytes = await fsp.readFile(file.absolutePath);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    return problem('FileUnreadable', `cannot read ${file.path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (bytes.length > MAX_FILE_BYTES) return problem('FileTooLarge', `${file.path} is over ${MAX_FILE_BYTES} bytes`);
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return problem('InvalidEncoding', `${file.path} is not valid UTF-8`);
+  }
+}

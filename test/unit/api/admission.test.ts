@@ -1,0 +1,225 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { admit, API_GROUP, API_VERSION, type AdmissionError, type SsoConnector, type Secret, type UserBinding } from '../../../src/api/index.ts';
+import { validConnector, type Manifest } from './rule-cases.ts';
+
+function errorsOf(doc: unknown): AdmissionError[] {
+  const r = admit(doc);
+  assert.equal(r.ok, false, 'expected the document to be rejected');
+  return r.ok ? [] : r.errors;
+}
+
+function accepted<T>(doc: unknown): T {
+  const r = admit(doc);
+  assert.ok(r.ok, `expected acceptance, got ${JSON.stringify(!r.ok && r.errors)}`);
+  return r.object as T;
+}
+
+test('constants', () => {
+  assert.equal(API_GROUP, 'sso.operator.dev');
+  assert.equal(API_VERSION, 'v1alpha1');
+});
+
+test('defaults are applied to a new object; the input is not modified', () => {
+  const input = validConnector();
+  delete input.metadata.namespace;
+  const before = structuredClone(input);
+  const c = accepted<SsoConnector>(input);
+  assert.deepEqual(input, before);
+  assert.equal(c.metadata.namespace, 'default');
+  assert.equal(c.spec.enabled, true);
+  assert.equal(c.spec.stage, 'Production');
+  assert.equal(c.spec.session?.ttl, '8h');
+  const saml = c.spec.saml!;
+  assert.equal(saml.idp.ssoBinding, 'HTTPRedirect');
+  assert.equal(saml.clockSkew, '60s');
+  assert.deepEqual(saml.security, { requireSignedAssertions: true, allowSHA1: false, maxResponseBytes: 262144 });
+  assert.deepEqual(saml.sp, { acsParameterStyle: 'RelayState', forceAuthn: false, isPassive: false });
+  assert.deepEqual(saml.idpInitiated, { enabled: false });
+});
+
+test('explicit values win over defaults; nested defaults fill the rest', () => {
+  const m = validConnector();
+  m.spec.enabled = false;
+  m.spec.saml.security = { allowSHA1: true };
+  m.spec.saml.sp = { authnContext: { classRefs: ['urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport'] } };
+  const c = accepted<SsoConnector>(m);
+  assert.equal(c.spec.enabled, false);
+  assert.equal(c.spec.saml!.security!.allowSHA1, true);
+  assert.equal(c.spec.saml!.security!.requireSignedAssertions, true);
+  assert.equal(c.spec.saml!.sp!.authnContext!.comparison, 'exact');
+});
+
+test('unknown field rejected with its path', () => {
+  const m = validConnector();
+  m.spec.saml.idp.ssoUrl = 'https://x.example/';
+  const errs = errorsOf(m);
+  const e = errs.find((x) => x.reason === 'UnknownField');
+  assert.ok(e, JSON.stringify(errs));
+  assert.equal(e.path, '$.spec.saml.idp.ssoUrl');
+  assert.match(e.message, /unknown field "ssoUrl".*did you mean "ssoURL"/);
+});
+
+test('unknown top-level field rejected; status passes through unchecked', () => {
+  assert.deepEqual(errorsOf({ ...validConnector(), extra: 1 }).map((e) => e.path), ['$.extra']);
+  const c = accepted<SsoConnector>({ ...validConnector(), status: { observedGeneration: 3, anything: true } });
+  assert.deepEqual(c.status, { observedGeneration: 3, anything: true });
+});
+
+test('bad enum value names the allowed values', () => {
+  const m = validConnector();
+  m.spec.saml.idp.ssoBinding = 'SOAP';
+  const [e, ...rest] = errorsOf(m);
+  assert.equal(rest.length, 0);
+  assert.equal(e!.path, '$.spec.saml.idp.ssoBinding');
+  assert.equal(e!.reason, 'SchemaViolation');
+  assert.match(e!.message, /"HTTPRedirect", "HTTPPost".*got "SOAP"/);
+});
+
+test('protocols other than SAML2 are not accepted yet', () => {
+  const m = validConnector();
+  m.spec.protocol = 'OIDC';
+  assert.deepEqual(errorsOf(m).map((e) => e.path), ['$.spec.protocol']);
+});
+
+test('reference and accountID patterns', () => {
+  const ok = validConnector();
+  ok.spec.reference = 'Legacy_ref.1+x@corp-2';
+  ok.spec.saml.accountID = 'acct-42';
+  accepted(ok);
+  for (const bad of ['has space', 'slash/no', 'semi;colon', '']) {
+    const m = validConnector();
+    m.spec.reference = bad;
+    const errs = errorsOf(m);
+    assert.equal(errs.length, 1, `${bad}: ${JSON.stringify(errs)}`);
+    assert.equal(errs[0]!.path, '$.spec.reference');
+  }
+});
+
+test('missing required field and wrong type', () => {
+  const m = validConnector();
+  delete m.spec.saml.idp.entityID;
+  m.spec.saml.security = { maxResponseBytes: '10' };
+  const errs = errorsOf(m);
+  assert.deepEqual(
+    errs.map((e) => [e.path, e.reason]),
+    [
+      ['$.spec.saml.idp.entityID', 'MissingField'],
+      ['$.spec.saml.security.maxResponseBytes', 'SchemaViolation'],
+    ],
+  );
+});
+
+test('maxResponseBytes bounds and URL checks', () => {
+  const m = validConnector();
+  m.spec.saml.security = { maxResponseBytes: 100 };
+  m.spec.saml.idp.ssoURL = 'ftp://idp.example/sso';
+  m.spec.saml.idp.sloURL = 'not a url';
+  const errs = errorsOf(m);
+  assert.deepEqual(errs.map((e) => e.path).sort(), ['$.spec.saml.idp.sloURL', '$.spec.saml.idp.ssoURL', '$.spec.saml.security.maxResponseBytes']);
+});
+
+test('certificate entry needs exactly one of secretRef and pem; at least one entry', () => {
+  const both = validConnector();
+  both.spec.saml.idp.certificates = [{ pem: 'x', secretRef: { name: 'a', key: 'b' } }];
+  assert.deepEqual(errorsOf(both), [
+    { path: '$.spec.saml.idp.certificates[0]', reason: 'RuleViolation', message: 'exactly one of secretRef or pem must be set' },
+  ]);
+  const neither = validConnector();
+  neither.spec.saml.idp.certificates = [{}];
+  assert.equal(errorsOf(neither)[0]!.path, '$.spec.saml.idp.certificates[0]');
+  const none = validConnector();
+  none.spec.saml.idp.certificates = [];
+  assert.deepEqual(errorsOf(none).map((e) => e.path), ['$.spec.saml.idp.certificates']);
+});
+
+test('fingerprints: accepted spellings, rejected junk, duplicates', () => {
+  const m = validConnector();
+  m.spec.saml.idp.fingerprints = ['sha256:' + 'ab'.repeat(32), 'SHA256:' + Array(32).fill('CD').join(':')];
+  accepted(m);
+  m.spec.saml.idp.fingerprints = ['sha1:' + 'ab'.repeat(20), 'sha256:' + 'ab'.repeat(31)];
+  assert.deepEqual(errorsOf(m).map((e) => e.path), ['$.spec.saml.idp.fingerprints[0]', '$.spec.saml.idp.fingerprints[1]']);
+  m.spec.saml.idp.fingerprints = ['sha256:' + 'ab'.repeat(32), 'sha256:' + 'ab'.repeat(32)];
+  assert.deepEqual(errorsOf(m).map((e) => [e.path, e.reason]), [['$.spec.saml.idp.fingerprints[1]', 'DuplicateValue']]);
+});
+
+test('duration fields', () => {
+  const m = validConnector();
+  m.spec.saml.clockSkew = '5 minutes';
+  m.spec.session = { ttl: '1d' };
+  assert.deepEqual(errorsOf(m).map((e) => e.path).sort(), ['$.spec.saml.clockSkew', '$.spec.session.ttl']);
+});
+
+test('metadata name and namespace', () => {
+  for (const [meta, path] of [
+    [{ name: 'Okta' }, '$.metadata.name'],
+    [{ name: 'a'.repeat(254) }, '$.metadata.name'],
+    [{ name: 'okta', namespace: 'team.a' }, '$.metadata.namespace'],
+    [{ name: 'okta', namespace: 'n'.repeat(64) }, '$.metadata.namespace'],
+    [{}, '$.metadata.name'],
+  ] as const) {
+    const m = validConnector();
+    m.metadata = { ...meta };
+    assert.deepEqual(errorsOf(m).map((e) => e.path), [path], JSON.stringify(meta));
+  }
+  const ok = validConnector();
+  ok.metadata = { name: 'okta.prod-1', namespace: 'team-a', labels: { a: 'b' }, uid: 'x', managedFields: [] };
+  accepted(ok);
+});
+
+test('dispatch on apiVersion and kind', () => {
+  assert.equal(errorsOf({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'x' } })[0]!.reason, 'UnsupportedKind');
+  assert.equal(errorsOf({ apiVersion: 'v1', metadata: { name: 'x' } })[0]!.reason, 'UnsupportedKind');
+  const wrongVersion = errorsOf({ ...validConnector(), apiVersion: 'sso.operator.dev/v1' });
+  assert.deepEqual(wrongVersion.map((e) => [e.path, e.reason]), [['$.apiVersion', 'UnsupportedKind']]);
+  assert.equal(errorsOf({ apiVersion: 'sso.operator.dev/v1alpha1', kind: 'Secret', metadata: { name: 'x' } })[0]!.reason, 'UnsupportedKind');
+  assert.equal(errorsOf('just a string')[0]!.path, '$');
+  assert.equal(errorsOf([validConnector()])[0]!.path, '$');
+});
+
+test('UserBinding: defaults, required fields, connector names, duplicates', () => {
+  const b = accepted<UserBinding>({
+    apiVersion: 'sso.operator.dev/v1alpha1',
+    kind: 'UserBinding',
+    metadata: { name: 'alice' },
+    spec: { user: 'Alice@Example.com', connectors: ['okta'] },
+  });
+  assert.equal(b.spec.approval, 'Approved');
+  assert.equal(b.metadata.namespace, 'default');
+  const bad: Manifest = {
+    apiVersion: 'sso.operator.dev/v1alpha1',
+    kind: 'UserBinding',
+    metadata: { name: 'bob' },
+    spec: { user: '', connectors: ['Okta', 'x', 'x'], approval: 'Maybe' },
+  };
+  assert.deepEqual(
+    errorsOf(bad).map((e) => [e.path, e.reason]),
+    [
+      ['$.spec.user', 'SchemaViolation'],
+      ['$.spec.connectors[0]', 'SchemaViolation'],
+      ['$.spec.approval', 'SchemaViolation'],
+      ['$.spec.connectors[2]', 'DuplicateValue'],
+    ],
+  );
+  bad.spec = { user: 'bob' };
+  assert.deepEqual(errorsOf(bad).map((e) => [e.path, e.reason]), [['$.spec.connectors', 'MissingField']]);
+});
+
+test('Secret: data must be base64 (value not echoed); stringData merged into data', () => {
+  const errs = errorsOf({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, data: { 'tls.crt': 'top secret!' } });
+  assert.equal(errs.length, 1);
+  assert.equal(errs[0]!.path, "$.data['tls.crt']");
+  assert.doesNotMatch(errs[0]!.message, /top secret/);
+  const input = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, data: { a: 'YWJj\nZGVm' }, stringData: { b: 'héllo' } };
+  const s = accepted<Secret>(input);
+  assert.deepEqual(s.data, { a: 'YWJj\nZGVm', b: Buffer.from('héllo').toString('base64') });
+  assert.equal(s.stringData, undefined);
+  assert.deepEqual(input.stringData, { b: 'héllo' });
+  assert.equal(errorsOf({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, data: { 'bad/key': 'YQ==' } })[0]!.path, "$.data['bad/key']");
+});
+
+test('ConfigMap: plain data, base64 binaryData', () => {
+  accepted({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, data: { 'idp.xml': '<x/>' } });
+  assert.equal(errorsOf({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, binaryData: { b: '***' } })[0]!.path, '$.binaryData.b');
+  assert.equal(errorsOf({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, spec: {} })[0]!.reason, 'UnknownField');
+});
