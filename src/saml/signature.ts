@@ -1,10 +1,21 @@
 // Verification of one enveloped XML signature (on a Response or an Assertion)
 // with the configured certificates only. Returns the canonical XML that was
 // actually signed, so callers read nothing from outside the signed content.
-import { SignedXml } from 'xml-crypto';
-import type { Element } from '@xmldom/xmldom';
+//
+// This is XML-DSig core validation for the one profile SAML uses, done on the
+// already parsed document with xml-crypto's exclusive canonicaliser, instead
+// of SignedXml.checkSignature(): that one re-parses the whole message and
+// resolves each Reference with several whole-document XPath scans, which
+// made it the dominant cost of an ACS request. The guarantees are the same
+// as SignedXml.getSignedReferences(): the references are read from the
+// re-parsed canonical SignedInfo whose bytes the signature covers, and the
+// returned XML is the exact canonical octet string whose digest was checked.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { ExclusiveCanonicalization } from 'xml-crypto';
+import type { Element, Node } from '@xmldom/xmldom';
 import {
   C14N_EXC,
+  DIGEST,
   DIGEST_METHODS,
   SIGNATURE_METHODS,
   TRANSFORM_ENVELOPED,
@@ -16,7 +27,7 @@ import {
 import type { KeyMatch } from './algorithms.ts';
 import { derBase64Of } from './certificates.ts';
 import type { IdpCertificate } from './types.ts';
-import { NS, attr, childElement, childElements, descendants, textOf } from './xml.ts';
+import { NS, XmlParseError, attr, childElement, childElements, descendants, parseXmlStrict, textOf } from './xml.ts';
 
 export type SignatureCheck =
   | { status: 'absent' }
@@ -24,14 +35,84 @@ export type SignatureCheck =
   | { status: 'invalid'; reason: 'SignatureInvalid' | 'WeakAlgorithm' | 'CertificateNotTrusted'; detail: string };
 
 const EXPECTED_TRANSFORMS = [TRANSFORM_ENVELOPED, C14N_EXC] as const;
+const EXC_C14N_NS = 'http://www.w3.org/2001/10/xml-exc-c14n#';
+const XMLNS_NS = 'http://www.w3.org/2000/xmlns/';
+const HASH_OF_DIGEST: Readonly<Record<string, string>> = { [DIGEST.sha1]: 'sha1', [DIGEST.sha256]: 'sha256', [DIGEST.sha512]: 'sha512' };
+const canonicaliser = new ExclusiveCanonicalization();
 
 function invalid(reason: 'SignatureInvalid' | 'WeakAlgorithm' | 'CertificateNotTrusted', detail: string): SignatureCheck {
   return { status: 'invalid', reason, detail };
 }
 
 function algorithmOf(parent: Element, localName: string): string {
-  const el = childElement(parent, NS.dsig, localName);
-  return el ? (attr(el, 'Algorithm') ?? '') : '';
+  const all = childElements(parent, NS.dsig, localName);
+  return all.length === 1 ? (attr(all[0] as Element, 'Algorithm') ?? '') : '';
+}
+
+/** PrefixList of an ec:InclusiveNamespaces child, as xml-crypto reads it. */
+function prefixListOf(parent: Element | undefined): string[] {
+  const incl = parent ? childElement(parent, EXC_C14N_NS, 'InclusiveNamespaces') : undefined;
+  const list = incl ? (attr(incl, 'PrefixList') ?? '') : '';
+  return list.split(/\s+/).filter((p) => p !== '');
+}
+
+/**
+ * Namespace declarations in scope from the ancestors of `el` (nearest wins),
+ * minus those `el` declares itself and its own prefix; what exc-c14n needs to
+ * honour an InclusiveNamespaces PrefixList (same rule as xml-crypto's
+ * findAncestorNs, without the XPath lookup).
+ */
+function ancestorNamespaces(el: Element): Array<{ prefix: string; namespaceURI: string }> {
+  const own = new Set<string>([el.prefix ?? '']);
+  for (let i = 0; i < el.attributes.length; i++) {
+    const a = el.attributes.item(i);
+    if (a && a.namespaceURI === XMLNS_NS) own.add(a.prefix === 'xmlns' ? a.localName ?? '' : '');
+  }
+  const seen = new Set<string>();
+  const out: Array<{ prefix: string; namespaceURI: string }> = [];
+  for (let p: Node | null = el.parentNode; p != null && p.nodeType === 1; p = p.parentNode) {
+    const pe = p as Element;
+    for (let i = 0; i < pe.attributes.length; i++) {
+      const a = pe.attributes.item(i);
+      if (!a || a.namespaceURI !== XMLNS_NS) continue;
+      const prefix = a.prefix === 'xmlns' ? (a.localName ?? '') : '';
+      if (seen.has(prefix)) continue;
+      seen.add(prefix);
+      if (a.value !== '' && !own.has(prefix)) out.push({ prefix, namespaceURI: a.value });
+    }
+  }
+  return out;
+}
+
+/**
+ * exc-c14n (without comments) of `el`, with its direct child `omit` left out
+ * (the enveloped-signature transform). `omit` is detached for the duration
+ * and put back, which is much cheaper than xmldom's cloneNode; a clone is
+ * made only when an InclusiveNamespaces PrefixList makes the canonicaliser
+ * add declarations to the apex element.
+ */
+function canonicalise(el: Element, prefixList: string[], omit?: Element): string {
+  const ancestors = ancestorNamespaces(el);
+  const mutates = prefixList.some((p) => ancestors.some((a) => a.prefix === p));
+  const target = mutates ? (el.cloneNode(true) as Element) : el;
+  let removed: Node | null = null;
+  let next: Node | null = null;
+  if (omit) {
+    let index = 0;
+    for (let n = el.firstChild; n != null && n !== omit; n = n.nextSibling) index++;
+    removed = target.childNodes.item(index);
+    next = removed?.nextSibling ?? null;
+    if (removed) target.removeChild(removed);
+  }
+  try {
+    return canonicaliser.process(target as never, {
+      inclusiveNamespacesPrefixList: prefixList,
+      ancestorNamespaces: ancestors,
+      defaultNsForPrefix: { ds: NS.dsig },
+    } as never) as string;
+  } finally {
+    if (removed && !mutates) target.insertBefore(removed, next);
+  }
 }
 
 /** Base64 DER of every X509Certificate the signature's KeyInfo carries (diagnostics only). */
@@ -39,6 +120,11 @@ function keyInfoCertificates(signature: Element): string[] {
   const keyInfo = childElement(signature, NS.dsig, 'KeyInfo');
   if (!keyInfo) return [];
   return descendants(keyInfo, NS.dsig, 'X509Certificate').map((c) => textOf(c).replace(/\s+/g, ''));
+}
+
+function sameDigest(computed: Buffer, expectedBase64: string): boolean {
+  const expected = Buffer.from(expectedBase64.replace(/\s+/g, ''), 'base64');
+  return expected.length === computed.length && timingSafeEqual(expected, computed);
 }
 
 /**
@@ -53,87 +139,78 @@ function keyInfoCertificates(signature: Element): string[] {
  *   KeyInfo is never used to pick or trust a key (defends against an attacker
  *   signing with their own key and shipping their certificate). KeyInfo is
  *   looked at only after a failure, to report CertificateNotTrusted when the
- *   digests are intact but the message names a certificate we do not trust.
+ *   digest is intact but the message names a certificate we do not trust.
  * - SHA-1 is refused unless allowed (defends against collision forgeries).
  */
-export function verifyEnvelopedSignature(
-  xml: string,
-  element: Element,
-  certs: readonly IdpCertificate[],
-  allowSHA1: boolean,
-): SignatureCheck {
+export function verifyEnvelopedSignature(element: Element, certs: readonly IdpCertificate[], allowSHA1: boolean): SignatureCheck {
   const signatures = childElements(element, NS.dsig, 'Signature');
   if (signatures.length === 0) return { status: 'absent' };
   if (signatures.length > 1) return invalid('SignatureInvalid', `${signatures.length} Signature elements on ${element.localName}`);
   const signature = signatures[0] as Element;
-
   const signedInfos = childElements(signature, NS.dsig, 'SignedInfo');
-  if (signedInfos.length !== 1) return invalid('SignatureInvalid', 'Signature must hold exactly one SignedInfo');
-  const signedInfo = signedInfos[0] as Element;
-  const c14n = algorithmOf(signedInfo, 'CanonicalizationMethod');
+  const signatureValues = childElements(signature, NS.dsig, 'SignatureValue');
+  if (signedInfos.length !== 1 || signatureValues.length !== 1) {
+    return invalid('SignatureInvalid', 'Signature must hold exactly one SignedInfo and one SignatureValue');
+  }
+  const received = signedInfos[0] as Element;
+  if (algorithmOf(received, 'CanonicalizationMethod') !== C14N_EXC) {
+    return invalid('SignatureInvalid', 'SignedInfo CanonicalizationMethod must be exc-c14n');
+  }
+
+  // The octets the SignatureValue covers; everything below is read from them.
+  const signedInfoOctets = canonicalise(received, prefixListOf(childElement(received, NS.dsig, 'CanonicalizationMethod')));
+  let signedInfo: Element;
+  try {
+    signedInfo = parseXmlStrict(signedInfoOctets).documentElement as Element;
+  } catch (err) {
+    if (!(err instanceof XmlParseError)) throw err;
+    return invalid('SignatureInvalid', 'canonical SignedInfo is not well-formed');
+  }
   const method = algorithmOf(signedInfo, 'SignatureMethod');
   const references = childElements(signedInfo, NS.dsig, 'Reference');
   if (references.length !== 1) return invalid('SignatureInvalid', `SignedInfo must hold exactly one Reference, found ${references.length}`);
   const reference = references[0] as Element;
-  const digest = algorithmOf(reference, 'DigestMethod');
+  const digestMethod = algorithmOf(reference, 'DigestMethod');
 
-  if (!allowSHA1 && (isSha1Signature(method) || isSha1Digest(digest))) {
-    return invalid('WeakAlgorithm', `SHA-1 refused (SignatureMethod ${method}, DigestMethod ${digest})`);
+  if (!allowSHA1 && (isSha1Signature(method) || isSha1Digest(digestMethod))) {
+    return invalid('WeakAlgorithm', `SHA-1 refused (SignatureMethod ${method}, DigestMethod ${digestMethod})`);
   }
   if (!SIGNATURE_METHODS[method]) return invalid('SignatureInvalid', `unsupported SignatureMethod ${method || '(none)'}`);
-  if (!DIGEST_METHODS.has(digest)) return invalid('SignatureInvalid', `unsupported DigestMethod ${digest || '(none)'}`);
-  if (c14n !== C14N_EXC) return invalid('SignatureInvalid', `CanonicalizationMethod must be exc-c14n, got ${c14n || '(none)'}`);
+  const hash = HASH_OF_DIGEST[digestMethod];
+  if (!hash || !DIGEST_METHODS.has(digestMethod)) return invalid('SignatureInvalid', `unsupported DigestMethod ${digestMethod || '(none)'}`);
 
   const id = attr(element, 'ID') ?? '';
-  const uri = attr(reference, 'URI');
-  if (id === '' || uri !== `#${id}`) {
+  if (id === '' || attr(reference, 'URI') !== `#${id}`) {
     return invalid('SignatureInvalid', `Reference URI does not point to the ${element.localName} that contains the signature`);
   }
-  const transformsEl = childElement(reference, NS.dsig, 'Transforms');
-  const transforms = transformsEl ? childElements(transformsEl, NS.dsig, 'Transform').map((t) => attr(t, 'Algorithm') ?? '') : [];
-  if (transforms.length !== EXPECTED_TRANSFORMS.length || transforms.some((t, i) => t !== EXPECTED_TRANSFORMS[i])) {
+  const transformsEl = childElements(reference, NS.dsig, 'Transforms');
+  const transforms = transformsEl.length === 1 ? childElements(transformsEl[0] as Element, NS.dsig, 'Transform') : [];
+  const transformAlgs = transforms.map((t) => attr(t, 'Algorithm') ?? '');
+  if (transformAlgs.length !== EXPECTED_TRANSFORMS.length || transformAlgs.some((t, i) => t !== EXPECTED_TRANSFORMS[i])) {
     return invalid('SignatureInvalid', 'Reference transforms must be exactly enveloped-signature + exc-c14n');
   }
+  const digestValues = childElements(reference, NS.dsig, 'DigestValue');
+  if (digestValues.length !== 1) return invalid('SignatureInvalid', 'Reference must hold exactly one DigestValue');
   if (certs.length === 0) return invalid('SignatureInvalid', 'no IdP certificate configured');
 
-  const match: KeyMatch = { index: -1 };
-  const verifier = new SignedXml({ publicCert: (certs[0] as IdpCertificate).pem, getCertFromKeyInfo: () => null });
-  verifier.SignatureAlgorithms = { [method]: multiKeyVerifier(method, certs.map(publicKeyOf), match) };
-  let ok = false;
-  let valueRejected = false;
-  try {
-    verifier.loadSignature(signature);
-    ok = verifier.checkSignature(xml) === true;
-  } catch (err) {
-    valueRejected = /signature value/i.test((err as Error).message);
-  }
-  if (!ok) {
-    if (valueRejected) {
-      const configured = new Set(certs.map(derBase64Of));
-      const named = keyInfoCertificates(signature);
-      if (named.length > 0 && !named.some((c) => configured.has(c))) {
-        return invalid('CertificateNotTrusted', 'signature does not verify with any configured certificate; KeyInfo names an untrusted certificate');
-      }
-      return invalid('SignatureInvalid', 'signature value does not verify with any configured certificate');
-    }
+  // Reference: the element itself, without this signature, exc-c14n.
+  const signedXml = canonicalise(element, prefixListOf(transforms[1]), signature);
+  if (!sameDigest(createHash(hash).update(signedXml, 'utf8').digest(), textOf(digestValues[0] as Element))) {
     return invalid('SignatureInvalid', 'digest of the signed content does not match (content altered after signing)');
   }
 
-  // Re-check the structure on the references xml-crypto itself trusted (parsed
-  // from the canonical SignedInfo that the signature covers).
-  const trusted = verifier.getReferences();
-  const signed = verifier.getSignedReferences();
-  const ref = trusted[0];
-  if (
-    trusted.length !== 1 ||
-    signed.length !== 1 ||
-    ref?.uri !== `#${id}` ||
-    ref.transforms.length !== EXPECTED_TRANSFORMS.length ||
-    ref.transforms.some((t, i) => t !== EXPECTED_TRANSFORMS[i])
-  ) {
-    return invalid('SignatureInvalid', 'signed references differ from the expected single enveloped reference');
+  // SignatureValue over the canonical SignedInfo, with each configured key in turn.
+  const match: KeyMatch = { index: -1 };
+  const Verifier = multiKeyVerifier(method, certs.map(publicKeyOf), match);
+  const value = textOf(signatureValues[0] as Element).replace(/\s+/g, '');
+  const cert = new Verifier().verifySignature(signedInfoOctets, '', value) ? certs[match.index] : undefined;
+  if (!cert) {
+    const configured = new Set(certs.map(derBase64Of));
+    const named = keyInfoCertificates(signature);
+    if (named.length > 0 && !named.some((c) => configured.has(c))) {
+      return invalid('CertificateNotTrusted', 'signature does not verify with any configured certificate; KeyInfo names an untrusted certificate');
+    }
+    return invalid('SignatureInvalid', 'signature value does not verify with any configured certificate');
   }
-  const cert = certs[match.index];
-  if (!cert) return invalid('SignatureInvalid', 'no configured certificate matched');
-  return { status: 'valid', signedXml: signed[0] as string, cert, algorithm: method };
+  return { status: 'valid', signedXml, cert, algorithm: method };
 }

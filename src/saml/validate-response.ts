@@ -39,11 +39,11 @@ export async function validateResponse(cfg: SamlConnectorConfig, input: Validate
 }
 
 async function validate(cfg: SamlConnectorConfig, input: ValidateInput, trail: Trail): Promise<ValidatedAssertion> {
-  const { xml, root } = decodeResponse(input.samlResponse, cfg.security.maxResponseBytes, trail);
+  const { root } = decodeResponse(input.samlResponse, cfg.security.maxResponseBytes, trail);
 
-  // Signature wrapping: xml-crypto resolves a Reference by any attribute whose
-  // local name is ID/Id/id; with every such value unique in the document the
-  // reference can only resolve to the element that holds the signature.
+  // Signature wrapping: ID-based Reference resolution (ours, and any other
+  // XML-DSig library's, which match any attribute named ID/Id/id) is only
+  // unambiguous when every such value is unique in the document.
   checkUniqueIds(root, trail);
 
   checkStatus(root, trail);
@@ -57,7 +57,7 @@ async function validate(cfg: SamlConnectorConfig, input: ValidateInput, trail: T
 
   const assertionEl = singleAssertion(root, trail);
 
-  const { response, assertion } = verifySignatures(cfg, xml, root, assertionEl, trail);
+  const { response, assertion } = verifySignatures(cfg, root, assertionEl, trail);
 
   const ctx: CheckContext = { cfg, nowMs: input.now.getTime(), skewMs: cfg.clockSkewSeconds * 1000, trail };
   checkIssuers(ctx, response, assertion);
@@ -175,7 +175,6 @@ function reparse(signedXml: string, ns: string, localName: string, id: string, t
  */
 function verifySignatures(
   cfg: SamlConnectorConfig,
-  xml: string,
   root: Element,
   assertionEl: Element,
   trail: Trail,
@@ -190,9 +189,9 @@ function verifySignatures(
 
   const { certificates } = cfg.idp;
   const { allowSHA1 } = cfg.security;
-  const responseSig = responseSigned ? verifyEnvelopedSignature(xml, root, certificates, allowSHA1) : ({ status: 'absent' } as const);
+  const responseSig = responseSigned ? verifyEnvelopedSignature(root, certificates, allowSHA1) : ({ status: 'absent' } as const);
   record(trail, 'signature.response', responseSig);
-  const assertionSig = assertionSigned ? verifyEnvelopedSignature(xml, assertionEl, certificates, allowSHA1) : ({ status: 'absent' } as const);
+  const assertionSig = assertionSigned ? verifyEnvelopedSignature(assertionEl, certificates, allowSHA1) : ({ status: 'absent' } as const);
   record(trail, 'signature.assertion', assertionSig);
 
   const assertionID = attr(assertionEl, 'ID') as string;
