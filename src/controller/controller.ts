@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { SsoConnector, UserBinding } from '../api/index.ts';
 import type { Metrics } from '../metrics/metrics.ts';
-import { forgetConnector } from '../metrics/metrics.ts';
+import { forgetConnector, setIdpCertificates } from '../metrics/metrics.ts';
 import type { Store, StoreEvent, StoredObject } from '../store/types.ts';
 import { compileConnector, connectorURLs, type SecretLookup } from './compile-connector.ts';
 import { type ConditionInput, mergeConditions, type Condition } from './conditions.ts';
@@ -95,10 +95,7 @@ export class Controller {
   #enqueueProblemConnectors(): void {
     for (const p of this.#o.store.problems()) {
       if (p.object?.kind === CONNECTOR && p.object.name) {
-        const key = `${CONNECTOR}/${p.object.namespace ?? 'default'}/${p.object.name}`;
-        if (!this.#conditions.has(key) || this.#o.store.get(CONNECTOR, p.object.namespace ?? 'default', p.object.name) === undefined) {
-          this.#queue.add(key);
-        }
+        this.#queue.add(`${CONNECTOR}/${p.object.namespace ?? 'default'}/${p.object.name}`);
       }
     }
   }
@@ -148,7 +145,7 @@ export class Controller {
     const now = this.#now();
     if (!obj) {
       this.#indexSecrets(queueKey, ns, []);
-      forgetConnector(this.#o.metrics, ns, name);
+      await forgetConnector(this.#o.metrics, ns, name);
       const problem = this.#o.store
         .problems()
         .find((p) => p.object?.kind === CONNECTOR && p.object.name === name && (p.object.namespace ?? 'default') === ns);
@@ -190,10 +187,7 @@ export class Controller {
     this.#o.registry.setConnector(key, out.runtime);
     this.#logTransition(previous, out.runtime, out.conditions);
 
-    forgetConnector(this.#o.metrics, ns, name);
-    for (const c of out.trusted) {
-      this.#o.metrics.idpCertNotAfter.set({ namespace: ns, connector: name, fingerprint: c.fingerprint }, Date.parse(c.notAfter) / 1000);
-    }
+    await setIdpCertificates(this.#o.metrics, ns, name, out.trusted);
     this.#updateConnectorGauge();
 
     const generation = obj.metadata.generation;

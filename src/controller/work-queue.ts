@@ -44,7 +44,8 @@ export class WorkQueue {
     if (this.#queued.has(key)) return;
     this.#queued.add(key);
     this.#order.push(key);
-    void this.#drain();
+    // Start on the next microtask, so a burst of events in one tick collapses.
+    queueMicrotask(() => void this.#drain());
   }
 
   addAfter(key: string, delayMs: number): void {

@@ -167,11 +167,19 @@ function reparse(signedXml: string, ns: string, localName: string, id: string, t
 
 /**
  * Verifies the signatures present and returns the Response and Assertion to
- * read from. The Assertion always comes from signed content. The Response
- * comes from signed content when the Response is signed; otherwise its
- * Issuer, Destination and InResponseTo are read unsigned, which is safe
- * because the signed assertion's bearer SubjectConfirmationData must carry
- * the binding facts (Recipient always, InResponseTo when solicited).
+ * read from.
+ *
+ * The Assertion always comes from re-parsing the canonical octets whose
+ * digest a verified signature covers: its own signature's, or, when only the
+ * Response is signed, the Response's (then the one Assertion in it).
+ *
+ * The Response element (Issuer, Destination, InResponseTo) is the received
+ * one. When the Response signature verified, that is the very DOM node that
+ * was canonicalised and digested (verification and reading share one parse,
+ * so there is no second copy to wrap). When the Response is unsigned those
+ * fields are unauthenticated, which is acceptable because the signed
+ * assertion's bearer SubjectConfirmationData must carry the binding facts
+ * (Recipient always, InResponseTo when solicited) and its Issuer must match.
  */
 function verifySignatures(
   cfg: SamlConnectorConfig,
@@ -187,6 +195,7 @@ function verifySignatures(
   }
   if (!assertionSigned && !responseSigned) trail.fail('signature', 'SignatureMissing', 'neither the Response nor the Assertion is signed');
 
+  // Every signature present must verify, even when the other one alone would do.
   const { certificates } = cfg.idp;
   const { allowSHA1 } = cfg.security;
   const responseSig = responseSigned ? verifyEnvelopedSignature(root, certificates, allowSHA1) : ({ status: 'absent' } as const);
@@ -195,22 +204,20 @@ function verifySignatures(
   record(trail, 'signature.assertion', assertionSig);
 
   const assertionID = attr(assertionEl, 'ID') as string;
-  let response = root;
   let assertion: Element | undefined;
-  if (responseSig.status === 'valid') {
-    response = reparse(responseSig.signedXml, NS.protocol, 'Response', attr(root, 'ID') ?? '', trail);
-    const inner = childElements(response, NS.assertion, 'Assertion');
-    if (inner.length !== 1) trail.fail('signedContent', 'AssertionCountInvalid', 'signed Response does not hold exactly one Assertion');
-    assertion = inner[0];
-  }
   if (assertionSig.status === 'valid') {
     assertion = reparse(assertionSig.signedXml, NS.assertion, 'Assertion', assertionID, trail);
+  } else if (responseSig.status === 'valid') {
+    const signedResponse = reparse(responseSig.signedXml, NS.protocol, 'Response', attr(root, 'ID') ?? '', trail);
+    const inner = childElements(signedResponse, NS.assertion, 'Assertion');
+    if (inner.length !== 1) trail.fail('signedContent', 'AssertionCountInvalid', 'signed Response does not hold exactly one Assertion');
+    assertion = inner[0];
   }
   if (!assertion || attr(assertion, 'ID') !== assertionID) {
     return trail.fail('signedContent', 'SignatureMissing', 'no signed Assertion content');
   }
   trail.pass('signedContent', assertionSig.status === 'valid' ? 'assertion' : 'response');
-  return { response, assertion };
+  return { response: root, assertion };
 }
 
 /**

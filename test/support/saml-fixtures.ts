@@ -1,13 +1,16 @@
 // Shared helpers for SAML tests: a connector config, signing identities
 // (generated once per test process and cached), and a response builder with
 // defaults that pass every check.
+import assert from 'node:assert/strict';
+import { DOMParser, XMLSerializer } from '@xmldom/xmldom';
+import type { Document } from '@xmldom/xmldom';
 import { generateSigningIdentity } from '../../src/demo-idp/keys.ts';
 import type { SigningIdentity } from '../../src/demo-idp/keys.ts';
 import { buildSignedResponse, buildSignedResponseXml } from '../../src/demo-idp/saml-idp.ts';
 import type { ResponseOptions } from '../../src/demo-idp/saml-idp.ts';
 import { parseCertificates } from '../../src/saml/certificates.ts';
 import { MemoryReplayCache } from '../../src/saml/replay-cache.ts';
-import type { IdpCertificate, SamlConnectorConfig, ValidateInput } from '../../src/saml/types.ts';
+import type { IdpCertificate, SamlConnectorConfig, SamlReason, ValidateInput, ValidatedAssertion, ValidationResult } from '../../src/saml/types.ts';
 
 export const IDP_ENTITY_ID = 'https://idp.example.test/metadata';
 export const IDP_SSO_URL = 'https://idp.example.test/sso';
@@ -86,4 +89,30 @@ export function b64(xml: string): string {
 
 export function input(samlResponse: string, overrides: Partial<ValidateInput> = {}): ValidateInput {
   return { samlResponse, expectedInResponseTo: REQUEST_ID, now: new Date(), replay: new MemoryReplayCache(), ...overrides };
+}
+
+/** Asserts a failed validation with exactly `reason`, failing one check only (the last trail entry). */
+export function assertRejected(result: ValidationResult, reason: SamlReason): void {
+  if (result.ok) assert.fail(`expected ${reason}, but the response was accepted`);
+  assert.equal(result.reason, reason, `expected ${reason}, got ${result.reason}: ${result.message}`);
+  const failures = result.trail.filter((e) => !e.ok);
+  assert.equal(failures.length, 1, 'exactly one failed check');
+  assert.equal(result.trail.at(-1)?.ok, false, 'the failed check ends the trail');
+}
+
+export function assertAccepted(result: ValidationResult): ValidatedAssertion {
+  if (!result.ok) assert.fail(`expected acceptance, got ${result.reason}: ${result.message}`);
+  assert.ok(result.trail.every((e) => e.ok));
+  return result.assertion;
+}
+
+/** Parses, edits and re-serialises a response XML (for attack tests). */
+export function editXml(xml: string, edit: (doc: Document) => void): string {
+  const doc = new DOMParser().parseFromString(xml, 'text/xml');
+  edit(doc);
+  return new XMLSerializer().serializeToString(doc);
+}
+
+export function decode(samlResponse: string): string {
+  return Buffer.from(samlResponse, 'base64').toString('utf8');
 }

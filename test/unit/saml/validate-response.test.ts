@@ -1,0 +1,336 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import type { SigningIdentity } from '../../../src/demo-idp/keys.ts';
+import { MemoryReplayCache } from '../../../src/saml/replay-cache.ts';
+import { validateResponse } from '../../../src/saml/validate-response.ts';
+import type { SamlConnectorConfig } from '../../../src/saml/types.ts';
+import {
+  ACS_URL,
+  REQUEST_ID,
+  assertAccepted,
+  assertRejected,
+  b64,
+  certificatesOf,
+  decode,
+  input,
+  makeConfig,
+  makeResponse,
+  makeResponseXml,
+  signingIdentity,
+} from '../../support/saml-fixtures.ts';
+
+let idp: SigningIdentity;
+let cfg: SamlConnectorConfig;
+const minutes = (m: number): Date => new Date(Date.now() + m * 60_000);
+
+before(async () => {
+  idp = await signingIdentity();
+  cfg = makeConfig(certificatesOf(idp));
+});
+
+describe('valid responses', () => {
+  it('accepts a response with both Response and Assertion signed', async () => {
+    const a = assertAccepted(await validateResponse(cfg, input(makeResponse(idp, { sessionNotOnOrAfter: minutes(60), sessionIndex: '_sess1' }))));
+    assert.equal(a.identity, 'alice@example.com');
+    assert.equal(a.nameID, 'alice@example.com');
+    assert.equal(a.nameIDFormat, 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress');
+    assert.equal(a.issuer, cfg.idp.entityID);
+    assert.equal(a.inResponseTo, REQUEST_ID);
+    assert.equal(a.sessionIndex, '_sess1');
+    assert.equal(a.sessionNotOnOrAfter, Math.floor(minutes(60).getTime() / 1000));
+    assert.deepEqual({ ...a.attributes }, { mail: ['alice@example.com'], groups: ['admins', 'devs'] });
+    assert.ok(a.notOnOrAfter > Date.now() / 1000);
+  });
+
+  it('accepts an assertion-only signed response', async () => {
+    assertAccepted(await validateResponse(cfg, input(makeResponse(idp, { signResponse: false }))));
+  });
+
+  it('accepts a response-only signed response when requireSignedAssertions=false', async () => {
+    const lax = makeConfig(certificatesOf(idp), { security: { requireSignedAssertions: false } });
+    const r = await validateResponse(lax, input(makeResponse(idp, { signAssertion: false })));
+    assertAccepted(r);
+    assert.ok(r.trail.some((e) => e.check === 'signedContent' && e.detail === 'response'));
+  });
+
+  it('accepts an ECDSA P-256 signature', async () => {
+    const ec = await signingIdentity('idp-ec', 'EC');
+    assertAccepted(await validateResponse(makeConfig(certificatesOf(ec)), input(makeResponse(ec))));
+  });
+
+  it('reads the identity from the configured attribute', async () => {
+    const byAttr = makeConfig(certificatesOf(idp), { userIdentityAttribute: 'uid' });
+    const a = assertAccepted(await validateResponse(byAttr, input(makeResponse(idp, { attributes: { uid: ['alice', 'second'] } }))));
+    assert.equal(a.identity, 'alice');
+  });
+
+  it('tolerates clock skew', async () => {
+    const r = makeResponse(idp, { notBefore: new Date(Date.now() + 30_000), notOnOrAfter: new Date(Date.now() - 30_000) });
+    assertAccepted(await validateResponse(cfg, input(r)));
+  });
+
+  it('accepts a response without Destination (it is optional)', async () => {
+    assertAccepted(await validateResponse(cfg, input(makeResponse(idp, { destination: null }))));
+  });
+
+  it('never puts XML, keys or signature values in the trail', async () => {
+    const r = await validateResponse(cfg, input(makeResponse(idp)));
+    const text = JSON.stringify(r.trail);
+    assert.ok(!text.includes('<'));
+    assert.ok(!text.includes('MII'));
+    assert.ok(!text.includes('SignatureValue'));
+  });
+});
+
+describe('size and syntax', () => {
+  it('refuses an oversized response before decoding it (413)', async () => {
+    const small = makeConfig(certificatesOf(idp), { security: { maxResponseBytes: 1000 } });
+    const r = await validateResponse(small, input('!'.repeat(5000)));
+    assertRejected(r, 'ResponseTooLarge');
+    assert.equal(r.ok || r.status, 413);
+    assert.equal(r.trail.length, 1);
+  });
+
+  it('refuses a response whose decoded size exceeds the limit', async () => {
+    const resp = makeResponse(idp);
+    const size = Buffer.from(resp, 'base64').length;
+    const r = await validateResponse(makeConfig(certificatesOf(idp), { security: { maxResponseBytes: size - 1 } }), input(resp));
+    assertRejected(r, 'ResponseTooLarge');
+    assert.equal(r.trail[0]?.check, 'size');
+  });
+
+  it('accepts base64 with line breaks', async () => {
+    const wrapped = makeResponse(idp).replace(/(.{76})/g, '$1\r\n');
+    assertAccepted(await validateResponse(cfg, input(wrapped)));
+  });
+
+  it('refuses text that is not base64 (400)', async () => {
+    const r = await validateResponse(cfg, input('not*base64!'));
+    assertRejected(r, 'MalformedResponse');
+    assert.equal(r.ok || r.status, 400);
+  });
+
+  it('refuses base64 that is not XML', async () => {
+    assertRejected(await validateResponse(cfg, input(b64('hello world'))), 'MalformedResponse');
+  });
+
+  it('refuses XML that is not well-formed', async () => {
+    assertRejected(await validateResponse(cfg, input(b64('<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"><a></samlp:Response>'))), 'MalformedResponse');
+  });
+
+  it('refuses a root that is not samlp:Response', async () => {
+    assertRejected(await validateResponse(cfg, input(b64('<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_a" Version="2.0"/>'))), 'MalformedResponse');
+    // Right local name and prefix, wrong namespace.
+    const xml = makeResponseXml(idp).replace('xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"', 'xmlns:samlp="urn:evil"');
+    assertRejected(await validateResponse(cfg, input(b64(xml))), 'MalformedResponse');
+  });
+
+  it('refuses a DOCTYPE (400), with or without entities', async () => {
+    const xml = makeResponseXml(idp);
+    const withDoctype = `<?xml version="1.0"?><!DOCTYPE samlp:Response>${xml}`;
+    const r = await validateResponse(cfg, input(b64(withDoctype)));
+    assertRejected(r, 'DoctypeForbidden');
+    assert.equal(r.ok || r.status, 400);
+    const xxe = `<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>${xml.replace('alice@example.com</saml:NameID>', '&x;</saml:NameID>')}`;
+    assertRejected(await validateResponse(cfg, input(b64(xxe))), 'DoctypeForbidden');
+    const bomb = `<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>${xml}`;
+    assertRejected(await validateResponse(cfg, input(b64(bomb))), 'DoctypeForbidden');
+  });
+});
+
+describe('one negative test per check', () => {
+  it('StatusNotSuccess, with the status code in the message', async () => {
+    const r = await validateResponse(
+      cfg,
+      input(makeResponse(idp, { status: 'urn:oasis:names:tc:SAML:2.0:status:Responder', subStatus: 'urn:oasis:names:tc:SAML:2.0:status:AuthnFailed', assertionCount: 0, signResponse: true })),
+    );
+    assertRejected(r, 'StatusNotSuccess');
+    assert.match(r.ok ? '' : r.message, /status:Responder/);
+    assert.match(r.ok ? '' : r.message, /AuthnFailed/);
+    assert.equal(r.ok || r.status, 401);
+  });
+
+  it('AssertionCountInvalid: no assertion', async () => {
+    assertRejected(await validateResponse(cfg, input(makeResponse(idp, { assertionCount: 0 }))), 'AssertionCountInvalid');
+  });
+
+  it('AssertionCountInvalid: two assertions', async () => {
+    assertRejected(await validateResponse(cfg, input(makeResponse(idp, { assertionCount: 2 }))), 'AssertionCountInvalid');
+  });
+
+  it('EncryptedAssertionUnsupported', async () => {
+    const xml = makeResponseXml(idp, { assertionCount: 0, signResponse: false }).replace(
+      '</samlp:Response>',
+      '<saml:EncryptedAssertion><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#"/></saml:EncryptedAssertion></samlp:Response>',
+    );
+    assertRejected(await validateResponse(cfg, input(b64(xml))), 'EncryptedAssertionUnsupported');
+  });
+
+  it('AssertionNotSigned: only the Response is signed but signed assertions are required', async () => {
+    assertRejected(await validateResponse(cfg, input(makeResponse(idp, { signAssertion: false }))), 'AssertionNotSigned');
+  });
+
+  it('SignatureMissing: nothing is signed (requireSignedAssertions=false)', async () => {
+    const lax = makeConfig(certificatesOf(idp), { security: { requireSignedAssertions: false } });
+    assertRejected(await validateResponse(lax, input(makeResponse(idp, { signAssertion: false, signResponse: false }))), 'SignatureMissing');
+  });
+
+  it('AssertionNotSigned: nothing is signed (requireSignedAssertions=true)', async () => {
+    assertRejected(await validateResponse(cfg, input(makeResponse(idp, { signAssertion: false, signResponse: false }))), 'AssertionNotSigned');
+  });
+
+  it('IssuerMismatch on the Assertion', async () => {
+    assertRejected(await validateResponse(cfg, input(makeResponse(idp, { assertionIssuer: 'https://other-idp.example.test' }))), 'IssuerMismatch');
+  });
+
+  it('IssuerMismatch on the Response', async () => {
+    assertRejected(await validateResponse(cfg, input(makeResponse(idp, { responseIssuer: 'https://other-idp.example.test' }))), 'IssuerMismatch');
+  });
+
+  it('accepts a Response without Issuer (it is optional there)', async () => {
+    assertAccepted(await validateResponse(cfg, input(makeResponse(idp, { responseIssuer: null, signResponse: false }))));
+  });
+
+  it('AudienceMismatch: another SP', async () => {
+    assertRejected(await validateResponse(cfg, input(makeResponse(idp, { audience: 'https://other-sp.example.test' }))), 'AudienceMismatch');
+  });
+
+  it('AudienceMismatch: no AudienceRestriction', async () => {
+    assertRejected(await validateResponse(cfg, input(makeResponse(idp, { audience: null }))), 'AudienceMismatch');
+  });
+
+  it('accepts an AudienceRestriction that lists this SP among others', async () => {
+    assertAccepted(await validateResponse(cfg, input(makeResponse(idp, { audience: ['https://other-sp.example.test', cfg.spEntityID] }))));
+  });
+
+  it('AssertionNotYetValid: Conditions NotBefore beyond the skew', async () => {
+    assertRejected(await validateResponse(cfg, input(makeResponse(idp, { notBefore: minutes(10) }))), 'AssertionNotYetValid');
+  });
+
+  it('AssertionExpired: Conditions NotOnOrAfter passed beyond the skew', async () => {
+    assertRejected(await validateResponse(cfg, input(makeResponse(idp, { notOnOrAfter: minutes(-5) }))), 'AssertionExpired');
+  });
+
+  it('AssertionExpired: SessionNotOnOrAfter passed', async () => {
+    assertRejected(await validateResponse(cfg, input(makeResponse(idp, { sessionNotOnOrAfter: minutes(-5) }))), 'AssertionExpired');
+  });
+
+  it('DestinationMismatch', async () => {
+    assertRejected(await validateResponse(cfg, input(makeResponse(idp, { destination: 'https://sp.example.test/saml/default/other/acs' }))), 'DestinationMismatch');
+  });
+
+  it('RecipientMismatch: another ACS', async () => {
+    assertRejected(await validateResponse(cfg, input(makeResponse(idp, { recipient: 'https://sp.example.test/saml/default/other/acs' }))), 'RecipientMismatch');
+  });
+
+  it('RecipientMismatch: no Recipient', async () => {
+    assertRejected(await validateResponse(cfg, input(makeResponse(idp, { recipient: null }))), 'RecipientMismatch');
+  });
+
+  it('SubjectConfirmationInvalid: bearer NotOnOrAfter passed', async () => {
+    assertRejected(await validateResponse(cfg, input(makeResponse(idp, { confirmationNotOnOrAfter: minutes(-5) }))), 'SubjectConfirmationInvalid');
+  });
+
+  it('SubjectConfirmationInvalid: bearer NotOnOrAfter missing', async () => {
+    assertRejected(await validateResponse(cfg, input(makeResponse(idp, { confirmationNotOnOrAfter: null }))), 'SubjectConfirmationInvalid');
+  });
+
+  it('SubjectConfirmationInvalid: bearer data carries NotBefore', async () => {
+    assertRejected(await validateResponse(cfg, input(makeResponse(idp, { confirmationNotBefore: minutes(-1) }))), 'SubjectConfirmationInvalid');
+  });
+
+  it('SubjectConfirmationInvalid: no bearer confirmation', async () => {
+    const r = makeResponse(idp, { confirmationMethod: 'urn:oasis:names:tc:SAML:2.0:cm:holder-of-key' });
+    assertRejected(await validateResponse(cfg, input(r)), 'SubjectConfirmationInvalid');
+  });
+
+  it('InResponseToMismatch: another request id on both', async () => {
+    assertRejected(await validateResponse(cfg, input(makeResponse(idp, { inResponseTo: '_other' }))), 'InResponseToMismatch');
+  });
+
+  it('InResponseToMismatch: only the SubjectConfirmationData differs', async () => {
+    assertRejected(await validateResponse(cfg, input(makeResponse(idp, { confirmationInResponseTo: '_other' }))), 'InResponseToMismatch');
+  });
+
+  it('InResponseToMismatch: only the Response differs', async () => {
+    assertRejected(await validateResponse(cfg, input(makeResponse(idp, { responseInResponseTo: '_other' }))), 'InResponseToMismatch');
+  });
+
+  it('InResponseToMismatch: a solicited login answered without InResponseTo', async () => {
+    assertRejected(await validateResponse(cfg, input(makeResponse(idp, { inResponseTo: null }))), 'InResponseToMismatch');
+  });
+
+  it('UnsolicitedResponseRefused when IdP-initiated login is disabled', async () => {
+    const r = await validateResponse(cfg, input(makeResponse(idp, { inResponseTo: null }), { expectedInResponseTo: null }));
+    assertRejected(r, 'UnsolicitedResponseRefused');
+  });
+
+  it('accepts an unsolicited response when IdP-initiated login is enabled', async () => {
+    const open = makeConfig(certificatesOf(idp), { idpInitiated: { enabled: true, redirectPath: '/' } });
+    const a = assertAccepted(await validateResponse(open, input(makeResponse(idp, { inResponseTo: null }), { expectedInResponseTo: null })));
+    assert.equal(a.inResponseTo, undefined);
+  });
+
+  it('InResponseToMismatch: an unsolicited response that answers some request', async () => {
+    const open = makeConfig(certificatesOf(idp), { idpInitiated: { enabled: true } });
+    assertRejected(await validateResponse(open, input(makeResponse(idp), { expectedInResponseTo: null })), 'InResponseToMismatch');
+  });
+
+  it('IdentityMissing: empty NameID', async () => {
+    assertRejected(await validateResponse(cfg, input(makeResponse(idp, { nameID: '' }))), 'IdentityMissing');
+  });
+
+  it('IdentityMissing: the configured identity attribute is absent', async () => {
+    const byAttr = makeConfig(certificatesOf(idp), { userIdentityAttribute: 'uid' });
+    assertRejected(await validateResponse(byAttr, input(makeResponse(idp))), 'IdentityMissing');
+  });
+
+  it('ReplayDetected: the same assertion twice', async () => {
+    const replay = new MemoryReplayCache();
+    const resp = makeResponse(idp);
+    assertAccepted(await validateResponse(cfg, input(resp, { replay })));
+    assertRejected(await validateResponse(cfg, input(resp, { replay })), 'ReplayDetected');
+  });
+
+  it('a rejected response does not burn its assertion id', async () => {
+    const replay = new MemoryReplayCache();
+    const id = '_replay_after_failure';
+    assertRejected(await validateResponse(cfg, input(makeResponse(idp, { assertionID: id, audience: 'x' }), { replay })), 'AudienceMismatch');
+    assert.equal(replay.size, 0);
+    assertAccepted(await validateResponse(cfg, input(makeResponse(idp, { assertionID: id }), { replay })));
+  });
+});
+
+describe('acsParameterStyle Query', () => {
+  const withState = `${ACS_URL}?s=state123`;
+
+  it('accepts Destination and Recipient carrying the s parameter', async () => {
+    const q = makeConfig(certificatesOf(idp), { acsParameterStyle: 'Query' });
+    assertAccepted(await validateResponse(q, input(makeResponse(idp, { destination: withState, recipient: withState }))));
+    assertAccepted(await validateResponse(q, input(makeResponse(idp))));
+  });
+
+  it('refuses other query strings', async () => {
+    const q = makeConfig(certificatesOf(idp), { acsParameterStyle: 'Query' });
+    assertRejected(await validateResponse(q, input(makeResponse(idp, { destination: `${withState}&x=1` }))), 'DestinationMismatch');
+    assertRejected(await validateResponse(q, input(makeResponse(idp, { recipient: `${ACS_URL}?x=1` }))), 'RecipientMismatch');
+  });
+
+  it('refuses the s parameter with the RelayState style', async () => {
+    assertRejected(await validateResponse(cfg, input(makeResponse(idp, { destination: withState }))), 'DestinationMismatch');
+  });
+});
+
+describe('the trail', () => {
+  it('records every check of an accepted response in order', async () => {
+    const r = await validateResponse(cfg, input(makeResponse(idp)));
+    assert.deepEqual(
+      r.trail.map((e) => e.check),
+      ['size', 'doctype', 'xml', 'root', 'uniqueIds', 'status', 'solicitation', 'assertionCount', 'signature.response', 'signature.assertion', 'signedContent', 'issuer', 'audience', 'conditions', 'destination', 'subjectConfirmation', 'inResponseTo', 'identity', 'session', 'replay'],
+    );
+  });
+
+  it('decodes as the IdP encoded it', () => {
+    assert.match(decode(makeResponse(idp)), /^<samlp:Response /);
+  });
+});
