@@ -1,0 +1,281 @@
+// End-to-end test of the quick-start demo in headless Debian Chromium: the
+// shipped examples/ plus --demo-idp, on a free port, signed in through the
+// real browser (redirect binding, IdP form, auto-POST to the ACS, cookies).
+
+import assert from 'node:assert/strict';
+import { readdir, readFile, mkdtemp, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchChromium, type LaunchedChromium } from '../support/chromium.ts';
+import { startTestOperator, waitFor, type TestOperator } from '../support/operator.ts';
+
+const EXAMPLES = new URL('../../examples/', import.meta.url);
+const EXAMPLE_URL = 'http://localhost:8080';
+const CONNECTOR = 'default/demo';
+
+/** examples/*.yaml with the default public URL replaced by `baseURL`. */
+async function exampleManifests(baseURL: string): Promise<Record<string, string>> {
+  const names = (await readdir(EXAMPLES)).filter((n) => /\.ya?ml$/.test(n)).sort();
+  assert.ok(names.length > 0, 'examples/ has YAML files');
+  const out: Record<string, string> = {};
+  for (const name of names) out[name] = (await readFile(new URL(name, EXAMPLES), 'utf8')).replaceAll(EXAMPLE_URL, baseURL);
+  assert.ok(Object.values(out).some((y) => y.includes(`${baseURL}/demo-idp/sso`)), 'the example connector names the demo IdP URL');
+  return out;
+}
+
+/**
+ * Starts the operator as `npm start` does (examples + --demo-idp, public host
+ * localhost) on a free port. The port is only known once it listens, so the
+ * examples (with their URLs rewritten) go into the watched folder right after
+ * start and the test waits until the connector is loaded.
+ */
+async function startDemo(demoIdp: boolean): Promise<TestOperator> {
+  const op = await startTestOperator({ demoIdp, publicHost: 'localhost', logLevel: 'info' });
+  try {
+    assert.match(op.baseURL, /^http:\/\/localhost:\d+$/);
+    for (const [rel, yaml] of Object.entries(await exampleManifests(op.baseURL))) await op.writeManifest(rel, yaml);
+    await waitFor(() => {
+      const c = op.operator.registry.current().connectors.get(CONNECTOR);
+      const users = op.operator.store.get('ConfigMap', 'default', 'demo-idp-users');
+      const bindings = op.operator.registry.current().bindings.lookup(CONNECTOR, 'demo@example.com');
+      return c !== undefined && c.loginURL.startsWith(op.baseURL) && users !== undefined && bindings.active && (!demoIdp || c.ready);
+    }, 10_000);
+    return op;
+  } catch (err) {
+    await op.stop();
+    throw err;
+  }
+}
+
+/** Content-Security-Policy violations and uncaught script errors of a page. */
+function watchProblems(page: Page): string[] {
+  const problems: string[] = [];
+  page.on('console', (m) => {
+    if (/Content[- ]Security[- ]Policy|Refused to/i.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  return problems;
+}
+
+async function cell(page: Page, claim: string): Promise<string> {
+  const row = page.locator('tr').filter({ has: page.locator('th', { hasText: new RegExp(`^${claim}$`) }) });
+  assert.equal(await row.count(), 1, `one row for claim ${claim}`);
+  return (await row.locator('td').innerText()).trim();
+}
+
+/** Opens `/`, presses Sign in on the demo connector, and returns on the IdP's form. */
+async function openIdpForm(page: Page, baseURL: string): Promise<void> {
+  const home = await page.goto(`${baseURL}/`);
+  assert.equal(home?.status(), 200);
+  const row = page.locator('tr', { hasText: CONNECTOR });
+  const signIn = row.getByRole('link', { name: 'Sign in' });
+  await signIn.click();
+  await page.waitForURL((u) => u.pathname === '/demo-idp/sso', { timeout: 10_000 });
+  assert.equal(await page.getByRole('heading', { name: 'Demo IdP' }).isVisible(), true);
+}
+
+async function submitCredentials(page: Page, username: string, password: string): Promise<void> {
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+async function cookieNamed(context: BrowserContext, baseURL: string, name: string) {
+  return (await context.cookies(baseURL)).find((c) => c.name === name);
+}
+
+describe('demo in headless Chromium (examples + --demo-idp)', { timeout: 60_000 }, () => {
+  let op: TestOperator;
+  let chromium: LaunchedChromium;
+  const timings: Record<string, number> = {};
+
+  before(async () => {
+    const [o, c] = await Promise.all([startDemo(true), launchChromium()]);
+    op = o;
+    chromium = c;
+    timings.chromiumInstallMs = c.installMs;
+    timings.chromiumLaunchMs = c.launchMs;
+    if (c.installed.length) console.log(`# apt-get installed ${c.installed.join(' ')} in ${c.installMs} ms`);
+    console.log(`# Chromium ${c.browser.version()} launched in ${c.launchMs} ms`);
+  });
+
+  after(async () => {
+    await chromium?.close();
+    await op?.stop();
+    console.log(`# timings: ${JSON.stringify(timings)}`);
+  });
+
+  test('the home page lists the demo connector with a Sign in link', async () => {
+    const context = await chromium.newContext();
+    try {
+      const page = await context.newPage();
+      const res = await page.goto(`${op.baseURL}/`);
+      assert.equal(res?.status(), 200);
+      const row = page.locator('tr', { hasText: CONNECTOR });
+      assert.equal(await row.count(), 1);
+      assert.equal(await row.getByText('Demo IdP (development only)').isVisible(), true);
+      assert.equal(await row.getByText('not ready').count(), 0);
+      const link = row.getByRole('link', { name: 'Sign in' });
+      assert.equal(await link.isVisible(), true);
+      assert.equal(await link.getAttribute('href'), `/saml/default/demo/login?rd=${encodeURIComponent('/auth/whoami')}`);
+      assert.equal(await page.getByRole('link', { name: /Development demo IdP/ }).isVisible(), true);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('demo/demo signs in and lands on /auth/whoami; cookies as the browser keeps them; sign out', async (t) => {
+    const started = performance.now();
+    const context = await chromium.newContext();
+    try {
+      const page = await context.newPage();
+      const problems = watchProblems(page);
+
+      await openIdpForm(page, op.baseURL);
+      // The pending login is in the state cookie while the user is at the IdP.
+      const pendingState = await cookieNamed(context, op.baseURL, 'sso_state');
+      assert.ok(pendingState, 'sso_state is set by /login');
+      assert.equal(await cookieNamed(context, op.baseURL, 'sso_session'), undefined);
+
+      const acs = page.waitForResponse((r) => new URL(r.url()).pathname === '/saml/default/demo/acs');
+      await submitCredentials(page, 'demo', 'demo');
+      const acsResponse = await acs;
+      assert.equal(acsResponse.status(), 303);
+      assert.equal(acsResponse.request().method(), 'POST');
+      await page.waitForURL(`${op.baseURL}/auth/whoami`, { timeout: 10_000 });
+      timings.signInFlowMs = Math.round(performance.now() - started);
+
+      assert.equal(await page.getByRole('heading', { name: 'Signed in' }).isVisible(), true);
+      assert.equal(await cell(page, 'sub'), 'demo@example.com');
+      assert.equal(await cell(page, 'email'), 'demo@example.com');
+      const groups = (await cell(page, 'groups')).split(',').map((g) => g.trim());
+      assert.ok(groups.includes('developers'), `groups ${groups.join(',')} include developers`);
+      assert.deepEqual(groups.sort(), ['demo', 'developers']);
+      assert.equal(await cell(page, 'connector'), CONNECTOR);
+      assert.match(await page.locator('body').innerText(), /demo@example\.com/);
+
+      const dir = await mkdtemp(join(tmpdir(), 'sso-operator-e2e-'));
+      const shot = join(dir, 'whoami.png');
+      await page.screenshot({ path: shot, fullPage: true });
+      const png = await readFile(shot);
+      assert.ok((await stat(shot)).size > 1000, 'screenshot is not empty');
+      assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'PNG signature');
+      assert.equal(png.subarray(12, 16).toString('latin1'), 'IHDR');
+      assert.ok(png.readUInt32BE(16) > 0 && png.readUInt32BE(20) > 0, 'PNG has a width and a height');
+      console.log(`# screenshot of /auth/whoami: ${shot} (${png.length} bytes)`);
+
+      await t.test('cookies: sso_session HttpOnly + SameSite=Lax, sso_state SameSite=None + Secure', async () => {
+        const session = await cookieNamed(context, op.baseURL, 'sso_session');
+        assert.ok(session, 'sso_session is set');
+        assert.equal(session.httpOnly, true);
+        assert.equal(session.sameSite, 'Lax');
+        assert.equal(session.secure, false, 'plain-http public URL: the session cookie is not Secure');
+        assert.equal(session.path, '/');
+        assert.equal(session.domain, 'localhost');
+        assert.ok(session.expires > Date.now() / 1000 + 7 * 3600, 'lives for the connector session ttl (8h)');
+        assert.equal(await page.evaluate(() => (globalThis as unknown as { document: { cookie: string } }).document.cookie), '', 'no cookie is visible to scripts');
+
+        const state = await cookieNamed(context, op.baseURL, 'sso_state');
+        assert.ok(state, 'sso_state is still there (the remaining pending logins)');
+        for (const c of [pendingState, state]) {
+          assert.equal(c.sameSite, 'None');
+          assert.equal(c.secure, true);
+          assert.equal(c.httpOnly, true);
+        }
+        assert.notEqual(state.value, pendingState.value, 'the used pending login was taken out of the state cookie');
+      });
+
+      await t.test('the Sign out button ends the session', async () => {
+        await page.getByRole('button', { name: 'Sign out' }).click();
+        await page.waitForURL(`${op.baseURL}/`, { timeout: 10_000 });
+        assert.equal(await cookieNamed(context, op.baseURL, 'sso_session'), undefined);
+        const res = await page.goto(`${op.baseURL}/auth/whoami`);
+        assert.equal(res?.status(), 401);
+        assert.equal(await page.getByRole('heading', { name: 'Not signed in' }).isVisible(), true);
+        assert.equal(await page.getByText('demo@example.com').count(), 0);
+      });
+
+      assert.deepEqual(problems, [], 'no CSP violations or script errors');
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('a wrong password shows an error on the IdP form and sets no session', async () => {
+    const context = await chromium.newContext();
+    try {
+      const page = await context.newPage();
+      await openIdpForm(page, op.baseURL);
+      const login = page.waitForResponse((r) => new URL(r.url()).pathname === '/demo-idp/login');
+      await submitCredentials(page, 'demo', 'not-the-password');
+      assert.equal((await login).status(), 200);
+      await page.waitForURL((u) => u.pathname === '/demo-idp/login', { timeout: 10_000 });
+      assert.equal(await page.getByText('Wrong username or password.').isVisible(), true);
+      assert.equal(await page.getByLabel('Password').isVisible(), true, 'the form is shown again');
+      assert.equal(await cookieNamed(context, op.baseURL, 'sso_session'), undefined);
+      const res = await page.goto(`${op.baseURL}/auth/whoami`);
+      assert.equal(res?.status(), 401);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('the pending user signs in at the IdP but is refused with 403 BindingNotActive', async () => {
+    const context = await chromium.newContext();
+    try {
+      const page = await context.newPage();
+      await openIdpForm(page, op.baseURL);
+      const acs = page.waitForResponse((r) => new URL(r.url()).pathname === '/saml/default/demo/acs');
+      await submitCredentials(page, 'pending', 'pending');
+      const res = await acs;
+      assert.equal(res.status(), 403);
+      await page.waitForURL((u) => u.pathname === '/saml/default/demo/acs', { timeout: 10_000 });
+      await page.waitForLoadState('load');
+      assert.equal(await page.getByRole('heading', { name: 'Access not granted' }).isVisible(), true);
+      assert.match(await page.locator('body').innerText(), /BindingNotActive/);
+      assert.equal(await cookieNamed(context, op.baseURL, 'sso_session'), undefined);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('the operator logged no errors during the browser flows', () => {
+    const errors = op.logs.filter((l) => typeof l.level === 'number' && l.level >= 50);
+    assert.deepEqual(errors, []);
+    // The three sign-ins reached the ACS: one success, one refusal.
+    assert.ok(op.logs.length > 0);
+  });
+});
+
+describe('examples without --demo-idp', { timeout: 30_000 }, () => {
+  test('nothing is served under /demo-idp/ and the demo connector is not ready', async () => {
+    const op = await startDemo(false);
+    try {
+      for (const path of ['/demo-idp/', '/demo-idp/metadata', '/demo-idp/sso']) {
+        const res = await fetch(`${op.baseURL}${path}`, { redirect: 'manual' });
+        assert.equal(res.status, 404, `${path} is not served`);
+        await res.body?.cancel();
+      }
+      const login = await fetch(`${op.baseURL}/demo-idp/login`, { method: 'POST', body: new URLSearchParams({ ticket: 'x', username: 'demo', password: 'demo' }) });
+      assert.equal(login.status, 404);
+      await login.body?.cancel();
+
+      const home = await fetch(`${op.baseURL}/`);
+      assert.equal(home.status, 200);
+      const html = await home.text();
+      assert.match(html, /Demo IdP \(development only\)/);
+      assert.match(html, /default\/demo/);
+      assert.match(html, /not ready \(SecretNotFound\)/);
+      assert.doesNotMatch(html, /\/saml\/default\/demo\/login/, 'no Sign in link');
+      assert.doesNotMatch(html, /\/demo-idp\//, 'no link to the demo IdP');
+
+      const start = await fetch(`${op.baseURL}/saml/default/demo/login?rd=%2Fauth%2Fwhoami`, { redirect: 'manual' });
+      assert.equal(start.status, 503);
+      assert.match(await start.text(), /ConnectorNotReady/);
+    } finally {
+      await op.stop();
+    }
+  });
+});

@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, parseRunArgs, type RunConfig } from '../../../src/config.ts';
+
+function parse(argv: string[], env: NodeJS.ProcessEnv = {}): RunConfig {
+  const c = parseRunArgs(argv, env);
+  assert.notEqual(c, 'help');
+  return c as RunConfig;
+}
+
+describe('run flags', () => {
+  it('has the documented defaults', () => {
+    const c = parse(['--manifests', 'examples']);
+    assert.deepEqual(c.listen, { host: '0.0.0.0', port: 8080 });
+    assert.deepEqual(c.adminListen, { host: '0.0.0.0', port: 9090 });
+    assert.equal(c.publicURL, 'http://localhost:8080');
+    assert.equal(c.trustProxy, false);
+    assert.equal(c.demoIdp, false);
+    assert.deepEqual(c.allowedRedirectHosts, []);
+  });
+
+  it('reads SSO_* variables and lets a flag win over its variable', () => {
+    const env = { SSO_PUBLIC_URL: 'https://sso.example.com/base/', SSO_LISTEN: '127.0.0.1:1234', SSO_TRUST_PROXY: 'true', SSO_ALLOWED_REDIRECT_HOSTS: 'a.example.com, .b.example.com' };
+    const c = parse(['--listen', '[::1]:99'], env);
+    assert.equal(c.publicURL, 'https://sso.example.com/base');
+    assert.deepEqual(c.listen, { host: '::1', port: 99 });
+    assert.equal(c.trustProxy, true);
+    assert.deepEqual(c.allowedRedirectHosts, ['a.example.com', '.b.example.com']);
+  });
+
+  it('refuses a plain-http public URL that is not loopback', () => {
+    assert.throws(() => parse(['--public-url', 'http://sso.example.com']), (e: Error) => e instanceof ConfigError && /https/.test(e.message));
+    assert.equal(parse(['--public-url', 'http://127.0.0.1:8080']).publicURL, 'http://127.0.0.1:8080');
+  });
+
+  it('refuses malformed values with a message naming the flag', () => {
+    assert.throws(() => parse(['--listen', 'nope']), /--listen must be HOST:PORT/);
+    assert.throws(() => parse(['--listen', '1.2.3.4:70000']), /--listen/);
+    assert.throws(() => parse(['--log-level', 'loud']), /--log-level/);
+    assert.throws(() => parse([], { SSO_TRUST_PROXY: 'maybe' }), /SSO_TRUST_PROXY/);
+    assert.throws(() => parse(['--bogus']), ConfigError);
+    assert.throws(() => parse(['--public-url', 'https://x.example.com/?a=1']), /query/);
+  });
+});

@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Element } from '@xmldom/xmldom';
+import { buildSpMetadata } from '../../../src/saml/metadata.ts';
+import { NS, childElement, childElements, parseXmlStrict } from '../../../src/saml/xml.ts';
+import { makeConfig } from '../../support/saml-fixtures.ts';
+
+function spDescriptor(xml: string): { root: Element; sp: Element } {
+  const root = parseXmlStrict(xml).documentElement as Element;
+  assert.equal(root.localName, 'EntityDescriptor');
+  assert.equal(root.namespaceURI, NS.metadata);
+  const sp = childElement(root, NS.metadata, 'SPSSODescriptor');
+  assert.ok(sp);
+  return { root, sp };
+}
+
+describe('buildSpMetadata', () => {
+  it('describes the SP with its ACS and signing wishes', () => {
+    const { root, sp } = spDescriptor(buildSpMetadata(makeConfig([])));
+    assert.equal(root.getAttribute('entityID'), 'https://sp.example.test/saml/default/demo/metadata');
+    assert.equal(sp.getAttribute('AuthnRequestsSigned'), 'false');
+    assert.equal(sp.getAttribute('WantAssertionsSigned'), 'true');
+    assert.equal(sp.getAttribute('protocolSupportEnumeration'), NS.protocol);
+    const [acs, ...more] = childElements(sp, NS.metadata, 'AssertionConsumerService');
+    assert.equal(more.length, 0);
+    assert.equal(acs?.getAttribute('Binding'), 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST');
+    assert.equal(acs?.getAttribute('Location'), 'https://sp.example.test/saml/default/demo/acs');
+    assert.equal(childElements(sp, NS.metadata, 'SingleLogoutService').length, 0);
+    assert.equal(childElements(sp, NS.metadata, 'NameIDFormat').length, 0);
+  });
+
+  it('adds NameIDFormat and SLO in schema order, and WantAssertionsSigned=false when not required', () => {
+    const cfg = makeConfig([], {
+      sloURL: 'https://sp.example.test/saml/default/demo/slo',
+      nameIDPolicy: { format: 'Persistent' },
+      security: { requireSignedAssertions: false },
+    });
+    const { sp } = spDescriptor(buildSpMetadata(cfg));
+    assert.equal(sp.getAttribute('WantAssertionsSigned'), 'false');
+    const order = childElements(sp, NS.metadata, 'SingleLogoutService')
+      .concat(childElements(sp, NS.metadata, 'NameIDFormat'), childElements(sp, NS.metadata, 'AssertionConsumerService'))
+      .map((e) => e.localName);
+    assert.deepEqual(order, ['SingleLogoutService', 'SingleLogoutService', 'NameIDFormat', 'AssertionConsumerService']);
+    const children = Array.from({ length: sp.childNodes.length }, (_, i) => sp.childNodes.item(i)).filter((n) => n?.nodeType === 1).map((n) => n?.localName);
+    assert.deepEqual(children, order);
+    assert.equal(childElement(sp, NS.metadata, 'NameIDFormat')?.textContent, 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent');
+  });
+
+  it('escapes every value', () => {
+    const cfg = makeConfig([], { spEntityID: 'urn:x"<&>\'y', acsURL: 'https://sp.example.test/acs?a=1&b="2"' });
+    const xml = buildSpMetadata(cfg);
+    const { root, sp } = spDescriptor(xml);
+    assert.equal(root.getAttribute('entityID'), 'urn:x"<&>\'y');
+    assert.equal(childElement(sp, NS.metadata, 'AssertionConsumerService')?.getAttribute('Location'), 'https://sp.example.test/acs?a=1&b="2"');
+  });
+});
