@@ -20,6 +20,12 @@ import { Rejection, Trail } from './trail.ts';
 import type { SamlConnectorConfig, ValidateInput, ValidatedAssertion, ValidationResult } from './types.ts';
 import { NS, XmlParseError, attr, childElement, childElements, descendants, isElement, parseXmlStrict } from './xml.ts';
 
+class ReplayCacheError extends Error {
+  constructor(cause: unknown) {
+    super('replay cache failed', { cause });
+  }
+}
+
 const SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
 const ID_ATTRIBUTES = new Set(['ID', 'Id', 'id']);
 
@@ -32,6 +38,8 @@ export async function validateResponse(cfg: SamlConnectorConfig, input: Validate
     if (err instanceof Rejection) {
       return { ok: false, reason: err.reason, status: err.status, message: err.message, trail: trail.entries };
     }
+    // The replay store failing (e.g. Redis down) is an outage, not a bad response: the promise rejects.
+    if (err instanceof ReplayCacheError) throw err.cause;
     // Fail closed on anything unexpected.
     trail.entries.push({ check: 'internal', ok: false, detail: 'unexpected error during validation' });
     return { ok: false, reason: 'MalformedResponse', status: 400, message: 'response could not be processed', trail: trail.entries };
@@ -75,7 +83,13 @@ async function validate(cfg: SamlConnectorConfig, input: ValidateInput, trail: T
 
   // Replay: the same assertion posted twice (stolen from a log, history or a
   // proxy). Last, so junk never fills the cache; kept until NotOnOrAfter + skew.
-  if (!(await input.replay.remember(id, notOnOrAfter + cfg.clockSkewSeconds))) {
+  let fresh: boolean;
+  try {
+    fresh = await input.replay.remember(id, notOnOrAfter + cfg.clockSkewSeconds);
+  } catch (err) {
+    throw new ReplayCacheError(err);
+  }
+  if (!fresh) {
     trail.fail('replay', 'ReplayDetected', 'this assertion ID was already used');
   }
   trail.pass('replay');

@@ -145,7 +145,12 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       const setCookies = [
         serializeCookie(SESSION_COOKIE, issued.token, sessionCookieOptions({ publicURL: ctx.config.publicURL, cookieDomain: ctx.config.cookieDomain, maxAgeSeconds: ttl })),
       ];
-      if (entry) setCookies.push(serializeCookie(STATE_COOKIE, encodeState(taken.rest, ctx.stateKey()), stateCookieOptions(ctx.config.publicURL)));
+      if (entry) {
+        // The used login leaves the state; with none left the cookie is deleted rather than kept empty.
+        const rest = encodeState(taken.rest, ctx.stateKey());
+        const options = stateCookieOptions(ctx.config.publicURL);
+        setCookies.push(serializeCookie(STATE_COOKIE, rest, rest === '' ? { ...options, maxAge: 0 } : options));
+      }
       return reply.code(303).header('cache-control', 'no-store').header('set-cookie', setCookies).header('location', target).send();
     },
   );

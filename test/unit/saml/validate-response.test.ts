@@ -334,3 +334,18 @@ describe('the trail', () => {
     assert.match(decode(makeResponse(idp)), /^<samlp:Response /);
   });
 });
+
+describe('robustness', () => {
+  it('accepts an XML declaration and default (unprefixed) namespaces', async () => {
+    const xml = makeResponseXml(idp);
+    assertAccepted(await validateResponse(cfg, input(b64(`<?xml version="1.0" encoding="UTF-8"?>\n${xml}`))));
+    const unprefixed = `<?xml version="1.0"?><Response xmlns="urn:oasis:names:tc:SAML:2.0:protocol" ID="_r1" Version="2.0" IssueInstant="2020-01-01T00:00:00Z" Destination="${ACS_URL}" InResponseTo="${REQUEST_ID}"><Status><StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></Status></Response>`;
+    // Parsed by namespace, not prefix: reaches the assertion count check.
+    assertRejected(await validateResponse(cfg, input(b64(unprefixed))), 'AssertionCountInvalid');
+  });
+
+  it('a failing replay store rejects the promise instead of blaming the response', async () => {
+    const broken = { remember: async (): Promise<boolean> => Promise.reject(new Error('redis down')) };
+    await assert.rejects(validateResponse(cfg, input(makeResponse(idp), { replay: broken })), /redis down/);
+  });
+});

@@ -1,0 +1,44 @@
+// The session lasts session.ttl, never longer than the IdP's
+// SessionNotOnOrAfter.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { signingIdentity } from '../../support/saml-fixtures.ts';
+import { SESSION, cookieAttributes, cookieValue, jwtPayload, setCookieLine, signIn, startHarness } from './harness.ts';
+import { bindingManifest, connectorManifest } from './manifests.ts';
+
+async function harness(ttl: string) {
+  const idp = await signingIdentity('idp');
+  return startHarness({ objects: [connectorManifest('demo', idp.certPem, { ttl }), bindingManifest('alice', 'alice@example.com', ['demo'])] });
+}
+
+test('SessionNotOnOrAfter earlier than session.ttl caps the session', async (t) => {
+  const h = await harness('8h');
+  t.after(() => h.close());
+  const until = new Date(Date.now() + 10 * 60_000);
+  const { acs } = await signIn(h, { response: { sessionNotOnOrAfter: until } });
+  assert.equal(acs.statusCode, 303, acs.body);
+  const claims = jwtPayload(cookieValue(acs, SESSION)!);
+  assert.equal(claims.exp, Math.floor(until.getTime() / 1000));
+  const maxAge = Number(cookieAttributes(setCookieLine(acs, SESSION)!)['max-age']);
+  assert.equal(maxAge, Number(claims.exp) - Number(claims.iat), 'cookie and token expire together');
+  assert.ok(maxAge <= 600 && maxAge >= 590, `max-age ${maxAge}`);
+});
+
+test('session.ttl shorter than SessionNotOnOrAfter gives the ttl', async (t) => {
+  const h = await harness('15m');
+  t.after(() => h.close());
+  const { acs } = await signIn(h, { response: { sessionNotOnOrAfter: new Date(Date.now() + 3 * 3600_000) } });
+  assert.equal(acs.statusCode, 303, acs.body);
+  const claims = jwtPayload(cookieValue(acs, SESSION)!);
+  assert.equal(Number(claims.exp) - Number(claims.iat), 900);
+  assert.equal(cookieAttributes(setCookieLine(acs, SESSION)!)['max-age'], '900');
+});
+
+test('without SessionNotOnOrAfter the session lasts session.ttl', async (t) => {
+  const h = await harness('2h');
+  t.after(() => h.close());
+  const { acs } = await signIn(h);
+  const claims = jwtPayload(cookieValue(acs, SESSION)!);
+  assert.equal(Number(claims.exp) - Number(claims.iat), 7200);
+});
