@@ -127,7 +127,8 @@ export function compileConnector(input: CompileInput): CompileOutput {
       try {
         parsed.push(...parseCertificates(s.pem, s.source));
       } catch (err) {
-        errors.push(`${s.source}: ${(err as Error).message}`);
+        // parseCertificates names the source in its messages already.
+        errors.push((err as Error).message);
       }
     }
     fields.certificates = parsed.map((c) => ({ fingerprint: c.fingerprint, subject: c.subject, notAfter: c.notAfter, source: c.source }));

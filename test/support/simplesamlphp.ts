@@ -463,8 +463,10 @@ export async function startSimpleSamlPhp(opts: SimpleSamlPhpOptions): Promise<Si
     // the pipe closes (stop(), or this process dies in any way, even SIGKILL) the
     // wrapper kills php, so no php server outlives the tests.
     const phpArgs = [
-      // opcache is off for the CLI by default; keep it off so rewritten metadata
-      // (key rotation within the same second) is always re-read.
+      // OPcache stays on under `php -S` unless opcache.enable is off too; with it
+      // on, rewritten metadata (key rotation within the same second) can be
+      // ignored for seconds. Both off: every request re-reads the config.
+      '-d', 'opcache.enable=0',
       '-d', 'opcache.enable_cli=0',
       '-d', 'display_errors=stderr',
       '-d', 'log_errors=0',

@@ -88,8 +88,12 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     async (req, reply) => {
       const startedAt = process.hrtime.bigint();
       const { ns, name } = req.params;
+      // Set once a pending login was taken from the state cookie: it is spent
+      // whatever the outcome, so a state id can never complete two logins.
+      let stateUpdate: string | undefined;
       const fail = (status: number, reason: string, runtime?: ConnectorRuntime, extra: Partial<Parameters<typeof recordLogin>[1]> = {}) => {
         recordLogin(ctx, { correlationId: req.id, connector: runtime, namespace: ns, name, status, reason, startedAt, ...extra });
+        if (stateUpdate !== undefined) reply.header('set-cookie', stateUpdate);
         return sendError(reply, status, reason, req.id);
       };
       const l = lookup(ctx, req.params);
@@ -106,6 +110,12 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       const pending = decodeState(cookies[STATE_COOKIE], ctx.stateKey(), t);
       const taken = sid ? takePending(pending, sid, l.runtime.key) : { entry: undefined, rest: pending };
       const entry = taken.entry;
+      if (taken.rest.length !== pending.length) {
+        // With no pending login left the cookie is deleted rather than kept empty.
+        const rest = encodeState(taken.rest, ctx.stateKey());
+        const options = stateCookieOptions(ctx.config.publicURL);
+        stateUpdate = serializeCookie(STATE_COOKIE, rest, rest === '' ? { ...options, maxAge: 0 } : options);
+      }
 
       const result = await validateResponse(l.saml, {
         samlResponse,
@@ -145,12 +155,7 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       const setCookies = [
         serializeCookie(SESSION_COOKIE, issued.token, sessionCookieOptions({ publicURL: ctx.config.publicURL, cookieDomain: ctx.config.cookieDomain, maxAgeSeconds: ttl })),
       ];
-      if (entry) {
-        // The used login leaves the state; with none left the cookie is deleted rather than kept empty.
-        const rest = encodeState(taken.rest, ctx.stateKey());
-        const options = stateCookieOptions(ctx.config.publicURL);
-        setCookies.push(serializeCookie(STATE_COOKIE, rest, rest === '' ? { ...options, maxAge: 0 } : options));
-      }
+      if (stateUpdate !== undefined) setCookies.push(stateUpdate);
       return reply.code(303).header('cache-control', 'no-store').header('set-cookie', setCookies).header('location', target).send();
     },
   );

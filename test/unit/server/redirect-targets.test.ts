@@ -70,6 +70,8 @@ test("an unsolicited response never sends the user off-site: a hostile RelayStat
     ['https://evil.com', '/welcome'],
     ['//evil.com', '/welcome'],
     ['https://app.example.test/x', '/welcome'],
+    // Not even this host as an absolute URL: only a relative path is honoured.
+    ['https://sp.example.test/x', '/welcome'],
     [undefined, '/welcome'],
     ['/inside?a=1', '/inside?a=1'],
   ] as const) {
