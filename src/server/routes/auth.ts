@@ -62,16 +62,15 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
   });
 
   app.get<{ Querystring: { format?: string } }>('/auth/whoami', async (req, reply) => {
-    const verify = await session(req);
     const d = await currentSession(req);
     const wantsJSON = req.query.format === 'json' || (req.headers.accept ?? '').includes('application/json');
     reply.header('cache-control', 'no-store');
-    if (!verify.ok || d.status !== 200) {
-      const reason = d.status === 200 ? 'SessionInvalid' : d.reason;
-      if (wantsJSON) return reply.code(401).send({ authenticated: false, reason });
-      return sendPage(reply, 401, 'Not signed in', `<h1>Not signed in</h1><p class="muted">Reason: <code>${escapeHtml(reason)}</code></p><p><a class="button" href="/">Sign in</a></p>`);
+    if (d.status !== 200) {
+      if (wantsJSON) return reply.code(401).send({ authenticated: false, reason: d.reason });
+      return sendPage(reply, 401, 'Not signed in', `<h1>Not signed in</h1><p class="muted">Reason: <code>${escapeHtml(d.reason)}</code></p><p><a class="button" href="/">Sign in</a></p>`);
     }
-    const claims = { ...verify.claims, groups: d.headers['X-Auth-Request-Groups'] ? d.headers['X-Auth-Request-Groups'].split(',') : [] };
+    // Groups as the binding grants them now, which is what forward-auth hands on.
+    const claims = { ...d.claims, groups: d.groups };
     if (wantsJSON) return reply.send({ authenticated: true, claims });
     const rows = Object.entries(claims)
       .map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td><code>${escapeHtml(Array.isArray(v) ? v.join(', ') : k === 'iat' || k === 'exp' ? `${v} (${new Date(Number(v) * 1000).toISOString()})` : v)}</code></td></tr>`)

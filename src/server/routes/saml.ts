@@ -29,7 +29,7 @@ type Lookup = { ok: true; runtime: ConnectorRuntime; saml: SamlConnectorConfig }
 function lookup(ctx: PublicContext, p: Params): Lookup {
   const runtime = ctx.registry.current().connectors.get(`${p.ns}/${p.name}`);
   // A disabled connector is indistinguishable from a missing one: SSO is off.
-  if (!runtime || !runtime.enabled) return { ok: false, status: 404, reason: 'ConnectorNotFound' };
+  if (!runtime || !runtime.enabled) return { ok: false, status: 404, reason: 'ConnectorNotFound', ...(runtime ? { runtime } : {}) };
   if (!runtime.ready || !runtime.saml) return { ok: false, status: 503, reason: 'ConnectorNotReady', runtime };
   return { ok: true, runtime, saml: runtime.saml };
 }
@@ -101,6 +101,8 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       const body = req.body && typeof req.body === 'object' ? req.body : {};
       const samlResponse = body.SAMLResponse;
       const relayState = typeof body.RelayState === 'string' ? body.RelayState : undefined;
+      // The HTTP-POST binding is a form post; anything else is not a SAML message.
+      if (!(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) return fail(400, 'MalformedResponse', l.runtime);
       if (typeof samlResponse !== 'string' || samlResponse.length === 0) return fail(400, 'MalformedResponse', l.runtime);
 
       // The state id travels as RelayState or, for IdPs that drop RelayState, as ?s=.

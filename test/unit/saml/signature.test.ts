@@ -19,7 +19,7 @@ before(async () => {
 
 function xmlCryptoSignedReference(xml: string, signature: Element): string {
   const sx = new SignedXml({ publicCert: idp.certPem });
-  sx.loadSignature(signature);
+  sx.loadSignature(signature as unknown as Parameters<SignedXml["loadSignature"]>[0]);
   assert.equal(sx.checkSignature(xml), true);
   const refs = sx.getSignedReferences();
   assert.equal(refs.length, 1);
