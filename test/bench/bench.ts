@@ -1,0 +1,211 @@
+// The benchmark proper (run.ts starts it with --expose-gc). See run.ts.
+
+import { cpus, loadavg } from 'node:os';
+import { createRequire } from 'node:module';
+import { benchHttpLogin, type HttpResult } from './http-login.ts';
+import { Recorder, gcAvailable, inputsNeeded, runInterleaved, type BenchPlan, type Stats } from './measure.ts';
+import { SCENARIOS, buildScenario, type Scenario } from './responses.ts';
+import { SUBJECT_NOTES, nodeSamlSubject, ours, probe, samlifySubject, type Subject, type SubjectId } from './subjects.ts';
+
+const require = createRequire(import.meta.url);
+
+function versionOf(pkg: string): string {
+  try {
+    return (require(`${pkg}/package.json`) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+type SubjectResult = ({ stats: Stats } | { skipped: string }) & { id: SubjectId };
+
+interface ScenarioResult {
+  id: string;
+  title: string;
+  bytes: number;
+  attributes: number;
+  results: SubjectResult[];
+  /** peer median / our median. */
+  ratios: Partial<Record<SubjectId, number>>;
+}
+
+const PEERS: { id: SubjectId; make: (s: Scenario) => Subject }[] = [
+  { id: 'ours', make: ours },
+  { id: 'samlify', make: samlifySubject },
+  { id: 'node-saml', make: nodeSamlSubject },
+];
+
+function parsePlan(argv: string[]): { plan: BenchPlan; http: BenchPlan; quick: boolean } {
+  const quick = argv.includes('--quick');
+  const plan = quick ? { warmup: 5, rounds: 2, perRound: 10 } : { warmup: 30, rounds: 5, perRound: 60 };
+  const http = quick ? { warmup: 5, rounds: 2, perRound: 10 } : { warmup: 30, rounds: 6, perRound: 60 };
+  return { plan, http, quick };
+}
+
+const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+function ratioText(ratio: number): string {
+  return ratio >= 1 ? `${ratio.toFixed(1)}x slower` : `${(1 / ratio).toFixed(1)}x faster`;
+}
+
+function row(cells: string[], widths: number[]): string {
+  return cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 10) : c.padStart(widths[i] ?? 10))).join('  ');
+}
+
+const WIDTHS = [10, 10, 10, 8, 12, 12];
+const HEADER = ['library', 'median µs', 'p95 µs', 'ops/s', 'heap KiB/1k', 'RSS KiB/1k', '  peer / ours (medians)'];
+
+function printScenario(r: ScenarioResult): void {
+  console.log(`\n${r.id}: ${r.title} — ${fmt(r.bytes / 1024, 1)} KB decoded`);
+  console.log(`  ${row(HEADER, WIDTHS)}`);
+  for (const s of r.results) {
+    if ('skipped' in s) {
+      console.log(`  ${row([s.id, 'skipped'], WIDTHS)}  ${s.skipped}`);
+      continue;
+    }
+    const ratio = r.ratios[s.id];
+    const vs = s.id === 'ours' ? '—' : ratio === undefined ? 'n/a' : `${s.id} is ${ratioText(ratio)}`;
+    const st = s.stats;
+    console.log(`  ${row([s.id, fmt(st.medianUs), fmt(st.p95Us), fmt(st.opsPerSec), fmt(st.heapKiBPer1000, 1), fmt(st.rssKiBPer1000, 1)], WIDTHS)}  ${vs}`);
+  }
+}
+
+async function runScenario(spec: (typeof SCENARIOS)[number], plan: BenchPlan): Promise<{ result: ScenarioResult; failures: number }> {
+  const t0 = performance.now();
+  const scenario = await buildScenario(spec, inputsNeeded(plan));
+  const genMs = performance.now() - t0;
+  const results: SubjectResult[] = [];
+  const recorders: { id: SubjectId; rec: Recorder }[] = [];
+  let failures = 0;
+  for (const peer of PEERS) {
+    const subject = peer.make(scenario);
+    const refusal = await probe(subject, 0);
+    if (refusal !== undefined) {
+      // Ours must accept every scenario; a peer that cannot is skipped and says why.
+      if (peer.id === 'ours') throw new Error(`ours refused the ${scenario.id} probe response: ${refusal}`);
+      const why = refusal.split('\n')[0] ?? refusal;
+      if (spec.peersMayRefuse) {
+        results.push({ id: peer.id, skipped: `unsupported, probe refused: ${why}` });
+      } else {
+        // A configuration mistake, not a result: counted as a benchmark error.
+        failures++;
+        results.push({ id: peer.id, skipped: `PROBE FAILED (benchmark error): ${why}` });
+      }
+      continue;
+    }
+    const rec = new Recorder(subject.call, 1);
+    if (subject.beforeSegment) rec.beforeSegment = subject.beforeSegment;
+    recorders.push({ id: peer.id, rec });
+  }
+  await runInterleaved(
+    recorders.map((r) => r.rec),
+    plan,
+  );
+  for (const { id, rec } of recorders) {
+    const stats = rec.stats();
+    failures += stats.failures;
+    results.push({ id, stats });
+  }
+  results.sort((a, b) => PEERS.findIndex((p) => p.id === a.id) - PEERS.findIndex((p) => p.id === b.id));
+  const ourStats = results.find((r) => r.id === 'ours');
+  const ratios: Partial<Record<SubjectId, number>> = {};
+  if (ourStats && 'stats' in ourStats) {
+    for (const r of results) if (r.id !== 'ours' && 'stats' in r) ratios[r.id] = r.stats.medianUs / ourStats.stats.medianUs;
+  }
+  const result: ScenarioResult = { id: scenario.id, title: scenario.title, bytes: scenario.bytes, attributes: scenario.attributeCount, results, ratios };
+  printScenario(result);
+  console.log(`  (${scenario.samples.length} distinct responses generated in ${fmt(genMs / 1000, 1)} s, untimed)`);
+  return { result, failures };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { plan, http, quick } = parsePlan(argv);
+  const started = performance.now();
+  const cpu = cpus()[0]?.model ?? 'unknown';
+  const env = {
+    node: process.version,
+    cpu,
+    cores: cpus().length,
+    gcExposed: gcAvailable,
+    samlify: versionOf('samlify'),
+    nodeSaml: versionOf('@node-saml/node-saml'),
+    xmlCrypto: versionOf('xml-crypto'),
+    xmldom: versionOf('@xmldom/xmldom'),
+  };
+  const loadStart = loadavg()[0] ?? 0;
+  console.log(`sso-operator ACS benchmark — node ${env.node}, ${cpu} ×${env.cores}, load average ${loadStart.toFixed(1)} at start`);
+  console.log(`peers: samlify ${env.samlify}, @node-saml/node-saml ${env.nodeSaml} (ours: xml-crypto ${env.xmlCrypto} c14n, @xmldom/xmldom ${env.xmldom})`);
+  console.log(
+    `plan: per library and scenario ${plan.warmup} warm-up + ${plan.rounds} rounds × ${plan.perRound} validations, libraries interleaved round by round; ` +
+      `every call gets its own pre-generated response (distinct Response/Assertion IDs and InResponseTo), the same list for every library${quick ? ' [--quick]' : ''}`,
+  );
+  if (!gcAvailable) console.log('warning: global.gc unavailable; memory figures are not after a full GC');
+
+  const scenarios: ScenarioResult[] = [];
+  let failures = 0;
+  for (const spec of SCENARIOS) {
+    const { result, failures: f } = await runScenario(spec, plan);
+    scenarios.push(result);
+    failures += f;
+  }
+
+  let httpResult: HttpResult | undefined;
+  httpResult = await benchHttpLogin(http);
+  failures += httpResult.acs.failures;
+  const oursHttpBase = scenarios[0]?.results.find((r) => r.id === 'ours');
+  console.log(`\nhttp-login: whole ACS login through buildPublicApp + app.inject (ours only), ${fmt(httpResult.bytes / 1024, 1)} KB response`);
+  console.log(`  ${row(['route', 'median µs', 'p95 µs', 'ops/s', 'heap KiB/1k', 'RSS KiB/1k'], WIDTHS)}`);
+  const a = httpResult.acs;
+  console.log(`  ${row(['POST acs', fmt(a.medianUs), fmt(a.p95Us), fmt(a.opsPerSec), fmt(a.heapKiBPer1000, 1), fmt(a.rssKiBPer1000, 1)], WIDTHS)}`);
+  const l = httpResult.login;
+  console.log(`  ${row(['GET login', fmt(l.medianUs), fmt(l.p95Us), fmt(l.opsPerSec), '—', '—'], WIDTHS)}  (side figure: state cookie + AuthnRequest, timed while preparing, no warm-up)`);
+  if (oursHttpBase && 'stats' in oursHttpBase) {
+    console.log(`  HTTP layer + state cookie + binding lookup + session JWT ≈ ${fmt(a.medianUs - oursHttpBase.stats.medianUs)} µs over validateResponse alone (medians)`);
+  }
+  if (a.failures > 0) console.log(`  last failure: ${httpResult.lastError}`);
+
+  console.log('\nwhat each library checks (judge the ratios with this):');
+  for (const [id, note] of Object.entries(SUBJECT_NOTES)) console.log(`  ${id}: ${note}`);
+  console.log('  heap/RSS: retained growth after a full GC per 1000 calls; ours includes its replay-cache entries (kept until NotOnOrAfter, 2 h here).');
+  console.log('  RSS deltas mostly show the V8 heap growing to its working size (charged to whichever segment ran then): noisy, compare heap first.');
+
+  const totalS = (performance.now() - started) / 1000;
+  const loadEnd = loadavg()[0] ?? 0;
+  console.log(
+    `\nfailures: ${failures}${failures > 0 ? '  <-- BENCHMARK ERROR: every call must succeed' : ''}; wall time ${fmt(totalS, 1)} s; ` +
+      `load average ${loadStart.toFixed(1)} -> ${loadEnd.toFixed(1)} on ${env.cores} cores${loadEnd > env.cores ? ' (busy machine: trust the same-run ratios more than absolute figures and p95)' : ''}`,
+  );
+  const json = {
+    version: 1,
+    date: new Date().toISOString(),
+    env: { ...env, loadavgStart: Number(loadStart.toFixed(2)), loadavgEnd: Number(loadEnd.toFixed(2)) },
+    plan,
+    quick,
+    scenarios: scenarios.map((s) => ({
+      id: s.id,
+      bytes: s.bytes,
+      attributes: s.attributes,
+      results: Object.fromEntries(s.results.map((r) => [r.id, 'stats' in r ? round(r.stats) : { skipped: r.skipped }])),
+      ratios: Object.fromEntries(Object.entries(s.ratios).map(([k, v]) => [k, Number(v.toFixed(2))])),
+    })),
+    http: { plan: http, bytes: httpResult.bytes, acs: round(httpResult.acs), login: { calls: httpResult.login.calls, medianUs: round(httpResult.login).medianUs, p95Us: round(httpResult.login).p95Us } },
+    failures,
+    wallSeconds: Number(totalS.toFixed(1)),
+  };
+  console.log(`BENCH_JSON ${JSON.stringify(json)}`);
+  return failures > 0 ? 1 : 0;
+}
+
+function round(s: Stats): Stats {
+  const r = (n: number, d = 1) => Number(n.toFixed(d));
+  return {
+    calls: s.calls,
+    failures: s.failures,
+    medianUs: r(s.medianUs),
+    p95Us: r(s.p95Us),
+    meanUs: r(s.meanUs),
+    opsPerSec: r(s.opsPerSec),
+    heapKiBPer1000: r(s.heapKiBPer1000),
+    rssKiBPer1000: r(s.rssKiBPer1000),
+  };
+}
