@@ -36,6 +36,15 @@ export async function buildPublicApp(ctx: PublicContext, options: PublicAppOptio
     ctx.logger.error({ correlationId: req.id, url: req.routeOptions.url, err: err.message }, 'unhandled error');
     return sendError(reply, 500, 'InternalError', req.id, 'Something went wrong on our side.');
   });
+  // Every query parameter of ours is single-valued. A repeated one (`?rd=/a&rd=//evil`,
+  // `?groups=a&groups=b`) is refused outright rather than letting a handler see an
+  // array where it expects a string and skip a check.
+  app.addHook('onRequest', async (req, reply) => {
+    const query = req.query as Record<string, unknown> | undefined;
+    if (query && Object.values(query).some((v) => Array.isArray(v))) {
+      return sendError(reply, 400, 'MalformedRequest', req.id, 'A query parameter was given more than once.');
+    }
+  });
   app.setNotFoundHandler((req, reply) => sendError(reply, 404, 'NotFound', req.id, 'There is nothing at this address.'));
 
   await homeRoutes(app, ctx, options.homeLinks);
