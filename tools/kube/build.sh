@@ -6,7 +6,8 @@
 #
 # Idempotent: when both binaries exist and report the pinned versions it does nothing.
 # A cold build (empty Go module and build caches) downloads the modules through the Go
-# module proxy and compiles for roughly a quarter of an hour on 2 cores; warm it takes
+# module proxy (~6 s) and compiles for about 9 minutes on 2 cores (measured: 556 s at
+# nice 19 next to other work, 470 CPU-seconds, 1.7 GB peak RSS); warm it takes
 # well under a second. Concurrent runs are serialised with a lock file.
 #
 # Usage: tools/kube/build.sh [--force]       prints the binary folder as its last line
@@ -76,7 +77,9 @@ log "module cache: $(go env GOMODCACHE); build cache: $(go env GOCACHE)"
 cd "$here"
 
 t="$(now)"
-if ! "${niceness[@]}" go mod download >&2; then
+# go list loads every package of both binaries, so this fetches exactly the module
+# zips the build needs (a plain `go mod download` only fetches the graph's go.mod files).
+if ! "${niceness[@]}" go list -deps k8s.io/kubernetes/cmd/kube-apiserver go.etcd.io/etcd/server/v3 >/dev/null; then
   die "downloading the Go modules failed (is the Go module proxy reachable? GOPROXY=$(go env GOPROXY))"
 fi
 log "phase modules: $(since "$t")"
