@@ -15,6 +15,12 @@ export interface RunConfig {
   logLevel: string;
   stateDir: string;
   kubeconfig?: string;
+  /** Cluster mode: namespaces to watch; empty = all. */
+  namespaces: string[];
+  /** Cluster mode: where the leader-election Lease lives (default: the operator's own namespace). */
+  leaseNamespace?: string;
+  /** Shared replay state across replicas. */
+  redisURL?: string;
 }
 
 export class ConfigError extends Error {}
@@ -49,6 +55,10 @@ export const USAGE = `Usage: sso-operator run [flags]
   --trust-proxy                 honour X-Forwarded-* headers
   --log-level LEVEL             trace, debug, info, warn, error (default info)
   --state-dir DIR               standalone mode: where session keys are kept (default .sso-operator)
+  --kubeconfig FILE             cluster mode outside a pod (inside a pod the in-cluster config is used)
+  --namespaces LIST             cluster mode: comma-separated namespaces to watch (default: all)
+  --lease-namespace NS          cluster mode: namespace of the leader-election Lease (default: the operator's own)
+  --redis-url URL               share replay state across replicas (redis:// or rediss://)
 
 Each flag has an environment variable SSO_<FLAG> (e.g. SSO_PUBLIC_URL); a flag wins over its variable.`;
 
@@ -110,19 +120,31 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     throw new ConfigError('--public-url must not carry a query, fragment or credentials');
   }
 
-  for (const flag of ['namespaces', 'lease-namespace', 'redis-url'] as const) {
-    if (str(flag) !== undefined) throw new ConfigError(`--${flag} belongs to cluster mode, which this build does not include yet; use --manifests DIR`);
+  const manifests = str('manifests');
+  const kubeconfig = str('kubeconfig');
+  if (manifests !== undefined) {
+    for (const flag of ['kubeconfig', 'namespaces', 'lease-namespace'] as const) {
+      if (str(flag) !== undefined) throw new ConfigError(`--${flag} belongs to cluster mode and cannot be combined with --manifests`);
+    }
   }
+  const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+  const namespaces = (str('namespaces') ?? '').split(',').map((n) => n.trim()).filter(Boolean);
+  for (const ns of namespaces) if (!DNS_LABEL.test(ns)) throw new ConfigError(`--namespaces: ${JSON.stringify(ns)} is not a namespace name`);
+  const leaseNamespace = str('lease-namespace');
+  if (leaseNamespace !== undefined && !DNS_LABEL.test(leaseNamespace)) throw new ConfigError(`--lease-namespace: ${JSON.stringify(leaseNamespace)} is not a namespace name`);
+  const redisURL = str('redis-url');
+  if (redisURL !== undefined && !/^rediss?:\/\/./.test(redisURL)) throw new ConfigError('--redis-url must start with redis:// or rediss://');
 
   const logLevel = str('log-level') ?? 'info';
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel)) {
     throw new ConfigError(`--log-level must be one of trace, debug, info, warn, error; got ${JSON.stringify(logLevel)}`);
   }
-  const manifests = str('manifests');
-  const kubeconfig = str('kubeconfig');
   return {
     ...(manifests !== undefined ? { manifests } : {}),
     ...(kubeconfig !== undefined ? { kubeconfig } : {}),
+    namespaces,
+    ...(leaseNamespace !== undefined ? { leaseNamespace } : {}),
+    ...(redisURL !== undefined ? { redisURL } : {}),
     demoIdp: bool('demo-idp'),
     listen: parseHostPort('listen', str('listen') ?? '0.0.0.0:8080'),
     adminListen: parseHostPort('admin-listen', str('admin-listen') ?? '0.0.0.0:9090'),

@@ -126,6 +126,12 @@ export class Controller {
     return { value: Buffer.from(b64, 'base64').toString('utf8') };
   };
 
+  #interestingSecrets(): Set<string> {
+    const keys = new Set<string>();
+    for (const [k, connectors] of this.#secretIndex) if (connectors.size > 0) keys.add(k);
+    return keys;
+  }
+
   #indexSecrets(connectorKey: string, namespace: string, secretNames: readonly string[]): void {
     for (const old of this.#connectorSecrets.get(connectorKey) ?? []) this.#secretIndex.get(old)?.delete(connectorKey);
     const keys = secretNames.map((s) => `${namespace}/${s}`);
@@ -145,6 +151,7 @@ export class Controller {
     const now = this.#now();
     if (!obj) {
       this.#indexSecrets(queueKey, ns, []);
+      await this.#o.store.setInterest?.('Secret', this.#interestingSecrets());
       await forgetConnector(this.#o.metrics, ns, name);
       const problem = this.#o.store
         .problems()
@@ -180,9 +187,16 @@ export class Controller {
       return undefined;
     }
 
+    // Tell the store which Secrets are read before reading them: a store that
+    // keeps Secret data only for referenced objects loads this one first.
+    const wanted = (obj.spec.saml?.idp.certificates ?? []).flatMap((c) => (c.secretRef ? [`${ns}/${c.secretRef.name}`] : []));
+    if (this.#o.store.setInterest && wanted.some((k) => !this.#secretIndex.get(k)?.has(queueKey))) {
+      await this.#o.store.setInterest('Secret', new Set([...this.#interestingSecrets(), ...wanted]));
+    }
     const siblings = this.#o.store.list(CONNECTOR, ns) as unknown as SsoConnector[];
     const out = compileConnector({ connector: obj, secret: this.#secretLookup, publicURL: this.#o.publicURL, siblings, now });
     this.#indexSecrets(queueKey, ns, out.secretNames);
+    await this.#o.store.setInterest?.('Secret', this.#interestingSecrets());
     const previous = this.#o.registry.current().connectors.get(key);
     this.#o.registry.setConnector(key, out.runtime);
     this.#logTransition(previous, out.runtime, out.conditions);

@@ -53,6 +53,12 @@ export interface Store {
   get(kind: Kind, namespace: string, name: string): StoredObject | undefined;
   /** Subscribe to changes; returns an unsubscribe function. */
   onChange(listener: (event: StoreEvent) => void): () => void;
-  /** Documents currently refused (always empty for the Kubernetes store). */
+  /** Documents or objects currently refused by admission. */
   problems(): SourceProblem[];
+  /**
+   * Which Secrets / ConfigMaps (`ns/name`) the controller reads. A store that
+   * keeps data only for those (the Kubernetes store) loads what is new and
+   * resolves once it is readable; stores that hold everything ignore it.
+   */
+  setInterest?(kind: 'Secret' | 'ConfigMap', keys: ReadonlySet<string>): void | Promise<void>;
 }

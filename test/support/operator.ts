@@ -69,6 +69,7 @@ export async function startTestOperator(opts: TestOperatorOptions = {}): Promise
     trustProxy: false,
     logLevel: opts.logLevel ?? 'debug',
     stateDir: join(root, 'state'),
+    namespaces: [],
     ...(opts.cookieDomain ? { cookieDomain: opts.cookieDomain } : {}),
   };
   const operator = await startStandalone(config, createLogger(config.logLevel, sink));

@@ -42,3 +42,19 @@ describe('run flags', () => {
     assert.throws(() => parse(['--public-url', 'https://x.example.com/?a=1']), /query/);
   });
 });
+
+describe('cluster flags', () => {
+  it('parses namespaces, lease namespace and redis URL', () => {
+    const c = parse(['--kubeconfig', '/k', '--namespaces', 'team-a, team-b', '--lease-namespace', 'sso-system', '--redis-url', 'redis://127.0.0.1:6379']);
+    assert.deepEqual(c.namespaces, ['team-a', 'team-b']);
+    assert.equal(c.leaseNamespace, 'sso-system');
+    assert.equal(c.redisURL, 'redis://127.0.0.1:6379');
+    assert.equal(c.kubeconfig, '/k');
+  });
+
+  it('refuses cluster flags with --manifests and malformed names', () => {
+    assert.throws(() => parse(['--manifests', 'x', '--namespaces', 'a']), /cannot be combined with --manifests/);
+    assert.throws(() => parse(['--namespaces', 'Team_A']), /not a namespace name/);
+    assert.throws(() => parse(['--redis-url', 'http://x']), /redis:\/\//);
+  });
+});
