@@ -1,35 +1,42 @@
 // Assembles one operator process: store -> controller -> registry -> HTTP.
+// The standalone mode lives here; the cluster mode in cluster.ts shares serve().
 
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { admit } from './api/index.ts';
+import type { RunConfig } from './config.ts';
 import { Controller } from './controller/controller.ts';
 import { Registry } from './controller/registry.ts';
 import { MemoryStatusSink } from './controller/status-sink.ts';
 import { createDemoIdp } from './demo-idp/app.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
 import { MemoryReplayCache } from './saml/replay-cache.ts';
+import type { ReplayCache } from './saml/types.ts';
 import { buildAdminApp } from './server/admin-app.ts';
 import { buildPublicApp, type PublicAppOptions } from './server/public-app.ts';
-import { loadOrCreateKeyFile } from './session/keys.ts';
+import { loadOrCreateKeyFile, type SessionKeySet } from './session/keys.ts';
 import { SessionTokens } from './session/tokens.ts';
-import type { RunConfig } from './config.ts';
 import { DirectoryStore } from './store/directory-store.ts';
-import type { StoredObject } from './store/types.ts';
+import type { Store, StoredObject } from './store/types.ts';
 
 export interface Operator {
   publicApp: FastifyInstance;
   adminApp: FastifyInstance;
   controller: Controller;
   registry: Registry;
-  status: MemoryStatusSink;
-  store: DirectoryStore;
+  store: Store;
   metrics: Metrics;
   /** Bound addresses, e.g. http://127.0.0.1:8080 */
   publicAddress: string;
   adminAddress: string;
+  /** Graceful: readiness off, no new work, in-flight requests finish, then close. */
   stop(): Promise<void>;
+}
+
+export interface StandaloneOperator extends Operator {
+  status: MemoryStatusSink;
+  store: DirectoryStore;
 }
 
 /** Log redaction is defence in depth: nothing should log these, and if it does they are masked. */
@@ -42,41 +49,33 @@ export function createLogger(level: string, destination?: pino.DestinationStream
   return pino({ level, base: { app: 'sso-operator' }, redact: { paths: REDACT, censor: '[redacted]' } }, destination);
 }
 
-export async function startStandalone(config: RunConfig & { manifests: string }, logger: Logger = createLogger(config.logLevel)): Promise<Operator> {
-  const metrics = createMetrics();
-  const registry = new Registry();
-  const status = new MemoryStatusSink(logger);
-  const keyFile = join(config.stateDir, 'session-keys.json');
-  const keys = await loadOrCreateKeyFile(keyFile);
-  const sessions = new SessionTokens(() => keys, config.publicURL);
+export interface ServeInput {
+  config: RunConfig;
+  logger: Logger;
+  metrics: Metrics;
+  registry: Registry;
+  controller: Controller;
+  store: Store;
+  keys: () => SessionKeySet;
+  replay: ReplayCache;
+  appOptions?: PublicAppOptions;
+  status: () => unknown;
+  /** Extra readiness condition (cluster mode: informers synced). */
+  ready?: () => boolean;
+  /** Runs after the listeners closed (release the Lease, close Redis, ...). */
+  onStopped?: () => Promise<void>;
+}
 
-  const overlay: StoredObject[] = [];
-  const appOptions: PublicAppOptions = {};
-  let store: DirectoryStore;
-  if (config.demoIdp) {
-    const demo = await createDemoIdp({
-      publicURL: config.publicURL,
-      logger,
-      users: () => store.get('ConfigMap', 'default', 'demo-idp-users')?.data?.['users.yaml'],
-    });
-    overlay.push(...demo.overlay);
-    appOptions.plugins = [demo.plugin];
-    appOptions.homeLinks = [{ href: '/demo-idp/', text: 'Development demo IdP (started with --demo-idp; never use it in production)' }];
-    logger.warn({ url: `${config.publicURL}/demo-idp/` }, 'the development demo IdP is on: never use --demo-idp in production');
-  }
-  store = new DirectoryStore({ dir: config.manifests, admit, logger, overlay });
-  const controller = new Controller({ store, registry, status, metrics, logger, publicURL: config.publicURL });
-
-  let synced = false;
-  await controller.start();
-  synced = store.synced();
-
+/** Builds both listeners over a started controller and returns the process handle. */
+export async function serve(input: ServeInput): Promise<Operator> {
+  const { config, logger, metrics, registry, controller, store } = input;
+  const sessions = new SessionTokens(input.keys, config.publicURL);
   const publicApp = await buildPublicApp(
     {
       registry,
       sessions,
-      stateKey: () => keys.stateKey,
-      replay: new MemoryReplayCache(),
+      stateKey: () => input.keys().stateKey,
+      replay: input.replay,
       metrics,
       logger,
       config: {
@@ -86,37 +85,79 @@ export async function startStandalone(config: RunConfig & { manifests: string },
         trustProxy: config.trustProxy,
       },
     },
-    appOptions,
+    input.appOptions,
   );
   let closing = false;
   const adminApp = await buildAdminApp({
     metrics,
-    ready: () => synced && !closing,
-    status: () => ({
-      mode: 'standalone',
-      manifests: config.manifests,
-      problems: store.problems(),
-      resources: status.list(),
-    }),
+    ready: () => !closing && store.synced() && (input.ready?.() ?? true),
+    status: input.status,
   });
   const publicAddress = await publicApp.listen({ host: config.listen.host, port: config.listen.port });
   const adminAddress = await adminApp.listen({ host: config.adminListen.host, port: config.adminListen.port });
-  logger.info({ publicURL: config.publicURL, listen: publicAddress, admin: adminAddress, manifests: config.manifests }, 'sso-operator started (standalone)');
-
+  let stopping: Promise<void> | undefined;
   return {
     publicApp,
     adminApp,
     controller,
     registry,
-    status,
     store,
     metrics,
     publicAddress,
     adminAddress,
-    async stop() {
-      closing = true;
-      await controller.stop();
-      await Promise.allSettled([publicApp.close(), adminApp.close()]);
+    stop() {
+      stopping ??= (async () => {
+        // Readiness goes off first so load balancers stop sending new requests;
+        // fastify's close() then waits for the requests already in flight.
+        closing = true;
+        await controller.stop();
+        await publicApp.close();
+        await input.onStopped?.();
+        await adminApp.close();
+        logger.info('stopped');
+      })();
+      return stopping;
     },
   };
+}
+
+export async function startStandalone(config: RunConfig & { manifests: string }, logger: Logger = createLogger(config.logLevel)): Promise<StandaloneOperator> {
+  const metrics = createMetrics();
+  const registry = new Registry();
+  const status = new MemoryStatusSink(logger);
+  const keys = await loadOrCreateKeyFile(join(config.stateDir, 'session-keys.json'));
+
+  const overlay: StoredObject[] = [];
+  const appOptions: PublicAppOptions = {};
+  let store: DirectoryStore | undefined;
+  if (config.demoIdp) {
+    const demo = await createDemoIdp({
+      publicURL: config.publicURL,
+      logger,
+      users: () => store?.get('ConfigMap', 'default', 'demo-idp-users')?.data?.['users.yaml'],
+    });
+    overlay.push(...demo.overlay);
+    appOptions.plugins = [demo.plugin];
+    appOptions.homeLinks = [{ href: '/demo-idp/', text: 'Development demo IdP (started with --demo-idp; never use it in production)' }];
+    logger.warn({ url: `${config.publicURL}/demo-idp/` }, 'the development demo IdP is on: never use --demo-idp in production');
+  }
+  const directory = new DirectoryStore({ dir: config.manifests, admit, logger, overlay });
+  store = directory;
+  const controller = new Controller({ store: directory, registry, status, metrics, logger, publicURL: config.publicURL });
+  await controller.start();
+
+  const op = await serve({
+    config,
+    logger,
+    metrics,
+    registry,
+    controller,
+    store: directory,
+    keys: () => keys,
+    replay: new MemoryReplayCache(),
+    appOptions,
+    status: () => ({ mode: 'standalone', manifests: config.manifests, problems: directory.problems(), resources: status.list() }),
+  });
+  logger.info({ publicURL: config.publicURL, listen: op.publicAddress, admin: op.adminAddress, manifests: config.manifests }, 'sso-operator started (standalone)');
+  return { ...op, status, store: directory };
 }
