@@ -181,8 +181,9 @@ export function parseKeySetJSON(text: string): SessionKeySet {
   let value: unknown;
   try {
     value = JSON.parse(text);
-  } catch (err) {
-    throw new KeyFileError(`not valid JSON (${(err as Error).message})`);
+  } catch {
+    // JSON.parse's message quotes the input, which here is key material.
+    throw new KeyFileError('not valid JSON');
   }
   return parseKeySet(value);
 }

@@ -119,12 +119,20 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
         stateUpdate = serializeCookie(STATE_COOKIE, rest, rest === '' ? { ...options, maxAge: 0 } : options);
       }
 
-      const result = await validateResponse(l.saml, {
-        samlResponse,
-        expectedInResponseTo: entry ? entry.rid : null,
-        now: t,
-        replay: ctx.replay,
-      });
+      let result: Awaited<ReturnType<typeof validateResponse>>;
+      try {
+        result = await validateResponse(l.saml, {
+          samlResponse,
+          expectedInResponseTo: entry ? entry.rid : null,
+          now: t,
+          replay: ctx.replay,
+        });
+      } catch (err) {
+        // Only the replay cache can throw here (Redis unreachable). A response
+        // whose replay status is unknown is never accepted: 503, no session.
+        ctx.logger.error({ correlationId: req.id, connector: l.runtime.key, err: (err as Error).message }, 'replay cache unavailable');
+        return fail(503, (err as { reason?: string }).reason ?? 'ReplayCacheUnavailable', l.runtime);
+      }
       if (!result.ok) return fail(result.status, result.reason, l.runtime, { trail: result.trail });
 
       const a = result.assertion;

@@ -33,6 +33,8 @@ export interface HarnessOptions {
   allowedRedirectHosts?: string[];
   /** Manifests applied before the apps answer. */
   objects?: Record<string, unknown>[];
+  /** Replay cache of the app (default: a fresh MemoryReplayCache). */
+  replay?: import('../../../src/saml/types.ts').ReplayCache;
 }
 
 export interface Harness {
@@ -74,7 +76,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     registry,
     sessions: new SessionTokens(() => keys, publicURL),
     stateKey: () => keys.stateKey,
-    replay: new MemoryReplayCache(),
+    replay: o.replay ?? new MemoryReplayCache(),
     metrics,
     logger,
     config: {
