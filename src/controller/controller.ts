@@ -10,7 +10,8 @@ import type { Store, StoreEvent, StoredObject } from '../store/types.ts';
 import { compileConnector, connectorURLs, type SecretLookup } from './compile-connector.ts';
 import { type ConditionInput, mergeConditions, type Condition } from './conditions.ts';
 import type { BindingEntry, BindingPhase, ConnectorRuntime, Registry } from './registry.ts';
-import type { StatusSink } from './status-sink.ts';
+import type { StatusKind, StatusSink } from './status-sink.ts';
+import { transitionEvents, type StatusView } from './events.ts';
 import { WorkQueue, type ReconcileResult } from './work-queue.ts';
 
 export interface ControllerOptions {
@@ -21,6 +22,10 @@ export interface ControllerOptions {
   logger: Logger;
   publicURL: string;
   now?: () => Date;
+  /** Records Kubernetes Events on status transitions (cluster mode). */
+  events?: {
+    record(obj: { kind: string; namespace: string; name: string; uid?: string }, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
+  };
 }
 
 const CONNECTOR = 'SsoConnector';
@@ -35,6 +40,8 @@ export class Controller {
   /** connector key -> secret index keys it is listed under, to unindex on change. */
   readonly #connectorSecrets = new Map<string, string[]>();
   readonly #conditions = new Map<string, Condition[]>();
+  /** The status this controller last published per key: the "before" of transition events. */
+  readonly #published = new Map<string, Record<string, unknown>>();
   #unsubscribe: (() => void) | undefined;
 
   constructor(options: ControllerOptions) {
@@ -159,6 +166,7 @@ export class Controller {
       if (!problem) {
         this.#o.registry.setConnector(key, undefined);
         this.#conditions.delete(queueKey);
+        this.#published.delete(queueKey);
         await this.#o.status.forget(CONNECTOR, ns, name);
         this.#updateConnectorGauge();
         return undefined;
@@ -182,7 +190,7 @@ export class Controller {
         loginURL: urls.loginURL,
         metadataURL: urls.metadataURL,
       });
-      await this.#o.status.publish(CONNECTOR, ns, name, { conditions });
+      await this.#publish(CONNECTOR, ns, name, undefined, { conditions });
       this.#updateConnectorGauge();
       return undefined;
     }
@@ -206,7 +214,7 @@ export class Controller {
 
     const generation = obj.metadata.generation;
     const conditions = this.#merge(queueKey, out.conditions, generation, now);
-    await this.#o.status.publish(CONNECTOR, ns, name, {
+    await this.#publish(CONNECTOR, ns, name, obj.metadata.uid, {
       ...(generation !== undefined ? { observedGeneration: generation } : {}),
       conditions,
       ...out.fields,
@@ -224,9 +232,27 @@ export class Controller {
   }
 
   #merge(queueKey: string, next: ConditionInput[], generation: number | undefined, now: Date): Condition[] {
-    const merged = mergeConditions(this.#conditions.get(queueKey), next, generation, now);
+    // After a restart or a leader change, start from the status already on the
+    // object so transition times stay those of the real transitions.
+    const merged = mergeConditions(this.#conditions.get(queueKey) ?? this.#storedStatus(queueKey)?.conditions as Condition[] | undefined, next, generation, now);
     this.#conditions.set(queueKey, merged);
     return merged;
+  }
+
+  #storedStatus(queueKey: string): Record<string, unknown> | undefined {
+    const [kind, ns, name] = queueKey.split('/') as [StatusKind, string, string];
+    return this.#o.store.get(kind, ns, name)?.status;
+  }
+
+  async #publish(kind: StatusKind, ns: string, name: string, uid: string | undefined, status: Record<string, unknown>): Promise<void> {
+    const queueKey = `${kind}/${ns}/${name}`;
+    const before = this.#published.get(queueKey) ?? this.#storedStatus(queueKey);
+    await this.#o.status.publish(kind, ns, name, status);
+    this.#published.set(queueKey, status);
+    if (!this.#o.events) return;
+    for (const e of transitionEvents(before as StatusView | undefined, status as StatusView)) {
+      await this.#o.events.record({ kind, namespace: ns, name, ...(uid ? { uid } : {}) }, e.type, e.reason, e.message);
+    }
   }
 
   #updateConnectorGauge(): void {
@@ -250,12 +276,13 @@ export class Controller {
     this.#o.registry.setBindings(this.#bindingEntries());
     if (!obj) {
       this.#conditions.delete(queueKey);
+      this.#published.delete(queueKey);
       await this.#o.status.forget(BINDING, ns, name);
       return;
     }
     const { phase, conditions } = bindingPhase(obj, (c) => this.#o.store.get(CONNECTOR, ns, c) !== undefined);
     const generation = obj.metadata.generation;
-    await this.#o.status.publish(BINDING, ns, name, {
+    await this.#publish(BINDING, ns, name, obj.metadata.uid, {
       phase,
       ...(generation !== undefined ? { observedGeneration: generation } : {}),
       conditions: this.#merge(queueKey, conditions, generation, this.#now()),

@@ -24,6 +24,8 @@ export interface StoredObject {
   data?: Record<string, string>;
   stringData?: Record<string, string>;
   type?: string;
+  /** The status as last written (Kubernetes store only; manifests carry none). */
+  status?: Record<string, unknown>;
 }
 
 export interface StoreEvent {

@@ -137,3 +137,32 @@ describe('Controller', () => {
     await t.controller.stop();
   });
 });
+
+describe('Controller events', () => {
+  it('records transitions, not repeats: ready, rotated, invalid', async () => {
+    const recorded: string[] = [];
+    const store = new MemoryStore({ objects: [secret('idp-cert', { 'tls.crt': idp.certPem }), connector('a')].map(obj) });
+    const controller = new Controller({
+      store,
+      registry: new Registry(),
+      status: new MemoryStatusSink(),
+      metrics: createMetrics(),
+      logger: createLogger('silent'),
+      publicURL: 'https://sso.example.test',
+      events: { record: async (o, type, reason) => void recorded.push(`${o.kind}/${o.name} ${type} ${reason}`) },
+    });
+    await controller.start();
+    assert.deepEqual(recorded, ['SsoConnector/a Normal ConnectorReady']);
+    store.upsert(obj(secret('idp-cert', { 'tls.crt': idp.certPem })));
+    await controller.idle();
+    assert.equal(recorded.length, 1, 'an unchanged reconcile records nothing');
+    store.upsert(obj(secret('idp-cert', { 'tls.crt': idp.certPem + next.certPem })));
+    await controller.idle();
+    assert.equal(recorded[1], 'SsoConnector/a Normal CertificateRotated');
+    store.delete('Secret', 'default', 'idp-cert');
+    await controller.idle();
+    assert.equal(recorded[2], 'SsoConnector/a Warning ConnectorInvalid');
+    assert.equal(recorded.length, 3);
+    await controller.stop();
+  });
+});
