@@ -2,6 +2,7 @@
 // Entry point: `sso-operator run [flags]`.
 
 import { ConfigError, USAGE, parseRunArgs } from './config.ts';
+import { clusterAvailable, startCluster } from './cluster.ts';
 import { createLogger, startStandalone } from './operator.ts';
 
 async function main(argv: string[]): Promise<number> {
@@ -28,15 +29,20 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  if (config.manifests === undefined) {
+  if (config.manifests === undefined && !clusterAvailable(config)) {
     process.stderr.write(
       'sso-operator: nothing to watch. Give --manifests DIR to run standalone on a folder of manifests ' +
-        '(try: sso-operator run --manifests examples --demo-idp). Cluster mode (in-cluster config or --kubeconfig) is not in this build yet.\n',
+        '(try: sso-operator run --manifests examples --demo-idp), or --kubeconfig FILE (inside a pod the in-cluster config is used) for cluster mode.\n',
     );
     return 2;
   }
+  if (config.demoIdp && config.manifests === undefined) {
+    process.stderr.write('sso-operator: --demo-idp is for standalone mode only (with --manifests)\n');
+    return 2;
+  }
   const logger = createLogger(config.logLevel);
-  const operator = await startStandalone({ ...config, manifests: config.manifests }, logger);
+  const operator =
+    config.manifests !== undefined ? await startStandalone({ ...config, manifests: config.manifests }, logger) : await startCluster(config, logger);
   const shutdown = (signal: string) => {
     logger.info({ signal }, 'shutting down');
     const timer = setTimeout(() => process.exit(1), 10_000);

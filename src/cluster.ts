@@ -1,0 +1,130 @@
+// Cluster mode: informers -> controller -> registry -> HTTP, with status,
+// Events and session-key rotation written only by the Lease holder. Every
+// replica serves logins from its own caches.
+
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { KubeConfig } from '@kubernetes/client-node';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { admit } from './api/index.ts';
+import type { RunConfig } from './config.ts';
+import { Controller } from './controller/controller.ts';
+import { EventRecorder } from './controller/events.ts';
+import { KubeStatusSink } from './controller/kube-status-sink.ts';
+import { LeaderElector } from './controller/leader-election.ts';
+import { Registry } from './controller/registry.ts';
+import { createMetrics } from './metrics/metrics.ts';
+import { createLogger, serve, type Operator } from './operator.ts';
+import { RedisReplayCache } from './saml/redis-replay-cache.ts';
+import { MemoryReplayCache } from './saml/replay-cache.ts';
+import type { ReplayCache } from './saml/types.ts';
+import { KubeKeyStore } from './session/kube-key-store.ts';
+import { KubernetesStore } from './store/kubernetes-store.ts';
+
+const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+/** True when this process can find a cluster: a kubeconfig was given or it runs in a pod. */
+export function clusterAvailable(config: RunConfig, env: NodeJS.ProcessEnv = process.env): boolean {
+  return config.kubeconfig !== undefined || (env.KUBERNETES_SERVICE_HOST !== undefined && env.KUBERNETES_SERVICE_PORT !== undefined);
+}
+
+function ownNamespace(env: NodeJS.ProcessEnv): string {
+  if (env.POD_NAMESPACE) return env.POD_NAMESPACE;
+  try {
+    return readFileSync(SA_NAMESPACE_FILE, 'utf8').trim();
+  } catch {
+    return 'default';
+  }
+}
+
+export interface ClusterOperator extends Operator {
+  elector: LeaderElector;
+  keyStore: KubeKeyStore;
+  statusSink: KubeStatusSink;
+  store: KubernetesStore;
+}
+
+export interface ClusterOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Leader-election timings (tests shorten them). */
+  lease?: { leaseDurationSeconds?: number; renewDeadlineSeconds?: number; retryPeriodSeconds?: number };
+  identity?: string;
+}
+
+export async function startCluster(config: RunConfig, logger: Logger = createLogger(config.logLevel), options: ClusterOptions = {}): Promise<ClusterOperator> {
+  const env = options.env ?? process.env;
+  const kubeConfig = new KubeConfig();
+  if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
+  else kubeConfig.loadFromCluster();
+  const namespace = ownNamespace(env);
+  const leaseNamespace = config.leaseNamespace ?? namespace;
+  const identity = options.identity ?? env.POD_NAME ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
+
+  const metrics = createMetrics();
+  const registry = new Registry();
+  let elector: LeaderElector | undefined;
+  const isLeader = () => elector?.isLeader() ?? false;
+  const statusSink = new KubeStatusSink({ kubeConfig, isLeader, logger });
+  const events = new EventRecorder({ kubeConfig, isLeader, logger, reportingInstance: identity });
+  const keyStore = new KubeKeyStore({ kubeConfig, namespace, isLeader, logger });
+  const store = new KubernetesStore({ kubeConfig, namespaces: config.namespaces, admit, logger, metrics });
+  elector = new LeaderElector({
+    kubeConfig,
+    namespace: leaseNamespace,
+    identity,
+    logger,
+    ...options.lease,
+    onStartedLeading: () => {
+      logger.info({ identity }, 'became leader: writing status');
+      void statusSink.flush();
+      void keyStore.rotateIfDue();
+    },
+    onStoppedLeading: () => logger.warn({ identity }, 'no longer leader: status writes stop'),
+  });
+
+  let redis: Redis | undefined;
+  let replay: ReplayCache;
+  if (config.redisURL) {
+    // No offline queue: while Redis is away a login gets a 503 at once instead of waiting.
+    redis = new Redis(config.redisURL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
+    redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis error'));
+    replay = new RedisReplayCache(redis);
+  } else {
+    replay = new MemoryReplayCache();
+  }
+
+  await keyStore.start();
+  const controller = new Controller({ store, registry, status: statusSink, events, metrics, logger, publicURL: config.publicURL });
+  elector.start();
+  await controller.start();
+
+  const op = await serve({
+    config,
+    logger,
+    metrics,
+    registry,
+    controller,
+    store,
+    keys: () => keyStore.current(),
+    replay,
+    status: () => ({
+      mode: 'cluster',
+      identity,
+      leader: isLeader(),
+      namespaces: config.namespaces.length ? config.namespaces : 'all',
+      problems: store.problems(),
+      sessionKeys: keyStore.status(),
+      connectors: [...registry.current().connectors.values()].map((c) => ({ key: c.key, reference: c.reference, ready: c.ready, enabled: c.enabled, reason: c.notReadyReason })),
+    }),
+    onStopped: async () => {
+      await elector!.stop();
+      keyStore.stop();
+      statusSink.close();
+      redis?.disconnect();
+    },
+  });
+  logger.info({ identity, namespace, leaseNamespace, publicURL: config.publicURL, listen: op.publicAddress, admin: op.adminAddress }, 'sso-operator started (cluster)');
+  return { ...op, elector, keyStore, statusSink, store };
+}
