@@ -174,7 +174,9 @@ export class Controller {
       // Fail closed: a connector whose manifest was replaced by an invalid one
       // answers 503 instead of continuing with a configuration that is gone.
       const urls = connectorURLs(this.#o.publicURL, ns, name);
-      const message = `${problem.file} document ${problem.documentIndex}: ${problem.path}: ${problem.message}`;
+      // Standalone problems name a file and document; cluster ones an API path.
+      const where = problem.file.startsWith('/apis/') ? '' : `${problem.file} document ${problem.documentIndex}: `;
+      const message = `${where}${problem.path}: ${problem.message}`;
       const conditions = this.#merge(queueKey, [{ type: 'Ready', status: 'False', reason: 'ManifestInvalid', message }], undefined, now);
       this.#o.registry.setConnector(key, {
         key,

@@ -18,6 +18,8 @@ export interface Metrics {
   reconcileDuration: Histogram<'kind'>;
   sessionsIssued: Counter<'namespace' | 'connector'>;
   forwardAuth: Counter<'result' | 'reason'>;
+  /** Seconds since each watched resource's last event or list; the Kubernetes store fills it at scrape time. */
+  informerStaleness: Gauge<'resource'>;
 }
 
 export type ConnectorState = 'ready' | 'not_ready' | 'disabled';
@@ -83,6 +85,12 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     labelNames: ['result', 'reason'] as const,
     registers,
   });
+  const informerStaleness = new Gauge({
+    name: 'sso_informer_staleness_seconds',
+    help: 'Seconds since the last watch event (bookmarks included) or successful list of each watched resource (cluster mode).',
+    labelNames: ['resource'] as const,
+    registers,
+  });
 
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
 
@@ -96,6 +104,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     reconcileDuration,
     sessionsIssued,
     forwardAuth,
+    informerStaleness,
   };
 }
 

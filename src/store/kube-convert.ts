@@ -1,0 +1,50 @@
+// From an object as the apiserver sends it to the store's form: the
+// apiserver's own identity and versions (uid, generation, resourceVersion,
+// creationTimestamp) are kept exactly; bulky or sensitive bookkeeping is
+// dropped (managedFields, status, and kubectl's last-applied annotation,
+// which on a Secret is a second copy of its data).
+
+import type { RawMeta, RawObject } from './kube-list-watch.ts';
+import type { Kind, ObjectMeta, StoredObject } from './types.ts';
+
+export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+export function keptMetadata(raw: RawMeta): ObjectMeta {
+  const meta: ObjectMeta = { name: raw.name, namespace: raw.namespace ?? '' };
+  if (typeof raw.uid === 'string') meta.uid = raw.uid;
+  if (typeof raw.generation === 'number') meta.generation = raw.generation;
+  if (typeof raw.resourceVersion === 'string') meta.resourceVersion = raw.resourceVersion;
+  if (typeof raw.creationTimestamp === 'string') meta.creationTimestamp = raw.creationTimestamp;
+  if (isStringMap(raw.labels) && Object.keys(raw.labels).length > 0) meta.labels = { ...raw.labels };
+  if (isStringMap(raw.annotations)) {
+    const { [LAST_APPLIED]: _dropped, ...rest } = raw.annotations;
+    if (Object.keys(rest).length > 0) meta.annotations = rest;
+  }
+  return meta;
+}
+
+/** A Secret or ConfigMap read in full (only referenced ones are). */
+export function storedCoreObject(kind: 'Secret' | 'ConfigMap', raw: RawObject): StoredObject {
+  const object: StoredObject = { apiVersion: 'v1', kind, metadata: keptMetadata(raw.metadata) };
+  if (isStringMap(raw.data)) object.data = { ...raw.data };
+  if (kind === 'Secret' && typeof raw.type === 'string') object.type = raw.type;
+  return object;
+}
+
+/** A custom resource after admission: spec as admitted (defaults applied), metadata from the apiserver. */
+export function storedCustomObject(kind: Kind, apiVersion: string, raw: RawMeta, admitted: Record<string, unknown>): StoredObject {
+  const object: StoredObject = { apiVersion, kind, metadata: keptMetadata(raw) };
+  if (admitted.spec !== undefined) object.spec = admitted.spec;
+  return object;
+}
+
+/** The input for `admit`: the object without what admission does not look at. */
+export function admissionInput(kind: Kind, apiVersion: string, raw: RawObject): Record<string, unknown> {
+  const { managedFields: _m, ...metadata } = raw.metadata;
+  const { status: _s, ...rest } = raw;
+  return { ...rest, apiVersion, kind, metadata };
+}
+
+function isStringMap(value: unknown): value is Record<string, string> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string');
+}

@@ -1,0 +1,153 @@
+// Secret data only for referenced Secrets, through KubernetesStore with a
+// fake apiserver: what is requested, what is held, which events go out.
+
+import { afterEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { KubeConfig } from '@kubernetes/client-node';
+import { KubernetesStore } from '../../../src/store/kubernetes-store.ts';
+import { ACCEPT_METADATA, ACCEPT_METADATA_LIST } from '../../../src/store/kube-resources.ts';
+import { KubeHttpError } from '../../../src/store/kube-transport.ts';
+import type { StoreEvent } from '../../../src/store/types.ts';
+import { fakeAdmit } from './fake-admit.ts';
+import { FakeTransport, meta, until } from './kube-fakes.ts';
+
+const SECRETS = '/api/v1/secrets';
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+function secret(ns: string, name: string, rv: string, value: string) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'Opaque',
+    ...meta(ns, name, rv, {
+      managedFields: [{ manager: 'kubectl' }],
+      annotations: { 'kubectl.kubernetes.io/last-applied-configuration': `{"data":{"v":"${value}"}}`, team: 'a' },
+    }),
+    data: { v: b64(value) },
+  };
+}
+
+const stores: KubernetesStore[] = [];
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((s) => s.stop()));
+});
+
+async function started(secrets: ReturnType<typeof meta>[] = []) {
+  const transport = new FakeTransport();
+  for (const base of ['/apis/sso.operator.dev/v1alpha1/ssoconnectors', '/apis/sso.operator.dev/v1alpha1/userbindings', '/api/v1/configmaps']) {
+    transport.lists.set(base, () => ({ resourceVersion: '1', items: [] }));
+  }
+  transport.lists.set(SECRETS, () => ({ resourceVersion: '100', items: secrets }));
+  const store = new KubernetesStore({ kubeConfig: new KubeConfig(), admit: fakeAdmit, transport, backoff: { initialMs: 5, maxMs: 20 } });
+  stores.push(store);
+  const events: StoreEvent[] = [];
+  store.onChange((e) => events.push(e));
+  await store.start();
+  const watch = await transport.openWatch(SECRETS);
+  return { transport, store, events, watch };
+}
+
+const gets = (t: FakeTransport) => t.requests.filter((r) => r.method === 'get').map((r) => r.path);
+const names = (events: StoreEvent[]) => events.map((e) => `${e.type} ${e.object.kind} ${e.object.metadata.namespace}/${e.object.metadata.name}`);
+
+describe('KubernetesStore: Secret data only for referenced Secrets', () => {
+  it('lists and watches Secrets as metadata only and reads none without interest', async () => {
+    const { transport, store, watch } = await started([meta('a', 's1', '90'), meta('a', 's2', '91')]);
+    const list = transport.requests.find((r) => r.method === 'list' && r.path.startsWith(`${SECRETS}?`));
+    assert.equal(list?.accept, ACCEPT_METADATA_LIST);
+    assert.equal(watch.accept, ACCEPT_METADATA);
+    watch.send('MODIFIED', meta('a', 's1', '92'));
+    await until(() => store.debugCache().find((e) => e.key === 'a/s1')?.resourceVersion === '92', 'the new version');
+    assert.deepEqual(gets(transport), []);
+    assert.deepEqual(store.debugCache(), [
+      { key: 'a/s1', resourceVersion: '92', interested: false, hasData: false },
+      { key: 'a/s2', resourceVersion: '91', interested: false, hasData: false },
+    ]);
+    assert.deepEqual(store.list('Secret'), []);
+  });
+
+  it('reads a Secret when interest is gained, announces it, and keeps no second copy of its data', async () => {
+    const { transport, store, events } = await started([meta('a', 's1', '90'), meta('a', 's2', '91')]);
+    transport.objects.set('/api/v1/namespaces/a/secrets/s1', () => secret('a', 's1', '90', 'one'));
+    await store.setInterest('Secret', new Set(['a/s1', 'a/missing']));
+    assert.deepEqual(gets(transport), ['/api/v1/namespaces/a/secrets/s1']);
+    const s1 = store.get('Secret', 'a', 's1');
+    assert.equal(s1?.data?.v, b64('one'));
+    assert.equal(s1?.metadata.uid, 'uid-a-s1');
+    assert.equal(s1?.metadata.resourceVersion, '90');
+    assert.deepEqual(s1?.metadata.annotations, { team: 'a' }, 'last-applied (a copy of the data) is dropped');
+    assert.equal((s1?.metadata as unknown as Record<string, unknown>).managedFields, undefined);
+    assert.deepEqual(names(events), ['upsert Secret a/s1']);
+    assert.deepEqual(
+      store.debugCache().map((e) => [e.key, e.hasData]),
+      [['a/s1', true], ['a/s2', false]],
+    );
+  });
+
+  it('rereads a referenced Secret when its resourceVersion changes, and only then', async () => {
+    const { transport, store, events, watch } = await started([meta('a', 's1', '90')]);
+    let value = 'one';
+    let rv = '90';
+    transport.objects.set('/api/v1/namespaces/a/secrets/s1', () => secret('a', 's1', rv, value));
+    await store.setInterest('Secret', new Set(['a/s1']));
+    await store.setInterest('Secret', new Set(['a/s1'])); // same set: no second read
+    assert.equal(gets(transport).length, 1);
+    value = 'two';
+    rv = '95';
+    watch.send('MODIFIED', meta('a', 's1', '95'));
+    await until(() => events.length === 2, 'the second upsert');
+    assert.equal(events[1]?.object.data?.v, b64('two'));
+    assert.equal(gets(transport).length, 2);
+    watch.send('BOOKMARK', { metadata: { name: '', resourceVersion: '99' } });
+    watch.send('MODIFIED', meta('a', 's1', '95')); // the same version again (a relist would do this)
+    watch.send('ADDED', meta('a', 'other', '96'));
+    await until(() => store.debugCache().length === 2, 'the other Secret');
+    assert.equal(gets(transport).length, 2);
+    assert.equal(events.length, 2);
+  });
+
+  it('drops the data and announces a delete when interest is lost', async () => {
+    const { transport, store, events } = await started([meta('a', 's1', '90')]);
+    transport.objects.set('/api/v1/namespaces/a/secrets/s1', () => secret('a', 's1', '90', 'one'));
+    await store.setInterest('Secret', new Set(['a/s1']));
+    await store.setInterest('Secret', new Set());
+    assert.equal(store.get('Secret', 'a', 's1'), undefined);
+    assert.deepEqual(store.debugCache(), [{ key: 'a/s1', resourceVersion: '90', interested: false, hasData: false }]);
+    assert.deepEqual(names(events), ['upsert Secret a/s1', 'delete Secret a/s1']);
+  });
+
+  it('reads a referenced Secret that appears later, and emits a delete when it goes', async () => {
+    const { transport, store, events, watch } = await started();
+    await store.setInterest('Secret', new Set(['a/late']));
+    assert.deepEqual(gets(transport), []);
+    transport.objects.set('/api/v1/namespaces/a/secrets/late', () => secret('a', 'late', '101', 'v'));
+    watch.send('ADDED', meta('a', 'late', '101'));
+    await until(() => events.length === 1, 'the upsert');
+    assert.equal(store.get('Secret', 'a', 'late')?.data?.v, b64('v'));
+    watch.send('DELETED', meta('a', 'late', '102'));
+    await until(() => events.length === 2, 'the delete');
+    assert.deepEqual(names(events), ['upsert Secret a/late', 'delete Secret a/late']);
+    assert.deepEqual(store.debugCache(), []);
+  });
+
+  it('retries a failed read with backoff, without blocking setInterest', async () => {
+    const { transport, store, events } = await started([meta('a', 's1', '90')]);
+    let failures = 2;
+    transport.objects.set('/api/v1/namespaces/a/secrets/s1', () => {
+      if (failures-- > 0) throw new KubeHttpError(503, undefined, 'HTTP 503: unavailable');
+      return secret('a', 's1', '90', 'one');
+    });
+    await store.setInterest('Secret', new Set(['a/s1']));
+    assert.equal(store.get('Secret', 'a', 's1'), undefined);
+    await until(() => events.length === 1, 'the read after retries');
+    assert.equal(gets(transport).length, 3);
+  });
+
+  it('a Secret deleted between the watch event and the read is not served', async () => {
+    const { transport, store, events } = await started([meta('a', 's1', '90')]);
+    await store.setInterest('Secret', new Set(['a/s1'])); // no object behind the path: 404
+    assert.equal(store.get('Secret', 'a', 's1'), undefined);
+    assert.deepEqual(events, []);
+    assert.equal(gets(transport).length, 1);
+  });
+});
