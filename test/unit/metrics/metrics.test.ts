@@ -42,8 +42,8 @@ test('no metric has a label for a user identity', async () => {
   assert.deepEqual(names, [
     'sso_connectors',
     'sso_forward_auth_total',
-    'sso_informer_staleness_seconds',
     'sso_idp_certificate_not_after_seconds',
+    'sso_informer_staleness_seconds',
     'sso_login_attempts_total',
     'sso_login_duration_seconds',
     'sso_reconcile_duration_seconds',
