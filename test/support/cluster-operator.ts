@@ -1,10 +1,10 @@
 // Starts a real operator in cluster mode against a test control plane
 // (test/support/kube.ts), on free loopback ports, with captured JSON logs.
 
-import { Writable } from 'node:stream';
 import { startCluster, type ClusterOperator, type ClusterOptions } from '../../src/cluster.ts';
 import type { RunConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/operator.ts';
+import { captureLogs } from './log-capture.ts';
 import { freePort } from './system-deps.ts';
 
 export interface TestClusterOperator {
@@ -35,16 +35,7 @@ export async function startTestClusterOperator(o: TestClusterOperatorOptions): P
   const port = o.port ?? (await freePort());
   const adminPort = await freePort();
   const baseURL = `http://127.0.0.1:${port}`;
-  let raw = '';
-  const logs: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      const text = chunk.toString();
-      raw += text;
-      for (const line of text.split('\n')) if (line.trim()) logs.push(JSON.parse(line));
-      cb();
-    },
-  });
+  const capture = captureLogs();
   const config: RunConfig = {
     demoIdp: false,
     kubeconfig: o.kubeconfigPath,
@@ -58,7 +49,7 @@ export async function startTestClusterOperator(o: TestClusterOperatorOptions): P
     stateDir: '.unused',
     ...(o.redisURL ? { redisURL: o.redisURL } : {}),
   };
-  const operator = await startCluster(config, createLogger(config.logLevel, sink), {
+  const operator = await startCluster(config, createLogger(config.logLevel, capture.stream), {
     env: { POD_NAMESPACE: o.namespace },
     ...(o.identity ? { identity: o.identity } : {}),
     ...(o.lease ? { lease: o.lease } : {}),
@@ -67,8 +58,8 @@ export async function startTestClusterOperator(o: TestClusterOperatorOptions): P
     operator,
     baseURL,
     adminURL: `http://127.0.0.1:${adminPort}`,
-    logs,
-    rawLogs: () => raw,
+    logs: capture.lines,
+    rawLogs: capture.raw,
     stop: () => operator.stop(),
   };
 }

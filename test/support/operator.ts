@@ -4,9 +4,9 @@
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Writable } from 'node:stream';
 import { createLogger, startStandalone, type Operator } from '../../src/operator.ts';
 import type { RunConfig } from '../../src/config.ts';
+import { captureLogs } from './log-capture.ts';
 import { freePort } from './system-deps.ts';
 
 export interface TestOperator {
@@ -49,16 +49,7 @@ export async function startTestOperator(opts: TestOperatorOptions = {}): Promise
   for (const [rel, yaml] of Object.entries(opts.manifests ?? {})) await writeManifest(rel, yaml);
   const [port, adminPort] = [await freePort(), await freePort()];
   const baseURL = `http://${opts.publicHost ?? '127.0.0.1'}:${port}`;
-  let raw = '';
-  const logs: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      const text = chunk.toString();
-      raw += text;
-      for (const line of text.split('\n')) if (line.trim()) logs.push(JSON.parse(line));
-      cb();
-    },
-  });
+  const capture = captureLogs();
   const config: RunConfig & { manifests: string } = {
     manifests: manifestsDir,
     demoIdp: opts.demoIdp ?? false,
@@ -72,14 +63,14 @@ export async function startTestOperator(opts: TestOperatorOptions = {}): Promise
     namespaces: [],
     ...(opts.cookieDomain ? { cookieDomain: opts.cookieDomain } : {}),
   };
-  const operator = await startStandalone(config, createLogger(config.logLevel, sink));
+  const operator = await startStandalone(config, createLogger(config.logLevel, capture.stream));
   return {
     operator,
     baseURL,
     adminURL: `http://127.0.0.1:${adminPort}`,
     manifestsDir,
-    logs,
-    rawLogs: () => raw,
+    logs: capture.lines,
+    rawLogs: capture.raw,
     writeManifest,
     async stop() {
       await operator.stop();
