@@ -78,6 +78,9 @@ export async function startCluster(config: RunConfig, logger: Logger = createLog
     ...options.lease,
     onStartedLeading: () => {
       logger.info({ identity }, 'became leader: writing status');
+      // Events first: it takes the "before" of each pending transition from the
+      // objects as they are, before the flush below rewrites their status.
+      void controller.announcePending();
       void statusSink.flush();
       void keyStore.rotateIfDue();
     },
@@ -96,7 +99,7 @@ export async function startCluster(config: RunConfig, logger: Logger = createLog
   }
 
   await keyStore.start();
-  const controller = new Controller({ store, registry, status: statusSink, events, metrics, logger, publicURL: config.publicURL });
+  const controller = new Controller({ store, registry, status: statusSink, events, isLeader, metrics, logger, publicURL: config.publicURL });
   elector.start();
   await controller.start();
 

@@ -26,6 +26,12 @@ export interface ControllerOptions {
   events?: {
     record(obj: { kind: string; namespace: string; name: string; uid?: string }, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
   };
+  /**
+   * Whether Events can be recorded now (cluster mode: this replica holds the
+   * Lease). Transitions seen while it is false are recorded by
+   * announcePending() once it becomes true. Default: always.
+   */
+  isLeader?: () => boolean;
 }
 
 const CONNECTOR = 'SsoConnector';
@@ -42,6 +48,8 @@ export class Controller {
   readonly #conditions = new Map<string, Condition[]>();
   /** The status this controller last published per key: the "before" of transition events. */
   readonly #published = new Map<string, Record<string, unknown>>();
+  /** Statuses published while not leader: their transitions are announced on leadership. */
+  readonly #unannounced = new Map<string, { uid: string | undefined; status: Record<string, unknown> }>();
   #unsubscribe: (() => void) | undefined;
 
   constructor(options: ControllerOptions) {
@@ -167,6 +175,7 @@ export class Controller {
         this.#o.registry.setConnector(key, undefined);
         this.#conditions.delete(queueKey);
         this.#published.delete(queueKey);
+        this.#unannounced.delete(queueKey);
         await this.#o.status.forget(CONNECTOR, ns, name);
         this.#updateConnectorGauge();
         return undefined;
@@ -250,10 +259,45 @@ export class Controller {
     const queueKey = `${kind}/${ns}/${name}`;
     const before = this.#published.get(queueKey) ?? this.#storedStatus(queueKey);
     await this.#o.status.publish(kind, ns, name, status);
+    if (this.#o.events && this.#o.isLeader && !this.#o.isLeader()) {
+      // Not leader: the Event would be dropped. Keep the transition for
+      // announcePending(), and let the status on the object (written by the
+      // leader, if any) be the "before" from now on.
+      this.#published.delete(queueKey);
+      this.#unannounced.set(queueKey, { uid, status });
+      return;
+    }
+    this.#unannounced.delete(queueKey);
     this.#published.set(queueKey, status);
     if (!this.#o.events) return;
     for (const e of transitionEvents(before as StatusView | undefined, status as StatusView)) {
       await this.#o.events.record({ kind, namespace: ns, name, ...(uid ? { uid } : {}) }, e.type, e.reason, e.message);
+    }
+  }
+
+  /**
+   * Records the Events of transitions seen while this replica was not leader
+   * (call on becoming leader). The "before" of each is the status the object
+   * carries, as written by the previous leader, so nothing that leader already
+   * announced is repeated; a replica that starts alone and wins the Lease after
+   * its first reconcile still announces ConnectorReady. The "befores" are taken
+   * at once, before the status flush that leadership triggers can land.
+   */
+  async announcePending(): Promise<void> {
+    const events = this.#o.events;
+    if (!events) return;
+    const pending = [...this.#unannounced].map(([queueKey, p]) => ({
+      queueKey,
+      ...p,
+      before: this.#published.get(queueKey) ?? this.#storedStatus(queueKey),
+    }));
+    this.#unannounced.clear();
+    for (const p of pending) this.#published.set(p.queueKey, p.status);
+    for (const p of pending) {
+      const [kind, namespace, name] = p.queueKey.split('/') as [string, string, string];
+      for (const e of transitionEvents(p.before as StatusView | undefined, p.status as StatusView)) {
+        await events.record({ kind, namespace, name, ...(p.uid ? { uid: p.uid } : {}) }, e.type, e.reason, e.message);
+      }
     }
   }
 
@@ -279,6 +323,7 @@ export class Controller {
     if (!obj) {
       this.#conditions.delete(queueKey);
       this.#published.delete(queueKey);
+      this.#unannounced.delete(queueKey);
       await this.#o.status.forget(BINDING, ns, name);
       return;
     }
