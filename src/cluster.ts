@@ -101,7 +101,6 @@ export async function startCluster(config: RunConfig, logger: Logger = createLog
   await keyStore.start();
   const controller = new Controller({ store, registry, status: statusSink, events, isLeader, metrics, logger, publicURL: config.publicURL });
   elector.start();
-  await controller.start();
 
   const op = await serve({
     config,

@@ -66,9 +66,25 @@ export interface ServeInput {
   onStopped?: () => Promise<void>;
 }
 
-/** Builds both listeners over a started controller and returns the process handle. */
+/** Starts the admin listener, then the controller, then the public listener; returns the process handle. */
 export async function serve(input: ServeInput): Promise<Operator> {
   const { config, logger, metrics, registry, controller, store } = input;
+  let started = false;
+  let closing = false;
+  // The admin listener comes up first, so liveness answers while the caches
+  // sync; readiness stays 503 until the first reconcile of everything is done.
+  const adminApp = await buildAdminApp({
+    metrics,
+    ready: () => started && !closing && store.synced() && (input.ready?.() ?? true),
+    status: input.status,
+  });
+  const adminAddress = await adminApp.listen({ host: config.adminListen.host, port: config.adminListen.port });
+  try {
+    await controller.start();
+  } catch (err) {
+    await adminApp.close();
+    throw err;
+  }
   const sessions = new SessionTokens(input.keys, config.publicURL);
   const publicApp = await buildPublicApp(
     {
@@ -87,14 +103,8 @@ export async function serve(input: ServeInput): Promise<Operator> {
     },
     input.appOptions,
   );
-  let closing = false;
-  const adminApp = await buildAdminApp({
-    metrics,
-    ready: () => !closing && store.synced() && (input.ready?.() ?? true),
-    status: input.status,
-  });
   const publicAddress = await publicApp.listen({ host: config.listen.host, port: config.listen.port });
-  const adminAddress = await adminApp.listen({ host: config.adminListen.host, port: config.adminListen.port });
+  started = true;
   let stopping: Promise<void> | undefined;
   return {
     publicApp,
@@ -144,7 +154,6 @@ export async function startStandalone(config: RunConfig & { manifests: string },
   const directory = new DirectoryStore({ dir: config.manifests, admit, logger, overlay });
   store = directory;
   const controller = new Controller({ store: directory, registry, status, metrics, logger, publicURL: config.publicURL });
-  await controller.start();
 
   const op = await serve({
     config,
