@@ -103,6 +103,15 @@ export async function serve(input: ServeInput): Promise<Operator> {
     },
     input.appOptions,
   );
+  // An answer sent after stop() began closes its connection: fastify's close()
+  // only drops the connections idle at that moment, so a keep-alive connection
+  // whose request was in flight would otherwise hold the close open until the
+  // client let go of it (a browser: minutes), past the 10 s shutdown bound,
+  // and the Lease would never be released.
+  publicApp.addHook('onSend', async (_req, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
   const publicAddress = await publicApp.listen({ host: config.listen.host, port: config.listen.port });
   started = true;
   let stopping: Promise<void> | undefined;
