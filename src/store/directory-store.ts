@@ -11,9 +11,10 @@ import { loadManifests } from './load-manifests.ts';
 import { silentLogger, type StoreLogger } from './logger.ts';
 import { normalizeObject } from './normalize-object.ts';
 import { isKind, objectKey } from './object-key.ts';
-import { ObjectTable, type StoreListener } from './object-table.ts';
+import { ObjectTable } from './object-table.ts';
 import { ProblemReporter } from './problem-reporter.ts';
-import type { Kind, SourceProblem, Store, StoredObject } from './types.ts';
+import { TableBackedStore } from './table-backed-store.ts';
+import type { SourceProblem, Store, StoredObject } from './types.ts';
 
 export interface DirectoryStoreOptions {
   dir: string;
@@ -29,14 +30,13 @@ export interface DirectoryStoreOptions {
   watch?: boolean;
 }
 
-export class DirectoryStore implements Store {
+export class DirectoryStore extends TableBackedStore<ObjectTable> implements Store {
   readonly #dir: string;
   readonly #admit: Admit;
   readonly #logger: StoreLogger;
   readonly #debounceMs: number;
   readonly #rescanMs: number;
   readonly #useWatch: boolean;
-  readonly #table: ObjectTable;
   readonly #reporter: ProblemReporter;
   #overlay: StoredObject[];
   #problems: SourceProblem[] = [];
@@ -54,13 +54,14 @@ export class DirectoryStore implements Store {
   #rescanning = false;
 
   constructor(options: DirectoryStoreOptions) {
+    const logger = options.logger ?? silentLogger;
+    super(new ObjectTable({ logger }));
     this.#dir = path.resolve(options.dir);
     this.#admit = options.admit;
-    this.#logger = options.logger ?? silentLogger;
+    this.#logger = logger;
     this.#debounceMs = options.debounceMs ?? 50;
     this.#rescanMs = options.rescanMs ?? 5000;
     this.#useWatch = options.watch ?? true;
-    this.#table = new ObjectTable({ logger: this.#logger });
     this.#reporter = new ProblemReporter(this.#logger);
     this.#overlay = normalizeOverlay(options.overlay ?? []);
   }
@@ -91,18 +92,6 @@ export class DirectoryStore implements Store {
 
   synced(): boolean {
     return this.#synced;
-  }
-
-  list(kind: Kind, namespace?: string): StoredObject[] {
-    return this.#table.list(kind, namespace);
-  }
-
-  get(kind: Kind, namespace: string, name: string): StoredObject | undefined {
-    return this.#table.get(kind, namespace, name);
-  }
-
-  onChange(listener: StoreListener): () => void {
-    return this.#table.onChange(listener);
   }
 
   problems(): SourceProblem[] {
@@ -159,7 +148,7 @@ export class DirectoryStore implements Store {
         held.add(objectKey(o.kind, o.namespace, o.name));
       }
     }
-    const events = this.#table.replaceAll(
+    const events = this.table.replaceAll(
       result.objects.map((o) => o.object),
       held,
     );
@@ -168,7 +157,7 @@ export class DirectoryStore implements Store {
       this.#logger.info(
         {
           dir: this.#dir,
-          objects: this.#table.size(),
+          objects: this.table.size(),
           upserted: count('upsert'),
           deleted: count('delete'),
           problems: result.problems.length,

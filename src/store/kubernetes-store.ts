@@ -33,8 +33,8 @@ import {
 import { attachStaleness } from './kube-staleness.ts';
 import { kubeTransport, type KubeTransport } from './kube-transport.ts';
 import { silentLogger, type StoreLogger } from './logger.ts';
-import type { StoreListener } from './object-table.ts';
-import type { Kind, SourceProblem, Store, StoredObject } from './types.ts';
+import { TableBackedStore } from './table-backed-store.ts';
+import type { Kind, SourceProblem, Store } from './types.ts';
 
 export interface KubernetesStoreOptions {
   kubeConfig: KubeConfig;
@@ -59,13 +59,12 @@ interface Informer {
   listWatch: ListWatch;
 }
 
-export class KubernetesStore implements Store {
+export class KubernetesStore extends TableBackedStore<KubeObjectTable> implements Store {
   readonly #o: KubernetesStoreOptions;
   readonly #logger: StoreLogger;
   readonly #namespaces: (string | undefined)[];
   readonly #transport: KubeTransport;
   readonly #abort = new AbortController();
-  readonly #table: KubeObjectTable;
   readonly #custom = new Map<Kind, CustomResources>();
   readonly #referenced: Record<ReferencedKind, ReferencedObjects>;
   readonly #informers: Informer[] = [];
@@ -73,17 +72,18 @@ export class KubernetesStore implements Store {
   #detachMetrics: (() => void) | undefined;
 
   constructor(options: KubernetesStoreOptions) {
+    const logger = options.logger ?? silentLogger;
+    super(new KubeObjectTable(logger));
     this.#o = options;
-    this.#logger = options.logger ?? silentLogger;
+    this.#logger = logger;
     const namespaces = [...new Set(options.namespaces ?? [])].filter((n) => n !== '');
     this.#namespaces = namespaces.length > 0 ? namespaces : [undefined];
     this.#transport = options.transport ?? kubeTransport(options.kubeConfig);
-    this.#table = new KubeObjectTable(this.#logger);
     const referenced = (kind: ReferencedKind): ReferencedObjects =>
       new ReferencedObjects({
         kind,
         resource: resourceOf(kind),
-        table: this.#table,
+        table: this.table,
         transport: this.#transport,
         logger: this.#logger,
         signal: this.#abort.signal,
@@ -92,7 +92,7 @@ export class KubernetesStore implements Store {
     this.#referenced = { Secret: referenced('Secret'), ConfigMap: referenced('ConfigMap') };
     for (const resource of RESOURCES) {
       if (resource.metadataOnly) continue;
-      this.#custom.set(resource.kind, new CustomResources({ resource, table: this.#table, admit: options.admit, logger: this.#logger }));
+      this.#custom.set(resource.kind, new CustomResources({ resource, table: this.table, admit: options.admit, logger: this.#logger }));
     }
   }
 
@@ -157,18 +157,6 @@ export class KubernetesStore implements Store {
 
   synced(): boolean {
     return this.#informers.length > 0 && this.#informers.every((i) => i.listWatch.synced);
-  }
-
-  list(kind: Kind, namespace?: string): StoredObject[] {
-    return this.#table.list(kind, namespace);
-  }
-
-  get(kind: Kind, namespace: string, name: string): StoredObject | undefined {
-    return this.#table.get(kind, namespace, name);
-  }
-
-  onChange(listener: StoreListener): () => void {
-    return this.#table.onChange(listener);
   }
 
   problems(): SourceProblem[] {

@@ -4,7 +4,8 @@
 
 import { silentLogger, type StoreLogger } from './logger.ts';
 import { normalizeObject } from './normalize-object.ts';
-import { ObjectTable, type StoreListener } from './object-table.ts';
+import { ObjectTable } from './object-table.ts';
+import { TableBackedStore } from './table-backed-store.ts';
 import type { Kind, SourceProblem, Store, StoreEvent, StoredObject } from './types.ts';
 
 export interface MemoryStoreOptions {
@@ -20,13 +21,12 @@ export type MemoryObject = Omit<StoredObject, 'metadata'> & {
   metadata: Omit<StoredObject['metadata'], 'namespace'> & { namespace?: string };
 };
 
-export class MemoryStore implements Store {
-  readonly #table: ObjectTable;
+export class MemoryStore extends TableBackedStore<ObjectTable> implements Store {
   #problems: SourceProblem[] = [];
   #synced = false;
 
   constructor(options: MemoryStoreOptions = {}) {
-    this.#table = new ObjectTable({ logger: options.logger ?? silentLogger, now: options.now });
+    super(new ObjectTable({ logger: options.logger ?? silentLogger, now: options.now }));
     for (const object of options.objects ?? []) this.upsert(object);
   }
 
@@ -38,18 +38,6 @@ export class MemoryStore implements Store {
 
   synced(): boolean {
     return this.#synced;
-  }
-
-  list(kind: Kind, namespace?: string): StoredObject[] {
-    return this.#table.list(kind, namespace);
-  }
-
-  get(kind: Kind, namespace: string, name: string): StoredObject | undefined {
-    return this.#table.get(kind, namespace, name);
-  }
-
-  onChange(listener: StoreListener): () => void {
-    return this.#table.onChange(listener);
   }
 
   problems(): SourceProblem[] {
@@ -68,13 +56,13 @@ export class MemoryStore implements Store {
       throw new Error(`MemoryStore.upsert: ${first?.path}: ${first?.message}`);
     }
     const { kind, metadata } = result.object;
-    this.#table.upsert(result.object);
-    return this.#table.get(kind, metadata.namespace, metadata.name) as StoredObject;
+    this.table.upsert(result.object);
+    return this.table.get(kind, metadata.namespace, metadata.name) as StoredObject;
   }
 
   /** Removes an object; returns the delete event, or undefined if it was not there. */
   delete(kind: Kind, namespace: string, name: string): StoreEvent | undefined {
-    return this.#table.delete(kind, namespace, name);
+    return this.table.delete(kind, namespace, name);
   }
 
   /** Sets what problems() returns (to test how refused manifests show). */

@@ -1,12 +1,13 @@
 // The objects a store holds and the bookkeeping an apiserver does for them:
 // uid, generation, resourceVersion, creationTimestamp; change detection
-// (deep-equal, so rewriting the same content is no change) and delivery of
-// events to listeners. Shared by DirectoryStore and MemoryStore.
+// (deep-equal, so rewriting the same content is no change). Reads and event
+// delivery come from ObjectIndex. Shared by DirectoryStore and MemoryStore.
 
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { silentLogger, type StoreLogger } from './logger.ts';
 import { SERVER_METADATA } from './normalize-object.ts';
+import { deepFreeze, ObjectIndex } from './object-index.ts';
 import { objectKey } from './object-key.ts';
 import type { Kind, StoreEvent, StoredObject } from './types.ts';
 
@@ -16,68 +17,36 @@ export interface ObjectTableOptions {
   now?: () => number;
 }
 
-export type StoreListener = (event: StoreEvent) => void;
-
-export class ObjectTable {
-  readonly #objects = new Map<string, StoredObject>();
+export class ObjectTable extends ObjectIndex {
   /** Last state of objects removed while their source is refused; see replaceAll. */
   readonly #tombstones = new Map<string, StoredObject>();
-  readonly #listeners = new Set<StoreListener>();
-  readonly #logger: StoreLogger;
   readonly #now: () => number;
   #resourceVersion = 0;
   #lastTimestamp = 0;
 
   constructor(options: ObjectTableOptions = {}) {
-    this.#logger = options.logger ?? silentLogger;
+    super(options.logger ?? silentLogger);
     this.#now = options.now ?? Date.now;
-  }
-
-  get(kind: Kind, namespace: string, name: string): StoredObject | undefined {
-    return this.#objects.get(objectKey(kind, namespace, name));
-  }
-
-  list(kind: Kind, namespace?: string): StoredObject[] {
-    const out: StoredObject[] = [];
-    for (const object of this.#objects.values()) {
-      if (object.kind === kind && (namespace === undefined || object.metadata.namespace === namespace)) out.push(object);
-    }
-    return out.sort(
-      (a, b) => compare(a.metadata.namespace, b.metadata.namespace) || compare(a.metadata.name, b.metadata.name),
-    );
-  }
-
-  size(): number {
-    return this.#objects.size;
-  }
-
-  onChange(listener: StoreListener): () => void {
-    // Wrapped, so subscribing the same function twice gives two subscriptions.
-    const entry: StoreListener = (event) => listener(event);
-    this.#listeners.add(entry);
-    return () => {
-      this.#listeners.delete(entry);
-    };
   }
 
   /** Adds or replaces one object (already normalized); emits an event when it changed. */
   upsert(input: StoredObject): StoreEvent | undefined {
     const key = keyOf(input);
-    const stored = this.#prepare(input, this.#objects.get(key));
+    const stored = this.#prepare(input, this.objects.get(key));
     if (stored === undefined) return undefined;
-    this.#objects.set(key, stored);
+    this.objects.set(key, stored);
     const event: StoreEvent = { type: 'upsert', object: stored };
-    this.#emit([event]);
+    this.emit([event]);
     return event;
   }
 
   delete(kind: Kind, namespace: string, name: string): StoreEvent | undefined {
     const key = objectKey(kind, namespace, name);
-    const previous = this.#objects.get(key);
+    const previous = this.objects.get(key);
     if (previous === undefined) return undefined;
-    this.#objects.delete(key);
+    this.objects.delete(key);
     const event: StoreEvent = { type: 'delete', object: previous };
-    this.#emit([event]);
+    this.emit([event]);
     return event;
   }
 
@@ -96,13 +65,13 @@ export class ObjectTable {
     for (const input of objects) {
       const key = keyOf(input);
       if (next.has(key)) continue; // callers de-duplicate; first wins regardless
-      const previous = this.#objects.get(key);
+      const previous = this.objects.get(key);
       const stored = this.#prepare(input, previous ?? this.#tombstones.get(key), previous === undefined);
       next.set(key, stored ?? (previous as StoredObject));
       if (stored !== undefined) upserts.push({ type: 'upsert', object: stored });
     }
     const deletes: StoreEvent[] = [];
-    for (const [key, previous] of this.#objects) {
+    for (const [key, previous] of this.objects) {
       if (next.has(key)) continue;
       deletes.push({ type: 'delete', object: previous });
       if (keepIdentity.has(key)) this.#tombstones.set(key, previous);
@@ -110,10 +79,10 @@ export class ObjectTable {
     for (const key of this.#tombstones.keys()) {
       if (next.has(key) || !keepIdentity.has(key)) this.#tombstones.delete(key);
     }
-    this.#objects.clear();
-    for (const [key, object] of next) this.#objects.set(key, object);
+    this.objects.clear();
+    for (const [key, object] of next) this.objects.set(key, object);
     const events = [...deletes, ...upserts];
-    this.#emit(events);
+    this.emit(events);
     return events;
   }
 
@@ -142,22 +111,6 @@ export class ObjectTable {
     this.#lastTimestamp = Math.max(this.#now(), this.#lastTimestamp + 1);
     return new Date(this.#lastTimestamp).toISOString();
   }
-
-  #emit(events: readonly StoreEvent[]): void {
-    for (const event of events) {
-      for (const listener of [...this.#listeners]) {
-        try {
-          listener(event);
-        } catch (err) {
-          const { kind, metadata } = event.object;
-          this.#logger.error(
-            { err, event: event.type, kind, namespace: metadata.namespace, name: metadata.name },
-            'store listener failed',
-          );
-        }
-      }
-    }
-  }
 }
 
 export function keyOf(object: StoredObject): string {
@@ -175,16 +128,4 @@ function sameBody(a: StoredObject, b: StoredObject): boolean {
   const { metadata: _a, status: _sa, ...restA } = a as StoredObject & { status?: unknown };
   const { metadata: _b, status: _sb, ...restB } = b as StoredObject & { status?: unknown };
   return isDeepStrictEqual(restA, restB);
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
