@@ -11,7 +11,6 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +19,8 @@ import { ensureHelm, helm } from '../support/helm.ts';
 import {
   kubeRequest,
   pinnedVersions,
+  requestAsToken,
+  serviceAccountToken,
   startControlPlane,
   waitForCrdEstablished,
   type ControlPlane,
@@ -146,54 +147,6 @@ function monitoringCrd(plural: string, kind: string): K8sObject {
 // ---------------------------------------------------------------------------------
 // Requests as the ServiceAccount (a bearer token, no client certificate)
 
-async function serviceAccountToken(cp: Api, namespace: string, name: string): Promise<string> {
-  const r = await kubeRequest(cp, 'POST', `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`, {
-    apiVersion: 'authentication.k8s.io/v1',
-    kind: 'TokenRequest',
-    spec: { expirationSeconds: 3600 },
-  });
-  assert.equal(r.status, 201, `TokenRequest for ${namespace}/${name}: ${r.text}`);
-  return r.body.status.token as string;
-}
-
-function asToken(cp: Api, token: string, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<KubeResponse> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolveReq, reject) => {
-    const req = httpsRequest(
-      new URL(path, cp.server),
-      {
-        method,
-        ca: cp.caPem,
-        timeout: 30_000,
-        headers: {
-          authorization: `Bearer ${token}`,
-          accept: 'application/json',
-          ...(payload === undefined ? {} : { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) }),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => {
-          let parsed: any = text;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            /* a watch stream or plain text */
-          }
-          resolveReq({ status: res.statusCode ?? 0, body: parsed, text });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timeout`)));
-    req.on('error', reject);
-    if (payload !== undefined) req.write(payload);
-    req.end();
-  });
-}
-
 interface Call {
   what: string;
   method: string;
@@ -207,12 +160,12 @@ interface Call {
 async function expectCalls(cp: Api, token: string, calls: Call[]): Promise<void> {
   const wrong: string[] = [];
   for (const c of calls) {
-    let r = await asToken(cp, token, c.method, c.path, c.body, c.contentType);
+    let r = await requestAsToken(cp, token, c.method, c.path, c.body, c.contentType);
     // A resource served by a CRD established a moment ago answers 429 while its watch
     // cache initialises; clients retry after the advertised delay, as client-go does.
     for (let attempt = 1; r.status === 429 && attempt < 20; attempt++) {
       await new Promise((res) => setTimeout(res, 1000 * Math.min(Number(r.body?.details?.retryAfterSeconds) || 1, 5)));
-      r = await asToken(cp, token, c.method, c.path, c.body, c.contentType);
+      r = await requestAsToken(cp, token, c.method, c.path, c.body, c.contentType);
     }
     const ok = c.expect === 'forbidden' ? r.status === 403 : r.status >= 200 && r.status < 300;
     if (!ok) wrong.push(`${c.what}: expected ${c.expect}, got ${r.status} (${c.method} ${c.path}) ${r.text.slice(0, 200)}`);
@@ -370,7 +323,7 @@ async function expectReplaceAllowed(cp: Api, token: string, path: string): Promi
   assert.equal(current.status, 200, `${path}: ${current.text}`);
   const obj = current.body;
   obj.metadata.labels = { ...(obj.metadata.labels ?? {}), 'chart-test': 'replaced' };
-  const r = await asToken(cp, token, 'PUT', path, obj);
+  const r = await requestAsToken(cp, token, 'PUT', path, obj);
   assert.equal(r.status, 200, `update ${path} as the ServiceAccount: ${r.status} ${r.text.slice(0, 300)}`);
 }
 
@@ -684,7 +637,7 @@ describe('helm chart charts/sso-operator', () => {
 
     it('authenticates as system:serviceaccount:<namespace>:sso-operator', async () => {
       const token = await serviceAccountToken(cp, CLUSTER_WIDE.namespace, 'sso-operator');
-      const r = await asToken(cp, token, 'POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', {
+      const r = await requestAsToken(cp, token, 'POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', {
         apiVersion: 'authentication.k8s.io/v1',
         kind: 'SelfSubjectReview',
       });

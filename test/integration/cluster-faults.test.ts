@@ -43,29 +43,29 @@ import {
   mergePatch,
   pollFor,
   spURLs,
+  startClusterFixture,
+  startFixtureOperator,
   waitForObject,
   BrowserClient,
+  type ClusterFixture,
   type K8sObject,
 } from '../support/cluster-fixtures.ts';
-import { startTestClusterOperator, type TestClusterOperator } from '../support/cluster-operator.ts';
+import type { TestClusterOperator } from '../support/cluster-operator.ts';
 import {
   LeaseWatcher,
   Signer,
-  compactEtcd,
-  cuttableProxy,
   describeAttempts,
   formatSummary,
   isAccepted,
   slowFormPost,
-  startFaultFixture,
   startReplica,
   summarize,
   toSamlResponse,
-  type CuttableProxy,
-  type FaultFixture,
   type Replica,
   type SignInAttempt,
 } from '../support/fault-tools.ts';
+import { compactEtcd } from '../support/kube.ts';
+import { cuttableProxy, type CuttableProxy } from '../support/tcp-proxy.ts';
 import { freePort } from '../support/system-deps.ts';
 
 const CONNECTOR_REF = { kind: 'SsoConnector', namespace: NS.teamA, name: CONNECTOR } as const;
@@ -89,13 +89,13 @@ function assertNoneAccepted(attempts: SignInAttempt[], what: string, origin?: nu
 }
 
 describe('cluster faults, with a client signing in every second', { timeout: 300_000 }, () => {
-  let fx: FaultFixture;
+  let fx: ClusterFixture;
   let proxy: CuttableProxy;
   let op: TestClusterOperator | undefined;
   let lease: LeaseWatcher | undefined;
   const replicas: Replica[] = [];
   const signers: Signer[] = [];
-  const ports = { op: 0, a: 0, b: 0 };
+  const ports = { a: 0, b: 0 };
   const measured: string[] = [];
   const t0 = Date.now();
   const note = (line: string) => {
@@ -146,22 +146,19 @@ describe('cluster faults, with a client signing in every second', { timeout: 300
   };
 
   before(async () => {
-    ports.op = await freePort();
     ports.a = await freePort();
     ports.b = await freePort();
-    fx = await startFaultFixture({ baseURLs: Object.values(ports).map((p) => `http://127.0.0.1:${p}`) });
+    // No watch cache: the apiserver's watches read etcd, so compacting etcd makes an old resourceVersion 410 Gone.
+    // The connector is registered for the in-process operator (fx.baseURL) and both replicas.
+    fx = await startClusterFixture({
+      apiserverFlags: ['--watch-cache=false'],
+      extraBaseURLs: Object.values(ports).map((p) => `http://127.0.0.1:${p}`),
+    });
     note(`setup: ${JSON.stringify(fx.timings)} ms`);
     await applyOk(fx.cp, ...baselineManifests(fx));
     // The in-process operator reaches the apiserver through a proxy the tests can cut.
     proxy = await cuttableProxy(fx.cp.server);
-    op = await startTestClusterOperator({
-      kubeconfigPath: await fx.kubeconfigVia(proxy.url, 'sa-kubeconfig-proxied'),
-      namespace: NS.operator,
-      namespaces: [NS.teamA],
-      port: ports.op,
-      logLevel: 'info',
-      identity: 'in-process',
-    });
+    op = await startFixtureOperator(fx, { kubeconfigPath: await fx.kubeconfigVia(proxy.url, 'sa-kubeconfig-proxied'), identity: 'in-process' });
     await waitForObject(fx.cp, CONNECTOR_REF, (o) => conditionOf(o, 'Ready')?.status === 'True' && o.status?.loginURL === spURLs(op!.baseURL, NS.teamA, CONNECTOR).loginURL);
   });
 
@@ -247,7 +244,7 @@ describe('cluster faults, with a client signing in every second', { timeout: 300
       const tDelete2 = Date.now();
       await deleteObject(fx.cp, 'v1', 'Secret', NS.teamA, IDP_SECRET);
       const tGone2 = await whenServing(op!.adminURL, false);
-      await applyOk(fx.cp, idpSecretManifest(NS.teamA, IDP_SECRET, [fx.keys.other.certPem]));
+      await applyOk(fx.cp, idpSecretManifest(NS.teamA, IDP_SECRET, [fx.keys.new.certPem]));
       const tWrong = await whenServing(op!.adminURL, true);
       note(`2. Secret recreated with another certificate -> served (and refusing) ${tWrong - tGone2} ms after it was seen gone`);
       await s.waitForAttempts(tWrong, 3);

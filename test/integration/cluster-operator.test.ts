@@ -46,7 +46,6 @@ import {
   mergePatch,
   notAfterOf,
   pollFor,
-  requestAsToken,
   samlLogin,
   sleep,
   spURLs,
@@ -58,6 +57,7 @@ import {
   type K8sObject,
 } from '../support/cluster-fixtures.ts';
 import type { TestClusterOperator } from '../support/cluster-operator.ts';
+import { requestAsToken } from '../support/kube.ts';
 import { waitFor } from '../support/operator.ts';
 
 const CONNECTOR_REF = { kind: 'SsoConnector', namespace: NS.teamA, name: CONNECTOR } as const;

@@ -43,14 +43,13 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
-import { request as httpsRequest } from 'node:https';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, stringify } from 'yaml';
 import { BrowserClient, findFormWithField, parseForms, type BrowserResponse, type ParsedForm } from './browser-client.ts';
 import { startTestClusterOperator, type TestClusterOperator, type TestClusterOperatorOptions } from './cluster-operator.ts';
 import { helm } from './helm.ts';
-import { kubeRequest, pinnedVersions, startControlPlane, waitForCrdEstablished, type ControlPlane, type KubeResponse } from './kube.ts';
+import { kubeRequest, pinnedVersions, serviceAccountToken, startControlPlane, waitForCrdEstablished, type ControlPlane, type KubeResponse } from './kube.ts';
 import { waitFor } from './operator.ts';
 import { makeTestKeyPair, pemBody, startSimpleSamlPhp, type SimpleSamlPhp, type SpRegistration, type TestKeyPair } from './simplesamlphp.ts';
 import { freePort } from './system-deps.ts';
@@ -260,17 +259,6 @@ export function renderChartRbac(opts: { namespace: string; namespaces: readonly 
   return parseManifests(res.stdout).filter((o) => RBAC_KINDS.has(o.kind));
 }
 
-/** A bound token for a ServiceAccount (TokenRequest API). */
-export async function serviceAccountToken(cp: Api, namespace: string, name: string, expirationSeconds = 3600): Promise<string> {
-  const r = await kubeRequest(cp, 'POST', `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`, {
-    apiVersion: 'authentication.k8s.io/v1',
-    kind: 'TokenRequest',
-    spec: { expirationSeconds },
-  });
-  if (r.status !== 201) throw new Error(`TokenRequest for ${namespace}/${name}: HTTP ${r.status} ${r.text.slice(0, 300)}`);
-  return r.body.status.token as string;
-}
-
 /** Writes a kubeconfig that authenticates with `token` only (no client certificate); mode 0600. */
 export async function writeTokenKubeconfig(cp: Pick<ControlPlane, 'server' | 'caPem'>, token: string, path: string, namespace = NS.operator): Promise<void> {
   const config = {
@@ -282,45 +270,6 @@ export async function writeTokenKubeconfig(cp: Pick<ControlPlane, 'server' | 'ca
     'current-context': 'service-account',
   };
   await writeFile(path, stringify(config), { mode: 0o600 });
-}
-
-/** One request with a bearer token (no client certificate). Never throws on an HTTP error status. */
-export function requestAsToken(cp: Pick<ControlPlane, 'server' | 'caPem'>, token: string, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<KubeResponse> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolveReq, reject) => {
-    const req = httpsRequest(
-      new URL(path, cp.server),
-      {
-        method,
-        ca: cp.caPem,
-        timeout: 30_000,
-        headers: {
-          authorization: `Bearer ${token}`,
-          accept: 'application/json',
-          ...(payload === undefined ? {} : { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) }),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => {
-          let parsed: any = text;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            /* not JSON */
-          }
-          resolveReq({ status: res.statusCode ?? 0, body: parsed, text });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timeout`)));
-    req.on('error', reject);
-    if (payload !== undefined) req.write(payload);
-    req.end();
-  });
 }
 
 // ---------------------------------------------------------------------------------
@@ -533,6 +482,8 @@ export interface ClusterFixture {
   rbac: K8sObject[];
   /** The chart's ServiceAccount: a bound token and a kubeconfig using only that token. */
   sa: { namespace: string; name: string; token: string; kubeconfigPath: string };
+  /** Writes a kubeconfig (in cp.dir) for the ServiceAccount that reaches the apiserver at `server` (a proxy); returns its path. */
+  kubeconfigVia(server: string, file: string): Promise<string>;
   /** Public port reserved for the operator (its publicURL is `baseURL`); SPs are registered for it. */
   operatorPort: number;
   baseURL: string;
@@ -548,6 +499,10 @@ export interface ClusterFixtureOptions {
   watched?: readonly string[];
   /** Connectors registered with SimpleSAMLphp at start. Default [team-a/ssp]. */
   connectors?: readonly { namespace: string; name: string }[];
+  /** More operator publicURLs (other replicas) for which the connectors are registered too. */
+  extraBaseURLs?: readonly string[];
+  /** Extra kube-apiserver flags, e.g. --watch-cache=false (watches then read etcd, so compacting it makes an old resourceVersion 410 Gone). */
+  apiserverFlags?: string[];
 }
 
 /**
@@ -577,12 +532,12 @@ export async function startClusterFixture(opts: ClusterFixtureOptions = {}): Pro
       users: Object.fromEntries(
         Object.entries(USERS).map(([name, u]) => [name, { password: u.password, attributes: { uid: [name], email: [u.email] } }]),
       ),
-      serviceProviders: spRegistrations(baseURL, connectors),
+      serviceProviders: [baseURL, ...(opts.extraBaseURLs ?? [])].flatMap((url) => spRegistrations(url, connectors)),
       signing: oldKey,
     });
     return { idp, keys: { old: oldKey, new: newKey } };
   });
-  const cpStart = timed('controlPlane', () => startControlPlane({ verbose: false }));
+  const cpStart = timed('controlPlane', () => startControlPlane({ verbose: false, apiserverFlags: opts.apiserverFlags }));
   const [idpResult, cpResult] = await Promise.allSettled([idpStart, cpStart]);
   if (idpResult.status === 'rejected' || cpResult.status === 'rejected') {
     if (idpResult.status === 'fulfilled') await idpResult.value.idp.stop();
@@ -603,12 +558,13 @@ export async function startClusterFixture(opts: ClusterFixtureOptions = {}): Pro
       await applyOk(cp, ...objs);
       return objs;
     });
-    const sa = await timed('token', async () => {
-      const token = await serviceAccountToken(cp, NS.operator, SERVICE_ACCOUNT);
-      const kubeconfigPath = join(cp.dir, 'sa-kubeconfig');
-      await writeTokenKubeconfig(cp, token, kubeconfigPath);
-      return { namespace: NS.operator, name: SERVICE_ACCOUNT, token, kubeconfigPath };
-    });
+    const token = await timed('token', () => serviceAccountToken(cp, NS.operator, SERVICE_ACCOUNT));
+    const kubeconfigVia = async (server: string, file: string) => {
+      const path = join(cp.dir, file);
+      await writeTokenKubeconfig({ server, caPem: cp.caPem }, token, path);
+      return path;
+    };
+    const sa = { namespace: NS.operator, name: SERVICE_ACCOUNT, token, kubeconfigPath: await kubeconfigVia(cp.server, 'sa-kubeconfig') };
     return {
       cp,
       idp,
@@ -616,6 +572,7 @@ export async function startClusterFixture(opts: ClusterFixtureOptions = {}): Pro
       crds,
       rbac,
       sa,
+      kubeconfigVia,
       operatorPort,
       baseURL,
       timings,

@@ -1,112 +1,22 @@
 // Tools for the fault-injection tests (test/integration/cluster-faults.test.ts):
-// a client that signs in once a second and records every answer, a TCP proxy
-// to the apiserver that a test can cut, etcd compaction, operator replicas as
-// separate processes (the real CLI) and a watcher of the leader Lease.
+// a client that signs in once a second and records every answer, operator
+// replicas as separate processes (the real CLI) and a watcher of the leader
+// Lease. (The cuttable proxy is in tcp-proxy.ts, etcd compaction in kube.ts.)
 // Everything is on loopback, bounded in count and time, and stops by itself.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { request as httpRequest, type Agent } from 'node:http';
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BrowserClient, findFormWithField, parseForms, type ParsedForm } from './browser-client.ts';
-import {
-  CONNECTOR,
-  NS,
-  SERVICE_ACCOUNT,
-  USERS,
-  applyOk,
-  createNamespaces,
-  errorReason,
-  installCrds,
-  renderChartRbac,
-  serviceAccountToken,
-  spRegistrations,
-  spURLs,
-  writeTokenKubeconfig,
-  type UserName,
-} from './cluster-fixtures.ts';
-import { kubeRequest, startControlPlane, type ControlPlane } from './kube.ts';
-import { makeTestKeyPair, startSimpleSamlPhp, type SimpleSamlPhp, type TestKeyPair } from './simplesamlphp.ts';
+import { CONNECTOR, NS, USERS, errorReason, spURLs, type UserName } from './cluster-fixtures.ts';
+import { kubeRequest } from './kube.ts';
+import type { SimpleSamlPhp } from './simplesamlphp.ts';
 import { freePort } from './system-deps.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-// ---------------------------------------------------------------------------------
-// The setup: cluster-fixtures.ts's, on an apiserver without a watch cache
-
-export interface FaultFixture {
-  /** kube-apiserver with --watch-cache=false: its watches read etcd, so compacting etcd makes an old resourceVersion 410 Gone. */
-  cp: ControlPlane;
-  idp: SimpleSamlPhp;
-  /** SimpleSAMLphp signs with `old`; `other` is a certificate it never signs with. */
-  keys: { old: TestKeyPair; other: TestKeyPair };
-  /** The chart's ServiceAccount: its token and a kubeconfig straight to the apiserver. */
-  sa: { token: string; kubeconfigPath: string };
-  /** Writes a kubeconfig for the ServiceAccount that reaches the apiserver at `server` (a proxy). */
-  kubeconfigVia(server: string, file: string): Promise<string>;
-  timings: Record<string, number>;
-  stop(): Promise<void>;
-}
-
-/**
- * What startClusterFixture() sets up (CRDs, namespaces, the chart's RBAC for
- * team-a, a ServiceAccount token, SimpleSAMLphp), with the connector `ssp`
- * registered with SimpleSAMLphp for each of `baseURLs` (one per replica).
- */
-export async function startFaultFixture(o: { baseURLs: readonly string[] }): Promise<FaultFixture> {
-  const timings: Record<string, number> = {};
-  const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
-    const t = performance.now();
-    try {
-      return await fn();
-    } finally {
-      timings[name] = Math.round(performance.now() - t);
-    }
-  };
-  const idpStart = timed('idp', async () => {
-    const [old, other] = await Promise.all([makeTestKeyPair('faults-idp'), makeTestKeyPair('faults-not-the-idp')]);
-    const idp = await startSimpleSamlPhp({
-      users: Object.fromEntries(Object.entries(USERS).map(([name, u]) => [name, { password: u.password, attributes: { uid: [name], email: [u.email] } }])),
-      serviceProviders: o.baseURLs.flatMap((url) => spRegistrations(url, [{ namespace: NS.teamA, name: CONNECTOR }])),
-      signing: old,
-    });
-    return { idp, keys: { old, other } };
-  });
-  const cpStart = timed('controlPlane', () => startControlPlane({ verbose: false, apiserverFlags: ['--watch-cache=false'] }));
-  const [idpResult, cpResult] = await Promise.allSettled([idpStart, cpStart]);
-  if (idpResult.status === 'rejected' || cpResult.status === 'rejected') {
-    if (idpResult.status === 'fulfilled') await idpResult.value.idp.stop();
-    if (cpResult.status === 'fulfilled') await cpResult.value.stop();
-    throw idpResult.status === 'rejected' ? idpResult.reason : (cpResult as PromiseRejectedResult).reason;
-  }
-  const { idp, keys } = idpResult.value;
-  const cp = cpResult.value;
-  const stop = async () => {
-    await idp.stop();
-    await cp.stop();
-  };
-  try {
-    await timed('crds', () => installCrds(cp));
-    await timed('rbac', async () => {
-      await createNamespaces(cp, [NS.operator, NS.teamA, NS.teamB]);
-      await applyOk(cp, ...renderChartRbac({ namespace: NS.operator, namespaces: [NS.teamA] }));
-    });
-    const token = await serviceAccountToken(cp, NS.operator, SERVICE_ACCOUNT);
-    const kubeconfigVia = async (server: string, file: string) => {
-      const path = join(cp.dir, file);
-      await writeTokenKubeconfig({ server, caPem: cp.caPem }, token, path);
-      return path;
-    };
-    const kubeconfigPath = await kubeconfigVia(cp.server, 'sa-kubeconfig');
-    return { cp, idp, keys, sa: { token, kubeconfigPath }, kubeconfigVia, timings, stop };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-}
 
 // ---------------------------------------------------------------------------------
 // Sign-in attempts
@@ -303,69 +213,6 @@ export function formatSummary(s: AttemptSummary): string {
 /** `status reason` of each attempt, for assertion messages. */
 export function describeAttempts(attempts: readonly SignInAttempt[], origin?: number): string {
   return `[${attempts.map((a) => `${origin !== undefined ? `+${a.decidedAt - origin}ms ` : ''}${a.step}:${a.status} ${a.reason}${a.session ? ' +session' : ''}`).join('; ')}]`;
-}
-
-// ---------------------------------------------------------------------------------
-// A cuttable TCP proxy and etcd compaction (as in kube-store.test.ts)
-
-export interface CuttableProxy {
-  /** https://127.0.0.1:PORT: use in place of the apiserver URL (its certificate names 127.0.0.1). */
-  url: string;
-  /** Drops every connection and refuses new ones. */
-  cut(): void;
-  heal(): void;
-  close(): Promise<void>;
-}
-
-export async function cuttableProxy(target: string): Promise<CuttableProxy> {
-  const { hostname, port } = new URL(target);
-  const sockets = new Set<Socket>();
-  let cutOff = false;
-  const server: Server = createServer((client) => {
-    if (cutOff) {
-      client.destroy();
-      return;
-    }
-    const upstream = connect(Number(port), hostname);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => undefined);
-    }
-    client.pipe(upstream).pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const address = server.address() as { port: number };
-  return {
-    url: `https://127.0.0.1:${address.port}`,
-    cut() {
-      cutOff = true;
-      for (const s of sockets) s.destroy();
-    },
-    heal() {
-      cutOff = false;
-    },
-    close: () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => r());
-      }),
-  };
-}
-
-export async function etcdRevision(cp: Pick<ControlPlane, 'etcdURL'>): Promise<string> {
-  const r = await fetch(`${cp.etcdURL}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: 'AA==' }) });
-  return ((await r.json()) as { header: { revision: string } }).header.revision;
-}
-
-/** Compacts etcd's history up to its current revision; a watch from an older resourceVersion then gets 410 Gone. */
-export async function compactEtcd(cp: Pick<ControlPlane, 'etcdURL'>): Promise<string> {
-  const revision = await etcdRevision(cp);
-  const r = await fetch(`${cp.etcdURL}/v3/kv/compaction`, { method: 'POST', body: JSON.stringify({ revision, physical: true }) });
-  if (r.status !== 200) throw new Error(`etcd compaction at ${revision}: HTTP ${r.status} ${await r.text()}`);
-  return revision;
 }
 
 // ---------------------------------------------------------------------------------

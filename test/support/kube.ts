@@ -18,7 +18,7 @@ import { spawn, spawnSync, execFile, type ChildProcess } from 'node:child_proces
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -233,35 +233,27 @@ interface TlsMaterial {
   key: string;
 }
 
-/** GET over HTTPS with the given client cert; resolves { status, body } or rejects on a network error. */
-export function httpsGet(
+/**
+ * GET over HTTPS with the given client cert (default timeout 5 s), or over
+ * plain HTTP without `tls` (2 s); resolves { status, body } or rejects on a
+ * network error.
+ */
+export function httpGet(
   url: string,
-  tls: TlsMaterial,
-  timeoutMs = 5000,
+  tls?: TlsMaterial,
+  timeoutMs = tls ? 5000 : 2000,
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolveGet, reject) => {
-    const req = httpsRequest(url, { method: 'GET', ca: tls.ca, cert: tls.cert, key: tls.key, timeout: timeoutMs }, (res) => {
+    const onResponse = (res: IncomingMessage) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
       res.on('end', () => resolveGet({ status: res.statusCode ?? 0, body }));
       res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-function httpGet(url: string, timeoutMs = 2000): Promise<{ status: number; body: string }> {
-  return new Promise((resolveGet, reject) => {
-    const req = httpRequest(url, { method: 'GET', timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolveGet({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
+    };
+    const req = tls
+      ? httpsRequest(url, { method: 'GET', ca: tls.ca, cert: tls.cert, key: tls.key, timeout: timeoutMs }, onResponse)
+      : httpRequest(url, { method: 'GET', timeout: timeoutMs }, onResponse);
     req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end();
@@ -486,7 +478,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       '--allow-privileged=true',
       ...(opts.apiserverFlags ?? []),
     ];
-    const readyz = async () => (await httpsGet(`${server}/readyz`, tls)).status === 200;
+    const readyz = async () => (await httpGet(`${server}/readyz`, tls)).status === 200;
 
     let port = 0;
     let server = '';
@@ -509,7 +501,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 
     t = Date.now();
     await waitFor(apiserver, 'the default namespace', timeoutMs, async () => {
-      return (await httpsGet(`${server}/api/v1/namespaces/default`, tls)).status === 200;
+      return (await httpGet(`${server}/api/v1/namespaces/default`, tls)).status === 200;
     });
     const kubeconfigPath = join(dir, 'kubeconfig');
     await writeFile(kubeconfigPath, kubeconfigYaml(server, dir));
@@ -567,17 +559,21 @@ export interface KubeResponse<T = any> {
   text: string;
 }
 
+/** How a request authenticates: the admin client certificate, or a bearer token (no client certificate). */
+type Credentials = { cert: string; key: string } | { token: string };
+
 /**
- * One request to the apiserver as admin. `body` objects are sent as JSON (or as
+ * One request to the apiserver. `body` objects are sent as JSON (or as
  * `contentType`, e.g. 'application/merge-patch+json' for PATCH). The response body
  * is parsed as JSON when it is JSON. Never throws on an HTTP error status.
  */
-export function kubeRequest<T = any>(
-  cp: Pick<ControlPlane, 'server' | 'caPem' | 'adminCertPem' | 'adminKeyPem'>,
+function apiRequest<T>(
+  cp: Pick<ControlPlane, 'server' | 'caPem'>,
+  credentials: Credentials,
   method: string,
   path: string,
-  body?: unknown,
-  contentType = 'application/json',
+  body: unknown,
+  contentType: string,
 ): Promise<KubeResponse<T>> {
   const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
   return new Promise((resolveReq, reject) => {
@@ -586,10 +582,10 @@ export function kubeRequest<T = any>(
       {
         method,
         ca: cp.caPem,
-        cert: cp.adminCertPem,
-        key: cp.adminKeyPem,
+        ...('token' in credentials ? {} : { cert: credentials.cert, key: credentials.key }),
         timeout: 30_000,
         headers: {
+          ...('token' in credentials ? { authorization: `Bearer ${credentials.token}` } : {}),
           accept: 'application/json',
           ...(payload === undefined
             ? {}
@@ -606,7 +602,7 @@ export function kubeRequest<T = any>(
             try {
               parsed = JSON.parse(text);
             } catch {
-              /* keep text */
+              /* keep text (a watch stream) */
             }
           }
           resolveReq({ status: res.statusCode ?? 0, body: parsed as T, text });
@@ -619,6 +615,45 @@ export function kubeRequest<T = any>(
     if (payload !== undefined) req.write(payload);
     req.end();
   });
+}
+
+/** One request to the apiserver as admin (see apiRequest). Never throws on an HTTP error status. */
+export function kubeRequest<T = any>(
+  cp: Pick<ControlPlane, 'server' | 'caPem' | 'adminCertPem' | 'adminKeyPem'>,
+  method: string,
+  path: string,
+  body?: unknown,
+  contentType = 'application/json',
+): Promise<KubeResponse<T>> {
+  return apiRequest(cp, { cert: cp.adminCertPem, key: cp.adminKeyPem }, method, path, body, contentType);
+}
+
+/** One request with a bearer token, no client certificate (see apiRequest). Never throws on an HTTP error status. */
+export function requestAsToken<T = any>(
+  cp: Pick<ControlPlane, 'server' | 'caPem'>,
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  contentType = 'application/json',
+): Promise<KubeResponse<T>> {
+  return apiRequest(cp, { token }, method, path, body, contentType);
+}
+
+/** A bound token for a ServiceAccount (TokenRequest API, as admin). */
+export async function serviceAccountToken(
+  cp: Pick<ControlPlane, 'server' | 'caPem' | 'adminCertPem' | 'adminKeyPem'>,
+  namespace: string,
+  name: string,
+  expirationSeconds = 3600,
+): Promise<string> {
+  const r = await kubeRequest(cp, 'POST', `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`, {
+    apiVersion: 'authentication.k8s.io/v1',
+    kind: 'TokenRequest',
+    spec: { expirationSeconds },
+  });
+  if (r.status !== 201) throw new Error(`TokenRequest for ${namespace}/${name}: HTTP ${r.status} ${r.text.slice(0, 300)}`);
+  return r.body.status.token as string;
 }
 
 /** Polls until the CRD `name` reports Established=True (default 30 s). */
@@ -637,4 +672,24 @@ export async function waitForCrdEstablished(
     if (Date.now() > deadline) throw new Error(`CRD ${name} not Established after ${timeoutMs} ms: ${last}`);
     await sleep(100);
   }
+}
+
+// ---------------------------------------------------------------------------------
+// etcd
+
+/** etcd's current revision. */
+export async function etcdRevision(cp: Pick<ControlPlane, 'etcdURL'>): Promise<string> {
+  const r = await fetch(`${cp.etcdURL}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: 'AA==' }) });
+  return ((await r.json()) as { header: { revision: string } }).header.revision;
+}
+
+/**
+ * Compacts etcd's history up to its current revision; with --watch-cache=false
+ * a watch from an older resourceVersion then gets 410 Gone. Resolves with the revision.
+ */
+export async function compactEtcd(cp: Pick<ControlPlane, 'etcdURL'>): Promise<string> {
+  const revision = await etcdRevision(cp);
+  const r = await fetch(`${cp.etcdURL}/v3/kv/compaction`, { method: 'POST', body: JSON.stringify({ revision, physical: true }) });
+  if (r.status !== 200) throw new Error(`etcd compaction at ${revision}: HTTP ${r.status} ${await r.text()}`);
+  return revision;
 }
