@@ -135,6 +135,19 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
   const redisURL = str('redis-url');
   if (redisURL !== undefined && !/^rediss?:\/\/./.test(redisURL)) throw new ConfigError('--redis-url must start with redis:// or rediss://');
 
+  // A Domain the browser would reject (or that does not cover the public host)
+  // makes the session cookie vanish: a login loop, so refuse it at start.
+  const cookieDomain = str('cookie-domain');
+  if (cookieDomain !== undefined) {
+    const d = cookieDomain.replace(/^\./, '').toLowerCase();
+    if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(d)) {
+      throw new ConfigError(`--cookie-domain must be a domain name like example.com, got ${JSON.stringify(cookieDomain)}`);
+    }
+    const host = publicURL.hostname.toLowerCase();
+    if (host !== d && !host.endsWith(`.${d}`)) {
+      throw new ConfigError(`--cookie-domain ${cookieDomain} does not cover the public URL's host ${host}`);
+    }
+  }
   const logLevel = str('log-level') ?? 'info';
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel)) {
     throw new ConfigError(`--log-level must be one of trace, debug, info, warn, error; got ${JSON.stringify(logLevel)}`);
@@ -149,7 +162,7 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     listen: parseHostPort('listen', str('listen') ?? '0.0.0.0:8080'),
     adminListen: parseHostPort('admin-listen', str('admin-listen') ?? '0.0.0.0:9090'),
     publicURL: publicURL.toString().replace(/\/+$/, ''),
-    ...(str('cookie-domain') !== undefined ? { cookieDomain: str('cookie-domain')! } : {}),
+    ...(cookieDomain !== undefined ? { cookieDomain } : {}),
     allowedRedirectHosts: (str('allowed-redirect-hosts') ?? '').split(',').map((h) => h.trim()).filter(Boolean),
     trustProxy: bool('trust-proxy'),
     logLevel,

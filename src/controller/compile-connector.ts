@@ -5,6 +5,7 @@
 import type { SsoConnector } from '../api/index.ts';
 import { normaliseFingerprint, parseDuration } from '../api/index.ts';
 import { parseCertificates } from '../saml/certificates.ts';
+import { checkRedirect } from '../session/redirects.ts';
 import type { IdpCertificate, SamlConnectorConfig } from '../saml/types.ts';
 import type { ConditionInput } from './conditions.ts';
 import type { ConnectorRuntime } from './registry.ts';
@@ -190,8 +191,19 @@ export function compileConnector(input: CompileInput): CompileOutput {
     conditions.push(cond('ReferenceUnique', 'True', 'NoReference', 'no reference set'));
   }
 
-  // 5. Ready: the first failing dependency gives the reason.
-  const failing = conditions.find((c) => c.type !== 'CertificateExpiringSoon' && c.status !== 'True');
+  // 5. The operator re-checks what admission checked: a redirectPath must be a
+  // path on this host (a manifest may predate the CEL rule, or encode //host
+  // as %2F%2F), and is used in its normalised, percent-encoded form.
+  let redirectPath: string | undefined;
+  let redirectProblem: ConditionInput | undefined;
+  if (saml.idpInitiated?.redirectPath !== undefined) {
+    const checked = checkRedirect(saml.idpInitiated.redirectPath, { publicURL: input.publicURL, allowedHosts: [] });
+    if (checked.ok && saml.idpInitiated.redirectPath.startsWith('/')) redirectPath = checked.target;
+    else redirectProblem = cond('Ready', 'False', 'RedirectPathInvalid', `saml.idpInitiated.redirectPath must be a path on this host: ${checked.ok ? 'not a relative path' : checked.message}`);
+  }
+
+  // 6. Ready: the first failing dependency gives the reason.
+  const failing = conditions.find((c) => c.type !== 'CertificateExpiringSoon' && c.status !== 'True') ?? redirectProblem;
   const ready = failing === undefined;
   const enabled = spec.enabled !== false;
   conditions.unshift(
@@ -230,7 +242,7 @@ export function compileConnector(input: CompileInput): CompileOutput {
       clockSkewSeconds: parseDuration(saml.clockSkew ?? '60s'),
       idpInitiated: {
         enabled: saml.idpInitiated?.enabled ?? false,
-        ...(saml.idpInitiated?.redirectPath !== undefined ? { redirectPath: saml.idpInitiated.redirectPath } : {}),
+        ...(redirectPath !== undefined ? { redirectPath } : {}),
       },
       ...(saml.userIdentity?.attribute !== undefined ? { userIdentityAttribute: saml.userIdentity.attribute } : {}),
     };
@@ -248,7 +260,8 @@ export function compileConnector(input: CompileInput): CompileOutput {
     ...(ready ? {} : { notReadyReason: failing!.reason }),
     stage: spec.stage ?? 'Production',
     protocol: 'SAML2',
-    sessionTtlSeconds: parseDuration(spec.session?.ttl ?? '8h'),
+    // Whole seconds (JWT times are integers); at least one.
+    sessionTtlSeconds: Math.max(1, Math.floor(parseDuration(spec.session?.ttl ?? '8h'))),
     ...(samlConfig ? { saml: samlConfig } : {}),
     admins: spec.access?.admins ?? [],
     loginURL: urls.loginURL,

@@ -54,7 +54,9 @@ const EMAIL = /^[^@\s]+@[^@\s]+$/;
  * else exactly. Never trimmed: " alice" is not "alice".
  */
 export function userMatchKey(user: string): string {
-  return EMAIL.test(user) ? `e:${user.toLowerCase()}` : `x:${user}`;
+  // ASCII letters only: String#toLowerCase maps the Kelvin sign (U+212A) to
+  // "k", which would let "\u212Aate@x" match the binding of "kate@x".
+  return EMAIL.test(user) ? `e:${user.replace(/[A-Z]/g, (c) => c.toLowerCase())}` : `x:${user}`;
 }
 
 export class BindingIndex {

@@ -202,6 +202,11 @@ export function readIdentity(ctx: CheckContext, assertion: Element): Identity {
   const identity = wanted === undefined ? nameID : (attributes[wanted]?.[0] ?? '');
   const source = wanted === undefined ? 'NameID' : `attribute ${wanted}`;
   if (identity.trim() === '') ctx.trail.fail('identity', 'IdentityMissing', `no identity in ${source}`);
+  // Several values (aliases a user may add at the IdP) would let value order
+  // decide which binding matches: exactly one is required.
+  if (wanted !== undefined && (attributes[wanted]?.length ?? 0) > 1) {
+    ctx.trail.fail('identity', 'IdentityAmbiguous', `attribute ${wanted} has ${attributes[wanted]!.length} values; exactly one is required`);
+  }
   ctx.trail.pass('identity', `from ${source}`);
   const out: Identity = { nameID, attributes, identity };
   if (nameIDFormat !== undefined) out.nameIDFormat = nameIDFormat;

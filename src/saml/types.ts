@@ -74,7 +74,8 @@ export type SamlReason =
   | 'InResponseToMismatch'
   | 'UnsolicitedResponseRefused'
   | 'ReplayDetected'
-  | 'IdentityMissing';
+  | 'IdentityMissing'
+  | 'IdentityAmbiguous';
 
 export interface TrailEntry {
   check: string;

@@ -14,19 +14,21 @@
 
 import type { SessionFailureReason, SessionClaims, VerifyResult } from './tokens.ts';
 
-export type ForwardAuthReason = SessionFailureReason | 'ConnectorDisabled' | 'BindingNotActive' | 'GroupRequired';
+export type ForwardAuthReason = SessionFailureReason | 'ConnectorDisabled' | 'BindingNotActive' | 'GroupRequired' | 'ConnectorNotAllowed';
 
 // A type alias (not an interface) so it is assignable to header maps with an index signature.
 export type ForwardAuthHeaders = {
   'X-Auth-Request-User': string;
   'X-Auth-Request-Email': string;
   'X-Auth-Request-Groups': string;
+  /** `namespace/name` of the connector the session came from. */
+  'X-Auth-Request-Connector': string;
 };
 
 export type ForwardAuthDecision =
   | { status: 200; headers: ForwardAuthHeaders; claims: SessionClaims; groups: string[] }
-  | { status: 401; reason: Exclude<ForwardAuthReason, 'GroupRequired'> }
-  | { status: 403; reason: 'GroupRequired' };
+  | { status: 401; reason: Exclude<ForwardAuthReason, 'GroupRequired' | 'ConnectorNotAllowed'> }
+  | { status: 403; reason: 'GroupRequired' | 'ConnectorNotAllowed' };
 
 export interface ForwardAuthInput {
   verify: VerifyResult;
@@ -34,6 +36,18 @@ export interface ForwardAuthInput {
   bindingActive(connectorKey: string, user: string): { active: boolean; groups: readonly string[] };
   /** From `?groups=a,b`: the user needs one of them. Absent or empty = no requirement. */
   requiredGroups?: readonly string[] | undefined;
+  /**
+   * From `?connectors=ns/name,ns/*`: the session must come from one of them.
+   * Group names are not namespaced, so on a cluster shared by teams an
+   * ingress pins the connectors it trusts; otherwise a team that can write a
+   * UserBinding could grant its users another team's group names.
+   */
+  allowedConnectors?: readonly string[] | undefined;
+}
+
+function connectorAllowed(connector: string, allowed: readonly string[]): boolean {
+  const ns = connector.split('/')[0];
+  return allowed.some((a) => a === connector || (a.endsWith('/*') && a.slice(0, -2) === ns));
 }
 
 // Visible ASCII plus inner spaces, no leading/trailing whitespace.
@@ -71,6 +85,10 @@ export function decideForwardAuth(input: ForwardAuthInput): ForwardAuthDecision 
   if (!binding.active) return { status: 401, reason: 'BindingNotActive' };
   // An identity that cannot be passed on unchanged is not passed on at all.
   if (!isHeaderSafe(claims.sub)) return { status: 401, reason: 'SessionInvalid' };
+  const allowed = (input.allowedConnectors ?? []).filter((c) => c !== '');
+  if (allowed.length > 0 && !connectorAllowed(claims.connector, allowed)) {
+    return { status: 403, reason: 'ConnectorNotAllowed' };
+  }
   const groups = sanitizeGroups(binding.groups);
   const required = (input.requiredGroups ?? []).filter((g) => g !== '');
   if (required.length > 0 && !required.some((g) => groups.includes(g))) {
@@ -83,6 +101,7 @@ export function decideForwardAuth(input: ForwardAuthInput): ForwardAuthDecision 
       'X-Auth-Request-User': claims.sub,
       'X-Auth-Request-Email': email,
       'X-Auth-Request-Groups': groups.join(','),
+      'X-Auth-Request-Connector': claims.connector,
     },
     claims,
     groups,

@@ -9,6 +9,10 @@ import type { VerifyResult } from '../../session/tokens.ts';
 import type { PublicContext } from '../context.ts';
 import { escapeHtml, sendError, sendPage } from '../html.ts';
 
+function listParam(value: unknown): string[] | undefined {
+  return typeof value === 'string' ? value.split(',').map((v) => v.trim()).filter(Boolean) : undefined;
+}
+
 export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Promise<void> {
   const now = ctx.now ?? (() => new Date());
 
@@ -24,14 +28,18 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     const snapshot = ctx.registry.current();
     return decideForwardAuth({
       verify,
-      connectorEnabled: (key) => snapshot.connectors.get(key)?.enabled === true,
+      // A connector whose manifest was replaced by an invalid one may have been
+      // meant to be switched off: its sessions stop verifying (fail closed).
+      connectorEnabled: (key) => {
+        const c = snapshot.connectors.get(key);
+        return c?.enabled === true && c.notReadyReason !== 'ManifestInvalid';
+      },
       bindingActive: (connectorKey, user) => {
         const m = snapshot.bindings.lookup(connectorKey, user);
         return { active: m.active, groups: m.groups };
       },
-      ...(typeof (req.query as { groups?: unknown }).groups === 'string'
-        ? { requiredGroups: ((req.query as { groups: string }).groups).split(',').map((g) => g.trim()).filter(Boolean) }
-        : {}),
+      requiredGroups: listParam((req.query as { groups?: unknown }).groups),
+      allowedConnectors: listParam((req.query as { connectors?: unknown }).connectors),
     });
   }
 

@@ -84,7 +84,26 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
 
   app.post<{ Params: Params; Body: Record<string, unknown> | undefined; Querystring: { s?: string } }>(
     '/saml/:ns/:name/acs',
-    { bodyLimit: ACS_BODY_LIMIT },
+    {
+      bodyLimit: ACS_BODY_LIMIT,
+      // Before the body is read: an unknown, disabled or not-ready connector, or
+      // a body far over this connector's limit, is answered without buffering
+      // and parsing up to ACS_BODY_LIMIT bytes (a cheap way to burn CPU otherwise).
+      onRequest: async (req, reply) => {
+        const l = lookup(ctx, req.params);
+        const startedAt = process.hrtime.bigint();
+        const refuse = (status: number, reason: string, runtime?: ConnectorRuntime) => {
+          recordLogin(ctx, { correlationId: req.id, connector: runtime, namespace: req.params.ns, name: req.params.name, status, reason, startedAt });
+          return sendError(reply, status, reason, req.id);
+        };
+        if (!l.ok) return refuse(l.status, l.reason, l.runtime);
+        // base64 grows 4/3, form-encoding of its +, / and = up to 3x more; RelayState is small.
+        const ceiling = Math.ceil(l.saml.security.maxResponseBytes / 3) * 4 * 3 + 8192;
+        const length = Number(req.headers['content-length'] ?? 0);
+        if (length > ceiling) return refuse(413, 'ResponseTooLarge', l.runtime);
+        return undefined;
+      },
+    },
     async (req, reply) => {
       const startedAt = process.hrtime.bigint();
       const { ns, name } = req.params;

@@ -58,3 +58,16 @@ describe('cluster flags', () => {
     assert.throws(() => parse(['--redis-url', 'http://x']), /redis:\/\//);
   });
 });
+
+describe('--cookie-domain', () => {
+  it('accepts a domain that covers the public host', () => {
+    assert.equal(parse(['--public-url', 'https://sso.example.com', '--cookie-domain', 'example.com']).cookieDomain, 'example.com');
+    assert.equal(parse(['--public-url', 'https://sso.example.com', '--cookie-domain', '.example.com']).cookieDomain, '.example.com');
+  });
+
+  it('refuses a malformed domain or one that does not cover the public host', () => {
+    assert.throws(() => parse(['--public-url', 'https://sso.example.com', '--cookie-domain', 'example.com:443']), /domain name/);
+    assert.throws(() => parse(['--public-url', 'https://sso.example.com', '--cookie-domain', 'other.com']), /does not cover/);
+    assert.throws(() => parse(['--public-url', 'https://sso.example.com', '--cookie-domain', 'ample.com']), /does not cover/);
+  });
+});

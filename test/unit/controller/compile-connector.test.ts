@@ -133,3 +133,23 @@ describe('compileConnector', () => {
     assert.equal(out.fields.certificates[0]!.source, 'inline[0]');
   });
 });
+
+describe('compileConnector re-checks what admission checked', () => {
+  const lookup = () => secrets({ 'idp-cert': { 'tls.crt': fresh.certPem } });
+
+  it('keeps the session TTL in whole seconds', () => {
+    const out = compileConnector({ ...base, connector: connector('a', { session: { ttl: '1h500ms' } }), secret: lookup() });
+    assert.equal(out.runtime.sessionTtlSeconds, 3600);
+    const tiny = compileConnector({ ...base, connector: connector('a', { session: { ttl: '500ms' } }), secret: lookup() });
+    assert.equal(tiny.runtime.sessionTtlSeconds, 1);
+  });
+
+  it('refuses an encoded //host redirectPath and percent-encodes a non-ASCII one', () => {
+    const evil = compileConnector({ ...base, connector: connector('a', {}, { idpInitiated: { enabled: true, redirectPath: '/%2F%2Fevil.example' } }), secret: lookup() });
+    assert.equal(evil.runtime.ready, false);
+    assert.equal(cond(evil, 'Ready').reason, 'RedirectPathInvalid');
+    const unicode = compileConnector({ ...base, connector: connector('a', {}, { idpInitiated: { enabled: true, redirectPath: '/app/日' } }), secret: lookup() });
+    assert.equal(unicode.runtime.ready, true);
+    assert.equal(unicode.runtime.saml?.idpInitiated.redirectPath, '/app/%E6%97%A5');
+  });
+});

@@ -50,3 +50,11 @@ describe('Registry', () => {
     assert.ok(Object.isFrozen(r.current()));
   });
 });
+
+describe('BindingIndex and Unicode', () => {
+  it('does not let the Kelvin sign (U+212A) stand for k', () => {
+    const idx = new BindingIndex([entry('kate@example.com')]);
+    assert.equal(idx.lookup('default/a', '\u212Aate@example.com').active, false);
+    assert.equal(idx.lookup('default/a', 'KATE@example.com').active, true);
+  });
+});

@@ -30,14 +30,16 @@ before(async () => {
 
 describe('valid responses', () => {
   it('accepts a response with both Response and Assertion signed', async () => {
-    const a = assertAccepted(await validateResponse(cfg, input(makeResponse(idp, { sessionNotOnOrAfter: minutes(60), sessionIndex: '_sess1' }))));
+    // One instant for both sides: two calls to minutes(60) may straddle a second.
+    const sessionEnd = minutes(60);
+    const a = assertAccepted(await validateResponse(cfg, input(makeResponse(idp, { sessionNotOnOrAfter: sessionEnd, sessionIndex: '_sess1' }))));
     assert.equal(a.identity, 'alice@example.com');
     assert.equal(a.nameID, 'alice@example.com');
     assert.equal(a.nameIDFormat, 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress');
     assert.equal(a.issuer, cfg.idp.entityID);
     assert.equal(a.inResponseTo, REQUEST_ID);
     assert.equal(a.sessionIndex, '_sess1');
-    assert.equal(a.sessionNotOnOrAfter, Math.floor(minutes(60).getTime() / 1000));
+    assert.equal(a.sessionNotOnOrAfter, Math.floor(sessionEnd.getTime() / 1000));
     assert.deepEqual({ ...a.attributes }, { mail: ['alice@example.com'], groups: ['admins', 'devs'] });
     assert.ok(a.notOnOrAfter > Date.now() / 1000);
   });
@@ -60,7 +62,7 @@ describe('valid responses', () => {
 
   it('reads the identity from the configured attribute', async () => {
     const byAttr = makeConfig(certificatesOf(idp), { userIdentityAttribute: 'uid' });
-    const a = assertAccepted(await validateResponse(byAttr, input(makeResponse(idp, { attributes: { uid: ['alice', 'second'] } }))));
+    const a = assertAccepted(await validateResponse(byAttr, input(makeResponse(idp, { attributes: { uid: ['alice'] } }))));
     assert.equal(a.identity, 'alice');
   });
 
@@ -283,6 +285,12 @@ describe('one negative test per check', () => {
   it('IdentityMissing: the configured identity attribute is absent', async () => {
     const byAttr = makeConfig(certificatesOf(idp), { userIdentityAttribute: 'uid' });
     assertRejected(await validateResponse(byAttr, input(makeResponse(idp))), 'IdentityMissing');
+  });
+
+  it('IdentityAmbiguous: the identity attribute has several values (value order must not pick the binding)', async () => {
+    const byAttr = makeConfig(certificatesOf(idp), { userIdentityAttribute: 'mail' });
+    assertRejected(await validateResponse(byAttr, input(makeResponse(idp, { attributes: { mail: ['victim@example.com', 'me@example.com'] } }))), 'IdentityAmbiguous');
+    assertAccepted(await validateResponse(byAttr, input(makeResponse(idp, { attributes: { mail: ['me@example.com'] } }))));
   });
 
   it('ReplayDetected: the same assertion twice', async () => {

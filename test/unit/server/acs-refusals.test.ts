@@ -53,12 +53,13 @@ test('a response above the 64 KiB form limit but within maxResponseBytes is acce
   assert.equal(acs.statusCode, 303, acs.body.slice(0, 500));
 });
 
-test('413 RequestTooLarge over the route body limit, before any parsing', async (t) => {
+test('413 ResponseTooLarge over the route body limit, before any parsing', async (t) => {
   const h = await harness();
   t.after(() => h.close());
   const payload = `SAMLResponse=${'A'.repeat(ACS_BODY_LIMIT + 16)}`;
   const res = await h.app.inject({ method: 'POST', url: ACS, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload });
-  assertRefused(res, 413, 'RequestTooLarge');
+  // The connector's own ceiling is checked from Content-Length before the body is read.
+  assertRefused(res, 413, 'ResponseTooLarge');
   // Between the connector limit (256 KiB) and the route limit: the connector's check answers.
   const mid = `SAMLResponse=${'A'.repeat(1024 * 1024)}`;
   const res2 = await h.app.inject({ method: 'POST', url: ACS, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: mid });

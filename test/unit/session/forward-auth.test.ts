@@ -39,6 +39,7 @@ test('200 with headers; groups come from the binding, not the token', () => {
     'X-Auth-Request-User': 'alice@example.com',
     'X-Auth-Request-Email': 'alice@example.com',
     'X-Auth-Request-Groups': 'dev,ops',
+    'X-Auth-Request-Connector': 'team-a/okta',
   });
   assert.deepEqual(seen, ['c:team-a/okta', 'b:team-a/okta:alice@example.com']);
 });
