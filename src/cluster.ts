@@ -20,6 +20,7 @@ import { createLogger, serve, type Operator } from './operator.ts';
 import { RedisReplayCache } from './saml/redis-replay-cache.ts';
 import { MemoryReplayCache } from './saml/replay-cache.ts';
 import type { ReplayCache } from './saml/types.ts';
+import { MemoryRevocationList, RedisRevocationList, type RevocationList } from './session/revocation.ts';
 import { KubeKeyStore } from './session/kube-key-store.ts';
 import { KubernetesStore } from './store/kubernetes-store.ts';
 
@@ -89,13 +90,21 @@ export async function startCluster(config: RunConfig, logger: Logger = createLog
 
   let redis: Redis | undefined;
   let replay: ReplayCache;
+  let revocations: RevocationList;
   if (config.redisURL) {
     // No offline queue: while Redis is away a login gets a 503 at once instead of waiting.
     redis = new Redis(config.redisURL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
     redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis error'));
     replay = new RedisReplayCache(redis);
+    // Shared: a logout on any replica revokes the session on all of them.
+    // While Redis is away, forward-auth answers 503 (the state is unknown).
+    revocations = new RedisRevocationList(redis);
   } else {
     replay = new MemoryReplayCache();
+    // Per replica only: a logout revokes the session on the replica that
+    // served it; the others keep honouring a copied cookie until it expires.
+    // Give --redis-url to share revocations across replicas.
+    revocations = new MemoryRevocationList();
   }
 
   await keyStore.start();
@@ -111,6 +120,7 @@ export async function startCluster(config: RunConfig, logger: Logger = createLog
     store,
     keys: () => keyStore.current(),
     replay,
+    revocations,
     status: () => ({
       mode: 'cluster',
       identity,

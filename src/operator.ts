@@ -13,6 +13,7 @@ import { createDemoIdp } from './demo-idp/app.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
 import { MemoryReplayCache } from './saml/replay-cache.ts';
 import type { ReplayCache } from './saml/types.ts';
+import { MemoryRevocationList, type RevocationList } from './session/revocation.ts';
 import { buildAdminApp } from './server/admin-app.ts';
 import { buildPublicApp, type PublicAppOptions } from './server/public-app.ts';
 import { loadOrCreateKeyFile, type SessionKeySet } from './session/keys.ts';
@@ -58,6 +59,8 @@ export interface ServeInput {
   store: Store;
   keys: () => SessionKeySet;
   replay: ReplayCache;
+  /** Sessions ended by logout (shared through Redis in cluster mode with --redis-url). */
+  revocations: RevocationList;
   appOptions?: PublicAppOptions;
   status: () => unknown;
   /** Extra readiness condition (cluster mode: informers synced). */
@@ -92,6 +95,7 @@ export async function serve(input: ServeInput): Promise<Operator> {
       sessions,
       stateKey: () => input.keys().stateKey,
       replay: input.replay,
+      revocations: input.revocations,
       metrics,
       logger,
       config: {
@@ -173,6 +177,8 @@ export async function startStandalone(config: RunConfig & { manifests: string },
     store: directory,
     keys: () => keys,
     replay: new MemoryReplayCache(),
+    // One process: an in-memory list sees every logout.
+    revocations: new MemoryRevocationList(),
     appOptions,
     status: () => ({ mode: 'standalone', manifests: config.manifests, problems: directory.problems(), resources: status.list() }),
   });

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { RegistryReader } from '../controller/registry.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { ReplayCache } from '../saml/types.ts';
+import type { RevocationList } from '../session/revocation.ts';
 import type { SessionTokens } from '../session/tokens.ts';
 
 export interface ServerConfig {
@@ -20,6 +21,13 @@ export interface PublicContext {
   /** HMAC key of the login-state cookie; a getter so keys can rotate live. */
   stateKey: () => Uint8Array;
   replay: ReplayCache;
+  /**
+   * Sessions ended by logout; forward-auth answers 503 when it cannot be read.
+   * Optional only for callers outside the operator (test/bench); absent means
+   * a MemoryRevocationList of this app. serve() requires it, so production
+   * wiring cannot forget the shared list.
+   */
+  revocations: RevocationList;
   metrics: Metrics;
   logger: Logger;
   config: ServerConfig;

@@ -35,7 +35,9 @@ export interface SessionClaims extends SessionClaimsInput {
   jti: string;
 }
 
-export type SessionFailureReason = 'SessionMissing' | 'SessionInvalid' | 'SessionExpired';
+// SessionRevoked is never produced by verify(): the HTTP layer sets it when a
+// verified token's jti is on the revocation list (src/session/revocation.ts).
+export type SessionFailureReason = 'SessionMissing' | 'SessionInvalid' | 'SessionExpired' | 'SessionRevoked';
 
 export type VerifyResult = { ok: true; claims: SessionClaims } | { ok: false; reason: SessionFailureReason };
 

@@ -14,6 +14,7 @@ import { MemoryStatusSink } from '../../src/controller/status-sink.ts';
 import { parseAuthnRequest } from '../../src/demo-idp/saml-idp.ts';
 import { createMetrics } from '../../src/metrics/metrics.ts';
 import { createLogger } from '../../src/operator.ts';
+import { MemoryRevocationList } from '../../src/session/revocation.ts';
 import { MemoryReplayCache } from '../../src/saml/replay-cache.ts';
 import { buildPublicApp } from '../../src/server/public-app.ts';
 import { generateKeySet } from '../../src/session/keys.ts';
@@ -59,6 +60,7 @@ export async function benchHttpLogin(plan: BenchPlan): Promise<HttpResult> {
       sessions: new SessionTokens(() => keys, PUBLIC_URL),
       stateKey: () => keys.stateKey,
       replay: new MemoryReplayCache(),
+      revocations: new MemoryRevocationList(),
       metrics,
       logger,
       config: { publicURL: PUBLIC_URL, allowedRedirectHosts: [], trustProxy: false },

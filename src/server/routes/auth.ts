@@ -9,22 +9,41 @@ import type { VerifyResult } from '../../session/tokens.ts';
 import type { PublicContext } from '../context.ts';
 import { escapeHtml, sendError, sendPage } from '../html.ts';
 
+/** Reason (503) when the revocation list cannot say whether a session was revoked. */
+const UNAVAILABLE = 'RevocationListUnavailable';
+
 function listParam(value: unknown): string[] | undefined {
   return typeof value === 'string' ? value.split(',').map((v) => v.trim()).filter(Boolean) : undefined;
 }
 
 export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Promise<void> {
   const now = ctx.now ?? (() => new Date());
+  const revocations = ctx.revocations;
 
   async function session(req: FastifyRequest): Promise<VerifyResult> {
     const token = parseCookies(req.headers.cookie)[SESSION_COOKIE];
     if (!token) return { ok: false, reason: 'SessionMissing' };
-    return ctx.sessions.verify(token, now());
+    const verify = await ctx.sessions.verify(token, now());
+    // Checked after verification only: an unsigned token fails anyway, and
+    // never costs a Redis round trip. Rejects when the list cannot answer.
+    if (verify.ok && (await revocations.isRevoked(verify.claims.jti))) return { ok: false, reason: 'SessionRevoked' };
+    return verify;
   }
 
-  /** A session counts only while its connector is enabled and its binding Active: removing either ends access at the next request. */
+  /**
+   * A session counts only while it is not revoked, its connector enabled and
+   * its binding Active: removing either ends access at the next request.
+   * `undefined` when the revocation list cannot answer: the caller answers
+   * 503, never 200, for a session whose revocation state is unknown.
+   */
   async function currentSession(req: FastifyRequest) {
-    const verify = await session(req);
+    let verify: VerifyResult;
+    try {
+      verify = await session(req);
+    } catch (err) {
+      ctx.logger.warn({ correlationId: req.id, err: (err as Error).message }, 'revocation list unavailable: refusing the session (503)');
+      return undefined;
+    }
     const snapshot = ctx.registry.current();
     return decideForwardAuth({
       verify,
@@ -45,8 +64,12 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
 
   app.get('/auth/verify', async (req, reply) => {
     const d = await currentSession(req);
-    ctx.metrics.forwardAuth.inc({ result: d.status === 200 ? 'allowed' : 'denied', reason: d.status === 200 ? 'Allowed' : d.reason });
     reply.header('cache-control', 'no-store');
+    if (d === undefined) {
+      ctx.metrics.forwardAuth.inc({ result: 'denied', reason: UNAVAILABLE });
+      return reply.code(503).send();
+    }
+    ctx.metrics.forwardAuth.inc({ result: d.status === 200 ? 'allowed' : 'denied', reason: d.status === 200 ? 'Allowed' : d.reason });
     if (d.status === 200) return reply.code(200).headers(d.headers).send();
     return reply.code(d.status).send();
   });
@@ -73,6 +96,10 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     const d = await currentSession(req);
     const wantsJSON = req.query.format === 'json' || (req.headers.accept ?? '').includes('application/json');
     reply.header('cache-control', 'no-store');
+    if (d === undefined) {
+      if (wantsJSON) return reply.code(503).send({ authenticated: false, reason: UNAVAILABLE });
+      return sendPage(reply, 503, 'Unavailable', `<h1>Session state unavailable</h1><p class="muted">Reason: <code>${UNAVAILABLE}</code></p><p>Try again in a moment.</p>`);
+    }
     if (d.status !== 200) {
       if (wantsJSON) return reply.code(401).send({ authenticated: false, reason: d.reason });
       return sendPage(reply, 401, 'Not signed in', `<h1>Not signed in</h1><p class="muted">Reason: <code>${escapeHtml(d.reason)}</code></p><p><a class="button" href="/">Sign in</a></p>`);
@@ -92,9 +119,28 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     );
   });
 
+  /**
+   * Revokes the presented session until its exp, so a copy of the cookie
+   * stops working too. Only a token that verifies is revoked: an unverified
+   * jti could name someone else's session or fill the list. A failure is
+   * logged and the logout goes on (the cookie is cleared either way).
+   */
+  async function revokePresented(req: FastifyRequest): Promise<void> {
+    const token = parseCookies(req.headers.cookie)[SESSION_COOKIE];
+    if (!token) return;
+    const verify = await ctx.sessions.verify(token, now());
+    if (!verify.ok) return;
+    try {
+      await revocations.revoke(verify.claims.jti, verify.claims.exp);
+    } catch (err) {
+      ctx.logger.warn({ correlationId: req.id, connector: verify.claims.connector, err: (err as Error).message }, 'could not revoke the session on logout; a copy of its cookie stays valid until it expires');
+    }
+  }
+
   const logout = async (req: FastifyRequest<{ Querystring: { rd?: string } }>, reply: FastifyReply) => {
     const expired = sessionCookieOptions({ publicURL: ctx.config.publicURL, cookieDomain: ctx.config.cookieDomain, maxAgeSeconds: 0 });
     reply.header('set-cookie', serializeCookie(SESSION_COOKIE, '', { ...expired, maxAge: 0 })).header('cache-control', 'no-store');
+    await revokePresented(req);
     const rd = req.query.rd !== undefined ? checkRedirect(req.query.rd, { publicURL: ctx.config.publicURL, allowedHosts: ctx.config.allowedRedirectHosts }) : undefined;
     if (rd && !rd.ok) return sendError(reply, 400, rd.reason, req.id);
     return reply.code(303).header('location', rd?.target ?? '/').send();

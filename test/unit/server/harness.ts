@@ -18,6 +18,7 @@ import { MemoryReplayCache } from '../../../src/saml/replay-cache.ts';
 import { buildAdminApp } from '../../../src/server/admin-app.ts';
 import { buildPublicApp } from '../../../src/server/public-app.ts';
 import { generateKeySet, type SessionKeySet } from '../../../src/session/keys.ts';
+import { MemoryRevocationList, type RevocationList } from '../../../src/session/revocation.ts';
 import { SessionTokens } from '../../../src/session/tokens.ts';
 import type { MemoryObject } from '../../../src/store/memory-store.ts';
 import { MemoryStore } from '../../../src/store/memory-store.ts';
@@ -35,6 +36,8 @@ export interface HarnessOptions {
   objects?: Record<string, unknown>[];
   /** Replay cache of the app (default: a fresh MemoryReplayCache). */
   replay?: import('../../../src/saml/types.ts').ReplayCache;
+  /** Revocation list of the app (default: a fresh MemoryRevocationList). */
+  revocations?: RevocationList;
 }
 
 export interface Harness {
@@ -77,6 +80,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     sessions: new SessionTokens(() => keys, publicURL),
     stateKey: () => keys.stateKey,
     replay: o.replay ?? new MemoryReplayCache(),
+    revocations: o.revocations ?? new MemoryRevocationList(),
     metrics,
     logger,
     config: {

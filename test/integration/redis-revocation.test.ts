@@ -1,0 +1,108 @@
+// RedisRevocationList against a real redis-server (test/support/redis.ts),
+// through ioredis, the client production uses. Each list has its own
+// connection: two of them stand for two operator replicas.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { Redis, type RedisOptions } from 'ioredis';
+import { REVOCATION_GRACE_SECONDS, RedisRevocationList, RevocationListUnavailableError } from '../../src/session/revocation.ts';
+import { startRedis, type RedisServer } from '../support/redis.ts';
+
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+const freshJti = () => randomBytes(16).toString('base64url');
+
+describe('RedisRevocationList on a real Redis', () => {
+  let server: RedisServer;
+  const clients: Redis[] = [];
+  const client = (url: string, options: RedisOptions = {}) => {
+    const c = new Redis(url, options);
+    // ioredis emits 'error' while reconnecting; unhandled, it would be printed as a warning.
+    c.on('error', () => undefined);
+    clients.push(c);
+    return c;
+  };
+
+  before(async () => {
+    server = await startRedis();
+  });
+
+  after(async () => {
+    for (const c of clients) c.disconnect();
+    await server?.stop();
+  });
+
+  it('a logout on one replica revokes the session on the other', async () => {
+    const replicaA = new RedisRevocationList(client(server.url));
+    const replicaB = new RedisRevocationList(client(server.url));
+    const jti = freshJti();
+    assert.equal(await replicaB.isRevoked(jti), false);
+    await replicaA.revoke(jti, nowSeconds() + 3600);
+    assert.equal(await replicaB.isRevoked(jti), true);
+    assert.equal(await replicaA.isRevoked(jti), true);
+    // Another session is independent.
+    assert.equal(await replicaB.isRevoked(freshJti()), false);
+  });
+
+  it('keys by the SHA-256 of the jti, with the TTL ending at exp (plus the grace)', async () => {
+    const redis = client(server.url);
+    const list = new RedisRevocationList(redis);
+    const jti = freshJti();
+    await list.revoke(jti, nowSeconds() + 120);
+    const key = list.keyFor(jti);
+    assert.match(key, /^sso:revoked:[0-9a-f]{64}$/);
+    const ttl = await redis.ttl(key);
+    const expected = 120 + REVOCATION_GRACE_SECONDS;
+    assert.ok(ttl > expected - 10 && ttl <= expected + 1, `ttl ${ttl}, expected about ${expected}`);
+    assert.equal(await redis.exists(`sso:revoked:${jti}`), 0);
+  });
+
+  it('forgets the entry once the TTL ends, and sets nothing for an already expired token', async () => {
+    const redis = client(server.url);
+    // A clock one grace ahead makes "exp in 1 s" an entry of 1 s, so the test need not wait a minute.
+    const list = new RedisRevocationList(redis, { now: () => Date.now() + REVOCATION_GRACE_SECONDS * 1000 });
+    const jti = freshJti();
+    await list.revoke(jti, nowSeconds() + 1);
+    assert.equal(await list.isRevoked(jti), true);
+    const started = Date.now();
+    while ((await list.isRevoked(jti)) && Date.now() - started < 5000) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await list.isRevoked(jti), false, 'still revoked 5 s after a TTL of at most 2 s');
+    console.log(`[redis-revocation] an entry with a TTL of at most 2 s was gone after ${Date.now() - started} ms`);
+    const late = freshJti();
+    await list.revoke(late, nowSeconds() - 2 * REVOCATION_GRACE_SECONDS);
+    assert.equal(await redis.exists(list.keyFor(late)), 0);
+  });
+
+  it('isRevoked rejects (never answers false) when Redis is stopped', async (t) => {
+    const doomed = await startRedis();
+    t.after(() => doomed.stop());
+    const timeoutMs = 1500;
+    // ioredis defaults: the command waits in the offline queue; only the list's timeout ends the wait.
+    const queuedClient = client(doomed.url);
+    const queued = new RedisRevocationList(queuedClient, { timeoutMs });
+    // The options the operator uses: fail at once while disconnected.
+    const failFastClient = client(doomed.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    const failFast = new RedisRevocationList(failFastClient, { timeoutMs });
+    // Without an offline queue a command sent before the connection is up fails at once.
+    await Promise.all([queuedClient, failFastClient].map((c) => (c.status === 'ready' ? undefined : new Promise((r) => c.once('ready', r)))));
+    const jti = freshJti();
+    await failFast.revoke(jti, nowSeconds() + 3600);
+    assert.equal(await queued.isRevoked(jti), true);
+    await doomed.stop();
+
+    for (const [name, list] of [['default ioredis options', queued], ['enableOfflineQueue false', failFast]] as const) {
+      for (const call of ['isRevoked', 'revoke'] as const) {
+        const started = Date.now();
+        const pending = call === 'isRevoked' ? list.isRevoked(freshJti()) : list.revoke(freshJti(), nowSeconds() + 60);
+        const err = await pending.then(
+          (answer) => assert.fail(`${name}: ${call}() answered ${String(answer)} with Redis stopped`),
+          (e: unknown) => e,
+        );
+        const took = Date.now() - started;
+        assert.ok(err instanceof RevocationListUnavailableError, `${name}: ${String(err)}`);
+        assert.ok(took < timeoutMs + 500, `${name}: took ${took} ms`);
+        console.log(`[redis-revocation] ${name}: ${call}() rejected after ${took} ms (${(err as Error).message})`);
+      }
+    }
+  });
+});
