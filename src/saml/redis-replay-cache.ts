@@ -21,7 +21,7 @@
 // Written against the one command it needs, so src/saml does not depend on a
 // Redis client; ioredis 5's `Redis` satisfies RedisSetNX as it is.
 
-import { createHash } from 'node:crypto';
+import { boundedRedisCall, hashedKey, redisTimeout } from '../redis/bounded-call.ts';
 import type { ReplayCache } from './types.ts';
 
 /** The single Redis command used (ioredis: `redis.set(key, value, 'EX', seconds, 'NX')`). */
@@ -39,8 +39,6 @@ export interface RedisReplayCacheOptions {
 }
 
 export const DEFAULT_REPLAY_KEY_PREFIX = 'sso:replay:';
-const DEFAULT_TIMEOUT_MS = 2000;
-
 /** Why remember() rejected; validateResponse wraps it in ReplayCacheError (HTTP 503). */
 export class ReplayCacheUnavailableError extends Error {
   override name = 'ReplayCacheUnavailableError';
@@ -56,16 +54,13 @@ export class RedisReplayCache implements ReplayCache {
   constructor(redis: RedisSetNX, options: RedisReplayCacheOptions = {}) {
     this.#redis = redis;
     this.#prefix = options.keyPrefix ?? DEFAULT_REPLAY_KEY_PREFIX;
-    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    if (!Number.isFinite(this.#timeoutMs) || this.#timeoutMs <= 0) {
-      throw new RangeError(`timeoutMs must be a positive number, got ${this.#timeoutMs}`);
-    }
+    this.#timeoutMs = redisTimeout(options.timeoutMs);
     this.#now = options.now ?? Date.now;
   }
 
   /** The Redis key of an assertion ID. */
   keyFor(id: string): string {
-    return this.#prefix + createHash('sha256').update(id, 'utf8').digest('hex');
+    return hashedKey(this.#prefix, id);
   }
 
   async remember(id: string, expiresAt: number): Promise<boolean> {
@@ -74,23 +69,13 @@ export class RedisReplayCache implements ReplayCache {
     // refused earlier, this only keeps the call valid).
     const seconds = Math.max(1, Math.ceil(expiresAt - this.#now() / 1000));
     const key = this.keyFor(id);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new ReplayCacheUnavailableError(`Redis did not answer within ${this.#timeoutMs} ms`)),
-        this.#timeoutMs,
-      );
-    });
-    let answer: 'OK' | null;
-    try {
-      // The value is only for an operator inspecting Redis: when it expires.
-      answer = await Promise.race([this.#redis.set(key, String(expiresAt), 'EX', seconds, 'NX'), timeout]);
-    } catch (err) {
-      if (err instanceof ReplayCacheUnavailableError) throw err;
-      throw new ReplayCacheUnavailableError(`Redis SET failed: ${(err as Error).message}`, { cause: err });
-    } finally {
-      clearTimeout(timer);
-    }
+    // The value is only for an operator inspecting Redis: when it expires.
+    const answer = await boundedRedisCall(
+      this.#redis.set(key, String(expiresAt), 'EX', seconds, 'NX'),
+      this.#timeoutMs,
+      'SET',
+      (message, cause) => new ReplayCacheUnavailableError(message, { cause }),
+    );
     if (answer === 'OK') return true;
     if (answer === null) return false;
     // Anything else is not an answer to SET NX: unknown status, so not accepted.

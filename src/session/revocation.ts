@@ -19,7 +19,7 @@
 //   "every logged-out session works again". revoke() failing on logout is
 //   logged and the logout answers as usual (the cookie is still cleared).
 
-import { createHash } from 'node:crypto';
+import { boundedRedisCall, hashedKey, redisTimeout } from '../redis/bounded-call.ts';
 import type { RedisReplayCacheOptions } from '../saml/redis-replay-cache.ts';
 
 export interface RevocationList {
@@ -103,8 +103,6 @@ export type RedisRevocationListOptions = Pick<RedisReplayCacheOptions, 'timeoutM
 };
 
 export const DEFAULT_REVOCATION_KEY_PREFIX = 'sso:revoked:';
-const DEFAULT_TIMEOUT_MS = 2000;
-
 /**
  * List shared by every replica through Redis (`--redis-url`): a logout on one
  * replica revokes the session on all. Key `sso:revoked:` + SHA-256 of the
@@ -122,16 +120,13 @@ export class RedisRevocationList implements RevocationList {
   constructor(redis: RedisRevocationClient, options: RedisRevocationListOptions = {}) {
     this.#redis = redis;
     this.#prefix = options.keyPrefix ?? DEFAULT_REVOCATION_KEY_PREFIX;
-    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    if (!Number.isFinite(this.#timeoutMs) || this.#timeoutMs <= 0) {
-      throw new RangeError(`timeoutMs must be a positive number, got ${this.#timeoutMs}`);
-    }
+    this.#timeoutMs = redisTimeout(options.timeoutMs);
     this.#now = options.now ?? Date.now;
   }
 
   /** The Redis key of a jti. */
   keyFor(jti: string): string {
-    return this.#prefix + createHash('sha256').update(jti, 'utf8').digest('hex');
+    return hashedKey(this.#prefix, jti);
   }
 
   async revoke(jti: string, exp: number): Promise<void> {
@@ -151,21 +146,7 @@ export class RedisRevocationList implements RevocationList {
     throw new RevocationListUnavailableError(`unexpected Redis answer to EXISTS: ${JSON.stringify(answer)}`);
   }
 
-  async #bounded<T>(command: string, call: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new RevocationListUnavailableError(`Redis did not answer ${command} within ${this.#timeoutMs} ms`)),
-        this.#timeoutMs,
-      );
-    });
-    try {
-      return await Promise.race([call, timeout]);
-    } catch (err) {
-      if (err instanceof RevocationListUnavailableError) throw err;
-      throw new RevocationListUnavailableError(`Redis ${command} failed: ${(err as Error).message}`, { cause: err });
-    } finally {
-      clearTimeout(timer);
-    }
+  #bounded<T>(command: string, call: Promise<T>): Promise<T> {
+    return boundedRedisCall(call, this.#timeoutMs, command, (message, cause) => new RevocationListUnavailableError(message, { cause }));
   }
 }

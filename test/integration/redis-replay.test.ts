@@ -2,40 +2,23 @@
 // ioredis, the client production uses. Each RedisReplayCache has its own
 // connection: two of them stand for two operator replicas.
 
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { Redis, type RedisOptions } from 'ioredis';
 import { RedisReplayCache, ReplayCacheUnavailableError } from '../../src/saml/redis-replay-cache.ts';
-import { startRedis, type RedisServer } from '../support/redis.ts';
+import { startRedis, useRedis } from '../support/redis.ts';
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 const freshID = () => `_${randomBytes(16).toString('hex')}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('RedisReplayCache on a real Redis', () => {
-  let server: RedisServer;
-  const clients: Redis[] = [];
-  const client = (url: string, options: RedisOptions = {}) => {
-    const c = new Redis(url, options);
-    // ioredis emits 'error' while reconnecting; unhandled, it would be printed as a warning.
-    c.on('error', () => undefined);
-    clients.push(c);
-    return c;
-  };
-
-  before(async () => {
-    server = await startRedis();
-  });
-
-  after(async () => {
-    for (const c of clients) c.disconnect();
-    await server?.stop();
-  });
+  const fixture = useRedis();
+  const client = fixture.client;
 
   it('lets exactly one replica accept an assertion ID', async () => {
-    const replicaA = new RedisReplayCache(client(server.url));
-    const replicaB = new RedisReplayCache(client(server.url));
+    const replicaA = new RedisReplayCache(client(fixture.server().url));
+    const replicaB = new RedisReplayCache(client(fixture.server().url));
     const id = freshID();
     const expiresAt = nowSeconds() + 300;
     assert.equal(await replicaA.remember(id, expiresAt), true);
@@ -46,7 +29,7 @@ describe('RedisReplayCache on a real Redis', () => {
   });
 
   it('accepts one of many simultaneous posts of the same assertion across replicas', async () => {
-    const replicas = [new RedisReplayCache(client(server.url)), new RedisReplayCache(client(server.url))];
+    const replicas = [new RedisReplayCache(client(fixture.server().url)), new RedisReplayCache(client(fixture.server().url))];
     const id = freshID();
     const expiresAt = nowSeconds() + 300;
     const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => replicas[i % 2]!.remember(id, expiresAt)));
@@ -54,7 +37,7 @@ describe('RedisReplayCache on a real Redis', () => {
   });
 
   it('keys by the SHA-256 of the ID, with the TTL up to the expiry', async () => {
-    const redis = client(server.url);
+    const redis = client(fixture.server().url);
     const cache = new RedisReplayCache(redis);
     const id = 'x'.repeat(100_000) + '\r\n*1\r\n$4\r\nPING\r\n';
     assert.equal(await cache.remember(id, nowSeconds() + 120), true);
@@ -66,8 +49,8 @@ describe('RedisReplayCache on a real Redis', () => {
   });
 
   it('forgets an ID once its assertion expired, and never uses EX 0', async () => {
-    const replicaA = new RedisReplayCache(client(server.url));
-    const replicaB = new RedisReplayCache(client(server.url));
+    const replicaA = new RedisReplayCache(client(fixture.server().url));
+    const replicaB = new RedisReplayCache(client(fixture.server().url));
     const id = freshID();
     const started = Date.now();
     assert.equal(await replicaA.remember(id, nowSeconds() + 1), true);

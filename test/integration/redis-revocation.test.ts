@@ -2,39 +2,22 @@
 // through ioredis, the client production uses. Each list has its own
 // connection: two of them stand for two operator replicas.
 
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { Redis, type RedisOptions } from 'ioredis';
 import { REVOCATION_GRACE_SECONDS, RedisRevocationList, RevocationListUnavailableError } from '../../src/session/revocation.ts';
-import { startRedis, type RedisServer } from '../support/redis.ts';
+import { startRedis, useRedis } from '../support/redis.ts';
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 const freshJti = () => randomBytes(16).toString('base64url');
 
 describe('RedisRevocationList on a real Redis', () => {
-  let server: RedisServer;
-  const clients: Redis[] = [];
-  const client = (url: string, options: RedisOptions = {}) => {
-    const c = new Redis(url, options);
-    // ioredis emits 'error' while reconnecting; unhandled, it would be printed as a warning.
-    c.on('error', () => undefined);
-    clients.push(c);
-    return c;
-  };
-
-  before(async () => {
-    server = await startRedis();
-  });
-
-  after(async () => {
-    for (const c of clients) c.disconnect();
-    await server?.stop();
-  });
+  const fixture = useRedis();
+  const client = fixture.client;
 
   it('a logout on one replica revokes the session on the other', async () => {
-    const replicaA = new RedisRevocationList(client(server.url));
-    const replicaB = new RedisRevocationList(client(server.url));
+    const replicaA = new RedisRevocationList(client(fixture.server().url));
+    const replicaB = new RedisRevocationList(client(fixture.server().url));
     const jti = freshJti();
     assert.equal(await replicaB.isRevoked(jti), false);
     await replicaA.revoke(jti, nowSeconds() + 3600);
@@ -45,7 +28,7 @@ describe('RedisRevocationList on a real Redis', () => {
   });
 
   it('keys by the SHA-256 of the jti, with the TTL ending at exp (plus the grace)', async () => {
-    const redis = client(server.url);
+    const redis = client(fixture.server().url);
     const list = new RedisRevocationList(redis);
     const jti = freshJti();
     await list.revoke(jti, nowSeconds() + 120);
@@ -58,7 +41,7 @@ describe('RedisRevocationList on a real Redis', () => {
   });
 
   it('forgets the entry once the TTL ends, and sets nothing for an already expired token', async () => {
-    const redis = client(server.url);
+    const redis = client(fixture.server().url);
     // A clock one grace ahead makes "exp in 1 s" an entry of 1 s, so the test need not wait a minute.
     const list = new RedisRevocationList(redis, { now: () => Date.now() + REVOCATION_GRACE_SECONDS * 1000 });
     const jti = freshJti();

@@ -11,6 +11,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
+import { Redis, type RedisOptions } from 'ioredis';
 import { ensureDebianPackages, freePort } from './system-deps.ts';
 
 export interface RedisServer {
@@ -134,4 +136,40 @@ export async function startRedis(options: { startTimeoutMs?: number } = {}): Pro
       },
     };
   }
+}
+
+export interface RedisFixture {
+  /** The server, started in `before`. */
+  server(): RedisServer;
+  /** A new ioredis connection (one per simulated replica), closed in `after`. */
+  client(url: string, options?: RedisOptions): Redis;
+}
+
+/**
+ * Inside a `describe`: starts one Redis before its tests and stops it, with
+ * every client made through `client()`, after them.
+ */
+export function useRedis(): RedisFixture {
+  let server: RedisServer | undefined;
+  const clients: Redis[] = [];
+  before(async () => {
+    server = await startRedis();
+  });
+  after(async () => {
+    for (const c of clients) c.disconnect();
+    await server?.stop();
+  });
+  return {
+    server: () => {
+      if (!server) throw new Error('Redis is not started yet (use it inside a test)');
+      return server;
+    },
+    client(url, options = {}) {
+      const c = new Redis(url, options);
+      // ioredis emits 'error' while reconnecting; unhandled, it would be printed as a warning.
+      c.on('error', () => undefined);
+      clients.push(c);
+      return c;
+    },
+  };
 }
