@@ -119,6 +119,8 @@ export async function startCluster(config: RunConfig, logger: Logger = createLog
     controller,
     store,
     keys: () => keyStore.current(),
+    mode: 'cluster',
+    startedLog: { identity, namespace, leaseNamespace },
     replay,
     revocations,
     status: () => ({
@@ -137,6 +139,5 @@ export async function startCluster(config: RunConfig, logger: Logger = createLog
       redis?.disconnect();
     },
   });
-  logger.info({ identity, namespace, leaseNamespace, publicURL: config.publicURL, listen: op.publicAddress, admin: op.adminAddress }, 'sso-operator started (cluster)');
   return { ...op, elector, keyStore, statusSink, store };
 }

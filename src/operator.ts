@@ -65,6 +65,9 @@ export interface ServeInput {
   status: () => unknown;
   /** Extra readiness condition (cluster mode: informers synced). */
   ready?: () => boolean;
+  /** `standalone` or `cluster`, and fields for the start-up log line. */
+  mode: string;
+  startedLog?: Record<string, unknown>;
   /** Runs after the listeners closed (release the Lease, close Redis, ...). */
   onStopped?: () => Promise<void>;
 }
@@ -117,6 +120,8 @@ export async function serve(input: ServeInput): Promise<Operator> {
     return payload;
   });
   const publicAddress = await publicApp.listen({ host: config.listen.host, port: config.listen.port });
+  // Logged before readiness turns on, so whoever waits for /readyz finds it.
+  logger.info({ ...input.startedLog, publicURL: config.publicURL, listen: publicAddress, admin: adminAddress }, `sso-operator started (${input.mode})`);
   started = true;
   let stopping: Promise<void> | undefined;
   return {
@@ -180,8 +185,9 @@ export async function startStandalone(config: RunConfig & { manifests: string },
     // One process: an in-memory list sees every logout.
     revocations: new MemoryRevocationList(),
     appOptions,
+    mode: 'standalone',
+    startedLog: { manifests: config.manifests },
     status: () => ({ mode: 'standalone', manifests: config.manifests, problems: directory.problems(), resources: status.list() }),
   });
-  logger.info({ publicURL: config.publicURL, listen: op.publicAddress, admin: op.adminAddress, manifests: config.manifests }, 'sso-operator started (standalone)');
   return { ...op, status, store: directory };
 }
