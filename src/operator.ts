@@ -47,7 +47,9 @@ export const REDACT = [
 ];
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
-  return pino({ level, base: { app: 'sso-operator' }, redact: { paths: REDACT, censor: '[redacted]' } }, destination);
+  // Synchronous stdout: a line is out before the next step (readiness, exit),
+  // so nothing is lost on a crash and a log reader never sees them late.
+  return pino({ level, base: { app: 'sso-operator' }, redact: { paths: REDACT, censor: '[redacted]' } }, destination ?? pino.destination({ dest: 1, sync: true }));
 }
 
 export interface ServeInput {

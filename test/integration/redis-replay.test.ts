@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { RedisReplayCache, ReplayCacheUnavailableError } from '../../src/saml/redis-replay-cache.ts';
-import { startRedis, useRedis } from '../support/redis.ts';
+import { connected, startRedis, useRedis } from '../support/redis.ts';
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 const freshID = () => `_${randomBytes(16).toString('hex')}`;
@@ -71,16 +71,18 @@ describe('RedisReplayCache on a real Redis', () => {
     assert.equal(await replicaB.remember(late, nowSeconds() - 30), false);
   });
 
-  it('rejects (never answers true or false) when Redis is down', async () => {
+  it('rejects (never answers true or false) when Redis is down', async (t) => {
     const doomed = await startRedis();
+    t.after(() => doomed.stop());
     const timeoutMs = 1500;
     // ioredis defaults: commands wait in the offline queue while it reconnects,
     // so only the cache's own timeout ends the wait.
-    const queued = new RedisReplayCache(client(doomed.url), { timeoutMs });
+    const queuedClient = client(doomed.url);
+    const queued = new RedisReplayCache(queuedClient, { timeoutMs });
     // The options the operator should use: fail at once while disconnected.
-    const failFast = new RedisReplayCache(client(doomed.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 }), {
-      timeoutMs,
-    });
+    const failFastClient = client(doomed.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    const failFast = new RedisReplayCache(failFastClient, { timeoutMs });
+    await connected(queuedClient, failFastClient);
     // Both connected and working first.
     assert.equal(await queued.remember(freshID(), nowSeconds() + 60), true);
     assert.equal(await failFast.remember(freshID(), nowSeconds() + 60), true);

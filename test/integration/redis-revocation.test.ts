@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { REVOCATION_GRACE_SECONDS, RedisRevocationList, RevocationListUnavailableError } from '../../src/session/revocation.ts';
-import { startRedis, useRedis } from '../support/redis.ts';
+import { connected, startRedis, useRedis } from '../support/redis.ts';
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 const freshJti = () => randomBytes(16).toString('base64url');
@@ -67,7 +67,7 @@ describe('RedisRevocationList on a real Redis', () => {
     const failFastClient = client(doomed.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
     const failFast = new RedisRevocationList(failFastClient, { timeoutMs });
     // Without an offline queue a command sent before the connection is up fails at once.
-    await Promise.all([queuedClient, failFastClient].map((c) => (c.status === 'ready' ? undefined : new Promise((r) => c.once('ready', r)))));
+    await connected(queuedClient, failFastClient);
     const jti = freshJti();
     await failFast.revoke(jti, nowSeconds() + 3600);
     assert.equal(await queued.isRevoked(jti), true);

@@ -145,6 +145,11 @@ export interface RedisFixture {
   client(url: string, options?: RedisOptions): Redis;
 }
 
+/** Resolves once every client is connected: without an offline queue a command sent earlier fails at once. */
+export function connected(...clients: Redis[]): Promise<unknown> {
+  return Promise.all(clients.map((c) => (c.status === 'ready' ? undefined : new Promise((r) => c.once('ready', r)))));
+}
+
 /**
  * Inside a `describe`: starts one Redis before its tests and stops it, with
  * every client made through `client()`, after them.
