@@ -222,6 +222,16 @@ describe('KubeKeyStore on a real control plane', () => {
   });
 
   it('keeps the last good keys while the shared Secret is invalid, and follows the fix', async () => {
+    // The split-brain test moved the shared clock 31 days on, so the leader's
+    // own check is about to rotate the shared Secret too. Let that rotation
+    // happen (and reach the follower) first: a replace based on a read taken
+    // before it would be refused with 409.
+    await leader.rotateIfDue();
+    const settleBy = performance.now() + 5000;
+    while (follower.current().current.kid !== leader.current().current.kid) {
+      assert.ok(performance.now() < settleBy, 'the follower did not see the pending rotation');
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const good = await readSecret();
     const kid = follower.current().current.kid;
     const invalidSeen = Date.now();
