@@ -18,6 +18,8 @@ export interface Metrics {
   reconcileDuration: Histogram<'kind'>;
   sessionsIssued: Counter<'namespace' | 'connector'>;
   forwardAuth: Counter<'result' | 'reason'>;
+  /** SAML single logout messages: `initiator` idp (a LogoutRequest) or sp (our request's LogoutResponse). */
+  logouts: Counter<'namespace' | 'connector' | 'initiator' | 'result' | 'reason'>;
   /** Seconds since each watched resource's last event or list; the Kubernetes store fills it at scrape time. */
   informerStaleness: Gauge<'resource'>;
 }
@@ -85,6 +87,12 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     labelNames: ['result', 'reason'] as const,
     registers,
   });
+  const logouts = new Counter({
+    name: 'sso_logouts_total',
+    help: 'SAML single logout messages handled: initiator idp (an IdP LogoutRequest) or sp (the LogoutResponse to ours), by outcome and reason code.',
+    labelNames: ['namespace', 'connector', 'initiator', 'result', 'reason'] as const,
+    registers,
+  });
   const informerStaleness = new Gauge({
     name: 'sso_informer_staleness_seconds',
     help: 'Seconds since the last watch event (bookmarks included) or successful list of each watched resource (cluster mode).',
@@ -104,6 +112,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     reconcileDuration,
     sessionsIssued,
     forwardAuth,
+    logouts,
     informerStaleness,
   };
 }
@@ -136,6 +145,7 @@ export async function forgetConnector(metrics: Metrics, namespace: string, name:
     metrics.loginDuration,
     metrics.idpCertNotAfter,
     metrics.sessionsIssued,
+    metrics.logouts,
   ];
   for (const metric of perConnector) {
     try {

@@ -42,11 +42,20 @@ export const SIGNATURE_METHODS: Readonly<Record<string, SigAlgInfo>> = {
   [SIG.ecdsaSha512]: { hash: 'sha512', ec: true },
 };
 
+/**
+ * The entry for a SignatureMethod URI, own properties only: a message naming
+ * "constructor" or "__proto__" must not find Object.prototype's members (Node's
+ * verify() would then quietly pick a default hash).
+ */
+export function signatureMethod(uri: string): SigAlgInfo | undefined {
+  return Object.hasOwn(SIGNATURE_METHODS, uri) ? SIGNATURE_METHODS[uri] : undefined;
+}
+
 /** Digest methods understood by xml-crypto. */
 export const DIGEST_METHODS: ReadonlySet<string> = new Set<string>([DIGEST.sha1, DIGEST.sha256, DIGEST.sha512]);
 
 export function isSha1Signature(uri: string): boolean {
-  return SIGNATURE_METHODS[uri]?.hash === 'sha1';
+  return signatureMethod(uri)?.hash === 'sha1';
 }
 export function isSha1Digest(uri: string): boolean {
   return uri === DIGEST.sha1;
@@ -69,7 +78,7 @@ function verifyWith(info: SigAlgInfo, data: string, key: KeyObject, signatureVal
 
 /** A signing-only xml-crypto algorithm for `uri` (demo IdP and tests). */
 export function signingAlgorithm(uri: string): new () => SignatureAlgorithm {
-  const info = SIGNATURE_METHODS[uri];
+  const info = signatureMethod(uri);
   if (!info) throw new Error(`unsupported signature algorithm ${uri}`);
   return class implements SignatureAlgorithm {
     getSignature(signedInfo: string | Buffer, privateKey: KeyLike): string;
@@ -99,7 +108,7 @@ export interface KeyMatch {
  * public-key checks, and the message can never supply the key.
  */
 export function multiKeyVerifier(uri: string, keys: readonly KeyObject[], match: KeyMatch): new () => SignatureAlgorithm {
-  const info = SIGNATURE_METHODS[uri];
+  const info = signatureMethod(uri);
   if (!info) throw new Error(`unsupported signature algorithm ${uri}`);
   return class implements SignatureAlgorithm {
     getSignature(): string {

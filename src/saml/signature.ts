@@ -17,7 +17,7 @@ import {
   C14N_EXC,
   DIGEST,
   DIGEST_METHODS,
-  SIGNATURE_METHODS,
+  signatureMethod,
   TRANSFORM_ENVELOPED,
   isSha1Digest,
   isSha1Signature,
@@ -175,8 +175,8 @@ export function verifyEnvelopedSignature(element: Element, certs: readonly IdpCe
   if (!allowSHA1 && (isSha1Signature(method) || isSha1Digest(digestMethod))) {
     return invalid('WeakAlgorithm', `SHA-1 refused (SignatureMethod ${method}, DigestMethod ${digestMethod})`);
   }
-  if (!SIGNATURE_METHODS[method]) return invalid('SignatureInvalid', `unsupported SignatureMethod ${method || '(none)'}`);
-  const hash = HASH_OF_DIGEST[digestMethod];
+  if (!signatureMethod(method)) return invalid('SignatureInvalid', `unsupported SignatureMethod ${method || '(none)'}`);
+  const hash = Object.hasOwn(HASH_OF_DIGEST, digestMethod) ? HASH_OF_DIGEST[digestMethod] : undefined;
   if (!hash || !DIGEST_METHODS.has(digestMethod)) return invalid('SignatureInvalid', `unsupported DigestMethod ${digestMethod || '(none)'}`);
 
   const id = attr(element, 'ID') ?? '';

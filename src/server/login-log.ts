@@ -48,3 +48,46 @@ export function recordLogin(ctx: PublicContext, o: LoginOutcome): void {
   if (result === 'success') ctx.logger.info(line, 'login');
   else ctx.logger.warn(line, 'login refused');
 }
+
+export interface LogoutOutcome {
+  correlationId: string;
+  connector: ConnectorRuntime | undefined;
+  namespace: string;
+  name: string;
+  /** idp: a LogoutRequest from the IdP; sp: the IdP's LogoutResponse to ours. */
+  initiator: 'idp' | 'sp';
+  status: number;
+  reason: string;
+  trail?: TrailEntry[];
+  /** How many sessions keys / presented sessions were revoked (idp). */
+  revoked?: number;
+}
+
+/** One log line and one metric sample per single-logout message; same stage rules as logins. */
+export function recordLogout(ctx: PublicContext, o: LogoutOutcome): void {
+  const result = o.status < 400 ? 'success' : 'failure';
+  const known = o.connector !== undefined;
+  ctx.metrics.logouts.inc({
+    namespace: known ? o.namespace : '_unknown',
+    connector: known ? o.name : '_unknown',
+    initiator: o.initiator,
+    result,
+    reason: o.reason,
+  });
+  const line: Record<string, unknown> = {
+    correlationId: o.correlationId,
+    connector: `${o.namespace}/${o.name}`,
+    initiator: o.initiator,
+    result,
+    reason: o.reason,
+    status: o.status,
+  };
+  if (o.revoked !== undefined) line.revoked = o.revoked;
+  if (o.connector?.reference) line.reference = o.connector.reference;
+  if (o.connector?.stage === 'Provisioning') {
+    line.stage = 'Provisioning';
+    if (o.trail) line.trail = o.trail;
+  }
+  if (result === 'success') ctx.logger.info(line, 'logout');
+  else ctx.logger.warn(line, 'logout refused');
+}

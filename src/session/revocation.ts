@@ -3,6 +3,13 @@
 // token would have expired anyway. Without this a copied `sso_session` cookie
 // keeps passing forward-auth for up to its whole lifetime after logout.
 //
+// Single logout from the IdP names the user (NameID) and the IdP session
+// (SessionIndex), not our jti, and often arrives without our cookie (a
+// cross-site POST does not carry a SameSite=Lax cookie). Those revoke by
+// session key (revokeIssuedBefore): every session carrying that key and
+// issued at or before the revocation time is refused; sessions issued later
+// (the user signing in again) are not.
+//
 // Security notes:
 // - Only the jti of a token that verified is ever revoked (the caller checks
 //   it): an unverified jti would let anyone fill the list, or revoke someone
@@ -14,6 +21,8 @@
 // - No size cap and no eviction: evicting an unexpired entry would un-revoke
 //   a session. The size is bounded by the sessions issued in one session
 //   lifetime, since only a signed token can add an entry.
+// - Session keys come from a LogoutRequest whose signature by the IdP was
+//   checked (src/saml/logout.ts), never from an unsigned request.
 // - Failure policy: isRevoked() REJECTS when it cannot answer; forward-auth
 //   turns that into 503, never 200, because "Redis is down" must not become
 //   "every logged-out session works again". revoke() failing on logout is
@@ -25,8 +34,36 @@ import type { RedisReplayCacheOptions } from '../saml/redis-replay-cache.ts';
 export interface RevocationList {
   /** Records `jti` as revoked until `exp` (epoch seconds) plus the grace. Rejects if it cannot be recorded. */
   revoke(jti: string, exp: number): Promise<void>;
-  /** True if `jti` was revoked and has not expired. Rejects when the answer is unknown (callers fail closed). */
-  isRevoked(jti: string): Promise<boolean>;
+  /**
+   * Revokes every session that carries the session key `key` and was issued
+   * at or before `revokedAt` (epoch seconds); remembered until `until` plus
+   * the grace (the longest such a session can live). Rejects if it cannot be recorded.
+   */
+  revokeIssuedBefore(key: string, revokedAt: number, until: number): Promise<void>;
+  /**
+   * True if `jti` was revoked, or (given `session`) one of its keys was
+   * revoked at or after its `iat`. Rejects when the answer is unknown
+   * (callers fail closed).
+   */
+  isRevoked(jti: string, session?: SessionKeys): Promise<boolean>;
+}
+
+/** What identifies a session besides its jti: when it was issued and its session keys. */
+export interface SessionKeys {
+  iat: number;
+  keys: readonly string[];
+}
+
+/**
+ * Session keys of a SAML login at `connector`: its SessionIndex (one IdP
+ * session) and its NameID (every session of that subject). A LogoutRequest
+ * revokes the first when it names session indexes, else the second.
+ */
+export function samlSessionKeys(connector: string, ref: { nameID: string; sessionIndex?: string } | undefined): string[] {
+  if (!ref) return [];
+  const keys = [`saml-nameid:${connector}\0${ref.nameID}`];
+  if (ref.sessionIndex !== undefined) keys.push(`saml-session:${connector}\0${ref.sessionIndex}`);
+  return keys;
 }
 
 /** Seconds an entry outlives `exp`: covers session verification's clock tolerance (5 s) and skew between replicas. */
@@ -53,6 +90,8 @@ export interface MemoryRevocationListOptions {
  */
 export class MemoryRevocationList implements RevocationList {
   readonly #entries = new Map<string, number>();
+  /** Session key -> [revokedAt, until]. */
+  readonly #keys = new Map<string, [number, number]>();
   readonly #now: () => number;
   readonly #sweepIntervalMs: number;
   #lastSweep: number;
@@ -75,26 +114,44 @@ export class MemoryRevocationList implements RevocationList {
     this.#entries.set(Buffer.from(jti, 'utf8').toString('utf8'), Math.max(until, this.#entries.get(jti) ?? 0));
   }
 
-  async isRevoked(jti: string): Promise<boolean> {
+  async revokeIssuedBefore(key: string, revokedAt: number, until: number): Promise<void> {
+    const nowMs = this.#now();
+    if (nowMs - this.#lastSweep >= this.#sweepIntervalMs) this.#sweep(nowMs);
+    const keepUntil = until + REVOCATION_GRACE_SECONDS;
+    if (keepUntil * 1000 <= nowMs) return;
+    const held = this.#keys.get(key);
+    const flat = Buffer.from(key, 'utf8').toString('utf8');
+    this.#keys.set(flat, [Math.max(revokedAt, held?.[0] ?? 0), Math.max(keepUntil, held?.[1] ?? 0)]);
+  }
+
+  async isRevoked(jti: string, session?: SessionKeys): Promise<boolean> {
+    const nowMs = this.#now();
     const until = this.#entries.get(jti);
-    return until !== undefined && until * 1000 > this.#now();
+    if (until !== undefined && until * 1000 > nowMs) return true;
+    for (const key of session?.keys ?? []) {
+      const held = this.#keys.get(key);
+      if (held && held[1] * 1000 > nowMs && held[0] >= session!.iat) return true;
+    }
+    return false;
   }
 
   /** Number of entries held (expired ones may linger until the next sweep). */
   get size(): number {
-    return this.#entries.size;
+    return this.#entries.size + this.#keys.size;
   }
 
   #sweep(nowMs: number): void {
     this.#lastSweep = nowMs;
     for (const [jti, until] of this.#entries) if (until * 1000 <= nowMs) this.#entries.delete(jti);
+    for (const [key, [, until]] of this.#keys) if (until * 1000 <= nowMs) this.#keys.delete(key);
   }
 }
 
-/** The two Redis commands used; ioredis 5's `Redis` satisfies it as it is. */
+/** The Redis commands used; ioredis 5's `Redis` satisfies it as it is. */
 export interface RedisRevocationClient {
   set(key: string, value: string, secondsToken: 'EX', seconds: number): Promise<'OK' | null>;
   exists(key: string): Promise<number>;
+  mget(keys: string[]): Promise<Array<string | null>>;
 }
 
 export type RedisRevocationListOptions = Pick<RedisReplayCacheOptions, 'timeoutMs' | 'now'> & {
@@ -129,6 +186,20 @@ export class RedisRevocationList implements RevocationList {
     return hashedKey(this.#prefix, jti);
   }
 
+  /** The Redis key of a session key (hashed with a separator no jti contains). */
+  sessionKeyFor(key: string): string {
+    return hashedKey(this.#prefix, `key\0${key}`);
+  }
+
+  async revokeIssuedBefore(key: string, revokedAt: number, until: number): Promise<void> {
+    const seconds = Math.ceil(until + REVOCATION_GRACE_SECONDS - this.#now() / 1000);
+    if (seconds <= 0) return;
+    // A later revocation of the same key overwrites an earlier one: its time
+    // (and TTL) is the larger, so it covers every session the earlier did.
+    const answer = await this.#bounded('SET', this.#redis.set(this.sessionKeyFor(key), String(revokedAt), 'EX', seconds));
+    if (answer !== 'OK') throw new RevocationListUnavailableError(`unexpected Redis answer to SET: ${JSON.stringify(answer)}`);
+  }
+
   async revoke(jti: string, exp: number): Promise<void> {
     // Rounded up so the entry never expires before the token stops verifying.
     const seconds = Math.ceil(exp + REVOCATION_GRACE_SECONDS - this.#now() / 1000);
@@ -138,7 +209,24 @@ export class RedisRevocationList implements RevocationList {
     if (answer !== 'OK') throw new RevocationListUnavailableError(`unexpected Redis answer to SET: ${JSON.stringify(answer)}`);
   }
 
-  async isRevoked(jti: string): Promise<boolean> {
+  async isRevoked(jti: string, session?: SessionKeys): Promise<boolean> {
+    if (session && session.keys.length > 0) {
+      // One round trip for the jti and every session key.
+      const keys = [this.keyFor(jti), ...session.keys.map((k) => this.sessionKeyFor(k))];
+      const answer = await this.#bounded('MGET', this.#redis.mget(keys));
+      if (!Array.isArray(answer) || answer.length !== keys.length) {
+        throw new RevocationListUnavailableError(`unexpected Redis answer to MGET of ${keys.length} keys`);
+      }
+      if (answer[0] !== null) return true;
+      for (const value of answer.slice(1)) {
+        if (value === null) continue;
+        const revokedAt = Number(value);
+        // Unreadable is unknown, not "not revoked".
+        if (!Number.isFinite(revokedAt)) throw new RevocationListUnavailableError('unexpected value of a revoked session key');
+        if (revokedAt >= session.iat) return true;
+      }
+      return false;
+    }
     const answer = await this.#bounded('EXISTS', this.#redis.exists(this.keyFor(jti)));
     if (answer === 1) return true;
     if (answer === 0) return false;

@@ -47,7 +47,14 @@ export interface PendingLogin {
   rd: string;
   /** Expiry, epoch seconds. */
   exp: number;
+  /**
+   * 'logout' for an SP-initiated single logout waiting for the IdP's
+   * LogoutResponse (rid is then the LogoutRequest ID); absent for a login.
+   */
+  k?: 'logout';
 }
+
+export type PendingKind = 'login' | 'logout';
 
 const SID = /^[A-Za-z0-9_-]+$/;
 // Printable ASCII only: keeps the cookie compact and free of anything that
@@ -61,6 +68,7 @@ function entryProblem(e: PendingLogin): string | undefined {
   if (typeof e.rd !== 'string' || !PRINTABLE.test(e.rd)) return 'rd';
   if (e.rd.length > MAX_RD_LENGTH) return 'rd (longer than 2048 characters)';
   if (typeof e.exp !== 'number' || !Number.isSafeInteger(e.exp)) return 'exp';
+  if (e.k !== undefined && e.k !== 'logout') return 'k';
   return undefined;
 }
 
@@ -97,20 +105,24 @@ export function addPending(list: readonly PendingLogin[], entry: PendingLogin, n
 }
 
 /**
- * Removes and returns the entry with this sid if it belongs to `connector`
- * and is not expired. The entry is removed from `rest` even when the
- * connector does not match, so a state id is never usable twice.
+ * Removes and returns the entry with this sid if it belongs to `connector`,
+ * is of `kind` and is not expired. The entry is removed from `rest` even when
+ * the connector or kind does not match, so a state id is never usable twice.
+ * The kind keeps a pending logout's LogoutRequest ID from ever standing for
+ * an AuthnRequest ID at the ACS, and the reverse.
  */
 export function takePending(
   list: readonly PendingLogin[],
   sid: string,
   connector: string,
   now: Date = new Date(),
+  kind: PendingKind = 'login',
 ): { entry?: PendingLogin; rest: PendingLogin[] } {
   const t = nowSeconds(now);
   const found = list.find((e) => e.sid === sid);
   const rest = list.filter((e) => e.sid !== sid && e.exp > t);
   if (!found || found.c !== connector || found.exp <= t) return { rest };
+  if ((found.k === 'logout' ? 'logout' : 'login') !== kind) return { rest };
   return { entry: { ...found }, rest };
 }
 
@@ -119,7 +131,7 @@ function mac(payload: string, key: Uint8Array): Buffer {
 }
 
 function pack(entries: readonly PendingLogin[], key: Uint8Array): string {
-  const json = JSON.stringify(entries.map((e) => ({ sid: e.sid, rid: e.rid, c: e.c, rd: e.rd, exp: e.exp })));
+  const json = JSON.stringify(entries.map((e) => ({ sid: e.sid, rid: e.rid, c: e.c, rd: e.rd, exp: e.exp, ...(e.k ? { k: e.k } : {}) })));
   const payload = deflateRawSync(Buffer.from(json, 'utf8'), { level: 9 }).toString('base64url');
   return `${PREFIX}.${payload}.${mac(payload, key).toString('base64url')}`;
 }
@@ -156,8 +168,8 @@ export function decodeState(value: string | undefined | null, key: Uint8Array, n
     const out: PendingLogin[] = [];
     for (const item of parsed.slice(-MAX_PENDING_LOGINS)) {
       if (typeof item !== 'object' || item === null) continue;
-      const { sid, rid, c, rd, exp } = item as Record<string, unknown>;
-      const entry = { sid, rid, c, rd, exp } as PendingLogin;
+      const { sid, rid, c, rd, exp, k } = item as Record<string, unknown>;
+      const entry = { sid, rid, c, rd, exp, ...(k !== undefined ? { k } : {}) } as PendingLogin;
       if (entryProblem(entry) !== undefined || entry.exp <= t) continue;
       out.push(entry);
     }

@@ -25,7 +25,22 @@ export interface SessionClaimsInput {
   groups: string[];
   /** `ns/name` of the connector that authenticated the user. */
   connector: string;
+  /**
+   * The SAML subject of the login, for single logout: the NameID (and its
+   * Format) a LogoutRequest names, and the IdP's SessionIndex. Claims
+   * `saml_nameid`, `saml_nameid_format`, `saml_session_index`.
+   */
+  saml?: SamlSessionRef;
 }
+
+export interface SamlSessionRef {
+  nameID: string;
+  nameIDFormat?: string;
+  sessionIndex?: string;
+}
+
+/** Longest NameID / SessionIndex a session carries; longer ones are left out (the cookie must stay small). */
+export const MAX_SAML_REF_LENGTH = 512;
 
 export interface SessionClaims extends SessionClaimsInput {
   iss: string;
@@ -53,7 +68,7 @@ function isStringArray(v: unknown): v is string[] {
 }
 
 function toClaims(p: JWTPayload): SessionClaims | undefined {
-  const { sub, email, groups, connector, iss, aud, iat, exp, jti } = p as Record<string, unknown>;
+  const { sub, email, groups, connector, iss, aud, iat, exp, jti, saml_nameid, saml_nameid_format, saml_session_index } = p as Record<string, unknown>;
   if (typeof sub !== 'string' || sub === '') return undefined;
   if (email !== undefined && typeof email !== 'string') return undefined;
   if (!isStringArray(groups)) return undefined;
@@ -62,6 +77,12 @@ function toClaims(p: JWTPayload): SessionClaims | undefined {
   if (typeof iat !== 'number' || typeof exp !== 'number' || typeof jti !== 'string' || jti === '') return undefined;
   const claims: SessionClaims = { sub, groups: [...groups], connector, iss, aud, iat, exp, jti };
   if (email !== undefined) claims.email = email;
+  if (typeof saml_nameid === 'string' && saml_nameid !== '') {
+    const ref: SamlSessionRef = { nameID: saml_nameid };
+    if (typeof saml_nameid_format === 'string') ref.nameIDFormat = saml_nameid_format;
+    if (typeof saml_session_index === 'string') ref.sessionIndex = saml_session_index;
+    claims.saml = ref;
+  }
   return claims;
 }
 
@@ -89,6 +110,12 @@ export class SessionTokens {
     const jti = randomBytes(16).toString('base64url');
     const payload: JWTPayload = { groups: [...claims.groups], connector: claims.connector };
     if (claims.email !== undefined) payload.email = claims.email;
+    const ref = claims.saml;
+    if (ref && ref.nameID !== '' && ref.nameID.length <= MAX_SAML_REF_LENGTH) {
+      payload.saml_nameid = ref.nameID;
+      if (ref.nameIDFormat !== undefined && ref.nameIDFormat.length <= MAX_SAML_REF_LENGTH) payload.saml_nameid_format = ref.nameIDFormat;
+      if (ref.sessionIndex !== undefined && ref.sessionIndex.length <= MAX_SAML_REF_LENGTH) payload.saml_session_index = ref.sessionIndex;
+    }
     const token = await new SignJWT(payload)
       .setProtectedHeader({ alg: SESSION_ALG, kid: key.kid, typ: 'JWT' })
       .setSubject(claims.sub)

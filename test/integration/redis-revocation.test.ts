@@ -27,6 +27,31 @@ describe('RedisRevocationList on a real Redis', () => {
     assert.equal(await replicaB.isRevoked(freshJti()), false);
   });
 
+  it('a single logout by session key on one replica ends earlier sessions on the other, not later ones (one MGET)', async () => {
+    const redis = client(fixture.server().url);
+    const replicaA = new RedisRevocationList(client(fixture.server().url));
+    const replicaB = new RedisRevocationList(redis);
+    const T = nowSeconds();
+    const key = `saml-session:default/demo\0${freshJti()}`;
+    const jti = freshJti();
+    assert.equal(await replicaB.isRevoked(jti, { iat: T - 5, keys: [key] }), false);
+    await replicaA.revokeIssuedBefore(key, T, T + 600);
+    assert.equal(await replicaB.isRevoked(jti, { iat: T - 5, keys: [key] }), true);
+    assert.equal(await replicaB.isRevoked(jti, { iat: T + 1, keys: [key] }), false, 'a session issued after the logout');
+    assert.equal(await replicaB.isRevoked(jti, { iat: T - 5, keys: ['saml-session:default/demo\0other'] }), false);
+    // The jti still counts when keys are given.
+    await replicaA.revoke(jti, T + 600);
+    assert.equal(await replicaB.isRevoked(jti, { iat: T + 1, keys: [key] }), true);
+    const redisKey = replicaB.sessionKeyFor(key);
+    assert.match(redisKey, /^sso:revoked:[0-9a-f]{64}$/);
+    assert.notEqual(redisKey, replicaB.keyFor(key), 'session keys and jtis never share a Redis key');
+    const ttl = await redis.ttl(redisKey);
+    assert.ok(ttl > 600 + REVOCATION_GRACE_SECONDS - 10 && ttl <= 600 + REVOCATION_GRACE_SECONDS + 1, `ttl ${ttl}`);
+    // An unreadable value is an unknown answer, never "not revoked".
+    await redis.set(redisKey, 'garbage', 'EX', 60);
+    await assert.rejects(replicaB.isRevoked(freshJti(), { iat: T, keys: [key] }), RevocationListUnavailableError);
+  });
+
   it('keys by the SHA-256 of the jti, with the TTL ending at exp (plus the grace)', async () => {
     const redis = client(fixture.server().url);
     const list = new RedisRevocationList(redis);

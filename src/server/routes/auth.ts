@@ -1,11 +1,16 @@
 // Session handoff to applications: forward-auth for ingress controllers, the
 // start of a login from an ingress 401, whoami, logout and the JWKS.
 
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { SESSION_COOKIE, parseCookies, serializeCookie, sessionCookieOptions } from '../../session/cookies.ts';
+import { newRequestId } from '../../saml/authn-request.ts';
+import { buildLogoutRequest } from '../../saml/logout.ts';
+import { SESSION_COOKIE, STATE_COOKIE, parseCookies, serializeCookie, sessionCookieOptions, stateCookieOptions } from '../../session/cookies.ts';
 import { decideForwardAuth } from '../../session/forward-auth.ts';
 import { checkRedirect } from '../../session/redirects.ts';
-import type { VerifyResult } from '../../session/tokens.ts';
+import { samlSessionKeys } from '../../session/revocation.ts';
+import { PENDING_TTL_SECONDS, addPending, decodeState, encodeState } from '../../session/state-cookie.ts';
+import type { SessionClaims, VerifyResult } from '../../session/tokens.ts';
 import type { PublicContext } from '../context.ts';
 import { escapeHtml, sendError, sendPage } from '../html.ts';
 
@@ -26,7 +31,11 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     const verify = await ctx.sessions.verify(token, now());
     // Checked after verification only: an unsigned token fails anyway, and
     // never costs a Redis round trip. Rejects when the list cannot answer.
-    if (verify.ok && (await revocations.isRevoked(verify.claims.jti))) return { ok: false, reason: 'SessionRevoked' };
+    if (verify.ok) {
+      const c = verify.claims;
+      // Its jti (logout), or its SAML session / subject (an IdP LogoutRequest).
+      if (await revocations.isRevoked(c.jti, { iat: c.iat, keys: samlSessionKeys(c.connector, c.saml) })) return { ok: false, reason: 'SessionRevoked' };
+    }
     return verify;
   }
 
@@ -108,7 +117,10 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     const claims = { ...d.claims, groups: d.groups };
     if (wantsJSON) return reply.send({ authenticated: true, claims });
     const rows = Object.entries(claims)
-      .map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td><code>${escapeHtml(Array.isArray(v) ? v.join(', ') : k === 'iat' || k === 'exp' ? `${v} (${new Date(Number(v) * 1000).toISOString()})` : v)}</code></td></tr>`)
+      .map(([k, v]) => {
+        const shown = Array.isArray(v) ? v.join(', ') : k === 'iat' || k === 'exp' ? `${v} (${new Date(Number(v) * 1000).toISOString()})` : typeof v === 'object' ? JSON.stringify(v) : v;
+        return `<tr><th>${escapeHtml(k)}</th><td><code>${escapeHtml(shown)}</code></td></tr>`;
+      })
       .join('');
     return sendPage(
       reply,
@@ -124,26 +136,63 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
    * stops working too. Only a token that verifies is revoked: an unverified
    * jti could name someone else's session or fill the list. A failure is
    * logged and the logout goes on (the cookie is cleared either way).
+   * Returns the verified claims, for single logout.
    */
-  async function revokePresented(req: FastifyRequest): Promise<void> {
+  async function revokePresented(req: FastifyRequest): Promise<SessionClaims | undefined> {
     const token = parseCookies(req.headers.cookie)[SESSION_COOKIE];
-    if (!token) return;
+    if (!token) return undefined;
     const verify = await ctx.sessions.verify(token, now());
-    if (!verify.ok) return;
+    if (!verify.ok) return undefined;
     try {
       await revocations.revoke(verify.claims.jti, verify.claims.exp);
     } catch (err) {
       ctx.logger.warn({ correlationId: req.id, connector: verify.claims.connector, err: (err as Error).message }, 'could not revoke the session on logout; a copy of its cookie stays valid until it expires');
     }
+    return verify.claims;
   }
 
+  /**
+   * Ends the session here, then, when it came from a SAML connector with
+   * `saml.idp.sloURL`, at the IdP too: a LogoutRequest by HTTP-Redirect, its
+   * id kept in the signed state cookie so that /saml/.../slo accepts only
+   * the IdP's answer to it and then sends the browser to `rd`. `rd` is
+   * validated before anything leaves (no open redirect through the IdP).
+   */
   const logout = async (req: FastifyRequest<{ Querystring: { rd?: string } }>, reply: FastifyReply) => {
     const expired = sessionCookieOptions({ publicURL: ctx.config.publicURL, cookieDomain: ctx.config.cookieDomain, maxAgeSeconds: 0 });
-    reply.header('set-cookie', serializeCookie(SESSION_COOKIE, '', { ...expired, maxAge: 0 })).header('cache-control', 'no-store');
-    await revokePresented(req);
+    const cookies = [serializeCookie(SESSION_COOKIE, '', { ...expired, maxAge: 0 })];
+    reply.header('set-cookie', cookies).header('cache-control', 'no-store');
+    const claims = await revokePresented(req);
     const rd = req.query.rd !== undefined ? checkRedirect(req.query.rd, { publicURL: ctx.config.publicURL, allowedHosts: ctx.config.allowedRedirectHosts }) : undefined;
     if (rd && !rd.ok) return sendError(reply, 400, rd.reason, req.id);
-    return reply.code(303).header('location', rd?.target ?? '/').send();
+    const target = rd?.target ?? '/';
+    const runtime = claims ? ctx.registry.current().connectors.get(claims.connector) : undefined;
+    const saml = runtime?.enabled && runtime.ready ? runtime.saml : undefined;
+    if (claims?.saml && saml?.idp.sloURL !== undefined) {
+      const t = now();
+      const requestId = newRequestId();
+      const sid = randomBytes(16).toString('base64url');
+      const pending = addPending(decodeState(parseCookies(req.headers.cookie)[STATE_COOKIE], ctx.stateKey(), t), {
+        sid,
+        rid: requestId,
+        c: claims.connector,
+        rd: target,
+        exp: Math.floor(t.getTime() / 1000) + PENDING_TTL_SECONDS,
+        k: 'logout',
+      }, t);
+      cookies.push(serializeCookie(STATE_COOKIE, encodeState(pending, ctx.stateKey()), stateCookieOptions(ctx.config.publicURL)));
+      const out = buildLogoutRequest(saml, {
+        requestId,
+        nameID: claims.saml.nameID,
+        ...(claims.saml.nameIDFormat !== undefined ? { nameIDFormat: claims.saml.nameIDFormat } : {}),
+        ...(claims.saml.sessionIndex !== undefined ? { sessionIndex: claims.saml.sessionIndex } : {}),
+        relayState: sid,
+        now: t,
+      });
+      ctx.logger.info({ correlationId: req.id, connector: claims.connector }, 'single logout: LogoutRequest sent to the IdP');
+      return reply.header('set-cookie', cookies).code(303).header('location', out.url).send();
+    }
+    return reply.code(303).header('location', target).send();
   };
   app.get('/auth/logout', logout);
   app.post('/auth/logout', logout);

@@ -7,19 +7,25 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ConnectorRuntime } from '../../controller/registry.ts';
 import { buildAuthnRequest, newRequestId } from '../../saml/authn-request.ts';
 import { buildSpMetadata } from '../../saml/metadata.ts';
+import { buildLogoutResponse, logoutMessageKind, validateLogoutRequest, validateLogoutResponse, type LogoutMessageInput } from '../../saml/logout.ts';
 import { validateResponse } from '../../saml/validate-response.ts';
-import type { SamlConnectorConfig } from '../../saml/types.ts';
+import type { SamlConnectorConfig, TrailEntry } from '../../saml/types.ts';
+import { samlSessionKeys } from '../../session/revocation.ts';
+import type { SessionClaims } from '../../session/tokens.ts';
 import { SESSION_COOKIE, STATE_COOKIE, parseCookies, serializeCookie, sessionCookieOptions, stateCookieOptions } from '../../session/cookies.ts';
 import { checkRedirect } from '../../session/redirects.ts';
 import { addPending, decodeState, encodeState, takePending } from '../../session/state-cookie.ts';
 import type { PublicContext } from '../context.ts';
 import { sendAutoPost, sendError, sendPage, escapeHtml } from '../html.ts';
-import { recordLogin } from '../login-log.ts';
+import { recordLogin, recordLogout } from '../login-log.ts';
 
 interface Params {
   ns: string;
   name: string;
 }
+
+/** Least time a session key revoked by an IdP LogoutRequest is remembered (the connector's session ttl when longer). */
+const REVOKED_KEY_MIN_SECONDS = 7 * 24 * 3600;
 
 /** Largest body the ACS route accepts at all; each connector's own maxResponseBytes is checked before parsing. */
 export const ACS_BODY_LIMIT = 16 * 1024 * 1024;
@@ -175,7 +181,18 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
 
       const email = emailOf(a.identity, a.attributes);
       const issued = await ctx.sessions.issue(
-        { sub: a.identity, ...(email ? { email } : {}), groups: match.groups, connector: l.runtime.key },
+        {
+          sub: a.identity,
+          ...(email ? { email } : {}),
+          groups: match.groups,
+          connector: l.runtime.key,
+          // What a LogoutRequest names (and ours will name): NameID, its Format, SessionIndex.
+          saml: {
+            nameID: a.nameID,
+            ...(a.nameIDFormat !== undefined ? { nameIDFormat: a.nameIDFormat } : {}),
+            ...(a.sessionIndex !== undefined ? { sessionIndex: a.sessionIndex } : {}),
+          },
+        },
         ttl,
         t,
       );
@@ -190,19 +207,145 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
   );
   methodNotAllowed(app, '/saml/:ns/:name/acs', ['POST']);
 
-  // Single logout, SP side: the local session ends. A LogoutRequest from the
-  // IdP is acknowledged the same way; the signed LogoutResponse is future work.
-  const slo = async (req: FastifyRequest<{ Params: Params; Querystring: { RelayState?: string } }>, reply: FastifyReply) => {
+  // Single logout (SAML 2.0 SLO, HTTP-Redirect and HTTP-POST bindings).
+  // - SAMLRequest: the IdP ends a session. Only a LogoutRequest signed by a
+  //   configured IdP certificate is acted on (src/saml/logout.ts): an unsigned
+  //   or forged one would let any site end users' sessions. The sessions it
+  //   names are revoked by SessionIndex (or by NameID when none is given) on
+  //   every replica that shares the revocation list, whether or not the
+  //   browser sent our cookie (a cross-site POST does not carry a
+  //   SameSite=Lax cookie); then a LogoutResponse goes back to the IdP.
+  // - SAMLResponse: the IdP's answer to our own LogoutRequest (sent by
+  //   /auth/logout). It must answer the pending logout kept in the signed
+  //   state cookie (RelayState = its id, InResponseTo = its request id); the
+  //   only outcome is a redirect to the target validated when the logout began.
+  // - Neither: the local session ends (kept from the first release).
+  const slo = async (req: FastifyRequest<{ Params: Params; Querystring: Record<string, unknown>; Body: Record<string, unknown> | undefined }>, reply: FastifyReply) => {
     const l = lookup(ctx, req.params);
     if (!l.ok && l.status === 404) return sendError(reply, 404, l.reason, req.id);
-    reply.header('set-cookie', serializeCookie(SESSION_COOKIE, '', { ...sessionCookieOptions({ publicURL: ctx.config.publicURL, cookieDomain: ctx.config.cookieDomain, maxAgeSeconds: 0 }), maxAge: 0 }));
-    const relay = req.query.RelayState;
-    const back = relay && relay.startsWith('/') ? checkRedirect(relay, { publicURL: ctx.config.publicURL, allowedHosts: [] }) : undefined;
-    if (back?.ok) return reply.code(303).header('location', back.target).send();
-    return sendPage(reply, 200, 'Signed out', `<h1>Signed out</h1><p>Your session at ${escapeHtml(ctx.config.publicURL)} has ended.</p><p><a href="/">Home</a></p>`);
+    const { ns, name } = req.params;
+    const t = now();
+    let input: LogoutMessageInput;
+    if (req.method === 'POST') {
+      const form = req.body && typeof req.body === 'object' ? req.body : {};
+      input = { binding: 'HTTPPost', form };
+    } else {
+      const url = req.raw.url ?? '';
+      const q = url.indexOf('?');
+      input = { binding: 'HTTPRedirect', rawQuery: q >= 0 ? url.slice(q + 1) : '' };
+    }
+    const kind = logoutMessageKind(input);
+    const refuse = (initiator: 'idp' | 'sp', status: number, reason: string, extra: { trail?: TrailEntry[] } = {}) => {
+      recordLogout(ctx, { correlationId: req.id, connector: l.runtime, namespace: ns, name, initiator, status, reason, ...extra });
+      return sendError(reply, status, reason, req.id);
+    };
+    if (kind === 'ambiguous') return refuse('idp', 400, 'MalformedLogoutMessage');
+    if (req.method === 'POST' && kind !== 'none' && !(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) {
+      return refuse(kind === 'request' ? 'idp' : 'sp', 400, 'MalformedLogoutMessage');
+    }
+    const presented = await presentedSession(req, t);
+
+    if (kind === 'none') {
+      reply.header('set-cookie', clearedSessionCookie());
+      if (presented) await revokeJti(req, presented);
+      const relay = typeof req.query.RelayState === 'string' ? req.query.RelayState : undefined;
+      const back = relay && relay.startsWith('/') ? checkRedirect(relay, { publicURL: ctx.config.publicURL, allowedHosts: [] }) : undefined;
+      if (back?.ok) return reply.code(303).header('location', back.target).send();
+      return sendPage(reply, 200, 'Signed out', `<h1>Signed out</h1><p>Your session at ${escapeHtml(ctx.config.publicURL)} has ended.</p><p><a href="/">Home</a></p>`);
+    }
+    if (!l.ok) return refuse(kind === 'request' ? 'idp' : 'sp', l.status, l.reason);
+    const key = l.runtime.key;
+
+    if (kind === 'request') {
+      let result: Awaited<ReturnType<typeof validateLogoutRequest>>;
+      try {
+        result = await validateLogoutRequest(l.saml, input, { now: t, replay: ctx.replay });
+      } catch (err) {
+        ctx.logger.error({ correlationId: req.id, connector: key, err: (err as Error).message }, 'replay cache unavailable');
+        return refuse('idp', 503, (err as { reason?: string }).reason ?? 'ReplayCacheUnavailable');
+      }
+      if (!result.ok) return refuse('idp', result.status, result.reason, { trail: result.trail });
+      const nowSeconds = Math.floor(t.getTime() / 1000);
+      // Kept as long as any session it may name can live (a ttl shortened
+      // since would otherwise let an older, longer session outlive it).
+      const until = nowSeconds + Math.max(l.runtime.sessionTtlSeconds, REVOKED_KEY_MIN_SECONDS);
+      const keys =
+        result.sessionIndexes.length > 0
+          ? result.sessionIndexes.map((sessionIndex) => samlSessionKeys(key, { nameID: result.nameID, sessionIndex })[1]!)
+          : [samlSessionKeys(key, { nameID: result.nameID })[0]!];
+      let statusCode: 'Success' | 'Responder' = 'Success';
+      let reason = 'Success';
+      try {
+        for (const k of keys) await ctx.revocations.revokeIssuedBefore(k, nowSeconds, until);
+      } catch (err) {
+        // The IdP is told the logout failed here; the browser's own cookie is still cleared.
+        ctx.logger.error({ correlationId: req.id, connector: key, err: (err as Error).message }, 'could not record the single logout; sessions it names stay valid');
+        statusCode = 'Responder';
+        reason = 'RevocationListUnavailable';
+      }
+      if (presented && presented.connector === key) {
+        reply.header('set-cookie', clearedSessionCookie());
+        await revokeJti(req, presented);
+      }
+      recordLogout(ctx, { correlationId: req.id, connector: l.runtime, namespace: ns, name, initiator: 'idp', status: statusCode === 'Success' ? 200 : 503, reason, trail: result.trail, revoked: statusCode === 'Success' ? keys.length : 0 });
+      if (l.saml.idp.sloURL !== undefined) {
+        const out = buildLogoutResponse(l.saml, { inResponseTo: result.id, statusCode, ...(result.relayState !== undefined ? { relayState: result.relayState } : {}), now: t });
+        return reply.code(302).header('cache-control', 'no-store').header('location', out.url).send();
+      }
+      return sendPage(reply, 200, 'Signed out', `<h1>Signed out</h1><p>Your identity provider ended your session at ${escapeHtml(ctx.config.publicURL)}.</p><p><a href="/">Home</a></p>`);
+    }
+
+    // kind === 'response': the answer to our LogoutRequest.
+    const relayState = input.binding === 'HTTPPost' ? req.body?.RelayState : req.query.RelayState;
+    const sid = typeof relayState === 'string' ? relayState : undefined;
+    const pending = decodeState(parseCookies(req.headers.cookie)[STATE_COOKIE], ctx.stateKey(), t);
+    const taken = sid ? takePending(pending, sid, key, t, 'logout') : { entry: undefined, rest: pending };
+    if (taken.rest.length !== pending.length) {
+      const rest = encodeState(taken.rest, ctx.stateKey());
+      const options = stateCookieOptions(ctx.config.publicURL);
+      reply.header('set-cookie', serializeCookie(STATE_COOKIE, rest, rest === '' ? { ...options, maxAge: 0 } : options));
+    }
+    if (!taken.entry) return refuse('sp', 400, 'LogoutNotPending');
+    const result = validateLogoutResponse(l.saml, input, { now: t, expectedInResponseTo: taken.entry.rid });
+    if (!result.ok) return refuse('sp', result.status, result.reason, { trail: result.trail });
+    const target = taken.entry.rd;
+    if (!result.success) {
+      recordLogout(ctx, { correlationId: req.id, connector: l.runtime, namespace: ns, name, initiator: 'sp', status: 200, reason: 'IdPLogoutFailed', trail: result.trail });
+      const code = result.statusCode.replace(/^urn:oasis:names:tc:SAML:2\.0:status:/, '');
+      return sendPage(
+        reply,
+        200,
+        'Signed out here',
+        `<h1>Signed out here</h1><p>Your session at ${escapeHtml(ctx.config.publicURL)} has ended, but the identity provider reported <code>${escapeHtml(code)}</code>: you may still be signed in there.</p><p><a href="${escapeHtml(target)}">Continue</a></p>`,
+      );
+    }
+    recordLogout(ctx, { correlationId: req.id, connector: l.runtime, namespace: ns, name, initiator: 'sp', status: 303, reason: 'Success', trail: result.trail });
+    return reply.code(303).header('cache-control', 'no-store').header('location', target).send();
   };
   app.get('/saml/:ns/:name/slo', slo);
-  app.post('/saml/:ns/:name/slo', slo);
+  app.post('/saml/:ns/:name/slo', { bodyLimit: ACS_BODY_LIMIT }, slo);
+  methodNotAllowed(app, '/saml/:ns/:name/slo', ['GET', 'POST']);
+
+  /** The verified claims of the presented session cookie, if any. */
+  async function presentedSession(req: FastifyRequest, t: Date): Promise<SessionClaims | undefined> {
+    const token = parseCookies(req.headers.cookie)[SESSION_COOKIE];
+    if (!token) return undefined;
+    const verify = await ctx.sessions.verify(token, t);
+    return verify.ok ? verify.claims : undefined;
+  }
+
+  /** Best effort: a failure is logged, the cookie is cleared anyway. */
+  async function revokeJti(req: FastifyRequest, claims: SessionClaims): Promise<void> {
+    try {
+      await ctx.revocations.revoke(claims.jti, claims.exp);
+    } catch (err) {
+      ctx.logger.warn({ correlationId: req.id, connector: claims.connector, err: (err as Error).message }, 'could not revoke the session on logout; a copy of its cookie stays valid until it expires');
+    }
+  }
+
+  function clearedSessionCookie(): string {
+    return serializeCookie(SESSION_COOKIE, '', { ...sessionCookieOptions({ publicURL: ctx.config.publicURL, cookieDomain: ctx.config.cookieDomain, maxAgeSeconds: 0 }), maxAge: 0 });
+  }
 }
 
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;

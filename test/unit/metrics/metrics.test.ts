@@ -46,12 +46,13 @@ test('no metric has a label for a user identity', async () => {
     'sso_informer_staleness_seconds',
     'sso_login_attempts_total',
     'sso_login_duration_seconds',
+    'sso_logouts_total',
     'sso_reconcile_duration_seconds',
     'sso_reconcile_total',
     'sso_sessions_issued_total',
   ]);
-  const allowed = new Set(['namespace', 'connector', 'result', 'reason', 'fingerprint', 'state', 'kind']);
-  for (const metric of [m.loginAttempts, m.loginDuration, m.idpCertNotAfter, m.connectors, m.reconcileTotal, m.reconcileDuration, m.sessionsIssued, m.forwardAuth]) {
+  const allowed = new Set(['namespace', 'connector', 'result', 'reason', 'fingerprint', 'state', 'kind', 'initiator']);
+  for (const metric of [m.loginAttempts, m.loginDuration, m.idpCertNotAfter, m.connectors, m.reconcileTotal, m.reconcileDuration, m.sessionsIssued, m.forwardAuth, m.logouts]) {
     const labelNames = (metric as unknown as { labelNames: string[] }).labelNames;
     for (const l of labelNames) assert.ok(allowed.has(l), `unexpected label ${l}`);
     for (const l of ['user', 'sub', 'email', 'identity', 'nameID']) assert.ok(!labelNames.includes(l));
@@ -79,6 +80,7 @@ test('forgetConnector removes every series of that connector only', async () => 
     m.idpCertNotAfter.set({ namespace: ns, connector: c, fingerprint: 'sha256:old' }, 1);
     m.idpCertNotAfter.set({ namespace: ns, connector: c, fingerprint: 'sha256:new' }, 2);
     m.sessionsIssued.inc({ namespace: ns, connector: c });
+    m.logouts.inc({ namespace: ns, connector: c, initiator: 'idp', result: 'success', reason: 'Success' });
   }
   await forgetConnector(m, 'ns', 'gone');
   const text = await m.registry.metrics();
@@ -87,6 +89,7 @@ test('forgetConnector removes every series of that connector only', async () => 
   assert.match(text, /sso_login_duration_seconds_bucket\{le="0.25",namespace="ns",connector="kept",result="success"\} 1/);
   assert.match(text, /sso_idp_certificate_not_after_seconds\{namespace="other",connector="gone",fingerprint="sha256:old"\} 1/);
   assert.match(text, /sso_sessions_issued_total\{namespace="other",connector="gone"\} 1/);
+  assert.match(text, /sso_logouts_total\{namespace="ns",connector="kept",initiator="idp",result="success",reason="Success"\} 1/);
 });
 
 test('setIdpCertificates replaces the fingerprints of one connector', async () => {

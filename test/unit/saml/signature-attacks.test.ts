@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import type { Document, Element } from '@xmldom/xmldom';
 import type { SigningIdentity } from '../../../src/demo-idp/keys.ts';
+import { isSha1Signature, signatureMethod, signingAlgorithm } from '../../../src/saml/algorithms.ts';
 import { validateResponse } from '../../../src/saml/validate-response.ts';
 import type { SamlConnectorConfig } from '../../../src/saml/types.ts';
 import {
@@ -216,6 +217,28 @@ describe('algorithms', () => {
       '<ds:DigestMethod Algorithm="http://www.w3.org/2000/09/xmldsig#sha1"/>',
     );
     assertRejected(await validateResponse(cfg, input(b64(xml))), 'WeakAlgorithm');
+  });
+
+  it('a SignatureMethod or DigestMethod named after an Object.prototype member is unsupported, not a default hash', async () => {
+    for (const name of ['constructor', '__proto__', 'toString']) {
+      const method = makeResponseXml(idp, { signResponse: false }).replace(
+        'SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"',
+        `SignatureMethod Algorithm="${name}"`,
+      );
+      const r1 = await validateResponse(cfg, input(b64(method)));
+      assertRejected(r1, 'SignatureInvalid');
+      assert.ok(!r1.ok && r1.trail.some((e) => (e.detail ?? '').includes(`unsupported SignatureMethod ${name}`)), JSON.stringify(r1.trail));
+      const digest = makeResponseXml(idp, { signResponse: false }).replace(
+        'DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"',
+        `DigestMethod Algorithm="${name}"`,
+      );
+      const r2 = await validateResponse(cfg, input(b64(digest)));
+      assertRejected(r2, 'SignatureInvalid');
+      assert.ok(!r2.ok && r2.trail.some((e) => (e.detail ?? '').includes(`unsupported DigestMethod ${name}`)), JSON.stringify(r2.trail));
+    }
+    assert.equal(signatureMethod('constructor'), undefined);
+    assert.equal(isSha1Signature('__proto__'), false);
+    assert.throws(() => signingAlgorithm('constructor'), /unsupported signature algorithm/);
   });
 
   it('refuses unexpected transforms', async () => {

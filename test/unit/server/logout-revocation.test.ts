@@ -106,6 +106,28 @@ test('a revoked entry lasts until exp plus the grace, then expires and is swept'
   assert.equal(list.size, 0);
 });
 
+test('a session key revoked at T ends sessions issued up to T, not later ones, and is kept until its end plus the grace', async () => {
+  let nowMs = 1_700_000_000_000;
+  const T = nowMs / 1000;
+  const list = new MemoryRevocationList({ now: () => nowMs, sweepIntervalSeconds: 1 });
+  const keys = ['saml-session:default/demo\0_s1'];
+  await list.revokeIssuedBefore(keys[0]!, T, T + 3600);
+  assert.equal(await list.isRevoked('jti-a', { iat: T - 100, keys }), true, 'issued before');
+  assert.equal(await list.isRevoked('jti-a', { iat: T, keys }), true, 'issued in the same second');
+  assert.equal(await list.isRevoked('jti-b', { iat: T + 1, keys }), false, 'issued after (signed in again)');
+  assert.equal(await list.isRevoked('jti-a', { iat: T - 100, keys: ['saml-session:default/demo\0_s2'] }), false, 'another key');
+  assert.equal(await list.isRevoked('jti-a'), false, 'without keys only the jti counts');
+  // A later revocation of the same key moves the time on.
+  await list.revokeIssuedBefore(keys[0]!, T + 10, T + 3600);
+  assert.equal(await list.isRevoked('jti-b', { iat: T + 1, keys }), true);
+  nowMs = (T + 3600 + REVOCATION_GRACE_SECONDS - 1) * 1000;
+  assert.equal(await list.isRevoked('jti-a', { iat: T - 100, keys }), true);
+  nowMs = (T + 3600 + REVOCATION_GRACE_SECONDS) * 1000;
+  assert.equal(await list.isRevoked('jti-a', { iat: T - 100, keys }), false, 'expired');
+  await list.revokeIssuedBefore('other', nowMs / 1000 - 1000, nowMs / 1000 - REVOCATION_GRACE_SECONDS - 1);
+  assert.equal(list.size, 0, 'swept, and an already ended key adds nothing');
+});
+
 test('logout records the entry until the token\'s own exp (plus the grace)', async (t) => {
   // Past that the token no longer verifies at all (SessionExpired), which is why the list can forget it.
   let nowMs = Date.now();
@@ -130,6 +152,9 @@ test('when revoke fails, logout still clears the cookie, answers as usual and lo
     async isRevoked() {
       return false;
     },
+    async revokeIssuedBefore() {
+      throw new RevocationListUnavailableError('redis unreachable');
+    },
   };
   const h = await harness({ revocations: failing });
   t.after(() => h.close());
@@ -147,6 +172,7 @@ test('when the revocation list cannot answer, verify and whoami say 503, never 2
   let down = false;
   const list: RevocationList = {
     async revoke() {},
+    async revokeIssuedBefore() {},
     async isRevoked() {
       if (down) throw new RevocationListUnavailableError('redis unreachable');
       return false;

@@ -16,6 +16,8 @@ export interface ConnectorOptions {
   /** Inline PEM (default: the harness IdP certificate) or a Secret reference. */
   certificate?: { pem: string } | { secretRef: { name: string; key: string } };
   userIdentityAttribute?: string;
+  /** saml.idp.sloURL: the IdP's single-logout endpoint. */
+  sloURL?: string;
 }
 
 export function connectorManifest(name: string, pem: string, o: ConnectorOptions = {}): Record<string, unknown> {
@@ -25,6 +27,7 @@ export function connectorManifest(name: string, pem: string, o: ConnectorOptions
       ssoURL: IDP_SSO_URL,
       ssoBinding: o.ssoBinding ?? 'HTTPRedirect',
       certificates: [o.certificate ?? { pem }],
+      ...(o.sloURL ? { sloURL: o.sloURL } : {}),
     },
   };
   if (o.acsParameterStyle) saml.sp = { acsParameterStyle: o.acsParameterStyle };

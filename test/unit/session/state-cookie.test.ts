@@ -155,3 +155,23 @@ test('empty list encodes to an empty value', () => {
   assert.equal(encodeState([], KEY), '');
   assert.deepEqual(decodeState('', KEY, T0), []);
 });
+
+test('a pending logout keeps its kind through the cookie and is never taken as a login, nor the reverse', () => {
+  const login = pending(1);
+  const logout: PendingLogin = { ...pending(2), k: 'logout' };
+  const value = encodeState([login, logout], KEY);
+  const decoded = decodeState(value, KEY, T0);
+  assert.deepEqual(decoded, [login, logout]);
+  assert.equal(decoded[1]?.k, 'logout');
+  // At the ACS (kind login) the logout entry is refused and burnt.
+  const atAcs = takePending(decoded, logout.sid, 'team-a/okta', T0);
+  assert.equal(atAcs.entry, undefined);
+  assert.deepEqual(atAcs.rest, [login]);
+  // At the SLO endpoint (kind logout) the login entry is refused and burnt.
+  const atSlo = takePending(decoded, login.sid, 'team-a/okta', T0, 'logout');
+  assert.equal(atSlo.entry, undefined);
+  assert.deepEqual(atSlo.rest, [logout]);
+  assert.deepEqual(takePending(decoded, logout.sid, 'team-a/okta', T0, 'logout').entry, logout);
+  // An unknown kind is not an entry.
+  assert.throws(() => addPending([], { ...pending(3), k: 'other' as 'logout' }, T0), /invalid pending login: k/);
+});

@@ -162,3 +162,27 @@ test('issue refuses a non-positive ttl', async () => {
   await assert.rejects(tokens.issue(claims, 0, T0), RangeError);
   await assert.rejects(tokens.issue(claims, 1.5, T0), RangeError);
 });
+
+test('the SAML subject (NameID, Format, SessionIndex) round-trips; oversized values are left out', async () => {
+  const { tokens } = setup();
+  const saml = { nameID: 'alice@example.com', nameIDFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress', sessionIndex: '_s1' };
+  const { token } = await tokens.issue({ ...claims, saml }, 60, T0);
+  const payload = decodeJwt(token);
+  assert.equal(payload.saml_nameid, saml.nameID);
+  assert.equal(payload.saml_session_index, '_s1');
+  const r = await tokens.verify(token, T0);
+  assert.ok(r.ok);
+  assert.deepEqual(r.claims.saml, saml);
+  // Without it, no claim at all.
+  const plain = await tokens.verify((await tokens.issue(claims, 60, T0)).token, T0);
+  assert.ok(plain.ok);
+  assert.equal(plain.claims.saml, undefined);
+  // A NameID too long for a cookie drops the whole reference; a long SessionIndex only itself.
+  const long = 'x'.repeat(513);
+  const noRef = await tokens.verify((await tokens.issue({ ...claims, saml: { nameID: long, sessionIndex: '_s' } }, 60, T0)).token, T0);
+  assert.ok(noRef.ok);
+  assert.equal(noRef.claims.saml, undefined);
+  const noIndex = await tokens.verify((await tokens.issue({ ...claims, saml: { nameID: 'n', sessionIndex: long } }, 60, T0)).token, T0);
+  assert.ok(noIndex.ok);
+  assert.deepEqual(noIndex.claims.saml, { nameID: 'n' });
+});
