@@ -13,7 +13,7 @@ import { parse as parseYaml } from 'yaml';
 import { escapeHtml, sendAutoPost, sendPage } from '../server/html.ts';
 import type { StoredObject } from '../store/types.ts';
 import { generateSigningIdentity, type SigningIdentity } from './keys.ts';
-import { buildSignedResponse, parseAuthnRequest, type ParsedAuthnRequest } from './saml-idp.ts';
+import { buildSignedResponse, logoutResponseXml, parseAuthnRequest, parseLogoutRequest, signedRedirectURL, type ParsedAuthnRequest } from './saml-idp.ts';
 
 export interface DemoUser {
   username: string;
@@ -65,6 +65,7 @@ export function demoIdpMetadata(entityID: string, base: string, certPem: string)
 <md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="${escapeHtml(entityID)}">
   <md:IDPSSODescriptor WantAuthnRequestsSigned="false" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
     <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>${cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+    <md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="${escapeHtml(base)}/slo"/>
     <md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat>
     <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="${escapeHtml(base)}/sso"/>
     <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="${escapeHtml(base)}/sso"/>
@@ -129,6 +130,29 @@ export async function createDemoIdp(opts: DemoIdpOptions): Promise<DemoIdp> {
       }
       return sendPage(reply, 200, 'Demo IdP sign-in', loginForm(remember(request), request));
     };
+    // Single logout: the demo IdP keeps no session of its own, so it only
+    // answers an SP's LogoutRequest with a signed LogoutResponse (HTTP-Redirect)
+    // to that SP's SLO endpoint, which must be one of this operator's (derived
+    // from the SP entity ID: .../saml/{ns}/{name}/metadata -> .../slo).
+    app.get<{ Querystring: { SAMLRequest?: string; RelayState?: string } }>('/demo-idp/slo', async (req, reply) => {
+      let request: ReturnType<typeof parseLogoutRequest>;
+      try {
+        request = parseLogoutRequest({
+          ...(typeof req.query.SAMLRequest === 'string' ? { SAMLRequest: req.query.SAMLRequest } : {}),
+          ...(typeof req.query.RelayState === 'string' ? { RelayState: req.query.RelayState } : {}),
+        });
+      } catch (err) {
+        return sendPage(reply, 400, 'Demo IdP', `<h1>Bad LogoutRequest</h1><p>${escapeHtml((err as Error).message)}</p>`);
+      }
+      const spPrefix = `${opts.publicURL}/saml/`;
+      if (!request.issuer.startsWith(spPrefix) || !request.issuer.endsWith('/metadata')) {
+        return sendPage(reply, 400, 'Demo IdP', '<h1>Bad LogoutRequest</h1><p>The Issuer is not a service provider of this operator.</p>');
+      }
+      const sloURL = `${request.issuer.slice(0, -'/metadata'.length)}/slo`;
+      opts.logger.info({ demoIdp: true, sp: request.issuer }, 'demo IdP: single logout');
+      const xml = logoutResponseXml({ issuer: entityID, destination: sloURL, inResponseTo: request.id });
+      return reply.code(302).header('cache-control', 'no-store').header('location', signedRedirectURL(sloURL, 'SAMLResponse', xml, identity.keyPem, request.relayState)).send();
+    });
     app.get('/demo-idp/sso', sso('HTTPRedirect'));
     app.post('/demo-idp/sso', sso('HTTPPost'));
     app.post<{ Body: { ticket?: string; username?: string; password?: string } }>('/demo-idp/login', async (req, reply) => {

@@ -2,8 +2,8 @@
 // AuthnRequest and issues signed Responses. Every field of the Response can
 // be changed on its own, so a test can build a response that fails exactly
 // one check of the SP.
-import { createPrivateKey, randomBytes } from 'node:crypto';
-import { inflateRawSync } from 'node:zlib';
+import { createPrivateKey, randomBytes, sign } from 'node:crypto';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { SignedXml } from 'xml-crypto';
 import { C14N_EXC, DIGEST, SIG, TRANSFORM_ENVELOPED, signingAlgorithm } from '../saml/algorithms.ts';
 import { formatSamlTime } from '../saml/time.ts';
@@ -80,6 +80,65 @@ export function parseAuthnRequest(
     out.authnContext = comparison === undefined ? { classRefs } : { comparison, classRefs };
   }
   return out;
+}
+
+// --- Single logout -------------------------------------------------------------
+
+export interface ParsedLogoutRequest {
+  id: string;
+  issuer: string;
+  nameID: string;
+  sessionIndex?: string;
+  relayState?: string;
+}
+
+/** Reads a LogoutRequest sent by HTTP-Redirect (values URL-decoded already). */
+export function parseLogoutRequest(params: { SAMLRequest?: string; RelayState?: string }): ParsedLogoutRequest {
+  if (!params.SAMLRequest) throw new Error('SAMLRequest is missing');
+  const bytes = inflateRawSync(Buffer.from(params.SAMLRequest.replace(/\s+/g, ''), 'base64'), { maxOutputLength: MAX_REQUEST_BYTES });
+  const xml = bytes.toString('utf8');
+  if (hasDoctypeOrDeclarations(xml)) throw new Error('DOCTYPE is not allowed in a SAMLRequest');
+  const root = parseXmlStrict(xml).documentElement;
+  if (!root || root.localName !== 'LogoutRequest' || root.namespaceURI !== NS.protocol) throw new Error('not a samlp:LogoutRequest');
+  const id = attr(root, 'ID');
+  if (!id) throw new Error('LogoutRequest has no ID');
+  const issuerEl = childElement(root, NS.assertion, 'Issuer');
+  const nameIDEl = childElement(root, NS.assertion, 'NameID');
+  const indexEl = childElement(root, NS.protocol, 'SessionIndex');
+  const out: ParsedLogoutRequest = { id, issuer: issuerEl ? textOf(issuerEl) : '', nameID: nameIDEl ? textOf(nameIDEl) : '' };
+  if (indexEl) out.sessionIndex = textOf(indexEl);
+  if (params.RelayState !== undefined) out.relayState = params.RelayState;
+  return out;
+}
+
+/** A LogoutResponse (status Success) from `issuer` to the SP's SLO endpoint `destination`. */
+export function logoutResponseXml(o: { issuer: string; destination: string; inResponseTo: string; now?: Date; status?: string }): string {
+  const attrs = [
+    `xmlns:samlp="${NS.protocol}"`,
+    `xmlns:saml="${NS.assertion}"`,
+    `ID="${newSamlId()}"`,
+    'Version="2.0"',
+    `IssueInstant="${ts(o.now ?? new Date())}"`,
+    `Destination="${x(o.destination)}"`,
+    `InResponseTo="${x(o.inResponseTo)}"`,
+  ];
+  return `<samlp:LogoutResponse ${attrs.join(' ')}><saml:Issuer>${x(o.issuer)}</saml:Issuer><samlp:Status><samlp:StatusCode Value="${x(o.status ?? STATUS_SUCCESS)}"/></samlp:Status></samlp:LogoutResponse>`;
+}
+
+/**
+ * An HTTP-Redirect URL carrying `param` (DEFLATE + base64) and RelayState,
+ * signed over the query octets as SAML bindings 3.4.4.1 says (RSA or EC key,
+ * SHA-256).
+ */
+export function signedRedirectURL(endpoint: string, param: 'SAMLRequest' | 'SAMLResponse', xml: string, keyPem: string, relayState?: string): string {
+  const enc = encodeURIComponent;
+  const { sig } = signatureUri(keyPem, 'sha256');
+  let query = `${param}=${enc(deflateRawSync(Buffer.from(xml, 'utf8')).toString('base64'))}`;
+  if (relayState !== undefined) query += `&RelayState=${enc(relayState)}`;
+  query += `&SigAlg=${enc(sig)}`;
+  const key = createPrivateKey(keyPem);
+  const signature = sign('sha256', Buffer.from(query), key.asymmetricKeyType === 'ec' ? { key, dsaEncoding: 'ieee-p1363' } : key).toString('base64');
+  return `${endpoint}${endpoint.includes('?') ? '&' : '?'}${query}&Signature=${enc(signature)}`;
 }
 
 // --- Response ----------------------------------------------------------------

@@ -201,9 +201,20 @@ describe('demo in headless Chromium (examples + --demo-idp)', { timeout: 60_000 
         assert.equal(await cookieNamed(context, op.baseURL, 'sso_state'), undefined, 'no pending login left: the state cookie is gone');
       });
 
-      await t.test('the Sign out button ends the session', async () => {
+      await t.test('the Sign out button ends the session here and, by single logout, at the demo IdP', async () => {
+        const paths: string[] = [];
+        const onRequest = (r: import('playwright-core').Request) => {
+          if (r.isNavigationRequest()) paths.push(new URL(r.url()).pathname);
+        };
+        page.on('request', onRequest);
         await page.getByRole('button', { name: 'Sign out' }).click();
         await page.waitForURL(`${op.baseURL}/`, { timeout: 10_000 });
+        page.off('request', onRequest);
+        // The browser carried the LogoutRequest to the IdP and its signed
+        // LogoutResponse back; the pending logout (sso_state) came back with it.
+        assert.deepEqual(paths, ['/auth/logout', '/demo-idp/slo', '/saml/default/demo/slo', '/']);
+        assert.equal(await cookieNamed(context, op.baseURL, 'sso_state'), undefined, 'the pending logout is spent');
+        assert.match(op.rawLogs(), /"initiator":"sp","result":"success","reason":"Success"/);
         assert.equal(await cookieNamed(context, op.baseURL, 'sso_session'), undefined);
         const res = await page.goto(`${op.baseURL}/auth/whoami`);
         assert.equal(res?.status(), 401);
