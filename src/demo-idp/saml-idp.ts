@@ -177,7 +177,8 @@ export interface ResponseOptions {
   confirmationNotBefore?: Date;
   /** SubjectConfirmation Method (default bearer). */
   confirmationMethod?: string;
-  sessionIndex?: string;
+  /** AuthnStatement SessionIndex (default: derived from the assertion ID; null omits it). */
+  sessionIndex?: string | null;
   sessionNotOnOrAfter?: Date;
   /** Top-level status (default Success) and an optional second-level code. */
   status?: string;
@@ -230,7 +231,8 @@ function assertionXml(o: ResponseOptions, id: string, now: Date): string {
   const audiences = o.audience === null ? null : typeof o.audience === 'string' ? [o.audience] : o.audience;
   const audienceXml = audiences === null ? '' : `<saml:AudienceRestriction>${audiences.map((a) => `<saml:Audience>${x(a)}</saml:Audience>`).join('')}</saml:AudienceRestriction>`;
 
-  const authn: string[] = [`AuthnInstant="${ts(now)}"`, `SessionIndex="${x(o.sessionIndex ?? `_s${id.slice(1, 17)}`)}"`];
+  const authn: string[] = [`AuthnInstant="${ts(now)}"`];
+  if (o.sessionIndex !== null) authn.push(`SessionIndex="${x(o.sessionIndex ?? `_s${id.slice(1, 17)}`)}"`);
   if (o.sessionNotOnOrAfter) authn.push(`SessionNotOnOrAfter="${ts(o.sessionNotOnOrAfter)}"`);
 
   const attrs = Object.entries(o.attributes ?? {});

@@ -47,7 +47,19 @@ export type LogoutMessageInput = { binding: 'HTTPRedirect'; rawQuery: string } |
 
 export type LogoutRequestResult =
   | { ok: true; id: string; nameID: string; nameIDFormat?: string; sessionIndexes: string[]; relayState?: string; trail: TrailEntry[] }
-  | { ok: false; reason: LogoutReason; status: 400 | 401 | 413; message: string; trail: TrailEntry[] };
+  | {
+      ok: false;
+      reason: LogoutReason;
+      status: 400 | 401 | 413;
+      message: string;
+      trail: TrailEntry[];
+      /**
+       * Set only when the request's signature verified and a later check
+       * failed: the IdP did send it, so the SP answers with a LogoutResponse
+       * carrying an error status instead of stopping the IdP's logout chain.
+       */
+      verified?: { id: string; relayState?: string };
+    };
 
 export type LogoutResponseResult =
   | { ok: true; inResponseTo: string; statusCode: string; success: boolean; relayState?: string; signed: boolean; trail: TrailEntry[] }
@@ -503,6 +515,7 @@ export async function validateLogoutRequest(
   opts: { now: Date; replay: ReplayCache },
 ): Promise<LogoutRequestResult> {
   const trail: LogoutTrail = new LogoutTrail();
+  let verified: { id: string; relayState?: string } | undefined;
   try {
     let msg: Element;
     let relayState: string | undefined;
@@ -521,6 +534,7 @@ export async function validateLogoutRequest(
       msg = verified.signed;
     }
     const id = attr(msg, 'ID') as string;
+    verified = relayState === undefined ? { id } : { id, relayState };
     checkIssuer(cfg, msg, trail);
     checkDestination(cfg, msg, true, trail);
     const issuedMs = checkRequestTime(cfg, msg, opts.now, trail);
@@ -547,7 +561,9 @@ export async function validateLogoutRequest(
   } catch (err) {
     // The replay store failing (e.g. Redis down) is an outage, not a bad message.
     if (err instanceof ReplayCacheError) throw err.cause;
-    return failureOf(err, trail);
+    const failure: LogoutRequestResult = failureOf(err, trail);
+    if (verified) failure.verified = verified;
+    return failure;
   }
 }
 

@@ -59,8 +59,8 @@ export interface LogoutOutcome {
   status: number;
   reason: string;
   trail?: TrailEntry[];
-  /** How many sessions keys / presented sessions were revoked (idp). */
-  revoked?: number;
+  /** How many session keys an IdP LogoutRequest revoked (its SessionIndexes plus the unindexed key, or the NameID). */
+  revokedKeys?: number;
 }
 
 /** One log line and one metric sample per single-logout message; same stage rules as logins. */
@@ -82,7 +82,7 @@ export function recordLogout(ctx: PublicContext, o: LogoutOutcome): void {
     reason: o.reason,
     status: o.status,
   };
-  if (o.revoked !== undefined) line.revoked = o.revoked;
+  if (o.revokedKeys !== undefined) line.revokedKeys = o.revokedKeys;
   if (o.connector?.reference) line.reference = o.connector.reference;
   if (o.connector?.stage === 'Provisioning') {
     line.stage = 'Provisioning';

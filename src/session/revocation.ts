@@ -28,8 +28,10 @@
 //   "every logged-out session works again". revoke() failing on logout is
 //   logged and the logout answers as usual (the cookie is still cleared).
 
+import { createHash } from 'node:crypto';
 import { boundedRedisCall, hashedKey, redisTimeout } from '../redis/bounded-call.ts';
 import type { RedisReplayCacheOptions } from '../saml/redis-replay-cache.ts';
+import type { SamlSessionRef } from './tokens.ts';
 
 export interface RevocationList {
   /** Records `jti` as revoked until `exp` (epoch seconds) plus the grace. Rejects if it cannot be recorded. */
@@ -54,16 +56,38 @@ export interface SessionKeys {
   keys: readonly string[];
 }
 
+const sha256hex = (v: string): string => createHash('sha256').update(v, 'utf8').digest('hex');
+
+/** Most SessionIndex values of one LogoutRequest revoked one by one; with more, the NameID is revoked as a whole. */
+export const MAX_LOGOUT_SESSION_INDEXES = 16;
+
 /**
- * Session keys of a SAML login at `connector`: its SessionIndex (one IdP
- * session) and its NameID (every session of that subject). A LogoutRequest
- * revokes the first when it names session indexes, else the second.
+ * Revocation keys a SAML session carries: its NameID at `connector`, and its
+ * SessionIndex (or, without one, an "unindexed" key of the NameID). Built
+ * from SHA-256 hashes, so a session that carries only the hash of an overlong
+ * value is found as well.
  */
-export function samlSessionKeys(connector: string, ref: { nameID: string; sessionIndex?: string } | undefined): string[] {
+export function samlSessionKeys(connector: string, ref: SamlSessionRef | undefined): string[] {
   if (!ref) return [];
-  const keys = [`saml-nameid:${connector}\0${ref.nameID}`];
-  if (ref.sessionIndex !== undefined) keys.push(`saml-session:${connector}\0${ref.sessionIndex}`);
-  return keys;
+  const nameID = ref.nameID !== undefined ? sha256hex(ref.nameID) : ref.nameIDSha256;
+  if (nameID === undefined) return [];
+  const index = ref.sessionIndex !== undefined ? sha256hex(ref.sessionIndex) : ref.sessionIndexSha256;
+  return [`saml-nameid:${connector}\0${nameID}`, index !== undefined ? `saml-session:${connector}\0${index}` : `saml-unindexed:${connector}\0${nameID}`];
+}
+
+/**
+ * Keys an IdP LogoutRequest for `nameID` revokes at `connector`: each named
+ * SessionIndex, plus the NameID's sessions that have no SessionIndex (which
+ * no index can name); without indexes, or with more than
+ * MAX_LOGOUT_SESSION_INDEXES (bounding the entries one request can add),
+ * every session of the NameID.
+ */
+export function logoutRequestKeys(connector: string, nameID: string, sessionIndexes: readonly string[]): string[] {
+  const id = sha256hex(nameID);
+  if (sessionIndexes.length === 0 || sessionIndexes.length > MAX_LOGOUT_SESSION_INDEXES) return [`saml-nameid:${connector}\0${id}`];
+  const keys = new Set(sessionIndexes.map((si) => `saml-session:${connector}\0${sha256hex(si)}`));
+  keys.add(`saml-unindexed:${connector}\0${id}`);
+  return [...keys];
 }
 
 /** Seconds an entry outlives `exp`: covers session verification's clock tolerance (5 s) and skew between replicas. */
@@ -152,7 +176,23 @@ export interface RedisRevocationClient {
   set(key: string, value: string, secondsToken: 'EX', seconds: number): Promise<'OK' | null>;
   exists(key: string): Promise<number>;
   mget(keys: string[]): Promise<Array<string | null>>;
+  eval(script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>;
 }
+
+/**
+ * Raises a session key's revocation time and TTL, never lowers them (one
+ * atomic step): replicas' clocks differ, and a later revocation stamped by a
+ * replica that runs behind must not shorten an earlier one.
+ */
+const RAISE_SCRIPT = `
+local held = tonumber(redis.call('GET', KEYS[1]) or '')
+local at = tonumber(ARGV[1])
+if held ~= nil and held > at then at = held end
+local ttl = redis.call('TTL', KEYS[1])
+local seconds = tonumber(ARGV[2])
+if ttl > seconds then seconds = ttl end
+redis.call('SET', KEYS[1], tostring(at), 'EX', seconds)
+return 1`;
 
 export type RedisRevocationListOptions = Pick<RedisReplayCacheOptions, 'timeoutMs' | 'now'> & {
   /** Key prefix (default `sso:revoked:`); lets several installations share one Redis. */
@@ -194,10 +234,8 @@ export class RedisRevocationList implements RevocationList {
   async revokeIssuedBefore(key: string, revokedAt: number, until: number): Promise<void> {
     const seconds = Math.ceil(until + REVOCATION_GRACE_SECONDS - this.#now() / 1000);
     if (seconds <= 0) return;
-    // A later revocation of the same key overwrites an earlier one: its time
-    // (and TTL) is the larger, so it covers every session the earlier did.
-    const answer = await this.#bounded('SET', this.#redis.set(this.sessionKeyFor(key), String(revokedAt), 'EX', seconds));
-    if (answer !== 'OK') throw new RevocationListUnavailableError(`unexpected Redis answer to SET: ${JSON.stringify(answer)}`);
+    const answer = await this.#bounded('EVAL', this.#redis.eval(RAISE_SCRIPT, 1, this.sessionKeyFor(key), String(revokedAt), seconds));
+    if (answer !== 1) throw new RevocationListUnavailableError(`unexpected Redis answer to EVAL: ${JSON.stringify(answer)}`);
   }
 
   async revoke(jti: string, exp: number): Promise<void> {

@@ -11,7 +11,7 @@
 //   reloaded Secret applies at once and a dropped key stops verifying.
 // - Oversized tokens are refused before parsing (cheap DoS guard).
 
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { SignJWT, errors, jwtVerify, type JWTHeaderParameters, type JWTPayload } from 'jose';
 import { SESSION_ALG, type PublicSessionJwk, type SessionKeySet } from './keys.ts';
 
@@ -28,21 +28,42 @@ export interface SessionClaimsInput {
   /**
    * The SAML subject of the login, for single logout: the NameID (and its
    * Format) a LogoutRequest names, and the IdP's SessionIndex. Claims
-   * `saml_nameid`, `saml_nameid_format`, `saml_session_index`.
+   * `saml_nameid` (or `saml_nameid_sha256`), `saml_nameid_format`,
+   * `saml_session_index` (or `saml_session_index_sha256`).
    */
-  saml?: SamlSessionRef;
+  saml?: SamlSubject;
 }
 
-export interface SamlSessionRef {
+/** The SAML subject of a login, as the ACS read it. */
+export interface SamlSubject {
   nameID: string;
   nameIDFormat?: string;
   sessionIndex?: string;
 }
 
-/** Longest NameID / SessionIndex a session carries; longer ones are left out (the cookie must stay small). */
+/**
+ * The SAML subject as a session carries it: each of NameID and SessionIndex
+ * raw when short enough for the cookie, else only its SHA-256 (hex), which
+ * still lets a LogoutRequest naming it end the session (the revocation keys
+ * are derived from the hash either way); only SP-initiated logout needs the
+ * raw NameID.
+ */
+export interface SamlSessionRef {
+  nameID?: string;
+  nameIDSha256?: string;
+  nameIDFormat?: string;
+  sessionIndex?: string;
+  sessionIndexSha256?: string;
+}
+
+/** Longest NameID / SessionIndex / Format a session carries raw; longer ones travel as their SHA-256. */
 export const MAX_SAML_REF_LENGTH = 512;
 
-export interface SessionClaims extends SessionClaimsInput {
+const sha256hex = (v: string): string => createHash('sha256').update(v, 'utf8').digest('hex');
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+export interface SessionClaims extends Omit<SessionClaimsInput, 'saml'> {
+  saml?: SamlSessionRef;
   iss: string;
   aud: string;
   iat: number;
@@ -68,7 +89,7 @@ function isStringArray(v: unknown): v is string[] {
 }
 
 function toClaims(p: JWTPayload): SessionClaims | undefined {
-  const { sub, email, groups, connector, iss, aud, iat, exp, jti, saml_nameid, saml_nameid_format, saml_session_index } = p as Record<string, unknown>;
+  const { sub, email, groups, connector, iss, aud, iat, exp, jti } = p as Record<string, unknown>;
   if (typeof sub !== 'string' || sub === '') return undefined;
   if (email !== undefined && typeof email !== 'string') return undefined;
   if (!isStringArray(groups)) return undefined;
@@ -77,13 +98,21 @@ function toClaims(p: JWTPayload): SessionClaims | undefined {
   if (typeof iat !== 'number' || typeof exp !== 'number' || typeof jti !== 'string' || jti === '') return undefined;
   const claims: SessionClaims = { sub, groups: [...groups], connector, iss, aud, iat, exp, jti };
   if (email !== undefined) claims.email = email;
-  if (typeof saml_nameid === 'string' && saml_nameid !== '') {
-    const ref: SamlSessionRef = { nameID: saml_nameid };
-    if (typeof saml_nameid_format === 'string') ref.nameIDFormat = saml_nameid_format;
-    if (typeof saml_session_index === 'string') ref.sessionIndex = saml_session_index;
-    claims.saml = ref;
-  }
+  const ref = samlRefOf(p);
+  if (ref) claims.saml = ref;
   return claims;
+}
+
+function samlRefOf(p: JWTPayload): SamlSessionRef | undefined {
+  const c = p as Record<string, unknown>;
+  const ref: SamlSessionRef = {};
+  if (typeof c.saml_nameid === 'string' && c.saml_nameid !== '') ref.nameID = c.saml_nameid;
+  else if (typeof c.saml_nameid_sha256 === 'string' && SHA256_HEX.test(c.saml_nameid_sha256)) ref.nameIDSha256 = c.saml_nameid_sha256;
+  else return undefined;
+  if (typeof c.saml_nameid_format === 'string') ref.nameIDFormat = c.saml_nameid_format;
+  if (typeof c.saml_session_index === 'string') ref.sessionIndex = c.saml_session_index;
+  else if (typeof c.saml_session_index_sha256 === 'string' && SHA256_HEX.test(c.saml_session_index_sha256)) ref.sessionIndexSha256 = c.saml_session_index_sha256;
+  return ref;
 }
 
 export class SessionTokens {
@@ -111,10 +140,15 @@ export class SessionTokens {
     const payload: JWTPayload = { groups: [...claims.groups], connector: claims.connector };
     if (claims.email !== undefined) payload.email = claims.email;
     const ref = claims.saml;
-    if (ref && ref.nameID !== '' && ref.nameID.length <= MAX_SAML_REF_LENGTH) {
-      payload.saml_nameid = ref.nameID;
-      if (ref.nameIDFormat !== undefined && ref.nameIDFormat.length <= MAX_SAML_REF_LENGTH) payload.saml_nameid_format = ref.nameIDFormat;
-      if (ref.sessionIndex !== undefined && ref.sessionIndex.length <= MAX_SAML_REF_LENGTH) payload.saml_session_index = ref.sessionIndex;
+    if (ref && ref.nameID !== '') {
+      const short = (v: string) => v.length <= MAX_SAML_REF_LENGTH;
+      if (short(ref.nameID)) payload.saml_nameid = ref.nameID;
+      else payload.saml_nameid_sha256 = sha256hex(ref.nameID);
+      if (ref.nameIDFormat !== undefined && short(ref.nameIDFormat)) payload.saml_nameid_format = ref.nameIDFormat;
+      if (ref.sessionIndex !== undefined) {
+        if (short(ref.sessionIndex)) payload.saml_session_index = ref.sessionIndex;
+        else payload.saml_session_index_sha256 = sha256hex(ref.sessionIndex);
+      }
     }
     const token = await new SignJWT(payload)
       .setProtectedHeader({ alg: SESSION_ALG, kid: key.kid, typ: 'JWT' })

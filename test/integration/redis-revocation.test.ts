@@ -47,6 +47,13 @@ describe('RedisRevocationList on a real Redis', () => {
     assert.notEqual(redisKey, replicaB.keyFor(key), 'session keys and jtis never share a Redis key');
     const ttl = await redis.ttl(redisKey);
     assert.ok(ttl > 600 + REVOCATION_GRACE_SECONDS - 10 && ttl <= 600 + REVOCATION_GRACE_SECONDS + 1, `ttl ${ttl}`);
+    // A revocation stamped earlier (a replica whose clock runs behind) never lowers the time or the TTL.
+    await replicaA.revokeIssuedBefore(key, T - 100, T + 10);
+    assert.equal(await redis.get(redisKey), String(T));
+    assert.ok((await redis.ttl(redisKey)) > 600, 'TTL kept');
+    await replicaA.revokeIssuedBefore(key, T + 5, T + 900);
+    assert.equal(await redis.get(redisKey), String(T + 5));
+    assert.ok((await redis.ttl(redisKey)) > 900, 'TTL raised');
     // An unreadable value is an unknown answer, never "not revoked".
     await redis.set(redisKey, 'garbage', 'EX', 60);
     await assert.rejects(replicaB.isRevoked(freshJti(), { iat: T, keys: [key] }), RevocationListUnavailableError);

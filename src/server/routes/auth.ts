@@ -168,7 +168,14 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     const target = rd?.target ?? '/';
     const runtime = claims ? ctx.registry.current().connectors.get(claims.connector) : undefined;
     const saml = runtime?.enabled && runtime.ready ? runtime.saml : undefined;
-    if (claims?.saml && saml?.idp.sloURL !== undefined) {
+    const ref = claims?.saml;
+    // Single logout also ends the user's IdP session, and with it every other
+    // SP's: started only by a POST (the Sign out form) or a navigation this
+    // site made itself, never by a cross-site link or image (GET stays a
+    // local logout then; Sec-Fetch-Site is sent by every current browser).
+    const site = req.headers['sec-fetch-site'];
+    const deliberate = req.method === 'POST' || site === 'same-origin' || site === 'none';
+    if (claims && ref?.nameID !== undefined && saml?.idp.sloURL !== undefined && deliberate) {
       const t = now();
       const requestId = newRequestId();
       const sid = randomBytes(16).toString('base64url');
@@ -183,9 +190,9 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       cookies.push(serializeCookie(STATE_COOKIE, encodeState(pending, ctx.stateKey()), stateCookieOptions(ctx.config.publicURL)));
       const out = buildLogoutRequest(saml, {
         requestId,
-        nameID: claims.saml.nameID,
-        ...(claims.saml.nameIDFormat !== undefined ? { nameIDFormat: claims.saml.nameIDFormat } : {}),
-        ...(claims.saml.sessionIndex !== undefined ? { sessionIndex: claims.saml.sessionIndex } : {}),
+        nameID: ref.nameID,
+        ...(ref.nameIDFormat !== undefined ? { nameIDFormat: ref.nameIDFormat } : {}),
+        ...(ref.sessionIndex !== undefined ? { sessionIndex: ref.sessionIndex } : {}),
         relayState: sid,
         now: t,
       });

@@ -10,11 +10,11 @@ import { buildSpMetadata } from '../../saml/metadata.ts';
 import { buildLogoutResponse, logoutMessageKind, validateLogoutRequest, validateLogoutResponse, type LogoutMessageInput } from '../../saml/logout.ts';
 import { validateResponse } from '../../saml/validate-response.ts';
 import type { SamlConnectorConfig, TrailEntry } from '../../saml/types.ts';
-import { samlSessionKeys } from '../../session/revocation.ts';
+import { logoutRequestKeys, samlSessionKeys } from '../../session/revocation.ts';
 import type { SessionClaims } from '../../session/tokens.ts';
 import { SESSION_COOKIE, STATE_COOKIE, parseCookies, serializeCookie, sessionCookieOptions, stateCookieOptions } from '../../session/cookies.ts';
 import { checkRedirect } from '../../session/redirects.ts';
-import { addPending, decodeState, encodeState, takePending } from '../../session/state-cookie.ts';
+import { addPending, decodeState, encodeState, takePending, type PendingLogin } from '../../session/state-cookie.ts';
 import type { PublicContext } from '../context.ts';
 import { sendAutoPost, sendError, sendPage, escapeHtml } from '../html.ts';
 import { recordLogin, recordLogout } from '../login-log.ts';
@@ -51,6 +51,39 @@ function methodNotAllowed(app: FastifyInstance, url: string, allowed: string[]):
 
 export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Promise<void> {
   const now = ctx.now ?? (() => new Date());
+
+  /**
+   * An onRequest hook for the POST routes that take a SAML message (ACS,
+   * SLO): before the body is read, an unknown, disabled or not-ready
+   * connector, or a body far over this connector's limit, is answered without
+   * buffering and parsing up to ACS_BODY_LIMIT bytes (a cheap way to burn CPU
+   * and memory otherwise).
+   */
+  function beforeBody(
+    refuse: (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply, status: number, reason: string, runtime: ConnectorRuntime | undefined, startedAt: bigint) => FastifyReply,
+    opts: { notReadyLimit?: number } = {},
+  ) {
+    return async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
+      const l = lookup(ctx, req.params);
+      const startedAt = process.hrtime.bigint();
+      let maxBytes: number;
+      if (l.ok) maxBytes = l.saml.security.maxResponseBytes;
+      // A route that still has something to do for a connector that is not
+      // ready (SLO: the local logout) reads a small body only.
+      else if (l.status === 503 && opts.notReadyLimit !== undefined) maxBytes = opts.notReadyLimit;
+      else return refuse(req, reply, l.status, l.reason, l.runtime, startedAt);
+      // base64 grows 4/3, form-encoding of its +, / and = up to 3x more; RelayState is small.
+      const ceiling = Math.ceil(maxBytes / 3) * 4 * 3 + 8192;
+      const length = Number(req.headers['content-length'] ?? 0);
+      if (length > ceiling) return refuse(req, reply, 413, 'ResponseTooLarge', l.runtime, startedAt);
+      return undefined;
+    };
+  }
+
+  /** RelayState to echo to the IdP: at most 80 bytes (SAML bindings 3.4.3), else none rather than a huge Location header. */
+  function echoedRelayState(relayState: string | undefined): { relayState?: string } {
+    return relayState !== undefined && Buffer.byteLength(relayState, 'utf8') <= 80 ? { relayState } : {};
+  }
 
   app.get<{ Params: Params }>('/saml/:ns/:name/metadata', async (req, reply) => {
     const l = lookup(ctx, req.params);
@@ -92,23 +125,10 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     '/saml/:ns/:name/acs',
     {
       bodyLimit: ACS_BODY_LIMIT,
-      // Before the body is read: an unknown, disabled or not-ready connector, or
-      // a body far over this connector's limit, is answered without buffering
-      // and parsing up to ACS_BODY_LIMIT bytes (a cheap way to burn CPU otherwise).
-      onRequest: async (req, reply) => {
-        const l = lookup(ctx, req.params);
-        const startedAt = process.hrtime.bigint();
-        const refuse = (status: number, reason: string, runtime?: ConnectorRuntime) => {
-          recordLogin(ctx, { correlationId: req.id, connector: runtime, namespace: req.params.ns, name: req.params.name, status, reason, startedAt });
-          return sendError(reply, status, reason, req.id);
-        };
-        if (!l.ok) return refuse(l.status, l.reason, l.runtime);
-        // base64 grows 4/3, form-encoding of its +, / and = up to 3x more; RelayState is small.
-        const ceiling = Math.ceil(l.saml.security.maxResponseBytes / 3) * 4 * 3 + 8192;
-        const length = Number(req.headers['content-length'] ?? 0);
-        if (length > ceiling) return refuse(413, 'ResponseTooLarge', l.runtime);
-        return undefined;
-      },
+      onRequest: beforeBody((req, reply, status, reason, runtime, startedAt) => {
+        recordLogin(ctx, { correlationId: req.id, connector: runtime, namespace: req.params.ns, name: req.params.name, status, reason, startedAt });
+        return sendError(reply, status, reason, req.id);
+      }),
     },
     async (req, reply) => {
       const startedAt = process.hrtime.bigint();
@@ -264,49 +284,73 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
         ctx.logger.error({ correlationId: req.id, connector: key, err: (err as Error).message }, 'replay cache unavailable');
         return refuse('idp', 503, (err as { reason?: string }).reason ?? 'ReplayCacheUnavailable');
       }
-      if (!result.ok) return refuse('idp', result.status, result.reason, { trail: result.trail });
+      if (!result.ok) {
+        // Signed by the IdP but failing a later check (expired, no NameID,
+        // replayed...): the IdP sent it, so it gets a LogoutResponse with an
+        // error status and can go on with its logout chain. Anything not
+        // proven to come from the IdP gets only an error page here.
+        if (result.verified && l.saml.idp.sloURL !== undefined) {
+          recordLogout(ctx, { correlationId: req.id, connector: l.runtime, namespace: ns, name, initiator: 'idp', status: result.status, reason: result.reason, trail: result.trail });
+          const out = buildLogoutResponse(l.saml, { inResponseTo: result.verified.id, statusCode: 'Requester', ...echoedRelayState(result.verified.relayState), now: t });
+          return reply.code(302).header('cache-control', 'no-store').header('location', out.url).send();
+        }
+        return refuse('idp', result.status, result.reason, { trail: result.trail });
+      }
       const nowSeconds = Math.floor(t.getTime() / 1000);
-      // Kept as long as any session it may name can live (a ttl shortened
-      // since would otherwise let an older, longer session outlive it).
-      const until = nowSeconds + Math.max(l.runtime.sessionTtlSeconds, REVOKED_KEY_MIN_SECONDS);
-      const keys =
-        result.sessionIndexes.length > 0
-          ? result.sessionIndexes.map((sessionIndex) => samlSessionKeys(key, { nameID: result.nameID, sessionIndex })[1]!)
-          : [samlSessionKeys(key, { nameID: result.nameID })[0]!];
+      // Kept as long as a session of this connector lives (plus the grace).
+      const until = nowSeconds + l.runtime.sessionTtlSeconds;
+      const keys = logoutRequestKeys(key, result.nameID, result.sessionIndexes);
       let statusCode: 'Success' | 'Responder' = 'Success';
       let reason = 'Success';
       try {
-        for (const k of keys) await ctx.revocations.revokeIssuedBefore(k, nowSeconds, until);
+        await Promise.all(keys.map((k) => ctx.revocations.revokeIssuedBefore(k, nowSeconds, until)));
       } catch (err) {
-        // The IdP is told the logout failed here; the browser's own cookie is still cleared.
+        // The IdP is told the logout failed here.
         ctx.logger.error({ correlationId: req.id, connector: key, err: (err as Error).message }, 'could not record the single logout; sessions it names stay valid');
         statusCode = 'Responder';
         reason = 'RevocationListUnavailable';
       }
-      if (presented && presented.connector === key) {
+      // The cookie that came along is cleared only when it is one of the
+      // sessions the request names: a signed request for one user must not
+      // become a logout link for whoever opens it.
+      if (presented && presented.connector === key && samlSessionKeys(key, presented.saml).some((k) => keys.includes(k))) {
         reply.header('set-cookie', clearedSessionCookie());
         await revokeJti(req, presented);
       }
-      recordLogout(ctx, { correlationId: req.id, connector: l.runtime, namespace: ns, name, initiator: 'idp', status: statusCode === 'Success' ? 200 : 503, reason, trail: result.trail, revoked: statusCode === 'Success' ? keys.length : 0 });
+      recordLogout(ctx, { correlationId: req.id, connector: l.runtime, namespace: ns, name, initiator: 'idp', status: statusCode === 'Success' ? 200 : 503, reason, trail: result.trail, revokedKeys: statusCode === 'Success' ? keys.length : 0 });
       if (l.saml.idp.sloURL !== undefined) {
-        const out = buildLogoutResponse(l.saml, { inResponseTo: result.id, statusCode, ...(result.relayState !== undefined ? { relayState: result.relayState } : {}), now: t });
+        const out = buildLogoutResponse(l.saml, { inResponseTo: result.id, statusCode, ...echoedRelayState(result.relayState), now: t });
         return reply.code(302).header('cache-control', 'no-store').header('location', out.url).send();
       }
       return sendPage(reply, 200, 'Signed out', `<h1>Signed out</h1><p>Your identity provider ended your session at ${escapeHtml(ctx.config.publicURL)}.</p><p><a href="/">Home</a></p>`);
     }
 
-    // kind === 'response': the answer to our LogoutRequest.
+    // kind === 'response': the answer to our LogoutRequest, bound to the
+    // pending logout in the signed state cookie by RelayState (its id) and
+    // InResponseTo. An IdP that drops RelayState is matched by InResponseTo
+    // alone against this connector's pending logouts (at most 8).
     const relayState = input.binding === 'HTTPPost' ? req.body?.RelayState : req.query.RelayState;
     const sid = typeof relayState === 'string' ? relayState : undefined;
     const pending = decodeState(parseCookies(req.headers.cookie)[STATE_COOKIE], ctx.stateKey(), t);
-    const taken = sid ? takePending(pending, sid, key, t, 'logout') : { entry: undefined, rest: pending };
-    if (taken.rest.length !== pending.length) {
+    const candidates = sid !== undefined ? pending.filter((e) => e.sid === sid) : pending.filter((e) => e.k === 'logout' && e.c === key);
+    let taken: { entry?: PendingLogin; rest: PendingLogin[] } = { rest: pending };
+    let result: ReturnType<typeof validateLogoutResponse> | undefined;
+    for (const candidate of candidates) {
+      const attempt = takePending(pending, candidate.sid, key, t, 'logout');
+      if (!attempt.entry) {
+        taken = attempt;
+        continue;
+      }
+      result = validateLogoutResponse(l.saml, input, { now: t, expectedInResponseTo: attempt.entry.rid });
+      taken = attempt;
+      if (result.ok || result.reason !== 'InResponseToMismatch') break;
+    }
+    if (taken.rest.length !== pending.length && (result === undefined || result.ok)) {
       const rest = encodeState(taken.rest, ctx.stateKey());
       const options = stateCookieOptions(ctx.config.publicURL);
       reply.header('set-cookie', serializeCookie(STATE_COOKIE, rest, rest === '' ? { ...options, maxAge: 0 } : options));
     }
-    if (!taken.entry) return refuse('sp', 400, 'LogoutNotPending');
-    const result = validateLogoutResponse(l.saml, input, { now: t, expectedInResponseTo: taken.entry.rid });
+    if (!taken.entry || result === undefined) return refuse('sp', 400, 'LogoutNotPending');
     if (!result.ok) return refuse('sp', result.status, result.reason, { trail: result.trail });
     const target = taken.entry.rd;
     if (!result.success) {
@@ -323,7 +367,10 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     return reply.code(303).header('cache-control', 'no-store').header('location', target).send();
   };
   app.get('/saml/:ns/:name/slo', slo);
-  app.post('/saml/:ns/:name/slo', { bodyLimit: ACS_BODY_LIMIT }, slo);
+  app.post('/saml/:ns/:name/slo', { bodyLimit: ACS_BODY_LIMIT, onRequest: beforeBody((req, reply, status, reason, runtime) => {
+    recordLogout(ctx, { correlationId: req.id, connector: runtime, namespace: req.params.ns, name: req.params.name, initiator: 'idp', status, reason });
+    return sendError(reply, status, reason === 'ResponseTooLarge' ? 'LogoutMessageTooLarge' : reason, req.id);
+  }, { notReadyLimit: 16 * 1024 }) }, slo);
   methodNotAllowed(app, '/saml/:ns/:name/slo', ['GET', 'POST']);
 
   /** The verified claims of the presented session cookie, if any. */

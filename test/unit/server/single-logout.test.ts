@@ -117,10 +117,11 @@ test('an IdP LogoutRequest (HTTP-Redirect, signed) revokes the session it names 
   assert.equal(await verifyStatus(h.app, ended), 401);
   assert.equal(await verifyStatus(h.app, kept), 200, 'another IdP session of the same user is not named');
   assert.ok(await metric(h, /sso_logouts_total\{namespace="default",connector="demo",initiator="idp",result="success",reason="Success"\} 1/));
-  // The same request again is a replay.
+  // The same request again is a replay: signed, so the IdP gets an error status back.
   const again = await h.app.inject({ method: 'GET', url: `${SLO_PATH}?${redirectQuery('SAMLRequest', xml, { keyPem: h.idp.keyPem, relayState: 'idp-relay' })}` });
-  assert.equal(again.statusCode, 401);
-  assert.match(again.body, /ReplayDetected/);
+  assert.equal(again.statusCode, 302);
+  assert.match(messageAt(String(again.headers.location), 'SAMLResponse').xml, /status:Requester"/);
+  assert.ok(await metric(h, /sso_logouts_total\{namespace="default",connector="demo",initiator="idp",result="failure",reason="ReplayDetected"\} 1/));
 });
 
 test('a LogoutRequest without SessionIndex ends every earlier session of that NameID at that connector only', async (t) => {
@@ -171,79 +172,158 @@ test('without saml.idp.sloURL the IdP is answered with a page, the session still
   assert.equal(await verifyStatus(h.app, token), 401);
 });
 
-// Each refusal: the right status and reason code, and the named session still works.
-const refusals: Array<{ name: string; status: number; reason: string; query: (h: Harness, other: { keyPem: string }) => string }> = [
+// Each refusal ends nothing: the named session still works and its cookie is
+// left alone. Before the signature is proven the answer is an error page
+// (status + reason); a request the IdP did sign that fails a later check is
+// answered to the IdP with a LogoutResponse carrying an error status, so the
+// IdP's logout chain goes on.
+const refusals: Array<{ name: string; status: number; reason: string; signed: boolean; query: (h: Harness, other: { keyPem: string }) => string }> = [
   {
     name: 'unsigned (anyone could end sessions by linking here)',
     status: 401,
     reason: 'SignatureMissing',
+    signed: false,
     query: (h) => redirectQuery('SAMLRequest', logoutRequestXml(h, { sessionIndexes: ['_x'] }).xml),
   },
   {
     name: 'signed by a key that is not configured',
     status: 401,
     reason: 'SignatureInvalid',
+    signed: false,
     query: (h, other) => redirectQuery('SAMLRequest', logoutRequestXml(h, { sessionIndexes: ['_x'] }).xml, { keyPem: other.keyPem }),
   },
   {
     name: 'RelayState changed after signing',
     status: 401,
     reason: 'SignatureInvalid',
+    signed: false,
     query: (h) => redirectQuery('SAMLRequest', logoutRequestXml(h, { sessionIndexes: ['_x'] }).xml, { keyPem: h.idp.keyPem, relayState: 'a' }).replace('RelayState=a', 'RelayState=b'),
   },
   {
     name: 'signed with SHA-1',
     status: 401,
     reason: 'WeakAlgorithm',
+    signed: false,
     query: (h) => redirectQuery('SAMLRequest', logoutRequestXml(h, { sessionIndexes: ['_x'] }).xml, { keyPem: h.idp.keyPem, sigAlg: RSA_SHA1, hash: 'sha1' }),
-  },
-  {
-    name: 'from another issuer',
-    status: 401,
-    reason: 'IssuerMismatch',
-    query: (h) => redirectQuery('SAMLRequest', logoutRequestXml(h, { sessionIndexes: ['_x'], issuer: 'https://evil.example/idp' }).xml, { keyPem: h.idp.keyPem }),
-  },
-  {
-    name: 'addressed to another connector',
-    status: 401,
-    reason: 'DestinationMismatch',
-    query: (h) => redirectQuery('SAMLRequest', logoutRequestXml(h, { sessionIndexes: ['_x'], destination: `${h.publicURL}/saml/default/other/slo` }).xml, { keyPem: h.idp.keyPem }),
-  },
-  {
-    name: 'issued an hour ago',
-    status: 401,
-    reason: 'LogoutRequestExpired',
-    query: (h) => redirectQuery('SAMLRequest', logoutRequestXml(h, { sessionIndexes: ['_x'], issueInstant: new Date(Date.now() - 3600_000) }).xml, { keyPem: h.idp.keyPem }),
   },
   {
     name: 'both SAMLRequest and SAMLResponse',
     status: 400,
     reason: 'MalformedLogoutMessage',
+    signed: false,
     query: (h) => `${redirectQuery('SAMLRequest', logoutRequestXml(h, { sessionIndexes: ['_x'] }).xml, { keyPem: h.idp.keyPem })}&SAMLResponse=abc`,
   },
   {
     name: 'not deflate at all',
     status: 400,
     reason: 'MalformedLogoutMessage',
+    signed: false,
     query: () => 'SAMLRequest=%25%25%25',
+  },
+  {
+    name: 'from another issuer',
+    status: 401,
+    reason: 'IssuerMismatch',
+    signed: true,
+    query: (h) => redirectQuery('SAMLRequest', logoutRequestXml(h, { sessionIndexes: ['_x'], issuer: 'https://evil.example/idp' }).xml, { keyPem: h.idp.keyPem }),
+  },
+  {
+    name: 'addressed to another connector',
+    status: 401,
+    reason: 'DestinationMismatch',
+    signed: true,
+    query: (h) => redirectQuery('SAMLRequest', logoutRequestXml(h, { sessionIndexes: ['_x'], destination: `${h.publicURL}/saml/default/other/slo` }).xml, { keyPem: h.idp.keyPem }),
+  },
+  {
+    name: 'issued an hour ago',
+    status: 401,
+    reason: 'LogoutRequestExpired',
+    signed: true,
+    query: (h) => redirectQuery('SAMLRequest', logoutRequestXml(h, { sessionIndexes: ['_x'], issueInstant: new Date(Date.now() - 3600_000) }).xml, { keyPem: h.idp.keyPem }),
   },
 ];
 
 for (const r of refusals) {
-  test(`a LogoutRequest ${r.name} is refused ${r.status} ${r.reason} and ends nothing`, async (t) => {
+  test(`a LogoutRequest ${r.name} is refused (${r.reason}) and ends nothing`, async (t) => {
     const h = await harness();
     t.after(() => h.close());
     const token = await session(h, '_x');
     const { signingIdentity } = await import('../../support/saml-fixtures.ts');
     const other = await signingIdentity('other-idp');
-    const res = await h.app.inject({ method: 'GET', url: `${SLO_PATH}?${r.query(h, other)}`, headers: { cookie: `${SESSION}=${token}` } });
-    assert.equal(res.statusCode, r.status, res.body);
-    assert.match(res.body, new RegExp(r.reason));
+    const query = r.query(h, other);
+    const res = await h.app.inject({ method: 'GET', url: `${SLO_PATH}?${query}`, headers: { cookie: `${SESSION}=${token}` } });
+    if (r.signed) {
+      assert.equal(res.statusCode, 302, res.body);
+      const answer = messageAt(String(res.headers.location), 'SAMLResponse');
+      assert.match(answer.xml, /StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Requester"/);
+      const requestId = attrOf(inflateRawSync(Buffer.from(decodeURIComponent(/SAMLRequest=([^&]*)/.exec(query)![1]!), 'base64')).toString(), 'ID');
+      assert.equal(attrOf(answer.xml, 'InResponseTo'), requestId);
+    } else {
+      assert.equal(res.statusCode, r.status, res.body);
+      assert.match(res.body, new RegExp(r.reason));
+    }
     assert.equal(setCookieLine(res, SESSION), undefined, 'the cookie is left alone');
     assert.equal(await verifyStatus(h.app, token), 200, 'the session still works');
     assert.ok(await metric(h, new RegExp(`sso_logouts_total\\{namespace="default",connector="demo",initiator="idp",result="failure",reason="${r.reason}"\\} 1`)));
   });
 }
+
+test('a signed LogoutRequest for another user ends that user\'s sessions, not the one whose cookie came along', async (t) => {
+  const h = await harness();
+  t.after(() => h.close());
+  await h.apply(bindingManifest('mallory', 'mallory@example.com', ['demo']));
+  const alice = await session(h, '_alice');
+  const { xml } = logoutRequestXml(h, { nameID: 'mallory@example.com', sessionIndexes: ['_mallory'] });
+  const res = await h.app.inject({ method: 'GET', url: `${SLO_PATH}?${redirectQuery('SAMLRequest', xml, { keyPem: h.idp.keyPem })}`, headers: { cookie: `${SESSION}=${alice}` } });
+  assert.equal(res.statusCode, 302);
+  assert.equal(setCookieLine(res, SESSION), undefined);
+  assert.equal(await verifyStatus(h.app, alice), 200);
+});
+
+test('sessions without a SessionIndex, or with overlong values, are still named; many indexes revoke the NameID', async (t) => {
+  const h = await harness();
+  t.after(() => h.close());
+  const noIndexRes = await signIn(h, { response: { nameID: 'alice@example.com', sessionIndex: null } });
+  const noIndex = cookieValue(noIndexRes.acs, SESSION)!;
+  assert.equal(jwtPayload(noIndex).saml_session_index, undefined);
+  const longIndex = '_' + 'L'.repeat(600);
+  const long = await session(h, longIndex);
+  assert.equal(jwtPayload(long).saml_session_index, undefined);
+  assert.match(String(jwtPayload(long).saml_session_index_sha256), /^[0-9a-f]{64}$/);
+  const other = await session(h, '_other');
+  // Names the long index: ends that session and the unindexed one, not _other.
+  const first = logoutRequestXml(h, { sessionIndexes: [longIndex] });
+  assert.equal((await h.app.inject({ method: 'GET', url: `${SLO_PATH}?${redirectQuery('SAMLRequest', first.xml, { keyPem: h.idp.keyPem })}` })).statusCode, 302);
+  assert.equal(await verifyStatus(h.app, long), 401);
+  assert.equal(await verifyStatus(h.app, noIndex), 401, 'a session without SessionIndex cannot be told apart: ended too');
+  assert.equal(await verifyStatus(h.app, other), 200);
+  // 17 indexes: more than one request may add one by one, so the whole NameID is revoked.
+  const many = logoutRequestXml(h, { sessionIndexes: Array.from({ length: 17 }, (_, i) => `_many${i}`) });
+  assert.equal((await h.app.inject({ method: 'GET', url: `${SLO_PATH}?${redirectQuery('SAMLRequest', many.xml, { keyPem: h.idp.keyPem })}` })).statusCode, 302);
+  assert.equal(await verifyStatus(h.app, other), 401);
+});
+
+test('a RelayState longer than 80 bytes is not echoed to the IdP', async (t) => {
+  const h = await harness();
+  t.after(() => h.close());
+  const { xml } = logoutRequestXml(h, { sessionIndexes: ['_r'] });
+  const res = await h.app.inject({ method: 'GET', url: `${SLO_PATH}?${redirectQuery('SAMLRequest', xml, { keyPem: h.idp.keyPem, relayState: 'r'.repeat(81) })}` });
+  assert.equal(res.statusCode, 302);
+  assert.equal(new URL(String(res.headers.location)).searchParams.get('RelayState'), null);
+  const ok = logoutRequestXml(h, { sessionIndexes: ['_r2'] });
+  const res2 = await h.app.inject({ method: 'GET', url: `${SLO_PATH}?${redirectQuery('SAMLRequest', ok.xml, { keyPem: h.idp.keyPem, relayState: 'r'.repeat(80) })}` });
+  assert.equal(new URL(String(res2.headers.location)).searchParams.get('RelayState'), 'r'.repeat(80));
+});
+
+test('POST /slo answers an unknown connector or an oversized body before reading it', async (t) => {
+  const h = await harness();
+  t.after(() => h.close());
+  const unknown = await h.app.inject({ method: 'POST', url: '/saml/nope/nope/slo', headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': '10000000' }, payload: 'SAMLRequest=x' });
+  assert.equal(unknown.statusCode, 404);
+  const big = await h.app.inject({ method: 'POST', url: SLO_PATH, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': '10000000' }, payload: 'SAMLRequest=x' });
+  assert.equal(big.statusCode, 413);
+  assert.match(big.body, /LogoutMessageTooLarge/);
+});
 
 /** POST /auth/logout with the session; returns the LogoutRequest sent to the IdP and the state cookie. */
 async function spLogout(h: Harness, token: string, rd = '/bye', extraCookie = ''): Promise<{ res: LightMyRequestResponse; xml: string; relayState: string; state: string }> {
@@ -355,4 +435,36 @@ test('the SLO route refuses other methods with 405 and unknown connectors with 4
   t.after(() => h.close());
   assert.equal((await h.app.inject({ method: 'PUT', url: SLO_PATH })).statusCode, 405);
   assert.equal((await h.app.inject({ method: 'GET', url: '/saml/default/nope/slo?SAMLRequest=x' })).statusCode, 404);
+});
+
+test('an IdP that drops RelayState is matched to the pending logout by InResponseTo', async (t) => {
+  const h = await harness();
+  t.after(() => h.close());
+  const out = await spLogout(h, await session(h, '_norelay'), '/gone');
+  const requestId = attrOf(out.xml, 'ID')!;
+  const wrong = await h.app.inject({ method: 'GET', url: `${SLO_PATH}?${redirectQuery('SAMLResponse', logoutResponseXml(h, '_unrelated'))}`, headers: { cookie: `${STATE}=${out.state}` } });
+  assert.equal(wrong.statusCode, 401);
+  assert.match(wrong.body, /InResponseToMismatch/);
+  const back = await h.app.inject({ method: 'GET', url: `${SLO_PATH}?${redirectQuery('SAMLResponse', logoutResponseXml(h, requestId))}`, headers: { cookie: `${STATE}=${out.state}` } });
+  assert.equal(back.statusCode, 303, back.body);
+  assert.equal(back.headers.location, '/gone');
+  assert.match(setCookieLine(back, STATE) ?? '', /^sso_state=;/);
+});
+
+test('GET /auth/logout from another site ends the session here only; the same site, or POST, also at the IdP', async (t) => {
+  const h = await harness();
+  t.after(() => h.close());
+  for (const [headers, slo] of [
+    [{ 'sec-fetch-site': 'cross-site' }, false],
+    [{ 'sec-fetch-site': 'same-site' }, false],
+    [{}, false],
+    [{ 'sec-fetch-site': 'same-origin' }, true],
+    [{ 'sec-fetch-site': 'none' }, true],
+  ] as const) {
+    const token = await session(h, `_get-${JSON.stringify(headers)}`);
+    const res = await h.app.inject({ method: 'GET', url: '/auth/logout?rd=/x', headers: { cookie: `${SESSION}=${token}`, ...headers } });
+    assert.equal(res.statusCode, 303);
+    assert.equal(String(res.headers.location).startsWith(IDP_SLO), slo, `${JSON.stringify(headers)} -> ${res.headers.location}`);
+    assert.equal(await verifyStatus(h.app, token), 401, 'the session ends here either way');
+  }
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac, generateKeyPairSync } from 'node:crypto';
+import { createHash, createHmac, generateKeyPairSync } from 'node:crypto';
 import { SignJWT, decodeProtectedHeader, decodeJwt } from 'jose';
 import { generateKeySet, rotate, type SessionKeySet } from '../../../src/session/keys.ts';
 import { SESSION_AUDIENCE, SessionTokens } from '../../../src/session/tokens.ts';
@@ -163,7 +163,7 @@ test('issue refuses a non-positive ttl', async () => {
   await assert.rejects(tokens.issue(claims, 1.5, T0), RangeError);
 });
 
-test('the SAML subject (NameID, Format, SessionIndex) round-trips; oversized values are left out', async () => {
+test('the SAML subject (NameID, Format, SessionIndex) round-trips; oversized values travel hashed', async () => {
   const { tokens } = setup();
   const saml = { nameID: 'alice@example.com', nameIDFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress', sessionIndex: '_s1' };
   const { token } = await tokens.issue({ ...claims, saml }, 60, T0);
@@ -177,12 +177,13 @@ test('the SAML subject (NameID, Format, SessionIndex) round-trips; oversized val
   const plain = await tokens.verify((await tokens.issue(claims, 60, T0)).token, T0);
   assert.ok(plain.ok);
   assert.equal(plain.claims.saml, undefined);
-  // A NameID too long for a cookie drops the whole reference; a long SessionIndex only itself.
+  // Values too long for a cookie travel as their SHA-256 (the revocation keys are derived from it).
   const long = 'x'.repeat(513);
-  const noRef = await tokens.verify((await tokens.issue({ ...claims, saml: { nameID: long, sessionIndex: '_s' } }, 60, T0)).token, T0);
-  assert.ok(noRef.ok);
-  assert.equal(noRef.claims.saml, undefined);
-  const noIndex = await tokens.verify((await tokens.issue({ ...claims, saml: { nameID: 'n', sessionIndex: long } }, 60, T0)).token, T0);
-  assert.ok(noIndex.ok);
-  assert.deepEqual(noIndex.claims.saml, { nameID: 'n' });
+  const sha = (v: string) => createHash('sha256').update(v).digest('hex');
+  const hashed = await tokens.verify((await tokens.issue({ ...claims, saml: { nameID: long, sessionIndex: long } }, 60, T0)).token, T0);
+  assert.ok(hashed.ok);
+  assert.deepEqual(hashed.claims.saml, { nameIDSha256: sha(long), sessionIndexSha256: sha(long) });
+  const mixed = await tokens.verify((await tokens.issue({ ...claims, saml: { nameID: 'n', sessionIndex: long } }, 60, T0)).token, T0);
+  assert.ok(mixed.ok);
+  assert.deepEqual(mixed.claims.saml, { nameID: 'n', sessionIndexSha256: sha(long) });
 });
