@@ -4,6 +4,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import {
   Conditions,
+  Dns1123Subdomain,
   Duration,
   FINGERPRINT_PATTERN,
   GROUP_VERSION,
@@ -140,17 +141,38 @@ const SamlSp = Type.Object(
     ),
     forceAuthn: Type.Optional(Type.Boolean({ description: 'Ask the IdP to authenticate the user afresh.', default: false })),
     isPassive: Type.Optional(Type.Boolean({ description: 'Ask the IdP not to interact with the user.', default: false })),
+    signingKeySecretRef: Type.Optional(
+      Type.Object(
+        { name: Dns1123Subdomain('Name of a kubernetes.io/tls Secret in the same namespace (keys tls.key and tls.crt).') },
+        {
+          additionalProperties: false,
+          description:
+            'The SP signing key: logout messages are signed with it, AuthnRequests too with signAuthnRequests, and its certificate is published in the SP metadata. RSA (2048 bits or more) or EC P-256/384/521.',
+        },
+      ),
+    ),
+    signAuthnRequests: Type.Optional(
+      Type.Boolean({ description: 'Sign AuthnRequests with the key of signingKeySecretRef (AuthnRequestsSigned in the SP metadata).', default: false }),
+    ),
   },
   {
     additionalProperties: false,
     description: 'This service provider, as the IdP sees it.',
     default: {},
-    ...rules({
-      rule: '!(has(self.forceAuthn) && self.forceAuthn && has(self.isPassive) && self.isPassive)',
-      message: 'forceAuthn and isPassive cannot both be true',
-      reason: 'FieldValueForbidden',
-      fieldPath: '.isPassive',
-    }),
+    ...rules(
+      {
+        rule: '!(has(self.forceAuthn) && self.forceAuthn && has(self.isPassive) && self.isPassive)',
+        message: 'forceAuthn and isPassive cannot both be true',
+        reason: 'FieldValueForbidden',
+        fieldPath: '.isPassive',
+      },
+      {
+        rule: '!has(self.signAuthnRequests) || !self.signAuthnRequests || has(self.signingKeySecretRef)',
+        message: 'signAuthnRequests needs signingKeySecretRef',
+        reason: 'FieldValueRequired',
+        fieldPath: '.signingKeySecretRef',
+      },
+    ),
   },
 );
 

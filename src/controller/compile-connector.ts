@@ -5,6 +5,7 @@
 import type { SsoConnector } from '../api/index.ts';
 import { normaliseFingerprint, parseDuration } from '../api/index.ts';
 import { parseCertificates } from '../saml/certificates.ts';
+import { loadSpSigningKey, type SpSigningKey } from '../saml/sign.ts';
 import { checkRedirect } from '../session/redirects.ts';
 import type { IdpCertificate, SamlConnectorConfig } from '../saml/types.ts';
 import type { ConditionInput } from './conditions.ts';
@@ -109,6 +110,20 @@ export function compileConnector(input: CompileInput): CompileOutput {
       pemSources.push({ pem: got.value, source: `secret/${ref.name}#${ref.key}` });
     }
   });
+  // The SP signing key: a kubernetes.io/tls Secret (tls.key, tls.crt).
+  const signingRef = saml.sp?.signingKeySecretRef;
+  const signingPems: { key?: string; cert?: string } = {};
+  if (signingRef) {
+    secretNames.add(signingRef.name);
+    for (const [field, dataKey] of [['key', 'tls.key'], ['cert', 'tls.crt']] as const) {
+      const got = input.secret(namespace, signingRef.name, dataKey);
+      if ('missing' in got) {
+        secretReason = got.missing;
+        const problem = got.missing === 'SecretNotFound' ? `Secret ${namespace}/${signingRef.name} not found` : `Secret ${namespace}/${signingRef.name} has no key ${dataKey}`;
+        if (!secretProblems.includes(problem)) secretProblems.push(problem);
+      } else signingPems[field] = got.value;
+    }
+  }
   const secretsOK = secretProblems.length === 0;
   conditions.push(
     secretsOK
@@ -202,8 +217,23 @@ export function compileConnector(input: CompileInput): CompileOutput {
     else redirectProblem = cond('Ready', 'False', 'RedirectPathInvalid', `saml.idpInitiated.redirectPath must be a path on this host: ${checked.ok ? 'not a relative path' : checked.message}`);
   }
 
-  // 6. Ready: the first failing dependency gives the reason.
-  const failing = conditions.find((c) => c.type !== 'CertificateExpiringSoon' && c.status !== 'True') ?? redirectProblem;
+  // 6. The SP signing key must load (key and certificate match, strong
+  // enough, certificate not expired); never a word of the key in a message.
+  let spSigning: SpSigningKey | undefined;
+  let signingProblem: ConditionInput | undefined;
+  if (signingRef && secretsOK) {
+    const loaded = loadSpSigningKey(signingPems.key ?? '', signingPems.cert ?? '', now);
+    if (loaded.ok) {
+      spSigning = loaded.signing;
+      const expires = Date.parse(loaded.signing.notAfter) + 1000;
+      if (requeueAt === undefined || expires < requeueAt.getTime()) requeueAt = new Date(expires);
+    } else {
+      signingProblem = cond('Ready', 'False', loaded.reason, `Secret ${namespace}/${signingRef.name}: ${loaded.message}`);
+    }
+  }
+
+  // 7. Ready: the first failing dependency gives the reason.
+  const failing = conditions.find((c) => c.type !== 'CertificateExpiringSoon' && c.status !== 'True') ?? redirectProblem ?? signingProblem;
   const ready = failing === undefined;
   const enabled = spec.enabled !== false;
   conditions.unshift(
@@ -232,6 +262,8 @@ export function compileConnector(input: CompileInput): CompileOutput {
       ...(saml.sp?.authnContext ? { authnContext: saml.sp.authnContext } : {}),
       forceAuthn: saml.sp?.forceAuthn ?? false,
       isPassive: saml.sp?.isPassive ?? false,
+      ...(spSigning ? { spSigning } : {}),
+      signAuthnRequests: saml.sp?.signAuthnRequests ?? false,
       acsParameterStyle: saml.sp?.acsParameterStyle ?? 'RelayState',
       ...(saml.accountID !== undefined ? { accountID: saml.accountID } : {}),
       security: {

@@ -3,8 +3,8 @@
 // entity built from metadata and a template-replacement callback for
 // NameIDPolicy/RequestedAuthnContext/the Query-style ACS URL.
 import { randomBytes } from 'node:crypto';
-import { deflateRawSync } from 'node:zlib';
 import { BINDING_URN, NAMEID_FORMAT_URN } from './nameid.ts';
+import { redirectBindingURL, signRootElement } from './sign.ts';
 import { formatSamlTime } from './time.ts';
 import type { SamlConnectorConfig } from './types.ts';
 import { appendQuery } from './urls.ts';
@@ -63,7 +63,8 @@ export function buildAuthnRequestXml(cfg: SamlConnectorConfig, params: AuthnRequ
 /**
  * The AuthnRequest by the connector's binding. Redirect: DEFLATE (raw) +
  * base64 in the `SAMLRequest` query parameter; POST: base64 in the
- * `SAMLRequest` form field. RelayState travels alongside unless the Query
+ * `SAMLRequest` form field. Signed when `signAuthnRequests` (SigAlg and
+ * Signature over the query on Redirect, an enveloped signature on POST). RelayState travels alongside unless the Query
  * style carries it in the ACS URL. `idptoken=<accountID>` is added to the
  * IdP URL when an account ID is configured.
  */
@@ -71,12 +72,13 @@ export function buildAuthnRequest(cfg: SamlConnectorConfig, params: AuthnRequest
   const xml = buildAuthnRequestXml(cfg, params);
   const withRelay = cfg.acsParameterStyle !== 'Query';
   const idpURL = cfg.accountID !== undefined ? appendQuery(cfg.idp.ssoURL, [['idptoken', cfg.accountID]]) : cfg.idp.ssoURL;
+  // Signed with the SP key when signAuthnRequests: enveloped on POST, over the query on Redirect.
+  const signing = cfg.signAuthnRequests ? cfg.spSigning : undefined;
   if (cfg.idp.ssoBinding === 'HTTPPost') {
-    const fields: Record<string, string> = { SAMLRequest: Buffer.from(xml, 'utf8').toString('base64') };
+    const signed = signing ? signRootElement(xml, signing) : xml;
+    const fields: Record<string, string> = { SAMLRequest: Buffer.from(signed, 'utf8').toString('base64') };
     if (withRelay) fields.RelayState = params.relayState;
     return { binding: 'HTTPPost', url: idpURL, fields };
   }
-  const query: Array<[string, string]> = [['SAMLRequest', deflateRawSync(Buffer.from(xml, 'utf8')).toString('base64')]];
-  if (withRelay) query.push(['RelayState', params.relayState]);
-  return { binding: 'HTTPRedirect', url: appendQuery(idpURL, query) };
+  return { binding: 'HTTPRedirect', url: redirectBindingURL(idpURL, 'SAMLRequest', xml, withRelay ? params.relayState : undefined, signing) };
 }

@@ -1,5 +1,5 @@
 // SAML 2.0 Single Logout, SP side: the LogoutRequest / LogoutResponse this SP
-// sends to the IdP (HTTP-Redirect, unsigned: the SP has no signing key yet)
+// sends to the IdP (HTTP-Redirect, signed when the SP has a signing key)
 // and validation of the ones the IdP sends (HTTP-Redirect and HTTP-POST).
 //
 // Order of a validation: size and syntax of the transport, signature, then
@@ -8,15 +8,15 @@
 // parsed. POST: the enveloped signature is verified on the parsed document and
 // every field is then read from the canonical octets it covers.
 import { KeyObject, verify } from 'node:crypto';
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { inflateRawSync } from 'node:zlib';
 import type { Element } from '@xmldom/xmldom';
 import { isSha1Signature, publicKeyOf, signatureMethod } from './algorithms.ts';
 import { newRequestId } from './authn-request.ts';
 import { maxEncodedLength } from './response-decode.ts';
+import { redirectBindingURL } from './sign.ts';
 import { verifyEnvelopedSignature } from './signature.ts';
 import { formatSamlTime, parseSamlTime } from './time.ts';
 import type { IdpCertificate, ReplayCache, SamlConnectorConfig, TrailEntry } from './types.ts';
-import { appendQuery } from './urls.ts';
 import { NS, XmlParseError, attr, childElements, descendants, escapeXml as x, hasDoctypeOrDeclarations, parseXmlStrict, textOf } from './xml.ts';
 
 // --- public types ----------------------------------------------------------
@@ -717,27 +717,26 @@ export function buildLogoutResponseXml(cfg: SamlConnectorConfig, p: Omit<LogoutR
   return `<samlp:LogoutResponse ${attrs.join(' ')}>${body}</samlp:LogoutResponse>`;
 }
 
-const deflate64 = (xml: string): string => deflateRawSync(Buffer.from(xml, 'utf8')).toString('base64');
-
 /**
  * SP-initiated: the LogoutRequest sent to cfg.idp.sloURL by HTTP-Redirect
  * (DEFLATE + base64 `SAMLRequest`, `RelayState`). Throws if cfg.idp.sloURL is
- * unset. Unsigned (the SP has no signing key yet).
+ * unset. Signed over the query with the SP signing key when one is configured
+ * (SAML profiles 4.4.4.1 want logout messages signed; IdPs such as ADFS,
+ * Okta and Keycloak refuse unsigned ones).
  */
 export function buildLogoutRequest(cfg: SamlConnectorConfig, p: LogoutRequestParams): { url: string; xml: string } {
   const xml = buildLogoutRequestXml(cfg, p);
-  return { url: appendQuery(idpSloURL(cfg), [['SAMLRequest', deflate64(xml)], ['RelayState', p.relayState]]), xml };
+  return { url: redirectBindingURL(idpSloURL(cfg), 'SAMLRequest', xml, p.relayState, cfg.spSigning), xml };
 }
 
 /**
  * Answer to an IdP LogoutRequest, by HTTP-Redirect to cfg.idp.sloURL
  * (`SAMLResponse`, RelayState echoed when given). Throws if cfg.idp.sloURL is
  * unset. statusCode defaults to Success. `id` is the response's own ID.
+ * Signed like buildLogoutRequest.
  */
 export function buildLogoutResponse(cfg: SamlConnectorConfig, p: LogoutResponseParams): { url: string; xml: string; id: string } {
   const id = p.id ?? newRequestId();
   const xml = buildLogoutResponseXml(cfg, { ...p, id });
-  const query: Array<[string, string]> = [['SAMLResponse', deflate64(xml)]];
-  if (p.relayState !== undefined) query.push(['RelayState', p.relayState]);
-  return { url: appendQuery(idpSloURL(cfg), query), xml, id };
+  return { url: redirectBindingURL(idpSloURL(cfg), 'SAMLResponse', xml, p.relayState, cfg.spSigning), xml, id };
 }

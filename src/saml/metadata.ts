@@ -10,8 +10,13 @@ export function buildSpMetadata(cfg: SamlConnectorConfig): string {
   lines.push('<?xml version="1.0" encoding="UTF-8"?>');
   lines.push(`<md:EntityDescriptor xmlns:md="${NS.metadata}" entityID="${x(cfg.spEntityID)}">`);
   lines.push(
-    `  <md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="${cfg.security.requireSignedAssertions ? 'true' : 'false'}" protocolSupportEnumeration="${NS.protocol}">`,
+    `  <md:SPSSODescriptor AuthnRequestsSigned="${cfg.spSigning && cfg.signAuthnRequests ? 'true' : 'false'}" WantAssertionsSigned="${cfg.security.requireSignedAssertions ? 'true' : 'false'}" protocolSupportEnumeration="${NS.protocol}">`,
   );
+  if (cfg.spSigning) {
+    // The certificate of the SP signing key: how the IdP checks our signed requests.
+    const der = cfg.spSigning.certPem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, '');
+    lines.push(`    <md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="${NS.dsig}"><ds:X509Data><ds:X509Certificate>${der}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>`);
+  }
   if (cfg.sloURL !== undefined) {
     lines.push(`    <md:SingleLogoutService Binding="${BINDING_URN.HTTPRedirect}" Location="${x(cfg.sloURL)}"/>`);
     lines.push(`    <md:SingleLogoutService Binding="${BINDING_URN.HTTPPost}" Location="${x(cfg.sloURL)}"/>`);

@@ -2,6 +2,8 @@
 // Kubernetes or HTTP frameworks: the controller compiles a SamlConnectorConfig
 // from a manifest; the HTTP layer calls the functions of this folder with it.
 
+import type { SpSigningKey } from './sign.ts';
+
 export type SamlBinding = 'HTTPRedirect' | 'HTTPPost';
 export type NameIDFormat = 'EmailAddress' | 'Unspecified' | 'Persistent' | 'Transient';
 
@@ -38,6 +40,9 @@ export interface SamlConnectorConfig {
   authnContext?: { classRefs: readonly string[]; comparison?: 'exact' | 'minimum' | 'maximum' | 'better' };
   forceAuthn: boolean;
   isPassive: boolean;
+  /** The SP's own signing key (saml.sp.signingKeySecretRef): logout messages are signed with it, AuthnRequests with signAuthnRequests. */
+  spSigning?: SpSigningKey;
+  signAuthnRequests: boolean;
   acsParameterStyle: 'RelayState' | 'Query';
   accountID?: string;
   security: {

@@ -11,32 +11,49 @@
 //   session (a copy of the cookie taken before is refused) and answers with a
 //   LogoutResponse that SimpleSAMLphp accepts: the browser reaches ReturnTo.
 // SimpleSAMLphp signs logout messages because the SP registration says
-// sign.logout; without it the operator refuses its LogoutRequest (last test).
+// sign.logout; without it the operator refuses its LogoutRequest.
+// - SP signing key (saml.sp.signingKeySecretRef, signAuthnRequests): with
+//   SimpleSAMLphp told to require and check the SP's signatures
+//   (validate.authnrequest, validate.logout, the SP certificate as certData),
+//   sign-in and both logout directions work; the same settings refuse a
+//   connector that does not sign (the control that shows they are checked).
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { stringify } from 'yaml';
 import { startTestOperator, waitFor, type TestOperator } from '../support/operator.ts';
-import { makeTestKeyPair, startSimpleSamlPhp, type SimpleSamlPhp, type SpRegistration } from '../support/simplesamlphp.ts';
+import { makeTestKeyPair, pemBody, startSimpleSamlPhp, type SimpleSamlPhp, type SpRegistration, type TestKeyPair } from '../support/simplesamlphp.ts';
 import { BrowserClient, findFormWithField, parseForms, type BrowserResponse } from '../support/browser-client.ts';
 
 const NS = 'default';
 const NAME = 'ssp-slo';
+/** Signs its AuthnRequests and logout messages with the key of the Secret sp-signing. */
+const SIGNED = 'ssp-signed';
+/** Registered at the IdP like SIGNED (signatures required) but signs nothing: must be refused. */
+const STRICT = 'ssp-strict';
+/** As SIGNED, over the HTTP-POST binding (an enveloped signature on the AuthnRequest). */
+const SIGNED_POST = 'ssp-signed-post';
 const USER = { name: 'alice', password: 'alice-Pw-slo-4%Qz', email: 'alice@example.com' };
 
-describe('single logout with a real SimpleSAMLphp IdP', { timeout: 180_000 }, () => {
+describe('single logout and SP signing with a real SimpleSAMLphp IdP', { timeout: 180_000 }, () => {
   let idp: SimpleSamlPhp;
   let op: TestOperator;
-  const base = () => `${op.baseURL}/saml/${NS}/${NAME}`;
+  let spKey: TestKeyPair;
+  const base = (name = NAME) => `${op.baseURL}/saml/${NS}/${name}`;
 
-  const registration = (signLogout: boolean): SpRegistration => ({
-    entityID: `${base()}/metadata`,
-    acsURL: `${base()}/acs`,
-    sloURL: `${base()}/slo`,
+  const registration = (name: string, extra: SpRegistration['extraMetadata']): SpRegistration => ({
+    entityID: `${base(name)}/metadata`,
+    acsURL: `${base(name)}/acs`,
+    sloURL: `${base(name)}/slo`,
     nameIDFormat: 'email',
     nameIDAttribute: 'email',
-    extraMetadata: { 'sign.logout': signLogout },
+    ...(extra ? { extraMetadata: extra } : {}),
   });
+  /** Every SP registration; `plainSignsLogout` false makes the IdP send unsigned logout messages to NAME. */
+  const registrations = (plainSignsLogout = true): SpRegistration[] => {
+    const strict = { 'sign.logout': true, 'validate.authnrequest': true, 'validate.logout': true, certData: pemBody(spKey.certPem) };
+    return [registration(NAME, { 'sign.logout': plainSignsLogout }), registration(SIGNED, strict), registration(SIGNED_POST, strict), registration(STRICT, strict)];
+  };
 
   const withLogs = async (fn: () => Promise<void>): Promise<void> => {
     try {
@@ -59,8 +76,9 @@ describe('single logout with a real SimpleSAMLphp IdP', { timeout: 180_000 }, ()
   }
 
   /** Signs in through the connector; reports whether the IdP asked for the password. */
-  async function signIn(browser: BrowserClient): Promise<{ askedForPassword: boolean; token: string }> {
-    let page = await browser.get(`${base()}/login?rd=${encodeURIComponent('/auth/whoami')}`);
+  async function signIn(browser: BrowserClient, name = NAME): Promise<{ askedForPassword: boolean; token: string }> {
+    // HTTP-POST binding: our auto-submit AuthnRequest form comes first.
+    let page = await settle(browser, await browser.get(`${base(name)}/login?rd=${encodeURIComponent('/auth/whoami')}`));
     const loginForm = parseForms(page.body, page.url).find((f) => 'AuthState' in f.fields && 'password' in f.fields);
     if (loginForm) page = await browser.submit(loginForm, { username: USER.name, password: USER.password });
     page = await settle(browser, page);
@@ -76,32 +94,44 @@ describe('single logout with a real SimpleSAMLphp IdP', { timeout: 180_000 }, ()
   }
 
   before(async () => {
-    const key = await makeTestKeyPair('ssp-slo-idp');
+    const [key, sp] = await Promise.all([makeTestKeyPair('ssp-slo-idp'), makeTestKeyPair('sso-operator-sp-signing')]);
+    spKey = sp;
     idp = await startSimpleSamlPhp({
       users: { [USER.name]: { password: USER.password, attributes: { uid: [USER.name], email: [USER.email] } } },
       serviceProviders: [],
       signing: key,
     });
+    const connector = (name: string, sp: Record<string, unknown>, ssoBinding = 'HTTPRedirect') => ({
+      apiVersion: 'sso.operator.dev/v1alpha1',
+      kind: 'SsoConnector',
+      metadata: { name, namespace: NS },
+      spec: {
+        protocol: 'SAML2',
+        saml: {
+          idp: { entityID: idp.entityID, ssoURL: idp.ssoURL, sloURL: idp.sloURL, ssoBinding, certificates: [{ pem: key.certPem }] },
+          sp: { nameIDPolicy: { format: 'EmailAddress' }, ...sp },
+        },
+      },
+    });
     op = await startTestOperator({
       manifests: {
         'all.yaml': [
+          connector(NAME, {}),
+          connector(SIGNED, { signAuthnRequests: true, signingKeySecretRef: { name: 'sp-signing' } }),
+          connector(SIGNED_POST, { signAuthnRequests: true, signingKeySecretRef: { name: 'sp-signing' } }, 'HTTPPost'),
+          connector(STRICT, {}),
           {
-            apiVersion: 'sso.operator.dev/v1alpha1',
-            kind: 'SsoConnector',
-            metadata: { name: NAME, namespace: NS },
-            spec: {
-              protocol: 'SAML2',
-              saml: {
-                idp: { entityID: idp.entityID, ssoURL: idp.ssoURL, sloURL: idp.sloURL, ssoBinding: 'HTTPRedirect', certificates: [{ pem: key.certPem }] },
-                sp: { nameIDPolicy: { format: 'EmailAddress' } },
-              },
-            },
+            apiVersion: 'v1',
+            kind: 'Secret',
+            metadata: { name: 'sp-signing', namespace: NS },
+            type: 'kubernetes.io/tls',
+            stringData: { 'tls.crt': spKey.certPem, 'tls.key': spKey.keyPem },
           },
           {
             apiVersion: 'sso.operator.dev/v1alpha1',
             kind: 'UserBinding',
             metadata: { name: 'alice', namespace: NS },
-            spec: { user: USER.email, connectors: [NAME] },
+            spec: { user: USER.email, connectors: [NAME, SIGNED, SIGNED_POST, STRICT] },
           },
         ]
           .map((d) => stringify(d))
@@ -112,12 +142,15 @@ describe('single logout with a real SimpleSAMLphp IdP', { timeout: 180_000 }, ()
     await waitFor(async () => {
       const res = await fetch(`${op.adminURL}/admin/status`);
       const body = (await res.json()) as { resources: { kind: string; name: string; status: { conditions?: { type: string; status: string }[] } }[] };
-      return body.resources.some((r) => r.kind === 'SsoConnector' && r.name === NAME && r.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+      const ready = (name: string) => body.resources.some((r) => r.kind === 'SsoConnector' && r.name === name && r.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+      return ready(NAME) && ready(SIGNED) && ready(SIGNED_POST) && ready(STRICT);
     }, 10_000);
-    await idp.setServiceProviders([registration(true)]);
+    await idp.setServiceProviders(registrations());
     // The SP metadata announces the SLO endpoint for both bindings.
     const metadata = await (await fetch(`${base()}/metadata`)).text();
     assert.match(metadata, new RegExp(`<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="${base()}/slo"/>`));
+    assert.match(metadata, /AuthnRequestsSigned="false"/);
+    assert.doesNotMatch(metadata, /KeyDescriptor/);
   });
 
   after(async () => {
@@ -173,7 +206,7 @@ describe('single logout with a real SimpleSAMLphp IdP', { timeout: 180_000 }, ()
 
   it('an unsigned LogoutRequest from SimpleSAMLphp (sign.logout off) is refused and ends nothing here', () =>
     withLogs(async () => {
-      await idp.setServiceProviders([registration(false)]);
+      await idp.setServiceProviders(registrations(false));
       try {
         const browser = new BrowserClient();
         // The IdP reads the new registration on its next request; wait until
@@ -194,7 +227,53 @@ describe('single logout with a real SimpleSAMLphp IdP', { timeout: 180_000 }, ()
         assert.match(refused.body, /SignatureMissing/);
         assert.equal(await verifyWith(session.token), 200, 'the session was not ended by an unsigned request');
       } finally {
-        await idp.setServiceProviders([registration(true)]);
+        await idp.setServiceProviders(registrations());
       }
+    }));
+
+  it('signed SP: SimpleSAMLphp, requiring our signatures, accepts our AuthnRequest and both logout directions', () =>
+    withLogs(async () => {
+      const metadata = await (await fetch(`${base(SIGNED)}/metadata`)).text();
+      assert.match(metadata, /AuthnRequestsSigned="true"/);
+      assert.ok(metadata.includes(`<ds:X509Certificate>${pemBody(spKey.certPem)}</ds:X509Certificate>`), 'the SP certificate is published');
+      const browser = new BrowserClient();
+      const login = await browser.get(`${base(SIGNED)}/login?rd=%2F`, { followRedirects: false });
+      const location = new URL(login.headers.get('location') ?? '');
+      assert.equal(location.searchParams.get('SigAlg'), 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256');
+      assert.ok(location.searchParams.get('Signature'));
+      const first = await signIn(browser, SIGNED);
+      assert.equal(first.askedForPassword, true);
+
+      const out = await browser.postForm(`${op.baseURL}/auth/logout?rd=${encodeURIComponent('/auth/whoami?after=signed')}`, {});
+      const page = await settle(browser, out);
+      assert.equal(new URL(page.url).pathname + new URL(page.url).search, '/auth/whoami?after=signed', `${page.status} ${page.url}: ${page.body.slice(0, 400)}`);
+      assert.equal(await verifyWith(first.token), 401);
+      const second = await signIn(browser, SIGNED);
+      assert.equal(second.askedForPassword, true, 'SimpleSAMLphp accepted our signed LogoutRequest and ended its session');
+
+      const returnTo = `${idp.baseURL}signed-logout-finished.php`;
+      const idpLogout = await settle(browser, await browser.get(`${idp.sloURL}?ReturnTo=${encodeURIComponent(returnTo)}`));
+      assert.equal(idpLogout.url, returnTo, 'SimpleSAMLphp accepted our signed LogoutResponse');
+      assert.equal(await verifyWith(second.token), 401);
+      assert.doesNotMatch(idp.logs(), /no signature found/i);
+
+      // HTTP-POST binding: the enveloped signature on the AuthnRequest is checked as well.
+      const postBrowser = new BrowserClient();
+      const form = findFormWithField(await postBrowser.get(`${base(SIGNED_POST)}/login?rd=%2F`), 'SAMLRequest');
+      assert.ok(form);
+      assert.match(Buffer.from(form.fields['SAMLRequest'] ?? '', 'base64').toString('utf8'), /<ds:Signature /);
+      const viaPost = await signIn(postBrowser, SIGNED_POST);
+      assert.equal(viaPost.askedForPassword, true);
+      assert.equal(await verifyWith(viaPost.token), 200);
+      assert.doesNotMatch(idp.logs(), /no signature found/i);
+    }));
+
+  it('control: the same SimpleSAMLphp settings refuse a connector that does not sign', () =>
+    withLogs(async () => {
+      const browser = new BrowserClient();
+      const page = await browser.get(`${base(STRICT)}/login?rd=%2F`);
+      assert.equal(parseForms(page.body, page.url).some((f) => 'password' in f.fields), false, 'no login form for an unsigned AuthnRequest');
+      assert.equal(findFormWithField(page, 'SAMLResponse'), undefined);
+      assert.match(idp.logs(), /no signature found on message/i);
     }));
 });

@@ -48,6 +48,7 @@ export function makeConfig(certificates: readonly IdpCertificate[], overrides: C
     spEntityID: SP_ENTITY_ID,
     acsURL: ACS_URL,
     forceAuthn: false,
+    signAuthnRequests: false,
     isPassive: false,
     acsParameterStyle: 'RelayState',
     clockSkewSeconds: 60,

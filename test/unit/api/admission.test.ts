@@ -34,7 +34,7 @@ test('defaults are applied to a new object; the input is not modified', () => {
   assert.equal(saml.idp.ssoBinding, 'HTTPRedirect');
   assert.equal(saml.clockSkew, '60s');
   assert.deepEqual(saml.security, { requireSignedAssertions: true, allowSHA1: false, maxResponseBytes: 262144 });
-  assert.deepEqual(saml.sp, { acsParameterStyle: 'RelayState', forceAuthn: false, isPassive: false });
+  assert.deepEqual(saml.sp, { acsParameterStyle: 'RelayState', forceAuthn: false, isPassive: false, signAuthnRequests: false });
   assert.deepEqual(saml.idpInitiated, { enabled: false });
 });
 

@@ -68,6 +68,13 @@ export const RULE_CASES: RuleCase[] = [
     rejectAt: '$.spec.saml.sp.isPassive',
   },
   { name: 'forceAuthn alone', mutate: (m) => (m.spec.saml.sp = { forceAuthn: true }) },
+  {
+    name: 'signAuthnRequests without a signing key',
+    mutate: (m) => (m.spec.saml.sp = { signAuthnRequests: true }),
+    rejectAt: '$.spec.saml.sp.signingKeySecretRef',
+  },
+  { name: 'signAuthnRequests with a signing key', mutate: (m) => (m.spec.saml.sp = { signAuthnRequests: true, signingKeySecretRef: { name: 'sp-signing' } }) },
+  { name: 'a signing key for logout messages only', mutate: (m) => (m.spec.saml.sp = { signingKeySecretRef: { name: 'sp-signing' } }) },
   { name: 'zero session ttl', mutate: (m) => (m.spec.session = { ttl: '0s' }), rejectAt: '$.spec.session.ttl' },
   { name: 'session ttl 1h30m', mutate: (m) => (m.spec.session = { ttl: '1h30m' }) },
 ];

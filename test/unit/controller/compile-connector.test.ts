@@ -152,4 +152,52 @@ describe('compileConnector re-checks what admission checked', () => {
     assert.equal(unicode.runtime.ready, true);
     assert.equal(unicode.runtime.saml?.idpInitiated.redirectPath, '/app/%E6%97%A5');
   });
+
+  describe('SP signing key (saml.sp.signingKeySecretRef)', () => {
+    const signed = () => connector('s', {}, { sp: { signAuthnRequests: true, signingKeySecretRef: { name: 'sp-signing' } } });
+
+    it('loads the key pair of the Secret, indexes the Secret, and never puts the key in status or messages', () => {
+      const out = compileConnector({
+        ...base,
+        connector: signed(),
+        secret: secrets({ 'idp-cert': { 'tls.crt': fresh.certPem }, 'sp-signing': { 'tls.crt': second.certPem, 'tls.key': second.keyPem } }),
+      });
+      assert.equal(out.runtime.ready, true, JSON.stringify(out.conditions));
+      assert.ok(out.runtime.saml?.spSigning);
+      assert.equal(out.runtime.saml.signAuthnRequests, true);
+      assert.deepEqual(out.secretNames.sort(), ['idp-cert', 'sp-signing']);
+      const published = JSON.stringify({ conditions: out.conditions, fields: out.fields, runtime: out.runtime });
+      assert.ok(!published.includes('PRIVATE KEY') && !published.includes(second.keyPem.split('\n')[1]!), 'no key material');
+    });
+
+    const cases: Array<[string, () => Record<string, string> | undefined, string]> = [
+      ['a missing Secret', () => undefined, 'SecretNotFound'],
+      ['a Secret without tls.key', () => ({ 'tls.crt': second.certPem }), 'SecretKeyNotFound'],
+      ['a key that does not match the certificate', () => ({ 'tls.crt': fresh.certPem, 'tls.key': second.keyPem }), 'SigningKeyInvalid'],
+      ['garbage', () => ({ 'tls.crt': 'x', 'tls.key': 'y' }), 'SigningKeyInvalid'],
+      ['an expired certificate', () => ({ 'tls.crt': expired.certPem, 'tls.key': expired.keyPem }), 'SigningKeyInvalid'],
+    ];
+    for (const [what, data, reason] of cases) {
+      it(`is not Ready with ${what} (${reason})`, () => {
+        const secretData: Record<string, Record<string, string>> = { 'idp-cert': { 'tls.crt': fresh.certPem } };
+        const d = data();
+        if (d) secretData['sp-signing'] = d;
+        const out = compileConnector({ ...base, connector: signed(), secret: secrets(secretData) });
+        assert.equal(out.runtime.ready, false);
+        assert.equal(out.runtime.saml, undefined);
+        assert.equal(cond(out, 'Ready').reason, reason);
+        assert.ok(!JSON.stringify(out.conditions).includes('PRIVATE'), 'no key material in the conditions');
+      });
+    }
+
+    it('requeues when the SP certificate expires', () => {
+      const out = compileConnector({
+        ...base,
+        connector: signed(),
+        secret: secrets({ 'idp-cert': { 'tls.crt': fresh.certPem }, 'sp-signing': { 'tls.crt': expiring.certPem, 'tls.key': expiring.keyPem } }),
+      });
+      assert.equal(out.runtime.ready, true);
+      assert.ok(out.requeueAt && out.requeueAt.getTime() <= Date.parse(out.runtime.saml!.spSigning!.notAfter) + 1000);
+    });
+  });
 });

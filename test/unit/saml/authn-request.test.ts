@@ -163,3 +163,33 @@ describe('parseAuthnRequest (demo IdP)', () => {
     assert.throws(() => parseAuthnRequest({}, 'HTTPPost'), /missing/);
   });
 });
+
+describe('signed AuthnRequests (saml.sp.signAuthnRequests)', () => {
+  it('Redirect: SigAlg and Signature over the query; POST: an enveloped signature; a key alone signs no AuthnRequest', async () => {
+    const { generateSigningIdentity } = await import('../../../src/demo-idp/keys.ts');
+    const { loadSpSigningKey } = await import('../../../src/saml/sign.ts');
+    const { verifyEnvelopedSignature } = await import('../../../src/saml/signature.ts');
+    const { parseCertificates } = await import('../../../src/saml/certificates.ts');
+    const { verify } = await import('node:crypto');
+    const id = await generateSigningIdentity({ commonName: 'sp-signing' });
+    const loaded = loadSpSigningKey(id.keyPem, id.certPem);
+    assert.ok(loaded.ok);
+    const spSigning = loaded.signing;
+
+    const redirect = buildAuthnRequest(makeConfig([], { spSigning, signAuthnRequests: true }), params);
+    assert.equal(redirect.binding, 'HTTPRedirect');
+    const raw = redirect.url.slice(redirect.url.indexOf('?') + 1);
+    const signed = raw.slice(0, raw.indexOf('&Signature='));
+    const signature = new URL(redirect.url).searchParams.get('Signature')!;
+    assert.match(signed, /^SAMLRequest=[^&]+&RelayState=state-1&SigAlg=http%3A%2F%2Fwww\.w3\.org%2F2001%2F04%2Fxmldsig-more%23rsa-sha256$/);
+    assert.ok(verify('sha256', Buffer.from(signed), id.certPem, Buffer.from(signature, 'base64')));
+
+    const post = buildAuthnRequest(makeConfig([], { spSigning, signAuthnRequests: true, idp: { ssoBinding: 'HTTPPost' } }), params);
+    assert.equal(post.binding, 'HTTPPost');
+    const xml = Buffer.from(post.binding === 'HTTPPost' ? post.fields.SAMLRequest! : '', 'base64').toString('utf8');
+    assert.equal(verifyEnvelopedSignature(root(xml), parseCertificates(id.certPem, 'sp'), false).status, 'valid');
+
+    const keyOnly = buildAuthnRequest(makeConfig([], { spSigning }), params);
+    assert.equal(new URL(keyOnly.binding === 'HTTPRedirect' ? keyOnly.url : '').searchParams.get('Signature'), null);
+  });
+});

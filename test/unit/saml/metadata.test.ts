@@ -54,3 +54,25 @@ describe('buildSpMetadata', () => {
     assert.equal(childElement(sp, NS.metadata, 'AssertionConsumerService')?.getAttribute('Location'), 'https://sp.example.test/acs?a=1&b="2"');
   });
 });
+
+describe('buildSpMetadata with an SP signing key', () => {
+  it('publishes the certificate as a signing KeyDescriptor (before SingleLogoutService) and AuthnRequestsSigned only with signAuthnRequests', async () => {
+    const { generateSigningIdentity } = await import('../../../src/demo-idp/keys.ts');
+    const { loadSpSigningKey } = await import('../../../src/saml/sign.ts');
+    const id = await generateSigningIdentity({ commonName: 'sp-signing' });
+    const loaded = loadSpSigningKey(id.keyPem, id.certPem);
+    assert.ok(loaded.ok);
+    const cfg = makeConfig([], { spSigning: loaded.signing, signAuthnRequests: true, sloURL: 'https://sp.example.test/saml/default/demo/slo' });
+    const xml = buildSpMetadata(cfg);
+    const { sp } = spDescriptor(xml);
+    assert.equal(sp.getAttribute('AuthnRequestsSigned'), 'true');
+    const kd = childElements(sp, NS.metadata, 'KeyDescriptor');
+    assert.equal(kd.length, 1);
+    assert.equal(kd[0]!.getAttribute('use'), 'signing');
+    const body = id.certPem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, '');
+    assert.ok(xml.includes(`<ds:X509Certificate>${body}</ds:X509Certificate>`));
+    assert.ok(xml.indexOf('KeyDescriptor') < xml.indexOf('SingleLogoutService'), 'schema order');
+    assert.ok(!xml.includes('PRIVATE'));
+    assert.equal(spDescriptor(buildSpMetadata({ ...cfg, signAuthnRequests: false })).sp.getAttribute('AuthnRequestsSigned'), 'false');
+  });
+});
