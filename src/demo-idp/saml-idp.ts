@@ -166,6 +166,8 @@ export interface ResponseOptions {
   confirmationInResponseTo?: string | null;
   nameID: string;
   nameIDFormat?: string;
+  nameQualifier?: string;
+  spNameQualifier?: string;
   attributes?: Readonly<Record<string, string | readonly string[]>>;
   /** Issue time (default: now). Other times default relative to it. */
   now?: Date;
@@ -251,7 +253,7 @@ function assertionXml(o: ResponseOptions, id: string, now: Date): string {
   return (
     `<saml:Assertion xmlns:saml="${NS.assertion}" ID="${x(id)}" Version="2.0" IssueInstant="${ts(now)}">` +
     `<saml:Issuer>${x(o.assertionIssuer ?? o.issuer)}</saml:Issuer>` +
-    `<saml:Subject><saml:NameID${o.nameIDFormat ? ` Format="${x(o.nameIDFormat)}"` : ''}>${x(o.nameID)}</saml:NameID>` +
+    `<saml:Subject><saml:NameID${o.nameQualifier ? ` NameQualifier="${x(o.nameQualifier)}"` : ''}${o.spNameQualifier ? ` SPNameQualifier="${x(o.spNameQualifier)}"` : ''}${o.nameIDFormat ? ` Format="${x(o.nameIDFormat)}"` : ''}>${x(o.nameID)}</saml:NameID>` +
     `<saml:SubjectConfirmation Method="${x(o.confirmationMethod ?? BEARER)}"><saml:SubjectConfirmationData ${scd.join(' ')}/></saml:SubjectConfirmation></saml:Subject>` +
     `<saml:Conditions ${cond.join(' ')}>${audienceXml}</saml:Conditions>` +
     `<saml:AuthnStatement ${authn.join(' ')}><saml:AuthnContext><saml:AuthnContextClassRef>${PASSWORD_PROTECTED}</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>` +

@@ -168,6 +168,9 @@ function bearerProblem(
 export interface Identity {
   nameID: string;
   nameIDFormat?: string;
+  /** NameQualifier / SPNameQualifier of the NameID: echoed in our LogoutRequest (Shibboleth and ADFS match on them). */
+  nameQualifier?: string;
+  spNameQualifier?: string;
   attributes: Record<string, string[]>;
   identity: string;
 }
@@ -210,6 +213,10 @@ export function readIdentity(ctx: CheckContext, assertion: Element): Identity {
   ctx.trail.pass('identity', `from ${source}`);
   const out: Identity = { nameID, attributes, identity };
   if (nameIDFormat !== undefined) out.nameIDFormat = nameIDFormat;
+  const nameQualifier = nameIDEl ? attr(nameIDEl, 'NameQualifier') : undefined;
+  const spNameQualifier = nameIDEl ? attr(nameIDEl, 'SPNameQualifier') : undefined;
+  if (nameQualifier !== undefined) out.nameQualifier = nameQualifier;
+  if (spNameQualifier !== undefined) out.spNameQualifier = spNameQualifier;
   return out;
 }
 

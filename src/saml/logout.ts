@@ -666,6 +666,9 @@ export interface LogoutRequestParams {
   requestId: string;
   nameID: string;
   nameIDFormat?: string;
+  /** Echoed as the IdP gave them in the assertion's NameID. */
+  nameQualifier?: string;
+  spNameQualifier?: string;
   sessionIndex?: string;
   relayState: string;
   now: Date;
@@ -696,7 +699,11 @@ export function buildLogoutRequestXml(cfg: SamlConnectorConfig, p: Omit<LogoutRe
     `Destination="${x(idpSloURL(cfg))}"`,
   ];
   let body = `<saml:Issuer>${x(cfg.spEntityID)}</saml:Issuer>`;
-  body += `<saml:NameID${p.nameIDFormat !== undefined ? ` Format="${x(p.nameIDFormat)}"` : ''}>${x(p.nameID)}</saml:NameID>`;
+  const nameIDAttrs =
+    (p.nameQualifier !== undefined ? ` NameQualifier="${x(p.nameQualifier)}"` : '') +
+    (p.spNameQualifier !== undefined ? ` SPNameQualifier="${x(p.spNameQualifier)}"` : '') +
+    (p.nameIDFormat !== undefined ? ` Format="${x(p.nameIDFormat)}"` : '');
+  body += `<saml:NameID${nameIDAttrs}>${x(p.nameID)}</saml:NameID>`;
   if (p.sessionIndex !== undefined) body += `<samlp:SessionIndex>${x(p.sessionIndex)}</samlp:SessionIndex>`;
   return `<samlp:LogoutRequest ${attrs.join(' ')}>${body}</samlp:LogoutRequest>`;
 }

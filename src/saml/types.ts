@@ -93,6 +93,8 @@ export interface ValidatedAssertion {
   issuer: string;
   nameID: string;
   nameIDFormat?: string;
+  nameQualifier?: string;
+  spNameQualifier?: string;
   sessionIndex?: string;
   /** Attribute name -> values, read only from the signed assertion. */
   attributes: Record<string, string[]>;

@@ -103,6 +103,8 @@ async function validate(cfg: SamlConnectorConfig, input: ValidateInput, trail: T
     notOnOrAfter,
   };
   if (identity.nameIDFormat !== undefined) out.nameIDFormat = identity.nameIDFormat;
+  if (identity.nameQualifier !== undefined) out.nameQualifier = identity.nameQualifier;
+  if (identity.spNameQualifier !== undefined) out.spNameQualifier = identity.spNameQualifier;
   if (session.sessionIndex !== undefined) out.sessionIndex = session.sessionIndex;
   if (session.sessionNotOnOrAfterMs !== undefined) out.sessionNotOnOrAfter = Math.floor(session.sessionNotOnOrAfterMs / 1000);
   const inResponseTo = confirmation.inResponseTo ?? attr(response, 'InResponseTo');

@@ -38,6 +38,8 @@ export interface SessionClaimsInput {
 export interface SamlSubject {
   nameID: string;
   nameIDFormat?: string;
+  nameQualifier?: string;
+  spNameQualifier?: string;
   sessionIndex?: string;
 }
 
@@ -52,6 +54,8 @@ export interface SamlSessionRef {
   nameID?: string;
   nameIDSha256?: string;
   nameIDFormat?: string;
+  nameQualifier?: string;
+  spNameQualifier?: string;
   sessionIndex?: string;
   sessionIndexSha256?: string;
 }
@@ -110,6 +114,8 @@ function samlRefOf(p: JWTPayload): SamlSessionRef | undefined {
   else if (typeof c.saml_nameid_sha256 === 'string' && SHA256_HEX.test(c.saml_nameid_sha256)) ref.nameIDSha256 = c.saml_nameid_sha256;
   else return undefined;
   if (typeof c.saml_nameid_format === 'string') ref.nameIDFormat = c.saml_nameid_format;
+  if (typeof c.saml_nameid_nq === 'string') ref.nameQualifier = c.saml_nameid_nq;
+  if (typeof c.saml_nameid_spnq === 'string') ref.spNameQualifier = c.saml_nameid_spnq;
   if (typeof c.saml_session_index === 'string') ref.sessionIndex = c.saml_session_index;
   else if (typeof c.saml_session_index_sha256 === 'string' && SHA256_HEX.test(c.saml_session_index_sha256)) ref.sessionIndexSha256 = c.saml_session_index_sha256;
   return ref;
@@ -145,6 +151,8 @@ export class SessionTokens {
       if (short(ref.nameID)) payload.saml_nameid = ref.nameID;
       else payload.saml_nameid_sha256 = sha256hex(ref.nameID);
       if (ref.nameIDFormat !== undefined && short(ref.nameIDFormat)) payload.saml_nameid_format = ref.nameIDFormat;
+      if (ref.nameQualifier !== undefined && short(ref.nameQualifier)) payload.saml_nameid_nq = ref.nameQualifier;
+      if (ref.spNameQualifier !== undefined && short(ref.spNameQualifier)) payload.saml_nameid_spnq = ref.spNameQualifier;
       if (ref.sessionIndex !== undefined) {
         if (short(ref.sessionIndex)) payload.saml_session_index = ref.sessionIndex;
         else payload.saml_session_index_sha256 = sha256hex(ref.sessionIndex);

@@ -192,6 +192,8 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
         requestId,
         nameID: ref.nameID,
         ...(ref.nameIDFormat !== undefined ? { nameIDFormat: ref.nameIDFormat } : {}),
+        ...(ref.nameQualifier !== undefined ? { nameQualifier: ref.nameQualifier } : {}),
+        ...(ref.spNameQualifier !== undefined ? { spNameQualifier: ref.spNameQualifier } : {}),
         ...(ref.sessionIndex !== undefined ? { sessionIndex: ref.sessionIndex } : {}),
         relayState: sid,
         now: t,

@@ -210,6 +210,8 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
           saml: {
             nameID: a.nameID,
             ...(a.nameIDFormat !== undefined ? { nameIDFormat: a.nameIDFormat } : {}),
+            ...(a.nameQualifier !== undefined ? { nameQualifier: a.nameQualifier } : {}),
+            ...(a.spNameQualifier !== undefined ? { spNameQualifier: a.spNameQualifier } : {}),
             ...(a.sessionIndex !== undefined ? { sessionIndex: a.sessionIndex } : {}),
           },
         },

@@ -468,3 +468,14 @@ test('GET /auth/logout from another site ends the session here only; the same si
     assert.equal(await verifyStatus(h.app, token), 401, 'the session ends here either way');
   }
 });
+
+test('our LogoutRequest echoes the NameQualifier and SPNameQualifier the IdP put in the assertion', async (t) => {
+  const h = await harness();
+  t.after(() => h.close());
+  const { acs } = await signIn(h, { response: { nameID: 'alice@example.com', sessionIndex: '_q', nameQualifier: 'https://idp.example.test/metadata', spNameQualifier: 'https://sp.example.test/saml/default/demo/metadata' } });
+  const out = await spLogout(h, cookieValue(acs, SESSION)!);
+  assert.match(
+    out.xml,
+    /<saml:NameID NameQualifier="https:\/\/idp\.example\.test\/metadata" SPNameQualifier="https:\/\/sp\.example\.test\/saml\/default\/demo\/metadata" Format="urn:oasis:names:tc:SAML:1\.1:nameid-format:emailAddress">alice@example\.com<\/saml:NameID>/,
+  );
+});
