@@ -26,53 +26,53 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
   const now = ctx.now ?? (() => new Date());
   const revocations = ctx.revocations;
 
-  async function session(req: FastifyRequest): Promise<VerifyResult> {
-    const token = parseCookies(req.headers.cookie)[SESSION_COOKIE];
-    if (!token) return { ok: false, reason: 'SessionMissing' };
-    const verify = await ctx.sessions.verify(token, now());
-    // Checked after verification only: an unsigned token fails anyway, and
-    // never costs a Redis round trip. Rejects when the list cannot answer.
-    if (verify.ok) {
-      const c = verify.claims;
-      // Its jti (logout), its access through the connector (a binding that
-      // went away since it was issued), or its SAML session / subject (an IdP
-      // LogoutRequest).
-      const keys = [accessKey(c.connector, userMatchKey(c.sub)), ...samlSessionKeys(c.connector, c.saml)];
-      if (await revocations.isRevoked(c.jti, { iat: c.iat, keys })) return { ok: false, reason: 'SessionRevoked' };
-    }
-    return verify;
+  /** Whether a verified session was revoked since; rejects when the list cannot answer. */
+  function revoked(c: SessionClaims): Promise<boolean> {
+    // Its jti (logout), its access through the connector (a binding that went
+    // away since it was issued), or its SAML session / subject (an IdP
+    // LogoutRequest).
+    const keys = [accessKey(c.connector, userMatchKey(c.sub)), ...samlSessionKeys(c.connector, c.saml)];
+    return revocations.isRevoked(c.jti, { iat: c.iat, keys });
   }
 
   /**
    * A session counts only while it is not revoked, its connector enabled and
    * its binding Active: removing either ends access at the next request.
-   * `undefined` when the revocation list cannot answer: the caller answers
-   * 503, never 200, for a session whose revocation state is unknown.
+   * The revocation list is asked last, only about a session that would
+   * otherwise pass (an unsigned token or an inactive binding never costs a
+   * Redis round trip, and keeps its own reason). `undefined` when the list
+   * cannot answer: the caller answers 503, never 200, for a session whose
+   * revocation state is unknown.
    */
   async function currentSession(req: FastifyRequest) {
-    let verify: VerifyResult;
+    const token = parseCookies(req.headers.cookie)[SESSION_COOKIE];
+    const verify: VerifyResult = token ? await ctx.sessions.verify(token, now()) : { ok: false, reason: 'SessionMissing' };
+    const snapshot = ctx.registry.current();
+    const decide = (v: VerifyResult) =>
+      decideForwardAuth({
+        verify: v,
+        // A connector whose manifest was replaced by an invalid one may have been
+        // meant to be switched off: its sessions stop verifying (fail closed).
+        connectorEnabled: (key) => {
+          const c = snapshot.connectors.get(key);
+          return c?.enabled === true && c.notReadyReason !== 'ManifestInvalid';
+        },
+        bindingActive: (connectorKey, user) => {
+          const m = snapshot.bindings.lookup(connectorKey, user);
+          return { active: m.active, groups: m.groups };
+        },
+        requiredGroups: listParam((req.query as { groups?: unknown }).groups),
+        allowedConnectors: listParam((req.query as { connectors?: unknown }).connectors),
+      });
+    const decision = decide(verify);
+    if (!verify.ok || decision.status === 401) return decision;
     try {
-      verify = await session(req);
+      if (await revoked(verify.claims)) return decide({ ok: false, reason: 'SessionRevoked' });
     } catch (err) {
       ctx.logger.warn({ correlationId: req.id, err: (err as Error).message }, 'revocation list unavailable: refusing the session (503)');
       return undefined;
     }
-    const snapshot = ctx.registry.current();
-    return decideForwardAuth({
-      verify,
-      // A connector whose manifest was replaced by an invalid one may have been
-      // meant to be switched off: its sessions stop verifying (fail closed).
-      connectorEnabled: (key) => {
-        const c = snapshot.connectors.get(key);
-        return c?.enabled === true && c.notReadyReason !== 'ManifestInvalid';
-      },
-      bindingActive: (connectorKey, user) => {
-        const m = snapshot.bindings.lookup(connectorKey, user);
-        return { active: m.active, groups: m.groups };
-      },
-      requiredGroups: listParam((req.query as { groups?: unknown }).groups),
-      allowedConnectors: listParam((req.query as { connectors?: unknown }).connectors),
-    });
+    return decision;
   }
 
   app.get('/auth/verify', async (req, reply) => {
