@@ -16,27 +16,13 @@ import { maxEncodedLength } from './response-decode.ts';
 import { redirectBindingURL } from './sign.ts';
 import { verifyEnvelopedSignature } from './signature.ts';
 import { formatSamlTime, parseSamlTime } from './time.ts';
-import type { IdpCertificate, ReplayCache, SamlConnectorConfig, TrailEntry } from './types.ts';
+import { Rejection, Trail, statusFor } from './trail.ts';
+import type { IdpCertificate, LogoutReason, ReplayCache, SamlConnectorConfig, TrailEntry } from './types.ts';
 import { NS, XmlParseError, attr, childElements, descendants, escapeXml as x, hasDoctypeOrDeclarations, parseXmlStrict, textOf } from './xml.ts';
 
 // --- public types ----------------------------------------------------------
 
-export type LogoutReason =
-  | 'LogoutMessageTooLarge'
-  | 'MalformedLogoutMessage'
-  | 'DoctypeForbidden'
-  | 'SignatureMissing'
-  | 'SignatureInvalid'
-  | 'CertificateNotTrusted'
-  | 'WeakAlgorithm'
-  | 'IssuerMismatch'
-  | 'DestinationMismatch'
-  | 'LogoutRequestExpired'
-  | 'LogoutRequestNotYetValid'
-  | 'NameIDMissing'
-  | 'EncryptedIDUnsupported'
-  | 'InResponseToMismatch'
-  | 'ReplayDetected';
+export type { LogoutReason } from './types.ts';
 
 /**
  * How the message arrived. Redirect: the request URL's raw query string
@@ -71,40 +57,8 @@ export const STATUS_SUCCESS = `${STATUS_PREFIX}Success`;
 /** How long after its IssueInstant (plus clock skew) a LogoutRequest is accepted. */
 export const LOGOUT_REQUEST_MAX_AGE_SECONDS = 300;
 
-/** 413 too large, 400 malformed, 401 any other failed validation. */
-export function logoutStatusFor(reason: LogoutReason): 400 | 401 | 413 {
-  if (reason === 'LogoutMessageTooLarge') return 413;
-  if (reason === 'MalformedLogoutMessage' || reason === 'DoctypeForbidden') return 400;
-  return 401;
-}
-
-// --- trail -----------------------------------------------------------------
-// Same shape as trail.ts (whose Trail is typed with the ACS reasons): one
-// entry per check, a failing check throws. Entries and messages carry short
-// facts only, never the raw message, keys or signature values.
-
-class LogoutRejection extends Error {
-  readonly reason: LogoutReason;
-  readonly status: 400 | 401 | 413;
-  constructor(reason: LogoutReason, message: string) {
-    super(message);
-    this.reason = reason;
-    this.status = logoutStatusFor(reason);
-  }
-}
-
-class LogoutTrail {
-  readonly entries: TrailEntry[] = [];
-
-  pass(check: string, detail?: string): void {
-    this.entries.push(detail === undefined ? { check, ok: true } : { check, ok: true, detail });
-  }
-
-  fail(check: string, reason: LogoutReason, message: string): never {
-    this.entries.push({ check, ok: false, detail: `${reason}: ${message}` });
-    throw new LogoutRejection(reason, message);
-  }
-}
+/** 413 too large, 400 malformed, 401 any other failed validation (trail.ts statusFor). */
+export const logoutStatusFor: (reason: LogoutReason) => 400 | 401 | 413 = statusFor;
 
 class ReplayCacheError extends Error {
   constructor(cause: unknown) {
@@ -114,9 +68,11 @@ class ReplayCacheError extends Error {
 
 type Failure = { ok: false; reason: LogoutReason; status: 400 | 401 | 413; message: string; trail: TrailEntry[] };
 
-function failureOf(err: unknown, trail: LogoutTrail): Failure {
-  if (err instanceof LogoutRejection) {
-    return { ok: false, reason: err.reason, status: err.status, message: err.message, trail: trail.entries };
+function failureOf(err: unknown, trail: Trail<LogoutReason>): Failure {
+  if (err instanceof Rejection) {
+    // Only Trail<LogoutReason> throws in this module.
+    const r = err as Rejection<LogoutReason>;
+    return { ok: false, reason: r.reason, status: r.status, message: r.message, trail: trail.entries };
   }
   // Fail closed on anything unexpected.
   trail.entries.push({ check: 'internal', ok: false, detail: 'unexpected error during validation' });
@@ -146,7 +102,7 @@ const QUERY_OVERHEAD = 16 * 1024;
  * (still-encoded) value for the signature octet string. Parameters with other
  * names are ignored (they are never signed, so never used).
  */
-function parseRedirectQuery(rawQuery: string, maxBytes: number, trail: LogoutTrail): Map<RedirectParam, string> {
+function parseRedirectQuery(rawQuery: string, maxBytes: number, trail: Trail<LogoutReason>): Map<RedirectParam, string> {
   const query = rawQuery.startsWith('?') ? rawQuery.slice(1) : rawQuery;
   // Resource exhaustion: bound the whole query before splitting or decoding it.
   if (query.length > 3 * maxEncodedLength(maxBytes) + QUERY_OVERHEAD) {
@@ -172,7 +128,7 @@ function parseRedirectQuery(rawQuery: string, maxBytes: number, trail: LogoutTra
   return raw;
 }
 
-function decodeParam(raw: Map<RedirectParam, string>, key: RedirectParam, trail: LogoutTrail): string | undefined {
+function decodeParam(raw: Map<RedirectParam, string>, key: RedirectParam, trail: Trail<LogoutReason>): string | undefined {
   const value = raw.get(key);
   if (value === undefined) return undefined;
   try {
@@ -183,7 +139,7 @@ function decodeParam(raw: Map<RedirectParam, string>, key: RedirectParam, trail:
 }
 
 /** Exactly one of SAMLRequest / SAMLResponse, the one this function expects. */
-function checkMessageParam(present: (k: MessageParam) => boolean, want: MessageParam, check: 'query' | 'form', trail: LogoutTrail): void {
+function checkMessageParam(present: (k: MessageParam) => boolean, want: MessageParam, check: 'query' | 'form', trail: Trail<LogoutReason>): void {
   const other: MessageParam = want === 'SAMLRequest' ? 'SAMLResponse' : 'SAMLRequest';
   // Message confusion: a request and a response at once has no single meaning.
   if (present(other)) trail.fail(check, 'MalformedLogoutMessage', `${other} is not expected here${present(want) ? ` next to ${want}` : ''}`);
@@ -207,7 +163,7 @@ function decodeRedirect(
   rawQuery: string,
   want: MessageParam,
   signatureRequired: boolean,
-  trail: LogoutTrail,
+  trail: Trail<LogoutReason>,
 ): RedirectMessage {
   const maxBytes = cfg.security.maxResponseBytes;
   const raw = parseRedirectQuery(rawQuery, maxBytes, trail);
@@ -270,7 +226,7 @@ function verifyQuerySignature(
   want: MessageParam,
   sigAlg: string | undefined,
   signatureValue: string,
-  trail: LogoutTrail,
+  trail: Trail<LogoutReason>,
 ): { algorithm: string; cert: IdpCertificate } {
   if (sigAlg === undefined) trail.fail('signature', 'MalformedLogoutMessage', 'Signature given without SigAlg');
   // Algorithm downgrade: only the algorithms we implement, and SHA-1 (open to
@@ -319,7 +275,7 @@ interface PostMessage {
   relayState?: string;
 }
 
-function singleField(form: Record<string, unknown>, key: string, trail: LogoutTrail): string | undefined {
+function singleField(form: Record<string, unknown>, key: string, trail: Trail<LogoutReason>): string | undefined {
   if (!Object.hasOwn(form, key)) return undefined;
   const v = form[key];
   if (v === undefined) return undefined;
@@ -328,7 +284,7 @@ function singleField(form: Record<string, unknown>, key: string, trail: LogoutTr
   return v;
 }
 
-function decodePost(cfg: SamlConnectorConfig, form: Record<string, unknown>, want: MessageParam, trail: LogoutTrail): PostMessage {
+function decodePost(cfg: SamlConnectorConfig, form: Record<string, unknown>, want: MessageParam, trail: Trail<LogoutReason>): PostMessage {
   const maxBytes = cfg.security.maxResponseBytes;
   const present = (k: MessageParam): boolean => Object.hasOwn(form, k) && form[k] !== undefined;
   checkMessageParam(present, want, 'form', trail);
@@ -354,7 +310,7 @@ function decodePost(cfg: SamlConnectorConfig, form: Record<string, unknown>, wan
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function utf8Text(bytes: Buffer, want: MessageParam, trail: LogoutTrail): string {
+function utf8Text(bytes: Buffer, want: MessageParam, trail: Trail<LogoutReason>): string {
   try {
     return utf8.decode(bytes);
   } catch {
@@ -363,7 +319,7 @@ function utf8Text(bytes: Buffer, want: MessageParam, trail: LogoutTrail): string
 }
 
 /** DOCTYPE refusal, strict parse, and the root: samlp:<localName>, Version 2.0, non-empty ID. */
-function parseRoot(xml: string, localName: 'LogoutRequest' | 'LogoutResponse', trail: LogoutTrail): Element {
+function parseRoot(xml: string, localName: 'LogoutRequest' | 'LogoutResponse', trail: Trail<LogoutReason>): Element {
   // XXE, entity expansion and DTD attribute defaults: no DOCTYPE or markup
   // declaration at all (parseXmlStrict alone would accept a DOCTYPE).
   if (hasDoctypeOrDeclarations(xml)) trail.fail('doctype', 'DoctypeForbidden', 'a DOCTYPE or markup declaration is not allowed in a logout message');
@@ -395,7 +351,7 @@ function parseRoot(xml: string, localName: 'LogoutRequest' | 'LogoutResponse', t
  * outside the signature (added around, inside the Signature element, or by a
  * second parse of the received text) is ever read. Undefined when unsigned.
  */
-function verifyPostSignature(cfg: SamlConnectorConfig, root: Element, trail: LogoutTrail): { signed: Element } | undefined {
+function verifyPostSignature(cfg: SamlConnectorConfig, root: Element, trail: Trail<LogoutReason>): { signed: Element } | undefined {
   const result = verifyEnvelopedSignature(root, cfg.idp.certificates, cfg.security.allowSHA1);
   if (result.status === 'absent') return undefined;
   if (result.status === 'invalid') trail.fail('signature', result.reason, result.detail);
@@ -422,7 +378,7 @@ const ENTITY_FORMAT = 'urn:oasis:names:tc:SAML:2.0:nameid-format:entity';
  * against a message minted by another IdP whose certificate we also happen to
  * trust, or meant for another federation.
  */
-function checkIssuer(cfg: SamlConnectorConfig, msg: Element, trail: LogoutTrail): void {
+function checkIssuer(cfg: SamlConnectorConfig, msg: Element, trail: Trail<LogoutReason>): void {
   const issuers = childElements(msg, NS.assertion, 'Issuer');
   if (issuers.length !== 1) trail.fail('issuer', 'IssuerMismatch', `${msg.localName} must carry exactly one Issuer, found ${issuers.length}`);
   const issuer = issuers[0] as Element;
@@ -438,7 +394,7 @@ function checkIssuer(cfg: SamlConnectorConfig, msg: Element, trail: LogoutTrail)
  * replayed here. Required on a LogoutRequest (SAML core requires it on
  * signed messages); on a LogoutResponse checked when present.
  */
-function checkDestination(cfg: SamlConnectorConfig, msg: Element, required: boolean, trail: LogoutTrail): void {
+function checkDestination(cfg: SamlConnectorConfig, msg: Element, required: boolean, trail: Trail<LogoutReason>): void {
   const destination = attr(msg, 'Destination');
   if (destination === undefined) {
     if (required) trail.fail('destination', 'DestinationMismatch', `${msg.localName} carries no Destination`);
@@ -457,7 +413,7 @@ function checkDestination(cfg: SamlConnectorConfig, msg: Element, required: bool
  * request can be replayed and how long the replay cache must remember it.
  * Returns IssueInstant in epoch milliseconds.
  */
-function checkRequestTime(cfg: SamlConnectorConfig, msg: Element, now: Date, trail: LogoutTrail): number {
+function checkRequestTime(cfg: SamlConnectorConfig, msg: Element, now: Date, trail: Trail<LogoutReason>): number {
   const nowMs = now.getTime();
   const skewMs = cfg.clockSkewSeconds * 1000;
   const rawInstant = attr(msg, 'IssueInstant');
@@ -484,7 +440,7 @@ function checkRequestTime(cfg: SamlConnectorConfig, msg: Element, now: Date, tra
  * EncryptedID cannot be read (no SP decryption key) and is refused rather
  * than treated as "no one"; two NameIDs would leave the choice to the reader.
  */
-function readNameID(msg: Element, trail: LogoutTrail): { nameID: string; nameIDFormat?: string } {
+function readNameID(msg: Element, trail: Trail<LogoutReason>): { nameID: string; nameIDFormat?: string } {
   if (childElements(msg, NS.assertion, 'EncryptedID').length > 0) {
     trail.fail('nameID', 'EncryptedIDUnsupported', 'encrypted NameIDs are not supported');
   }
@@ -514,7 +470,7 @@ export async function validateLogoutRequest(
   input: LogoutMessageInput,
   opts: { now: Date; replay: ReplayCache },
 ): Promise<LogoutRequestResult> {
-  const trail: LogoutTrail = new LogoutTrail();
+  const trail: Trail<LogoutReason> = new Trail<LogoutReason>();
   let verified: { id: string; relayState?: string } | undefined;
   try {
     let msg: Element;
@@ -579,7 +535,7 @@ export function validateLogoutResponse(
   input: LogoutMessageInput,
   opts: { now: Date; expectedInResponseTo: string },
 ): LogoutResponseResult {
-  const trail: LogoutTrail = new LogoutTrail();
+  const trail: Trail<LogoutReason> = new Trail<LogoutReason>();
   try {
     let msg: Element;
     let relayState: string | undefined;

@@ -1,12 +1,15 @@
-// The decision trail of one validation: every check appends one entry; a
-// failing check throws a Rejection that validateResponse turns into the
-// result. Entries carry short facts only, never raw XML, keys or signatures.
-import type { SamlReason, TrailEntry } from './types.ts';
+// The decision trail of one validation (a login response, or a logout
+// message): every check appends one entry; a failing check throws a
+// Rejection that the validator turns into its result. Entries carry short
+// facts only, never raw XML, keys or signatures.
+import type { LogoutReason, SamlReason, TrailEntry } from './types.ts';
 
-export class Rejection extends Error {
-  readonly reason: SamlReason;
+type Reason = SamlReason | LogoutReason;
+
+export class Rejection<R extends Reason = SamlReason> extends Error {
+  readonly reason: R;
   readonly status: 400 | 401 | 413;
-  constructor(reason: SamlReason, message: string) {
+  constructor(reason: R, message: string) {
     super(message);
     this.reason = reason;
     this.status = statusFor(reason);
@@ -14,13 +17,13 @@ export class Rejection extends Error {
 }
 
 /** 413 too large, 400 malformed, 401 any other failed validation. */
-export function statusFor(reason: SamlReason): 400 | 401 | 413 {
-  if (reason === 'ResponseTooLarge') return 413;
-  if (reason === 'MalformedResponse' || reason === 'DoctypeForbidden') return 400;
+export function statusFor(reason: Reason): 400 | 401 | 413 {
+  if (reason === 'ResponseTooLarge' || reason === 'LogoutMessageTooLarge') return 413;
+  if (reason === 'MalformedResponse' || reason === 'MalformedLogoutMessage' || reason === 'DoctypeForbidden') return 400;
   return 401;
 }
 
-export class Trail {
+export class Trail<R extends Reason = SamlReason> {
   readonly entries: TrailEntry[] = [];
 
   pass(check: string, detail?: string): void {
@@ -28,8 +31,8 @@ export class Trail {
   }
 
   /** Records the failed check and throws. */
-  fail(check: string, reason: SamlReason, message: string): never {
+  fail(check: string, reason: R, message: string): never {
     this.entries.push({ check, ok: false, detail: `${reason}: ${message}` });
-    throw new Rejection(reason, message);
+    throw new Rejection<R>(reason, message);
   }
 }

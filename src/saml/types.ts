@@ -82,6 +82,24 @@ export type SamlReason =
   | 'IdentityMissing'
   | 'IdentityAmbiguous';
 
+/** Reason codes of the single-logout messages (src/saml/logout.ts). */
+export type LogoutReason =
+  | 'LogoutMessageTooLarge'
+  | 'MalformedLogoutMessage'
+  | 'DoctypeForbidden'
+  | 'SignatureMissing'
+  | 'SignatureInvalid'
+  | 'CertificateNotTrusted'
+  | 'WeakAlgorithm'
+  | 'IssuerMismatch'
+  | 'DestinationMismatch'
+  | 'LogoutRequestExpired'
+  | 'LogoutRequestNotYetValid'
+  | 'NameIDMissing'
+  | 'EncryptedIDUnsupported'
+  | 'InResponseToMismatch'
+  | 'ReplayDetected';
+
 export interface TrailEntry {
   check: string;
   ok: boolean;
