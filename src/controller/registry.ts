@@ -79,15 +79,6 @@ export class BindingIndex {
     this.#byConnector = byConnector;
   }
 
-  /** Every (connector, user) pair some Active binding grants, as `connector\0userMatchKey(user)`. */
-  activePairs(): ReadonlySet<string> {
-    const pairs = new Set<string>();
-    for (const [connector, users] of this.#byConnector) {
-      for (const [userKey, list] of users) if (list.some((b) => b.phase === 'Active')) pairs.add(`${connector}\0${userKey}`);
-    }
-    return pairs;
-  }
-
   /** Active when at least one Active binding grants the user this connector; groups are the union of those. */
   lookup(connectorKey: string, user: string): BindingMatch {
     const list = this.#byConnector.get(connectorKey)?.get(userMatchKey(user)) ?? [];
@@ -103,31 +94,12 @@ export interface RegistrySnapshot {
   readonly bindings: BindingIndex;
 }
 
-/** A user lost access through a connector: no Active binding grants it any more. */
-export interface EndedAccess {
-  connector: string;
-  /** userMatchKey() of the user. */
-  userKey: string;
-}
-
 export interface RegistryReader {
   current(): RegistrySnapshot;
-  /**
-   * Called (synchronously, after the swap) with the pairs whose access ended
-   * in a binding change: deleted, denied, pending again, or the connector
-   * removed from its list. Returns the unsubscribe function.
-   */
-  onAccessEnded?(listener: (ended: EndedAccess[]) => void): () => void;
 }
 
 export class Registry implements RegistryReader {
   #snapshot: RegistrySnapshot = { version: 0, connectors: new Map(), bindings: new BindingIndex([]) };
-  readonly #accessEnded = new Set<(ended: EndedAccess[]) => void>();
-
-  onAccessEnded(listener: (ended: EndedAccess[]) => void): () => void {
-    this.#accessEnded.add(listener);
-    return () => this.#accessEnded.delete(listener);
-  }
 
   current(): RegistrySnapshot {
     return this.#snapshot;
@@ -141,19 +113,7 @@ export class Registry implements RegistryReader {
   }
 
   setBindings(entries: readonly BindingEntry[]): void {
-    const before = this.#accessEnded.size > 0 ? this.#snapshot.bindings.activePairs() : undefined;
-    const bindings = new BindingIndex(entries);
-    this.#swap({ bindings });
-    if (!before) return;
-    const after = bindings.activePairs();
-    const ended: EndedAccess[] = [];
-    for (const pair of before) {
-      if (after.has(pair)) continue;
-      const at = pair.indexOf('\0');
-      ended.push({ connector: pair.slice(0, at), userKey: pair.slice(at + 1) });
-    }
-    if (ended.length === 0) return;
-    for (const listener of this.#accessEnded) listener(ended);
+    this.#swap({ bindings: new BindingIndex(entries) });
   }
 
   #swap(change: Partial<Pick<RegistrySnapshot, 'connectors' | 'bindings'>>): void {

@@ -3,7 +3,6 @@
 import { randomBytes } from 'node:crypto';
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { accessKey } from '../session/revocation.ts';
 import type { PublicContext } from './context.ts';
 import { sendError } from './html.ts';
 import { authRoutes } from './routes/auth.ts';
@@ -14,33 +13,6 @@ export interface PublicAppOptions {
   /** Extra route plugins (the development demo IdP). */
   plugins?: ((app: FastifyInstance) => Promise<void>)[];
   homeLinks?: { href: string; text: string }[];
-}
-
-/** Longest a session can live when its connector is gone (it no longer verifies anyway; this covers a re-created one). */
-const ENDED_ACCESS_FALLBACK_SECONDS = 7 * 24 * 3600;
-
-/**
- * When a user's last Active binding for a connector goes (deleted, denied,
- * pending again, connector dropped from its list), every session they hold
- * through that connector is revoked as of now: without this, re-creating or
- * re-approving the binding later would bring old, possibly stolen, sessions
- * back to life until they expire. Each replica records it as its own
- * controller sees the change (so it holds without Redis too); with Redis the
- * entry is shared. A failure is logged: the sessions still fail while the
- * binding stays inactive.
- */
-function revokeEndedAccess(app: FastifyInstance, ctx: PublicContext): void {
-  const off = ctx.registry.onAccessEnded?.((ended) => {
-    const now = Math.floor((ctx.now?.() ?? new Date()).getTime() / 1000);
-    const connectors = ctx.registry.current().connectors;
-    for (const e of ended) {
-      const ttl = connectors.get(e.connector)?.sessionTtlSeconds ?? ENDED_ACCESS_FALLBACK_SECONDS;
-      ctx.revocations.revokeIssuedBefore(accessKey(e.connector, e.userKey), now, now + ttl).catch((err: unknown) => {
-        ctx.logger.error({ connector: e.connector, err: (err as Error).message }, 'could not record that a binding ended; its sessions come back if it is re-created before they expire');
-      });
-    }
-  });
-  if (off) app.addHook('onClose', async () => void off());
 }
 
 export async function buildPublicApp(ctx: PublicContext, options: PublicAppOptions = {}): Promise<FastifyInstance> {
@@ -75,7 +47,6 @@ export async function buildPublicApp(ctx: PublicContext, options: PublicAppOptio
   });
   app.setNotFoundHandler((req, reply) => sendError(reply, 404, 'NotFound', req.id, 'There is nothing at this address.'));
 
-  revokeEndedAccess(app, ctx);
   await homeRoutes(app, ctx, options.homeLinks);
   await samlRoutes(app, ctx);
   await authRoutes(app, ctx);

@@ -58,16 +58,6 @@ export interface SessionKeys {
 
 const sha256hex = (v: string): string => createHash('sha256').update(v, 'utf8').digest('hex');
 
-/**
- * The revocation key of a user's access through a connector (`userKey` is
- * userMatchKey() of the user): revoked when their last Active binding for it
- * goes, so that re-creating or re-approving the binding later does not bring
- * the sessions issued before back to life.
- */
-export function accessKey(connector: string, userKey: string): string {
-  return `access:${connector}\0${userKey}`;
-}
-
 /** Most SessionIndex values of one LogoutRequest revoked one by one; with more, the NameID is revoked as a whole. */
 export const MAX_LOGOUT_SESSION_INDEXES = 16;
 

@@ -8,8 +8,7 @@ import { buildLogoutRequest } from '../../saml/logout.ts';
 import { SESSION_COOKIE, STATE_COOKIE, parseCookies, serializeCookie, sessionCookieOptions, stateCookieOptions } from '../../session/cookies.ts';
 import { decideForwardAuth } from '../../session/forward-auth.ts';
 import { checkRedirect } from '../../session/redirects.ts';
-import { userMatchKey } from '../../controller/registry.ts';
-import { accessKey, samlSessionKeys } from '../../session/revocation.ts';
+import { samlSessionKeys } from '../../session/revocation.ts';
 import { PENDING_TTL_SECONDS, addPending, decodeState, encodeState } from '../../session/state-cookie.ts';
 import type { SessionClaims, VerifyResult } from '../../session/tokens.ts';
 import type { PublicContext } from '../context.ts';
@@ -28,11 +27,8 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
 
   /** Whether a verified session was revoked since; rejects when the list cannot answer. */
   function revoked(c: SessionClaims): Promise<boolean> {
-    // Its jti (logout), its access through the connector (a binding that went
-    // away since it was issued), or its SAML session / subject (an IdP
-    // LogoutRequest).
-    const keys = [accessKey(c.connector, userMatchKey(c.sub)), ...samlSessionKeys(c.connector, c.saml)];
-    return revocations.isRevoked(c.jti, { iat: c.iat, keys });
+    // Its jti (logout), or its SAML session / subject (an IdP LogoutRequest).
+    return revocations.isRevoked(c.jti, { iat: c.iat, keys: samlSessionKeys(c.connector, c.saml) });
   }
 
   /**

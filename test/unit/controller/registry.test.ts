@@ -49,28 +49,6 @@ describe('Registry', () => {
     assert.ok(r.current().version > before.version);
     assert.ok(Object.isFrozen(r.current()));
   });
-
-  it('reports exactly the (connector, user) pairs whose last Active binding went', () => {
-    const r = new Registry();
-    const seen: string[][] = [];
-    const off = r.onAccessEnded((ended) => seen.push(ended.map((e) => `${e.connector} ${e.userKey}`).sort()));
-    const alice = entry('Alice@X.io', { connectors: ['default/a', 'default/b'] });
-    const alice2 = entry('alice@x.io', { name: 'second', connectors: ['default/a'] });
-    const bob = entry('bob');
-    r.setBindings([alice, alice2, bob]);
-    assert.deepEqual(seen, [], 'additions end nothing');
-    // alice keeps default/a through her second binding; default/b ends.
-    r.setBindings([alice2, bob]);
-    assert.deepEqual(seen, [['default/b e:alice@x.io']]);
-    // Denied ends access like a deletion; an unrelated change reports nothing.
-    r.setBindings([alice2, { ...bob, phase: 'Denied' }]);
-    assert.deepEqual(seen.at(-1), ['default/a x:bob']);
-    r.setBindings([alice2, { ...bob, phase: 'Denied', groups: ['other'] }]);
-    assert.equal(seen.length, 2);
-    off();
-    r.setBindings([]);
-    assert.equal(seen.length, 2, 'unsubscribed');
-  });
 });
 
 describe('BindingIndex and Unicode', () => {
