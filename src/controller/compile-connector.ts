@@ -47,6 +47,20 @@ export interface CompileOutput {
   requeueAt?: Date;
 }
 
+/**
+ * Names of the Secrets (same namespace) a connector reads: its IdP
+ * certificate Secrets and its SP signing key. The controller declares them to
+ * the store before compiling, so a store that holds Secret data only for
+ * referenced objects has loaded them by then.
+ */
+export function referencedSecretNames(connector: SsoConnector): string[] {
+  const saml = connector.spec.saml;
+  const names = new Set<string>();
+  for (const c of saml?.idp.certificates ?? []) if (c.secretRef) names.add(c.secretRef.name);
+  if (saml?.sp?.signingKeySecretRef) names.add(saml.sp.signingKeySecretRef.name);
+  return [...names];
+}
+
 export function connectorURLs(publicURL: string, namespace: string, name: string) {
   const base = `${publicURL.replace(/\/+$/, '')}/saml/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`;
   return { loginURL: `${base}/login`, acsURL: `${base}/acs`, metadataURL: `${base}/metadata`, sloURL: `${base}/slo` };

@@ -7,7 +7,7 @@ import type { SsoConnector, UserBinding } from '../api/index.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { forgetConnector, setIdpCertificates } from '../metrics/metrics.ts';
 import type { Store, StoreEvent, StoredObject } from '../store/types.ts';
-import { compileConnector, connectorURLs, type SecretLookup } from './compile-connector.ts';
+import { compileConnector, connectorURLs, referencedSecretNames, type SecretLookup } from './compile-connector.ts';
 import { type ConditionInput, mergeConditions, type Condition } from './conditions.ts';
 import type { BindingEntry, BindingPhase, ConnectorRuntime, Registry } from './registry.ts';
 import type { StatusKind, StatusSink } from './status-sink.ts';
@@ -208,7 +208,7 @@ export class Controller {
 
     // Tell the store which Secrets are read before reading them: a store that
     // keeps Secret data only for referenced objects loads this one first.
-    const wanted = (obj.spec.saml?.idp.certificates ?? []).flatMap((c) => (c.secretRef ? [`${ns}/${c.secretRef.name}`] : []));
+    const wanted = referencedSecretNames(obj).map((name) => `${ns}/${name}`);
     if (this.#o.store.setInterest && wanted.some((k) => !this.#secretIndex.get(k)?.has(queueKey))) {
       await this.#o.store.setInterest('Secret', new Set([...this.#interestingSecrets(), ...wanted]));
     }

@@ -165,4 +165,40 @@ describe('Controller events', () => {
     assert.equal(recorded.length, 3);
     await controller.stop();
   });
+
+  it('declares every Secret a connector reads (IdP certificates and the SP signing key) before compiling it', async () => {
+    // Like the Kubernetes store: a Secret's data is there only once it is in the interest set.
+    class InterestStore extends MemoryStore {
+      interest = new Set<string>();
+      override get(kind: Parameters<MemoryStore['get']>[0], namespace: string, name: string) {
+        if (kind === 'Secret' && !this.interest.has(`${namespace}/${name}`)) return undefined;
+        return super.get(kind, namespace, name);
+      }
+      setInterest(_kind: 'Secret' | 'ConfigMap', keys: ReadonlySet<string>): void {
+        this.interest = new Set(keys);
+      }
+    }
+    const store = new InterestStore({
+      objects: [
+        secret('idp-cert', { 'tls.crt': idp.certPem }),
+        secret('sp-signing', { 'tls.crt': next.certPem, 'tls.key': next.keyPem }),
+        connector('a', {}, { sp: { signAuthnRequests: true, signingKeySecretRef: { name: 'sp-signing' } } }),
+      ].map(obj),
+    });
+    const registry = new Registry();
+    const status = new MemoryStatusSink();
+    const seen: string[] = [];
+    const original = status.publish.bind(status);
+    status.publish = async (kind, ns, name, body) => {
+      const c = (body as { conditions?: { type: string; reason: string }[] }).conditions?.find((x) => x.type === 'Ready');
+      if (kind === 'SsoConnector' && c) seen.push(c.reason);
+      return original(kind, ns, name, body);
+    };
+    const controller = new Controller({ store, registry, status, metrics: createMetrics(), logger: createLogger('silent'), publicURL: 'https://sso.example.test' });
+    await controller.start();
+    assert.deepEqual(seen, ['Serving'], 'never SecretNotFound on the way');
+    assert.ok(registry.current().connectors.get('default/a')?.saml?.spSigning);
+    assert.deepEqual([...store.interest].sort(), ['default/idp-cert', 'default/sp-signing']);
+    await controller.stop();
+  });
 });
