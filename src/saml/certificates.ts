@@ -5,6 +5,25 @@ import type { IdpCertificate } from './types.ts';
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
 
+/** Most PEM blocks one value may hold (a bundle of certificates, or a key and its parameters). */
+export const MAX_PEM_BLOCKS = 64;
+
+/**
+ * Every `-----BEGIN X-----...-----END X-----` block of a PEM text, refusing
+ * (undefined) a text with more than MAX_PEM_BLOCKS BEGIN markers. The cap is
+ * counted first, in one linear pass: the block pattern costs time
+ * proportional to the text for each BEGIN without its END, so a Secret made of
+ * BEGIN markers alone would otherwise block the process for seconds on every
+ * reconcile.
+ */
+export function pemBlocks(text: string): RegExpMatchArray[] | undefined {
+  let count = 0;
+  for (let at = text.indexOf('-----BEGIN '); at >= 0; at = text.indexOf('-----BEGIN ', at + 11)) {
+    if (++count > MAX_PEM_BLOCKS) return undefined;
+  }
+  return [...text.matchAll(PEM_BLOCK)];
+}
+
 /** `sha256:` + 64 lowercase hex digits over the DER encoding. */
 export function fingerprintOf(der: Buffer): string {
   return `sha256:${createHash('sha256').update(der).digest('hex')}`;
@@ -23,7 +42,9 @@ export function normaliseFingerprint(input: string): string {
 export function parseCertificates(pemText: string, source: string): IdpCertificate[] {
   const out: IdpCertificate[] = [];
   let index = 0;
-  for (const m of pemText.matchAll(PEM_BLOCK)) {
+  const blocks = pemBlocks(pemText);
+  if (!blocks) throw new Error(`${source}: more than ${MAX_PEM_BLOCKS} PEM blocks`);
+  for (const m of blocks) {
     const label = m[1] ?? '';
     const body = (m[2] ?? '').replace(/\s+/g, '');
     const where = `${source} (PEM block ${index + 1})`;

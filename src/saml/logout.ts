@@ -260,12 +260,18 @@ function verifyQuerySignature(
 }
 
 function verifyOctets(hash: string, ec: boolean, data: Buffer, key: KeyObject, signature: Buffer): boolean {
-  try {
-    // XML-DSig ECDSA signatures are the raw r||s concatenation, not DER.
-    return verify(hash, data, ec ? { key, dsaEncoding: 'ieee-p1363' } : key, signature);
-  } catch {
-    return false;
-  }
+  const attempt = (k: KeyObject | { key: KeyObject; dsaEncoding: 'ieee-p1363' | 'der' }) => {
+    try {
+      return verify(hash, data, k, signature);
+    } catch {
+      return false;
+    }
+  };
+  if (!ec) return attempt(key);
+  // XML-DSig ECDSA signatures are the raw r||s concatenation; Java IdPs
+  // (OpenSAML/Shibboleth, via JCA SHA256withECDSA) put DER in the query.
+  // Either encodes the same (r, s) under the same key, so both are accepted.
+  return attempt({ key, dsaEncoding: 'ieee-p1363' }) || attempt({ key, dsaEncoding: 'der' });
 }
 
 // --- transport: HTTP-POST --------------------------------------------------

@@ -12,7 +12,7 @@ import type { InspectOptions } from 'node:util';
 import { deflateRawSync } from 'node:zlib';
 import { SignedXml } from 'xml-crypto';
 import { C14N_EXC, DIGEST, SIG, TRANSFORM_ENVELOPED, signatureMethod, signingAlgorithm } from './algorithms.ts';
-import { parseCertificates } from './certificates.ts';
+import { MAX_PEM_BLOCKS, parseCertificates, pemBlocks } from './certificates.ts';
 import { NS, XmlParseError, attr, childElements, hasDoctypeOrDeclarations, isElement, parseXmlStrict } from './xml.ts';
 
 /** A validated SP signing key pair, ready to sign. Never logged: toJSON/inspect must not reveal the private key. */
@@ -75,8 +75,6 @@ class LoadedSigningKey implements SpSigningKey {
 
 // --- loading -----------------------------------------------------------------
 
-const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
-
 type Refusal = { ok: false; reason: 'SigningKeyInvalid'; message: string };
 const refuse = (message: string): Refusal => ({ ok: false, reason: 'SigningKeyInvalid', message });
 
@@ -86,7 +84,9 @@ const refuse = (message: string): Refusal => ({ ok: false, reason: 'SigningKeyIn
  * `EC PARAMETERS` openssl ecparam writes are ignored), or a refusal.
  */
 function privateKeyBlock(keyPem: string): string | Refusal {
-  const blocks = [...keyPem.matchAll(PEM_BLOCK)].filter((m) => (m[1] ?? '').endsWith('PRIVATE KEY'));
+  const all = pemBlocks(keyPem);
+  if (!all) return refuse(`tls.key holds more than ${MAX_PEM_BLOCKS} PEM blocks`);
+  const blocks = all.filter((m) => (m[1] ?? '').endsWith('PRIVATE KEY'));
   if (blocks.length === 0) return refuse('tls.key holds no PEM private key');
   if (blocks.length > 1) return refuse(`tls.key holds ${blocks.length} private keys; expected exactly one`);
   const block = blocks[0] as RegExpMatchArray;
@@ -158,7 +158,7 @@ export function loadSpSigningKey(keyPem: string, certPem: string, now: Date = ne
 // --- HTTP-Redirect -------------------------------------------------------------
 
 /**
- * HTTP-Redirect binding: returns the URL `endpoint` + `param`=<base64(DEFLATE(xml))>[&RelayState=..]&SigAlg=..&Signature=.. where the signature covers exactly the octets `param=<enc>[&RelayState=<enc>]&SigAlg=<enc>` as they appear in the URL (encodeURIComponent encoding). `endpoint` may already carry a query (e.g. ?idptoken=x): append with '&' then; those extra parameters are not signed. Without `signing`, the same URL without SigAlg/Signature.
+ * HTTP-Redirect binding: returns the URL `endpoint` + `param`=<base64(DEFLATE(xml))>[&RelayState=..]&SigAlg=..&Signature=.. where the signature covers exactly the octets `param=<enc>[&RelayState=<enc>]&SigAlg=<enc>` as they appear in the URL (percent-encoding of everything but RFC 3986 unreserved characters). `endpoint` may already carry a query (e.g. ?idptoken=x): append with '&' then; those extra parameters are not signed. Without `signing`, the same URL without SigAlg/Signature.
  */
 export function redirectBindingURL(
   endpoint: string,
@@ -167,7 +167,10 @@ export function redirectBindingURL(
   relayState: string | undefined,
   signing: SpSigningKey | undefined,
 ): string {
-  const enc = encodeURIComponent;
+  // encodeURIComponent leaves !'()* as they are, and browsers re-encode ' as
+  // %27 in a query they send: the IdP would then rebuild other octets than we
+  // signed. Every character outside unreserved is escaped (RFC 3986).
+  const enc = (v: string) => encodeURIComponent(v).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   let query = `${param}=${enc(deflateRawSync(Buffer.from(xml, 'utf8')).toString('base64'))}`;
   if (relayState !== undefined) query += `&RelayState=${enc(relayState)}`;
   if (signing) {

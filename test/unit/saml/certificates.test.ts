@@ -57,3 +57,27 @@ describe('matchesPins', () => {
     assert.equal(normaliseFingerprint(` ${colons} `), c.fingerprint);
   });
 });
+
+describe('PEM input made to be slow', () => {
+  it('refuses more than 64 PEM blocks at once, in linear time', async () => {
+    const { parseCertificates, MAX_PEM_BLOCKS } = await import('../../../src/saml/certificates.ts');
+    const { loadSpSigningKey } = await import('../../../src/saml/sign.ts');
+    // About 1 MiB of BEGIN markers without END: the block pattern alone took
+    // tens of seconds on this (quadratic in the number of markers).
+    const bomb = '-----BEGIN CERTIFICATE-----\n'.repeat(40_000);
+    const t0 = performance.now();
+    assert.throws(() => parseCertificates(bomb, 'secret/x#tls.crt'), /more than 64 PEM blocks/);
+    const refused = loadSpSigningKey(bomb.replaceAll('CERTIFICATE', 'PRIVATE KEY'), bomb);
+    const ms = performance.now() - t0;
+    assert.equal(refused.ok, false);
+    assert.match(refused.ok ? '' : refused.message, /more than 64 PEM blocks/);
+    // A generous bound (the quadratic pattern took over 10 s on a quarter of this).
+    assert.ok(ms < 5000, `took ${ms.toFixed(0)} ms`);
+    console.log(`[pem] 2 x ${(bomb.length / 1024).toFixed(0)} KiB of BEGIN markers refused in ${ms.toFixed(1)} ms`);
+    // A bundle of 64 certificates is still read; 65 is not.
+    const { generateSigningIdentity } = await import('../../../src/demo-idp/keys.ts');
+    const one = (await generateSigningIdentity({ commonName: 'bundle' })).certPem;
+    assert.equal(parseCertificates(one.repeat(MAX_PEM_BLOCKS), 'bundle').length, 64);
+    assert.throws(() => parseCertificates(one.repeat(MAX_PEM_BLOCKS + 1), 'bundle'), /more than 64 PEM blocks/);
+  });
+});

@@ -540,3 +540,23 @@ describe("the SP's own logout validators accept these signatures", () => {
     }
   });
 });
+
+describe('redirectBindingURL escaping', () => {
+  it("escapes !'()* in RelayState, so a browser sends exactly the signed octets", async () => {
+    const { generateSigningIdentity } = await import('../../../src/demo-idp/keys.ts');
+    const { loadSpSigningKey, redirectBindingURL } = await import('../../../src/saml/sign.ts');
+    const { verify } = await import('node:crypto');
+    const id = await generateSigningIdentity({ commonName: 'escape' });
+    const loaded = loadSpSigningKey(id.keyPem, id.certPem);
+    assert.ok(loaded.ok);
+    const url = redirectBindingURL('https://idp.example.test/slo', 'SAMLResponse', '<x/>', "it's (a) test!*", loaded.signing);
+    const query = url.slice(url.indexOf('?') + 1);
+    assert.match(query, /RelayState=it%27s%20%28a%29%20test%21%2A&/);
+    // What a browser puts on the wire for this URL is what was signed.
+    const wire = new URL(url).search.slice(1);
+    assert.equal(wire, query);
+    const signed = wire.slice(0, wire.indexOf('&Signature='));
+    const signature = new URL(url).searchParams.get('Signature')!;
+    assert.ok(verify('sha256', Buffer.from(signed), id.certPem, Buffer.from(signature, 'base64')));
+  });
+});
