@@ -62,6 +62,11 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       });
     const decision = decide(verify);
     if (!verify.ok || decision.status === 401) return decision;
+    // session.ttl bounds every session of the connector as it is now, also
+    // those issued before it was lowered (and so the revocation entries of
+    // single logout, kept for that ttl, outlive every session they name).
+    const ttl = snapshot.connectors.get(verify.claims.connector)?.sessionTtlSeconds;
+    if (ttl !== undefined && Math.floor(now().getTime() / 1000) >= verify.claims.iat + ttl) return decide({ ok: false, reason: 'SessionExpired' });
     try {
       if (await revoked(verify.claims)) return decide({ ok: false, reason: 'SessionRevoked' });
     } catch (err) {

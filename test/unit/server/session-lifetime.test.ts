@@ -42,3 +42,21 @@ test('without SessionNotOnOrAfter the session lasts session.ttl', async (t) => {
   const claims = jwtPayload(cookieValue(acs, SESSION)!);
   assert.equal(Number(claims.exp) - Number(claims.iat), 7200);
 });
+
+test('lowering session.ttl also shortens the sessions issued before; raised again, they last to their own exp at most', async (t) => {
+  const h = await harness('8h');
+  t.after(() => h.close());
+  const { acs } = await signIn(h);
+  const cookie = `${SESSION}=${cookieValue(acs, SESSION)!}`;
+  const verify = async () => {
+    const whoami = await h.app.inject({ method: 'GET', url: '/auth/whoami?format=json', headers: { cookie } });
+    return { status: (await h.app.inject({ method: 'GET', url: '/auth/verify', headers: { cookie } })).statusCode, reason: (whoami.json() as { reason?: string }).reason };
+  };
+  assert.deepEqual(await verify(), { status: 200, reason: undefined });
+  await h.apply(connectorManifest('demo', h.idp.certPem, { ttl: '1s' }));
+  await new Promise((r) => setTimeout(r, 2100));
+  assert.deepEqual(await verify(), { status: 401, reason: 'SessionExpired' });
+  // The token still says 8 h; the connector's ttl is what counts.
+  await h.apply(connectorManifest('demo', h.idp.certPem, { ttl: '8h' }));
+  assert.deepEqual(await verify(), { status: 200, reason: undefined }, 'back to 8 h: the token itself has not expired');
+});
