@@ -24,9 +24,6 @@ interface Params {
   name: string;
 }
 
-/** Least time a session key revoked by an IdP LogoutRequest is remembered (the connector's session ttl when longer). */
-const REVOKED_KEY_MIN_SECONDS = 7 * 24 * 3600;
-
 /** Largest body the ACS route accepts at all; each connector's own maxResponseBytes is checked before parsing. */
 export const ACS_BODY_LIMIT = 16 * 1024 * 1024;
 
