@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { newRequestId } from '../../saml/authn-request.ts';
 import { buildLogoutRequest } from '../../saml/logout.ts';
-import { SESSION_COOKIE, STATE_COOKIE, parseCookies, serializeCookie, sessionCookieOptions, stateCookieOptions } from '../../session/cookies.ts';
+import { SESSION_COOKIE, STATE_COOKIE, parseCookies, serializeCookie, stateCookieOptions } from '../../session/cookies.ts';
 import { decideForwardAuth } from '../../session/forward-auth.ts';
 import { checkRedirect } from '../../session/redirects.ts';
 import { samlSessionKeys } from '../../session/revocation.ts';
@@ -13,6 +13,7 @@ import { PENDING_TTL_SECONDS, addPending, decodeState, encodeState } from '../..
 import type { SessionClaims, VerifyResult } from '../../session/tokens.ts';
 import type { PublicContext } from '../context.ts';
 import { escapeHtml, sendError, sendPage } from '../html.ts';
+import { clearedSessionCookie, presentedSession, revokeSession } from '../session-end.ts';
 
 /** Reason (503) when the revocation list cannot say whether a session was revoked. */
 const UNAVAILABLE = 'RevocationListUnavailable';
@@ -137,26 +138,6 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
   });
 
   /**
-   * Revokes the presented session until its exp, so a copy of the cookie
-   * stops working too. Only a token that verifies is revoked: an unverified
-   * jti could name someone else's session or fill the list. A failure is
-   * logged and the logout goes on (the cookie is cleared either way).
-   * Returns the verified claims, for single logout.
-   */
-  async function revokePresented(req: FastifyRequest): Promise<SessionClaims | undefined> {
-    const token = parseCookies(req.headers.cookie)[SESSION_COOKIE];
-    if (!token) return undefined;
-    const verify = await ctx.sessions.verify(token, now());
-    if (!verify.ok) return undefined;
-    try {
-      await revocations.revoke(verify.claims.jti, verify.claims.exp);
-    } catch (err) {
-      ctx.logger.warn({ correlationId: req.id, connector: verify.claims.connector, err: (err as Error).message }, 'could not revoke the session on logout; a copy of its cookie stays valid until it expires');
-    }
-    return verify.claims;
-  }
-
-  /**
    * Ends the session here, then, when it came from a SAML connector with
    * `saml.idp.sloURL`, at the IdP too: a LogoutRequest by HTTP-Redirect, its
    * id kept in the signed state cookie so that /saml/.../slo accepts only
@@ -164,10 +145,10 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
    * validated before anything leaves (no open redirect through the IdP).
    */
   const logout = async (req: FastifyRequest<{ Querystring: { rd?: string } }>, reply: FastifyReply) => {
-    const expired = sessionCookieOptions({ publicURL: ctx.config.publicURL, cookieDomain: ctx.config.cookieDomain, maxAgeSeconds: 0 });
-    const cookies = [serializeCookie(SESSION_COOKIE, '', { ...expired, maxAge: 0 })];
+    const cookies = [clearedSessionCookie(ctx)];
     reply.header('set-cookie', cookies).header('cache-control', 'no-store');
-    const claims = await revokePresented(req);
+    const claims = await presentedSession(ctx, req, now());
+    if (claims) await revokeSession(ctx, req, claims);
     const rd = req.query.rd !== undefined ? checkRedirect(req.query.rd, { publicURL: ctx.config.publicURL, allowedHosts: ctx.config.allowedRedirectHosts }) : undefined;
     if (rd && !rd.ok) return sendError(reply, 400, rd.reason, req.id);
     const target = rd?.target ?? '/';

@@ -11,13 +11,13 @@ import { buildLogoutResponse, logoutMessageKind, validateLogoutRequest, validate
 import { validateResponse } from '../../saml/validate-response.ts';
 import type { SamlConnectorConfig, TrailEntry } from '../../saml/types.ts';
 import { logoutRequestKeys, samlSessionKeys } from '../../session/revocation.ts';
-import type { SessionClaims } from '../../session/tokens.ts';
 import { SESSION_COOKIE, STATE_COOKIE, parseCookies, serializeCookie, sessionCookieOptions, stateCookieOptions } from '../../session/cookies.ts';
 import { checkRedirect } from '../../session/redirects.ts';
 import { addPending, decodeState, encodeState, takePending, type PendingLogin } from '../../session/state-cookie.ts';
 import type { PublicContext } from '../context.ts';
 import { sendAutoPost, sendError, sendPage, escapeHtml } from '../html.ts';
 import { recordLogin, recordLogout } from '../login-log.ts';
+import { clearedSessionCookie, presentedSession, revokeSession } from '../session-end.ts';
 
 interface Params {
   ns: string;
@@ -75,6 +75,13 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       if (length > ceiling) return refuse(req, reply, 413, 'ResponseTooLarge', l.runtime, startedAt);
       return undefined;
     };
+  }
+
+  /** The Set-Cookie line of `sso_state` holding `entries`; with none left the cookie is deleted rather than kept empty. */
+  function stateCookieOf(entries: readonly PendingLogin[]): string {
+    const value = encodeState(entries, ctx.stateKey());
+    const options = stateCookieOptions(ctx.config.publicURL);
+    return serializeCookie(STATE_COOKIE, value, value === '' ? { ...options, maxAge: 0 } : options);
   }
 
   /** RelayState to echo to the IdP: at most 80 bytes (SAML bindings 3.4.3), else none rather than a huge Location header. */
@@ -155,10 +162,7 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       const taken = sid ? takePending(pending, sid, l.runtime.key) : { entry: undefined, rest: pending };
       const entry = taken.entry;
       if (taken.rest.length !== pending.length) {
-        // With no pending login left the cookie is deleted rather than kept empty.
-        const rest = encodeState(taken.rest, ctx.stateKey());
-        const options = stateCookieOptions(ctx.config.publicURL);
-        stateUpdate = serializeCookie(STATE_COOKIE, rest, rest === '' ? { ...options, maxAge: 0 } : options);
+        stateUpdate = stateCookieOf(taken.rest);
       }
 
       let result: Awaited<ReturnType<typeof validateResponse>>;
@@ -262,11 +266,11 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     if (req.method === 'POST' && kind !== 'none' && !(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) {
       return refuse(kind === 'request' ? 'idp' : 'sp', 400, 'MalformedLogoutMessage');
     }
-    const presented = await presentedSession(req, t);
+    const presented = await presentedSession(ctx, req, t);
 
     if (kind === 'none') {
-      reply.header('set-cookie', clearedSessionCookie());
-      if (presented) await revokeJti(req, presented);
+      reply.header('set-cookie', clearedSessionCookie(ctx));
+      if (presented) await revokeSession(ctx, req, presented);
       const relay = typeof req.query.RelayState === 'string' ? req.query.RelayState : undefined;
       const back = relay && relay.startsWith('/') ? checkRedirect(relay, { publicURL: ctx.config.publicURL, allowedHosts: [] }) : undefined;
       if (back?.ok) return reply.code(303).header('location', back.target).send();
@@ -313,8 +317,8 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       // sessions the request names: a signed request for one user must not
       // become a logout link for whoever opens it.
       if (presented && presented.connector === key && samlSessionKeys(key, presented.saml).some((k) => keys.includes(k))) {
-        reply.header('set-cookie', clearedSessionCookie());
-        await revokeJti(req, presented);
+        reply.header('set-cookie', clearedSessionCookie(ctx));
+        await revokeSession(ctx, req, presented);
       }
       recordLogout(ctx, { correlationId: req.id, connector: l.runtime, namespace: ns, name, initiator: 'idp', status: statusCode === 'Success' ? 200 : 503, reason, trail: result.trail, revokedKeys: statusCode === 'Success' ? keys.length : 0 });
       if (l.saml.idp.sloURL !== undefined) {
@@ -345,9 +349,7 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       if (result.ok || result.reason !== 'InResponseToMismatch') break;
     }
     if (taken.rest.length !== pending.length && (result === undefined || result.ok)) {
-      const rest = encodeState(taken.rest, ctx.stateKey());
-      const options = stateCookieOptions(ctx.config.publicURL);
-      reply.header('set-cookie', serializeCookie(STATE_COOKIE, rest, rest === '' ? { ...options, maxAge: 0 } : options));
+      reply.header('set-cookie', stateCookieOf(taken.rest));
     }
     if (!taken.entry || result === undefined) return refuse('sp', 400, 'LogoutNotPending');
     if (!result.ok) return refuse('sp', result.status, result.reason, { trail: result.trail });
@@ -371,27 +373,6 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     return sendError(reply, status, reason === 'ResponseTooLarge' ? 'LogoutMessageTooLarge' : reason, req.id);
   }, { notReadyLimit: 16 * 1024 }) }, slo);
   methodNotAllowed(app, '/saml/:ns/:name/slo', ['GET', 'POST']);
-
-  /** The verified claims of the presented session cookie, if any. */
-  async function presentedSession(req: FastifyRequest, t: Date): Promise<SessionClaims | undefined> {
-    const token = parseCookies(req.headers.cookie)[SESSION_COOKIE];
-    if (!token) return undefined;
-    const verify = await ctx.sessions.verify(token, t);
-    return verify.ok ? verify.claims : undefined;
-  }
-
-  /** Best effort: a failure is logged, the cookie is cleared anyway. */
-  async function revokeJti(req: FastifyRequest, claims: SessionClaims): Promise<void> {
-    try {
-      await ctx.revocations.revoke(claims.jti, claims.exp);
-    } catch (err) {
-      ctx.logger.warn({ correlationId: req.id, connector: claims.connector, err: (err as Error).message }, 'could not revoke the session on logout; a copy of its cookie stays valid until it expires');
-    }
-  }
-
-  function clearedSessionCookie(): string {
-    return serializeCookie(SESSION_COOKIE, '', { ...sessionCookieOptions({ publicURL: ctx.config.publicURL, cookieDomain: ctx.config.cookieDomain, maxAgeSeconds: 0 }), maxAge: 0 });
-  }
 }
 
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
