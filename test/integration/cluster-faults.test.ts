@@ -66,7 +66,7 @@ import {
 } from '../support/fault-tools.ts';
 import { compactEtcd } from '../support/kube.ts';
 import { cuttableProxy, type CuttableProxy } from '../support/tcp-proxy.ts';
-import { freePort } from '../support/system-deps.ts';
+import { reservePort, type PortReservation } from '../support/system-deps.ts';
 
 const CONNECTOR_REF = { kind: 'SsoConnector', namespace: NS.teamA, name: CONNECTOR } as const;
 const KEY = `${NS.teamA}/${CONNECTOR}`;
@@ -96,6 +96,8 @@ describe('cluster faults, with a client signing in every second', { timeout: 300
   const replicas: Replica[] = [];
   const signers: Signer[] = [];
   const ports = { a: 0, b: 0 };
+  // Held from before() until each replica starts: the IdP must know the URLs up front.
+  const held: Partial<Record<keyof typeof ports, PortReservation>> = {};
   const measured: string[] = [];
   const t0 = Date.now();
   const note = (line: string) => {
@@ -146,8 +148,10 @@ describe('cluster faults, with a client signing in every second', { timeout: 300
   };
 
   before(async () => {
-    ports.a = await freePort();
-    ports.b = await freePort();
+    held.a = await reservePort();
+    held.b = await reservePort();
+    ports.a = held.a.port;
+    ports.b = held.b.port;
     // No watch cache: the apiserver's watches read etcd, so compacting etcd makes an old resourceVersion 410 Gone.
     // The connector is registered for the in-process operator (fx.baseURL) and both replicas.
     fx = await startClusterFixture({
@@ -163,6 +167,7 @@ describe('cluster faults, with a client signing in every second', { timeout: 300
   });
 
   after(async () => {
+    await Promise.all(Object.values(held).map((h) => h.release()));
     await Promise.all(signers.map((s) => s.stop()));
     await lease?.stop();
     for (const r of replicas) {
@@ -321,9 +326,11 @@ describe('cluster faults, with a client signing in every second', { timeout: 300
       op = undefined;
       lease = new LeaseWatcher(fx.cp, NS.operator, LEASE, { intervalMs: 50 });
       const tA = Date.now();
+      await held.a?.release();
       const a = await startReplica({ kubeconfigPath: fx.sa.kubeconfigPath, identity: 'replica-a', port: ports.a });
       replicas.push(a);
       await lease.waitForHolder('replica-a', tA, 10_000);
+      await held.b?.release();
       const b = await startReplica({ kubeconfigPath: fx.sa.kubeconfigPath, identity: 'replica-b', port: ports.b });
       replicas.push(b);
       note(`4. replica A ready and leader, B ready: ${Date.now() - tA} ms`);
@@ -339,6 +346,8 @@ describe('cluster faults, with a client signing in every second', { timeout: 300
       const tKill = Date.now();
       a.signal('SIGKILL');
       const killed = await a.exited;
+      // A2 comes back on A's port later: hold it meanwhile.
+      held.a = await reservePort(ports.a);
       await sa.stop();
       assert.equal(killed.signal, 'SIGKILL');
       const takeover = await lease.waitForHolder('replica-b', tKill, CONVERGENCE_MS);
@@ -356,6 +365,7 @@ describe('cluster faults, with a client signing in every second', { timeout: 300
       assertAll(sb.between(tKill), 12, "B's sign-ins from the kill until it wrote status", isSuccess, tKill);
 
       // A comes back as A2; then SIGTERM of leader B while a sign-in streams its SAMLResponse slowly.
+      await held.a.release();
       const a2 = await startReplica({ kubeconfigPath: fx.sa.kubeconfigPath, identity: 'replica-a2', port: ports.a });
       replicas.push(a2);
       const sa2 = signer('replica-a2', a2.baseURL);

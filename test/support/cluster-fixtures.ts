@@ -52,7 +52,7 @@ import { helm } from './helm.ts';
 import { kubeRequest, pinnedVersions, serviceAccountToken, startControlPlane, waitForCrdEstablished, type ControlPlane, type KubeResponse } from './kube.ts';
 import { waitFor } from './operator.ts';
 import { makeTestKeyPair, pemBody, startSimpleSamlPhp, type SimpleSamlPhp, type SpRegistration, type TestKeyPair } from './simplesamlphp.ts';
-import { freePort } from './system-deps.ts';
+import { reservePort } from './system-deps.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CHART = join(ROOT, 'charts', 'sso-operator');
@@ -486,6 +486,8 @@ export interface ClusterFixture {
   kubeconfigVia(server: string, file: string): Promise<string>;
   /** Public port reserved for the operator (its publicURL is `baseURL`); SPs are registered for it. */
   operatorPort: number;
+  /** Stops holding operatorPort (startFixtureOperator does this right before the operator listens). */
+  releaseOperatorPort(): Promise<void>;
   baseURL: string;
   /** Phase timings in ms (controlPlane, idp, crds, rbac, ...). */
   timings: Record<string, number>;
@@ -522,7 +524,10 @@ export async function startClusterFixture(opts: ClusterFixtureOptions = {}): Pro
       timings[name] = Math.round(performance.now() - t);
     }
   };
-  const operatorPort = await freePort();
+  // Held until the operator starts: the control plane may take minutes to
+  // build on a fresh machine, and any listen(0) meanwhile could take the port.
+  const operatorPortHeld = await reservePort();
+  const operatorPort = operatorPortHeld.port;
   const baseURL = `http://127.0.0.1:${operatorPort}`;
   const connectors = opts.connectors ?? [{ namespace: NS.teamA, name: CONNECTOR }];
 
@@ -547,6 +552,7 @@ export async function startClusterFixture(opts: ClusterFixtureOptions = {}): Pro
   const { idp, keys } = idpResult.value;
   const cp = cpResult.value;
   const stop = async () => {
+    await operatorPortHeld.release();
     await idp.stop();
     await cp.stop();
   };
@@ -574,6 +580,7 @@ export async function startClusterFixture(opts: ClusterFixtureOptions = {}): Pro
       sa,
       kubeconfigVia,
       operatorPort,
+      releaseOperatorPort: operatorPortHeld.release,
       baseURL,
       timings,
       registerConnectors: (list, url = baseURL) => idp.setServiceProviders(spRegistrations(url, list)),
@@ -590,7 +597,8 @@ export async function startClusterFixture(opts: ClusterFixtureOptions = {}): Pro
  * own namespace sso-system, watching team-a, on the reserved port. Options
  * override any of that (a second replica passes its own `port` and `identity`).
  */
-export function startFixtureOperator(fx: ClusterFixture, o: Partial<TestClusterOperatorOptions> = {}): Promise<TestClusterOperator> {
+export async function startFixtureOperator(fx: ClusterFixture, o: Partial<TestClusterOperatorOptions> = {}): Promise<TestClusterOperator> {
+  if ((o.port ?? fx.operatorPort) === fx.operatorPort) await fx.releaseOperatorPort();
   return startTestClusterOperator({
     kubeconfigPath: fx.sa.kubeconfigPath,
     namespace: NS.operator,

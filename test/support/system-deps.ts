@@ -152,3 +152,39 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/** A loopback port held by this process until release(): see reservePort(). */
+export interface PortReservation {
+  port: number;
+  /** Stops holding the port; call it right before the process that should listen there starts. */
+  release(): Promise<void>;
+}
+
+/**
+ * A port that stays taken (a listening socket of this process) until
+ * released. freePort() only says a port was free a moment ago; a test that
+ * must know a port long before the process using it starts (to register its
+ * URLs with an IdP) would otherwise race every other listen(0) on the machine
+ * for that time (CI saw EADDRINUSE). `port` 0 picks one; another number
+ * reserves that one (failing if it is taken).
+ */
+export function reservePort(port = 0): Promise<PortReservation> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(port, '127.0.0.1', () => {
+      const addr = srv.address();
+      if (addr === null || typeof addr === 'string') {
+        srv.close();
+        reject(new Error('could not determine a free port'));
+        return;
+      }
+      let released: Promise<void> | undefined;
+      resolve({
+        port: addr.port,
+        release: () => (released ??= new Promise<void>((r, j) => srv.close((err) => (err ? j(err) : r())))),
+      });
+    });
+  });
+}
