@@ -187,7 +187,19 @@ export function compileConnector(input: CompileInput): CompileOutput {
   }
   conditions.push(certCondition);
 
-  // 3. Expiry warning; requeue when it changes by itself.
+  // 3. The SP signing key must load (key and certificate match, strong
+  // enough, certificate not expired); never a word of the key in a message.
+  let spSigning: SpSigningKey | undefined;
+  let signingProblem: ConditionInput | undefined;
+  if (signingRef && secretsOK) {
+    const loaded = loadSpSigningKey(signingPems.key ?? '', signingPems.cert ?? '', now);
+    if (loaded.ok) spSigning = loaded.signing;
+    else {
+      signingProblem = cond('Ready', 'False', loaded.reason, `Secret ${namespace}/${signingRef.name}: ${loaded.message}`);
+    }
+  }
+
+  // 4. Expiry warning (IdP certificates and the SP's own); requeue when it changes by itself.
   let requeueAt: Date | undefined;
   if (certCondition.status !== 'True') {
     conditions.push(cond('CertificateExpiringSoon', 'Unknown', 'CertificatesNotValid', 'certificates are not valid'));
@@ -197,16 +209,21 @@ export function compileConnector(input: CompileInput): CompileOutput {
     const soonest = Math.min(...times);
     const warnAt = latest - EXPIRING_SOON_SECONDS * 1000;
     // Rotation is seamless while any trusted certificate stays valid, so warn on the latest one.
+    const idpMessage = `the last trusted certificate expires at ${new Date(latest).toISOString()}`;
+    // The SP signing certificate has no successor to fall back on: warn on it too.
+    const spExpires = spSigning ? Date.parse(spSigning.notAfter) : undefined;
+    const spWarnAt = spExpires === undefined ? undefined : spExpires - EXPIRING_SOON_SECONDS * 1000;
+    const spMessage = spExpires === undefined ? '' : `; the SP signing certificate expires at ${new Date(spExpires).toISOString()}`;
     conditions.push(
-      warnAt <= now.getTime()
-        ? cond('CertificateExpiringSoon', 'True', 'CertificateExpiringSoon', `the last trusted certificate expires at ${new Date(latest).toISOString()}`)
-        : cond('CertificateExpiringSoon', 'False', 'CertificatesFresh', `the last trusted certificate expires at ${new Date(latest).toISOString()}`),
+      warnAt <= now.getTime() || (spWarnAt !== undefined && spWarnAt <= now.getTime())
+        ? cond('CertificateExpiringSoon', 'True', 'CertificateExpiringSoon', idpMessage + spMessage)
+        : cond('CertificateExpiringSoon', 'False', 'CertificatesFresh', idpMessage + spMessage),
     );
-    const upcoming = [soonest, warnAt, latest].filter((t) => t > now.getTime());
+    const upcoming = [soonest, warnAt, latest, ...(spExpires !== undefined ? [spWarnAt!, spExpires] : [])].filter((t) => t > now.getTime());
     if (upcoming.length > 0) requeueAt = new Date(Math.min(...upcoming) + 1000);
   }
 
-  // 4. Reference uniqueness within the namespace.
+  // 5. Reference uniqueness within the namespace.
   let referenceOK = true;
   if (spec.reference !== undefined) {
     const owner = referenceOwner(connector, input.siblings);
@@ -220,7 +237,7 @@ export function compileConnector(input: CompileInput): CompileOutput {
     conditions.push(cond('ReferenceUnique', 'True', 'NoReference', 'no reference set'));
   }
 
-  // 5. The operator re-checks what admission checked: a redirectPath must be a
+  // 6. The operator re-checks what admission checked: a redirectPath must be a
   // path on this host (a manifest may predate the CEL rule, or encode //host
   // as %2F%2F), and is used in its normalised, percent-encoded form.
   let redirectPath: string | undefined;
@@ -229,21 +246,6 @@ export function compileConnector(input: CompileInput): CompileOutput {
     const checked = checkRedirect(saml.idpInitiated.redirectPath, { publicURL: input.publicURL, allowedHosts: [] });
     if (checked.ok && saml.idpInitiated.redirectPath.startsWith('/')) redirectPath = checked.target;
     else redirectProblem = cond('Ready', 'False', 'RedirectPathInvalid', `saml.idpInitiated.redirectPath must be a path on this host: ${checked.ok ? 'not a relative path' : checked.message}`);
-  }
-
-  // 6. The SP signing key must load (key and certificate match, strong
-  // enough, certificate not expired); never a word of the key in a message.
-  let spSigning: SpSigningKey | undefined;
-  let signingProblem: ConditionInput | undefined;
-  if (signingRef && secretsOK) {
-    const loaded = loadSpSigningKey(signingPems.key ?? '', signingPems.cert ?? '', now);
-    if (loaded.ok) {
-      spSigning = loaded.signing;
-      const expires = Date.parse(loaded.signing.notAfter) + 1000;
-      if (requeueAt === undefined || expires < requeueAt.getTime()) requeueAt = new Date(expires);
-    } else {
-      signingProblem = cond('Ready', 'False', loaded.reason, `Secret ${namespace}/${signingRef.name}: ${loaded.message}`);
-    }
   }
 
   // 7. Ready: the first failing dependency gives the reason.

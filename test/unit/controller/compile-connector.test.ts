@@ -190,7 +190,7 @@ describe('compileConnector re-checks what admission checked', () => {
       });
     }
 
-    it('requeues when the SP certificate expires', () => {
+    it('warns (CertificateExpiringSoon) within 14 days of the SP certificate expiring, stays Ready, and requeues for it', () => {
       const out = compileConnector({
         ...base,
         connector: signed(),
@@ -198,6 +198,15 @@ describe('compileConnector re-checks what admission checked', () => {
       });
       assert.equal(out.runtime.ready, true);
       assert.ok(out.requeueAt && out.requeueAt.getTime() <= Date.parse(out.runtime.saml!.spSigning!.notAfter) + 1000);
+      const soon = cond(out, 'CertificateExpiringSoon');
+      assert.equal(soon.status, 'True');
+      assert.match(soon.message, /the SP signing certificate expires at /);
+      const fresh2 = compileConnector({
+        ...base,
+        connector: signed(),
+        secret: secrets({ 'idp-cert': { 'tls.crt': fresh.certPem }, 'sp-signing': { 'tls.crt': second.certPem, 'tls.key': second.keyPem } }),
+      });
+      assert.equal(cond(fresh2, 'CertificateExpiringSoon').status, 'False');
     });
   });
 });
