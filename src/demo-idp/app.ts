@@ -13,7 +13,8 @@ import { parse as parseYaml } from 'yaml';
 import { escapeHtml, sendAutoPost, sendPage } from '../server/html.ts';
 import type { StoredObject } from '../store/types.ts';
 import { generateSigningIdentity, type SigningIdentity } from './keys.ts';
-import { buildSignedResponse, logoutResponseXml, parseAuthnRequest, parseLogoutRequest, signedRedirectURL, type ParsedAuthnRequest } from './saml-idp.ts';
+import { loadSpSigningKey, redirectBindingURL } from '../saml/sign.ts';
+import { buildSignedResponse, logoutResponseXml, parseAuthnRequest, parseLogoutRequest, type ParsedAuthnRequest } from './saml-idp.ts';
 
 export interface DemoUser {
   username: string;
@@ -78,6 +79,10 @@ export async function createDemoIdp(opts: DemoIdpOptions): Promise<DemoIdp> {
   const base = `${opts.publicURL}/demo-idp`;
   const entityID = `${base}/metadata`;
   const identity = opts.identity ?? (await generateSigningIdentity({ commonName: 'sso-operator demo IdP', days: 365 }));
+  // The Redirect-binding signer the SP uses for its own messages signs as well for the IdP.
+  const loaded = loadSpSigningKey(identity.keyPem, identity.certPem);
+  if (!loaded.ok) throw new Error(`demo IdP signing key: ${loaded.message}`);
+  const redirectSigner = loaded.signing;
   const overlay: StoredObject[] = [
     {
       apiVersion: 'v1',
@@ -151,7 +156,7 @@ export async function createDemoIdp(opts: DemoIdpOptions): Promise<DemoIdp> {
       const sloURL = `${request.issuer.slice(0, -'/metadata'.length)}/slo`;
       opts.logger.info({ demoIdp: true, sp: request.issuer }, 'demo IdP: single logout');
       const xml = logoutResponseXml({ issuer: entityID, destination: sloURL, inResponseTo: request.id });
-      return reply.code(302).header('cache-control', 'no-store').header('location', signedRedirectURL(sloURL, 'SAMLResponse', xml, identity.keyPem, request.relayState)).send();
+      return reply.code(302).header('cache-control', 'no-store').header('location', redirectBindingURL(sloURL, 'SAMLResponse', xml, request.relayState, redirectSigner)).send();
     });
     app.get('/demo-idp/sso', sso('HTTPRedirect'));
     app.post('/demo-idp/sso', sso('HTTPPost'));

@@ -2,8 +2,8 @@
 // AuthnRequest and issues signed Responses. Every field of the Response can
 // be changed on its own, so a test can build a response that fails exactly
 // one check of the SP.
-import { createPrivateKey, randomBytes, sign } from 'node:crypto';
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { createPrivateKey, randomBytes } from 'node:crypto';
+import { inflateRawSync } from 'node:zlib';
 import { SignedXml } from 'xml-crypto';
 import { C14N_EXC, DIGEST, SIG, TRANSFORM_ENVELOPED, signingAlgorithm } from '../saml/algorithms.ts';
 import { formatSamlTime } from '../saml/time.ts';
@@ -123,22 +123,6 @@ export function logoutResponseXml(o: { issuer: string; destination: string; inRe
     `InResponseTo="${x(o.inResponseTo)}"`,
   ];
   return `<samlp:LogoutResponse ${attrs.join(' ')}><saml:Issuer>${x(o.issuer)}</saml:Issuer><samlp:Status><samlp:StatusCode Value="${x(o.status ?? STATUS_SUCCESS)}"/></samlp:Status></samlp:LogoutResponse>`;
-}
-
-/**
- * An HTTP-Redirect URL carrying `param` (DEFLATE + base64) and RelayState,
- * signed over the query octets as SAML bindings 3.4.4.1 says (RSA or EC key,
- * SHA-256).
- */
-export function signedRedirectURL(endpoint: string, param: 'SAMLRequest' | 'SAMLResponse', xml: string, keyPem: string, relayState?: string): string {
-  const enc = encodeURIComponent;
-  const { sig } = signatureUri(keyPem, 'sha256');
-  let query = `${param}=${enc(deflateRawSync(Buffer.from(xml, 'utf8')).toString('base64'))}`;
-  if (relayState !== undefined) query += `&RelayState=${enc(relayState)}`;
-  query += `&SigAlg=${enc(sig)}`;
-  const key = createPrivateKey(keyPem);
-  const signature = sign('sha256', Buffer.from(query), key.asymmetricKeyType === 'ec' ? { key, dsaEncoding: 'ieee-p1363' } : key).toString('base64');
-  return `${endpoint}${endpoint.includes('?') ? '&' : '?'}${query}&Signature=${enc(signature)}`;
 }
 
 // --- Response ----------------------------------------------------------------

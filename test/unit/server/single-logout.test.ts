@@ -12,17 +12,17 @@ import { test } from 'node:test';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { signElement } from '../../../src/demo-idp/saml-idp.ts';
+import { SIG } from '../../../src/saml/algorithms.ts';
 import { formatSamlTime } from '../../../src/saml/time.ts';
+import { NS } from '../../../src/saml/xml.ts';
 import { IDP_ENTITY_ID } from '../../support/saml-fixtures.ts';
 import { SESSION, STATE, cookieValue, jwtPayload, setCookieLine, signIn, startHarness, type Harness } from './harness.ts';
 import { bindingManifest, connectorManifest } from './manifests.ts';
 
 const IDP_SLO = 'https://idp.example.test/slo';
 const SLO_PATH = '/saml/default/demo/slo';
-const RSA_SHA256 = 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256';
-const RSA_SHA1 = 'http://www.w3.org/2000/09/xmldsig#rsa-sha1';
-const SAMLP = 'urn:oasis:names:tc:SAML:2.0:protocol';
-const SAML = 'urn:oasis:names:tc:SAML:2.0:assertion';
+const { rsaSha256: RSA_SHA256, rsaSha1: RSA_SHA1 } = SIG;
+const { protocol: SAMLP, assertion: SAML } = NS;
 let counter = 0;
 
 async function harness(o: { sloURL?: string | null } = {}): Promise<Harness> {
