@@ -9,12 +9,13 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { admit } from './api/index.ts';
-import type { RunConfig } from './config.ts';
+import { DEFAULT_KUBE_QPS, type RunConfig } from './config.ts';
 import { Controller } from './controller/controller.ts';
 import { EventRecorder } from './controller/events.ts';
 import { KubeStatusSink } from './controller/kube-status-sink.ts';
 import { LeaderElector } from './controller/leader-election.ts';
 import { Registry } from './controller/registry.ts';
+import { StatusWriter } from './controller/status-writer.ts';
 import { createMetrics } from './metrics/metrics.ts';
 import { createLogger, serve, type Operator } from './operator.ts';
 import { RedisReplayCache } from './saml/redis-replay-cache.ts';
@@ -43,7 +44,6 @@ function ownNamespace(env: NodeJS.ProcessEnv): string {
 export interface ClusterOperator extends Operator {
   elector: LeaderElector;
   keyStore: KubeKeyStore;
-  statusSink: KubeStatusSink;
   store: KubernetesStore;
 }
 
@@ -67,10 +67,18 @@ export async function startCluster(config: RunConfig, logger: Logger = createLog
   const registry = new Registry();
   let elector: LeaderElector | undefined;
   const isLeader = () => elector?.isLeader() ?? false;
-  const statusSink = new KubeStatusSink({ kubeConfig, isLeader, logger });
   const events = new EventRecorder({ kubeConfig, isLeader, logger, reportingInstance: identity });
   const keyStore = new KubeKeyStore({ kubeConfig, namespace, isLeader, logger });
   const store = new KubernetesStore({ kubeConfig, namespaces: config.namespaces, admit, logger, metrics });
+  // Status and Events are bookkeeping: within --kube-qps, after serving state.
+  const statusWriter = new StatusWriter({
+    target: new KubeStatusSink({ kubeConfig }),
+    isLeader,
+    observed: (kind, ns, name) => store.observedStatus(kind, ns, name),
+    events,
+    qps: config.kubeQPS ?? DEFAULT_KUBE_QPS,
+    logger,
+  });
   elector = new LeaderElector({
     kubeConfig,
     namespace: leaseNamespace,
@@ -79,10 +87,9 @@ export async function startCluster(config: RunConfig, logger: Logger = createLog
     ...options.lease,
     onStartedLeading: () => {
       logger.info({ identity }, 'became leader: writing status');
-      // Events first: it takes the "before" of each pending transition from the
-      // objects as they are, before the flush below rewrites their status.
-      void controller.announcePending();
-      void statusSink.flush();
+      // Resumes with every object whose status differs from the one it carries;
+      // Events announce what changed since the previous leader wrote it.
+      statusWriter.startedLeading();
       void keyStore.rotateIfDue();
     },
     onStoppedLeading: () => logger.warn({ identity }, 'no longer leader: status writes stop'),
@@ -108,7 +115,7 @@ export async function startCluster(config: RunConfig, logger: Logger = createLog
   }
 
   await keyStore.start();
-  const controller = new Controller({ store, registry, status: statusSink, events, isLeader, metrics, logger, publicURL: config.publicURL });
+  const controller = new Controller({ store, registry, status: statusWriter, metrics, logger, publicURL: config.publicURL });
   elector.start();
 
   const op = await serve({
@@ -117,6 +124,7 @@ export async function startCluster(config: RunConfig, logger: Logger = createLog
     metrics,
     registry,
     controller,
+    statusWriter,
     store,
     keys: () => keyStore.current(),
     mode: 'cluster',
@@ -130,14 +138,14 @@ export async function startCluster(config: RunConfig, logger: Logger = createLog
       namespaces: config.namespaces.length ? config.namespaces : 'all',
       problems: store.problems(),
       sessionKeys: keyStore.status(),
+      statusBacklog: statusWriter.backlog(),
       connectors: [...registry.current().connectors.values()].map((c) => ({ key: c.key, reference: c.reference, ready: c.ready, enabled: c.enabled, reason: c.notReadyReason })),
     }),
     onStopped: async () => {
       await elector!.stop();
       keyStore.stop();
-      statusSink.close();
       redis?.disconnect();
     },
   });
-  return { ...op, elector, keyStore, statusSink, store };
+  return { ...op, elector, keyStore, store };
 }

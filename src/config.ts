@@ -21,7 +21,11 @@ export interface RunConfig {
   leaseNamespace?: string;
   /** Shared replay state across replicas. */
   redisURL?: string;
+  /** Cluster mode: status writes and Events per second, together (default 50). */
+  kubeQPS?: number;
 }
+
+export const DEFAULT_KUBE_QPS = 50;
 
 export class ConfigError extends Error {}
 
@@ -40,6 +44,7 @@ const FLAGS = {
   namespaces: { type: 'string' },
   'lease-namespace': { type: 'string' },
   'redis-url': { type: 'string' },
+  'kube-qps': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -59,6 +64,8 @@ export const USAGE = `Usage: sso-operator run [flags]
   --namespaces LIST             cluster mode: comma-separated namespaces to watch (default: all)
   --lease-namespace NS          cluster mode: namespace of the leader-election Lease (default: the operator's own)
   --redis-url URL               share replay state across replicas (redis:// or rediss://)
+  --kube-qps N                  cluster mode: at most N status writes and Events per second (default 50);
+                                sign-ins never wait for them, only the status on the objects does
 
 Each flag has an environment variable SSO_<FLAG> (e.g. SSO_PUBLIC_URL); a flag wins over its variable.`;
 
@@ -123,7 +130,7 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
   const manifests = str('manifests');
   const kubeconfig = str('kubeconfig');
   if (manifests !== undefined) {
-    for (const flag of ['kubeconfig', 'namespaces', 'lease-namespace'] as const) {
+    for (const flag of ['kubeconfig', 'namespaces', 'lease-namespace', 'kube-qps'] as const) {
       if (str(flag) !== undefined) throw new ConfigError(`--${flag} belongs to cluster mode and cannot be combined with --manifests`);
     }
   }
@@ -132,6 +139,8 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
   for (const ns of namespaces) if (!DNS_LABEL.test(ns)) throw new ConfigError(`--namespaces: ${JSON.stringify(ns)} is not a namespace name`);
   const leaseNamespace = str('lease-namespace');
   if (leaseNamespace !== undefined && !DNS_LABEL.test(leaseNamespace)) throw new ConfigError(`--lease-namespace: ${JSON.stringify(leaseNamespace)} is not a namespace name`);
+  const qpsRaw = str('kube-qps');
+  if (qpsRaw !== undefined && !/^[1-9][0-9]{0,5}$/.test(qpsRaw)) throw new ConfigError(`--kube-qps must be a whole number from 1 to 999999, got ${JSON.stringify(qpsRaw)}`);
   const redisURL = str('redis-url');
   if (redisURL !== undefined && !/^rediss?:\/\/./.test(redisURL)) throw new ConfigError('--redis-url must start with redis:// or rediss://');
 
@@ -158,6 +167,7 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     namespaces,
     ...(leaseNamespace !== undefined ? { leaseNamespace } : {}),
     ...(redisURL !== undefined ? { redisURL } : {}),
+    ...(qpsRaw !== undefined ? { kubeQPS: Number(qpsRaw) } : {}),
     demoIdp: bool('demo-idp'),
     listen: parseHostPort('listen', str('listen') ?? '0.0.0.0:8080'),
     adminListen: parseHostPort('admin-listen', str('admin-listen') ?? '0.0.0.0:9090'),

@@ -9,8 +9,9 @@ import type { RunConfig } from './config.ts';
 import { Controller } from './controller/controller.ts';
 import { Registry } from './controller/registry.ts';
 import { MemoryStatusSink } from './controller/status-sink.ts';
+import { StatusWriter } from './controller/status-writer.ts';
 import { createDemoIdp } from './demo-idp/app.ts';
-import { createMetrics, type Metrics } from './metrics/metrics.ts';
+import { attachQueues, createMetrics, type Metrics } from './metrics/metrics.ts';
 import { MemoryReplayCache } from './saml/replay-cache.ts';
 import type { ReplayCache } from './saml/types.ts';
 import { MemoryRevocationList, type RevocationList } from './session/revocation.ts';
@@ -28,6 +29,7 @@ export interface Operator {
   registry: Registry;
   store: Store;
   metrics: Metrics;
+  statusWriter: StatusWriter;
   /** Bound addresses, e.g. http://127.0.0.1:8080 */
   publicAddress: string;
   adminAddress: string;
@@ -58,6 +60,7 @@ export interface ServeInput {
   metrics: Metrics;
   registry: Registry;
   controller: Controller;
+  statusWriter: StatusWriter;
   store: Store;
   keys: () => SessionKeySet;
   replay: ReplayCache;
@@ -76,7 +79,8 @@ export interface ServeInput {
 
 /** Starts the admin listener, then the controller, then the public listener; returns the process handle. */
 export async function serve(input: ServeInput): Promise<Operator> {
-  const { config, logger, metrics, registry, controller, store } = input;
+  const { config, logger, metrics, registry, controller, store, statusWriter } = input;
+  attachQueues(metrics, () => controller.queueStats());
   let started = false;
   let closing = false;
   // The admin listener comes up first, so liveness answers while the caches
@@ -131,6 +135,7 @@ export async function serve(input: ServeInput): Promise<Operator> {
     adminApp,
     controller,
     registry,
+    statusWriter,
     store,
     metrics,
     publicAddress,
@@ -141,6 +146,7 @@ export async function serve(input: ServeInput): Promise<Operator> {
         // fastify's close() then waits for the requests already in flight.
         closing = true;
         await controller.stop();
+        statusWriter.close();
         await publicApp.close();
         await input.onStopped?.();
         await adminApp.close();
@@ -173,7 +179,8 @@ export async function startStandalone(config: RunConfig & { manifests: string },
   }
   const directory = new DirectoryStore({ dir: config.manifests, admit, logger, overlay });
   store = directory;
-  const controller = new Controller({ store: directory, registry, status, metrics, logger, publicURL: config.publicURL });
+  const statusWriter = new StatusWriter({ target: status, logger });
+  const controller = new Controller({ store: directory, registry, status: statusWriter, metrics, logger, publicURL: config.publicURL });
 
   const op = await serve({
     config,
@@ -181,6 +188,7 @@ export async function startStandalone(config: RunConfig & { manifests: string },
     metrics,
     registry,
     controller,
+    statusWriter,
     store: directory,
     keys: () => keys,
     replay: new MemoryReplayCache(),
@@ -189,7 +197,7 @@ export async function startStandalone(config: RunConfig & { manifests: string },
     appOptions,
     mode: 'standalone',
     startedLog: { manifests: config.manifests },
-    status: () => ({ mode: 'standalone', manifests: config.manifests, problems: directory.problems(), resources: status.list() }),
+    status: () => ({ mode: 'standalone', manifests: config.manifests, problems: directory.problems(), statusBacklog: statusWriter.backlog(), resources: status.list() }),
   });
   return { ...op, status, store: directory };
 }

@@ -1,6 +1,21 @@
 // The controller: store events -> per-key queue -> level-based reconcile ->
-// registry swap + status. Reconcile reads the current state for a key and makes
-// the registry and status match it, so a missed or repeated event is harmless.
+// registry swap, then status. Reconcile reads the current state for a key and
+// makes the registry and status match it, so a missed or repeated event is
+// harmless.
+//
+// Trust changes first, whatever the backlog. What we defend against: a
+// removed IdP certificate, a disabled connector or a denied binding staying
+// trusted while the change waits behind bookkeeping (a burst of 100,000 new
+// bindings once kept a replaced certificate valid for more than 5 s).
+// - Bindings are applied to the registry's index as their events arrive: one
+//   O(1) step, never queued. Only their status waits, in its own queue.
+// - Connector reconciles wait in two lanes: `trust` for changes that can
+//   narrow trust (a referenced Secret changed, a spec changed, a deletion, a
+//   manifest refused) and `reconcile` for the rest (new connectors, retries,
+//   scheduled requeues). A trust change runs next, however long the other
+//   lane is.
+// - Status and Events go to the StatusWriter after the registry is updated,
+//   and nothing here waits for them (status-writer.ts).
 
 import type { Logger } from 'pino';
 import type { SsoConnector, UserBinding } from '../api/index.ts';
@@ -10,61 +25,61 @@ import type { Store, StoreEvent, StoredObject } from '../store/types.ts';
 import { compileConnector, connectorURLs, referencedSecretNames, type SecretLookup } from './compile-connector.ts';
 import { type ConditionInput, mergeConditions, type Condition } from './conditions.ts';
 import type { BindingEntry, BindingPhase, ConnectorRuntime, Registry } from './registry.ts';
-import type { StatusKind, StatusSink } from './status-sink.ts';
-import { transitionEvents, type StatusView } from './events.ts';
+import type { QueueStats } from '../metrics/metrics.ts';
+import type { StatusKind } from './status-sink.ts';
+import type { StatusWriter } from './status-writer.ts';
 import { WorkQueue, type ReconcileResult } from './work-queue.ts';
 
 export interface ControllerOptions {
   store: Store;
   registry: Registry;
-  status: StatusSink;
+  /** Status and Events go here, after the registry; never awaited. */
+  status: StatusWriter;
   metrics: Metrics;
   logger: Logger;
   publicURL: string;
   now?: () => Date;
-  /** Records Kubernetes Events on status transitions (cluster mode). */
-  events?: {
-    record(obj: { kind: string; namespace: string; name: string; uid?: string }, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
-  };
-  /**
-   * Whether Events can be recorded now (cluster mode: this replica holds the
-   * Lease). Transitions seen while it is false are recorded by
-   * announcePending() once it becomes true. Default: always.
-   */
-  isLeader?: () => boolean;
 }
 
 const CONNECTOR = 'SsoConnector';
 const BINDING = 'UserBinding';
+const LANES = ['trust', 'reconcile'] as const;
+type Lane = (typeof LANES)[number];
 
 export class Controller {
   readonly #o: ControllerOptions;
-  readonly #queue: WorkQueue;
+  /** Connector reconciles. */
+  readonly #queue: WorkQueue<Lane>;
+  /** Binding status: bookkeeping, after every connector reconcile. */
+  readonly #bindingStatus: WorkQueue;
   readonly #now: () => Date;
   /** `ns/secretName` -> connector keys that read it (an index, not a scan). */
   readonly #secretIndex = new Map<string, Set<string>>();
   /** connector key -> secret index keys it is listed under, to unindex on change. */
   readonly #connectorSecrets = new Map<string, string[]>();
   readonly #conditions = new Map<string, Condition[]>();
-  /** The status this controller last published per key: the "before" of transition events. */
-  readonly #published = new Map<string, Record<string, unknown>>();
-  /** Statuses published while not leader: their transitions are announced on leadership. */
-  readonly #unannounced = new Map<string, { uid: string | undefined; status: Record<string, unknown> }>();
+  /** Refused connector manifests already reconciled, with the problem seen, so each is queued once per change. */
+  readonly #problemsSeen = new Map<string, string>();
   #unsubscribe: (() => void) | undefined;
 
   constructor(options: ControllerOptions) {
     this.#o = options;
     this.#now = options.now ?? (() => new Date());
-    this.#queue = new WorkQueue((key) => this.#reconcile(key), {
-      onError: (key, err) => this.#o.logger.error({ key, err: (err as Error).message }, 'reconcile failed; retrying with backoff'),
-    });
+    const onError = (key: string, err: unknown) => this.#o.logger.error({ key, err: (err as Error).message }, 'reconcile failed; retrying with backoff');
+    this.#queue = new WorkQueue<Lane>((key) => this.#reconcile(key, () => this.#reconcileConnector(key)), { lanes: LANES, onError });
+    this.#bindingStatus = new WorkQueue((key) => this.#reconcile(key, () => this.#reconcileBindingStatus(key)), { onError });
   }
 
+  /**
+   * Starts the store and resolves once the registry serves what it holds:
+   * every binding indexed and every connector compiled. Binding status is
+   * bookkeeping and goes on afterwards (readiness does not wait for it).
+   */
   async start(): Promise<void> {
     this.#unsubscribe = this.#o.store.onChange((ev) => this.#onEvent(ev));
     await this.#o.store.start();
-    for (const c of this.#o.store.list(CONNECTOR)) this.#queue.add(keyOf(CONNECTOR, c));
-    for (const b of this.#o.store.list(BINDING)) this.#queue.add(keyOf(BINDING, b));
+    for (const b of this.#o.store.list(BINDING)) this.#bindingChanged(b.metadata.namespace, b.metadata.name);
+    for (const c of this.#o.store.list(CONNECTOR)) this.#queue.add(keyOf(CONNECTOR, c), 'reconcile');
     this.#enqueueProblemConnectors();
     await this.#queue.idle();
   }
@@ -72,57 +87,109 @@ export class Controller {
   async stop(): Promise<void> {
     this.#unsubscribe?.();
     this.#queue.stop();
+    this.#bindingStatus.stop();
     await this.#o.store.stop();
   }
 
-  /** Resolves once every queued reconcile has run (tests, readiness). */
-  idle(): Promise<void> {
-    return this.#queue.idle();
+  /** Resolves once every queued reconcile has run and its status is written (tests). */
+  async idle(): Promise<void> {
+    for (;;) {
+      await this.#queue.idle();
+      await this.#bindingStatus.idle();
+      await this.#o.status.idle();
+      if (this.#queue.depth('trust') + this.#queue.depth('reconcile') + this.#bindingStatus.depth('default') === 0) return;
+    }
+  }
+
+  /** Depth and age of the oldest key of each queue (metrics). */
+  queueStats(): QueueStats[] {
+    return [
+      { queue: 'reconcile_trust', depth: this.#queue.depth('trust'), oldestSeconds: this.#queue.oldestAgeSeconds('trust') },
+      { queue: 'reconcile', depth: this.#queue.depth('reconcile'), oldestSeconds: this.#queue.oldestAgeSeconds('reconcile') },
+      { queue: 'binding_status', depth: this.#bindingStatus.depth('default'), oldestSeconds: this.#bindingStatus.oldestAgeSeconds('default') },
+      { queue: 'status_connectors', depth: this.#o.status.depth(CONNECTOR), oldestSeconds: this.#o.status.oldestAgeSeconds(CONNECTOR) },
+      { queue: 'status_bindings', depth: this.#o.status.depth(BINDING), oldestSeconds: this.#o.status.oldestAgeSeconds(BINDING) },
+    ];
   }
 
   #onEvent(ev: StoreEvent): void {
     const obj = ev.object;
     const ns = obj.metadata.namespace;
     switch (obj.kind) {
-      case CONNECTOR:
-        this.#queue.add(keyOf(CONNECTOR, obj));
-        // Reference ownership and binding phases depend on the set of connectors.
+      case CONNECTOR: {
+        const key = keyOf(CONNECTOR, obj);
+        const serving = this.#o.registry.current().connectors.get(`${ns}/${obj.metadata.name}`);
+        // A deletion, a refused manifest or a changed spec may narrow trust; a
+        // connector the registry does not have yet can only widen it.
+        const narrows = serving !== undefined && (ev.type === 'delete' || serving.generation !== obj.metadata.generation);
+        this.#queue.add(key, narrows ? 'trust' : 'reconcile');
+        // Reference ownership depends on the set of connectors; a later-created
+        // connector never takes a reference from an earlier one, so the others
+        // can only gain: no hurry.
         for (const c of this.#o.store.list(CONNECTOR, ns)) {
-          if ((c.spec as SsoConnector['spec']).reference !== undefined) this.#queue.add(keyOf(CONNECTOR, c));
+          if (c !== obj && (c.spec as SsoConnector['spec']).reference !== undefined) this.#queue.add(keyOf(CONNECTOR, c), 'reconcile');
         }
-        for (const b of this.#o.store.list(BINDING, ns)) {
-          if ((b.spec as UserBinding['spec']).connectors.includes(obj.metadata.name)) this.#queue.add(keyOf(BINDING, b));
+        // A binding's phase depends on whether its connectors exist.
+        for (const b of this.#o.registry.current().bindings.bindingsOf(`${ns}/${obj.metadata.name}`)) {
+          const [bns, bname] = b.split('/') as [string, string];
+          this.#bindingChanged(bns, bname);
         }
+        this.#enqueueProblemConnectors();
         break;
+      }
       case 'Secret':
-        for (const key of this.#secretIndex.get(`${ns}/${obj.metadata.name}`) ?? []) this.#queue.add(key);
+        for (const key of this.#secretIndex.get(`${ns}/${obj.metadata.name}`) ?? []) this.#queue.add(key, 'trust');
         break;
       case BINDING:
-        this.#queue.add(keyOf(BINDING, obj));
+        this.#bindingChanged(ns, obj.metadata.name);
         break;
       default:
         break;
     }
-    this.#enqueueProblemConnectors();
   }
 
-  /** Connectors whose manifest is currently refused must show Ready=False, not vanish. */
+  /**
+   * Connectors whose manifest is currently refused must show Ready=False and
+   * answer 503, not vanish: each new problem is queued once, as a trust change.
+   */
   #enqueueProblemConnectors(): void {
     for (const p of this.#o.store.problems()) {
       if (p.object?.kind === CONNECTOR && p.object.name) {
-        this.#queue.add(`${CONNECTOR}/${p.object.namespace ?? 'default'}/${p.object.name}`);
+        const key = `${CONNECTOR}/${p.object.namespace ?? 'default'}/${p.object.name}`;
+        if (this.#problemsSeen.get(key) !== problemText(p)) this.#queue.add(key, 'trust');
       }
     }
   }
 
-  async #reconcile(queueKey: string): Promise<ReconcileResult> {
-    const [kind, ns, name] = queueKey.split('/') as [string, string, string];
+  /**
+   * A binding changed (or one of its connectors appeared or went): the index
+   * the request path reads is updated now, in one synchronous step; its
+   * status is queued as bookkeeping.
+   */
+  #bindingChanged(ns: string, name: string): void {
+    const obj = this.#o.store.get(BINDING, ns, name) as unknown as UserBinding | undefined;
+    const bindings = this.#o.registry.current().bindings;
+    if (!obj) bindings.remove(ns, name);
+    else {
+      const { phase } = bindingPhase(obj, (c) => this.#o.store.get(CONNECTOR, ns, c) !== undefined);
+      bindings.upsert({
+        namespace: ns,
+        name,
+        user: obj.spec.user,
+        connectors: obj.spec.connectors.map((c) => `${ns}/${c}`),
+        groups: obj.spec.groups ?? [],
+        phase,
+      });
+    }
+    this.#bindingStatus.add(`${BINDING}/${ns}/${name}`);
+  }
+
+  async #reconcile(queueKey: string, run: () => Promise<ReconcileResult>): Promise<ReconcileResult> {
+    const kind = queueKey.slice(0, queueKey.indexOf('/'));
     const started = process.hrtime.bigint();
     let result = 'success';
     try {
-      if (kind === CONNECTOR) return await this.#reconcileConnector(ns, name);
-      await this.#reconcileBinding(ns, name);
-      return undefined;
+      return await run();
     } catch (err) {
       result = 'error';
       throw err;
@@ -159,8 +226,8 @@ export class Controller {
     else this.#connectorSecrets.delete(connectorKey);
   }
 
-  async #reconcileConnector(ns: string, name: string): Promise<ReconcileResult> {
-    const queueKey = `${CONNECTOR}/${ns}/${name}`;
+  async #reconcileConnector(queueKey: string): Promise<ReconcileResult> {
+    const [, ns, name] = queueKey.split('/') as [string, string, string];
     const key = `${ns}/${name}`;
     const obj = this.#o.store.get(CONNECTOR, ns, name) as unknown as SsoConnector | undefined;
     const now = this.#now();
@@ -174,12 +241,12 @@ export class Controller {
       if (!problem) {
         this.#o.registry.setConnector(key, undefined);
         this.#conditions.delete(queueKey);
-        this.#published.delete(queueKey);
-        this.#unannounced.delete(queueKey);
-        await this.#o.status.forget(CONNECTOR, ns, name);
+        this.#problemsSeen.delete(queueKey);
+        this.#o.status.forget(CONNECTOR, ns, name);
         this.#updateConnectorGauge();
         return undefined;
       }
+      this.#problemsSeen.set(queueKey, problemText(problem));
       // Fail closed: a connector whose manifest was replaced by an invalid one
       // answers 503 instead of continuing with a configuration that is gone.
       const urls = connectorURLs(this.#o.publicURL, ns, name);
@@ -201,10 +268,11 @@ export class Controller {
         loginURL: urls.loginURL,
         metadataURL: urls.metadataURL,
       });
-      await this.#publish(CONNECTOR, ns, name, undefined, { conditions });
       this.#updateConnectorGauge();
+      this.#o.status.publish(CONNECTOR, ns, name, undefined, { conditions });
       return undefined;
     }
+    this.#problemsSeen.delete(queueKey);
 
     // Tell the store which Secrets are read before reading them: a store that
     // keeps Secret data only for referenced objects loads this one first.
@@ -225,7 +293,7 @@ export class Controller {
 
     const generation = obj.metadata.generation;
     const conditions = this.#merge(queueKey, out.conditions, generation, now);
-    await this.#publish(CONNECTOR, ns, name, obj.metadata.uid, {
+    this.#o.status.publish(CONNECTOR, ns, name, obj.metadata.uid, {
       ...(generation !== undefined ? { observedGeneration: generation } : {}),
       conditions,
       ...out.fields,
@@ -252,53 +320,7 @@ export class Controller {
 
   #storedStatus(queueKey: string): Record<string, unknown> | undefined {
     const [kind, ns, name] = queueKey.split('/') as [StatusKind, string, string];
-    return this.#o.store.get(kind, ns, name)?.status;
-  }
-
-  async #publish(kind: StatusKind, ns: string, name: string, uid: string | undefined, status: Record<string, unknown>): Promise<void> {
-    const queueKey = `${kind}/${ns}/${name}`;
-    const before = this.#published.get(queueKey) ?? this.#storedStatus(queueKey);
-    await this.#o.status.publish(kind, ns, name, status);
-    if (this.#o.events && this.#o.isLeader && !this.#o.isLeader()) {
-      // Not leader: the Event would be dropped. Keep the transition for
-      // announcePending(), and let the status on the object (written by the
-      // leader, if any) be the "before" from now on.
-      this.#published.delete(queueKey);
-      this.#unannounced.set(queueKey, { uid, status });
-      return;
-    }
-    this.#unannounced.delete(queueKey);
-    this.#published.set(queueKey, status);
-    if (!this.#o.events) return;
-    for (const e of transitionEvents(before as StatusView | undefined, status as StatusView)) {
-      await this.#o.events.record({ kind, namespace: ns, name, ...(uid ? { uid } : {}) }, e.type, e.reason, e.message);
-    }
-  }
-
-  /**
-   * Records the Events of transitions seen while this replica was not leader
-   * (call on becoming leader). The "before" of each is the status the object
-   * carries, as written by the previous leader, so nothing that leader already
-   * announced is repeated; a replica that starts alone and wins the Lease after
-   * its first reconcile still announces ConnectorReady. The "befores" are taken
-   * at once, before the status flush that leadership triggers can land.
-   */
-  async announcePending(): Promise<void> {
-    const events = this.#o.events;
-    if (!events) return;
-    const pending = [...this.#unannounced].map(([queueKey, p]) => ({
-      queueKey,
-      ...p,
-      before: this.#published.get(queueKey) ?? this.#storedStatus(queueKey),
-    }));
-    this.#unannounced.clear();
-    for (const p of pending) this.#published.set(p.queueKey, p.status);
-    for (const p of pending) {
-      const [kind, namespace, name] = p.queueKey.split('/') as [string, string, string];
-      for (const e of transitionEvents(p.before as StatusView | undefined, p.status as StatusView)) {
-        await events.record({ kind, namespace, name, ...(p.uid ? { uid: p.uid } : {}) }, e.type, e.reason, e.message);
-      }
-    }
+    return this.#o.store.observedStatus?.(kind, ns, name) ?? this.#o.store.get(kind, ns, name)?.status;
   }
 
   #updateConnectorGauge(): void {
@@ -315,40 +337,21 @@ export class Controller {
     this.#o.metrics.connectors.set({ state: 'disabled' }, disabled);
   }
 
-  async #reconcileBinding(ns: string, name: string): Promise<void> {
-    const queueKey = `${BINDING}/${ns}/${name}`;
+  /** The status of one binding; its serving state was applied when its event came (#bindingChanged). */
+  async #reconcileBindingStatus(queueKey: string): Promise<void> {
+    const [, ns, name] = queueKey.split('/') as [string, string, string];
     const obj = this.#o.store.get(BINDING, ns, name) as unknown as UserBinding | undefined;
-    // The index is rebuilt from every binding: cheap, and it can never drift.
-    this.#o.registry.setBindings(this.#bindingEntries());
     if (!obj) {
       this.#conditions.delete(queueKey);
-      this.#published.delete(queueKey);
-      this.#unannounced.delete(queueKey);
-      await this.#o.status.forget(BINDING, ns, name);
+      this.#o.status.forget(BINDING, ns, name);
       return;
     }
     const { phase, conditions } = bindingPhase(obj, (c) => this.#o.store.get(CONNECTOR, ns, c) !== undefined);
     const generation = obj.metadata.generation;
-    await this.#publish(BINDING, ns, name, obj.metadata.uid, {
+    this.#o.status.publish(BINDING, ns, name, obj.metadata.uid, {
       phase,
       ...(generation !== undefined ? { observedGeneration: generation } : {}),
       conditions: this.#merge(queueKey, conditions, generation, this.#now()),
-    });
-  }
-
-  #bindingEntries(): BindingEntry[] {
-    return this.#o.store.list(BINDING).map((b) => {
-      const binding = b as unknown as UserBinding;
-      const ns = b.metadata.namespace;
-      const { phase } = bindingPhase(binding, (c) => this.#o.store.get(CONNECTOR, ns, c) !== undefined);
-      return {
-        namespace: ns,
-        name: b.metadata.name,
-        user: binding.spec.user,
-        connectors: binding.spec.connectors.map((c) => `${ns}/${c}`),
-        groups: binding.spec.groups ?? [],
-        phase,
-      };
     });
   }
 }
@@ -379,6 +382,10 @@ export function bindingPhase(
     ready = { type: 'Ready', status: 'True', reason: 'Active', message: 'the user may sign in' };
   }
   return { phase, conditions: [ready, resolved] };
+}
+
+function problemText(p: { path: string; reason: string; message: string; file: string; documentIndex: number }): string {
+  return `${p.file}#${p.documentIndex}:${p.path}:${p.reason}:${p.message}`;
 }
 
 function keyOf(kind: string, obj: StoredObject): string {

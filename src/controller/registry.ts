@@ -1,7 +1,14 @@
 // The registry is what the request path reads: an immutable snapshot of every
-// compiled connector and the binding index, swapped atomically by the
-// controller. Handlers take one snapshot per request and never see a
-// half-applied change.
+// compiled connector, swapped atomically by the controller, and the binding
+// index. Handlers take one snapshot per request and never see a half-applied
+// connector change.
+//
+// The binding index is one live structure, changed in place one binding at a
+// time (each change a single synchronous step, so never seen half-done):
+// with 100,000 bindings, rebuilding or copying it per change cost O(n) each,
+// and a burst of new bindings then kept a denied one Active for seconds. A
+// snapshot taken before a binding change therefore sees it; that errs on the
+// safe side, as a deny lands even for a request already in flight.
 
 import type { SamlConnectorConfig } from '../saml/types.ts';
 
@@ -60,23 +67,55 @@ export function userMatchKey(user: string): string {
 }
 
 export class BindingIndex {
-  readonly #byConnector: ReadonlyMap<string, ReadonlyMap<string, readonly BindingEntry[]>>;
-  readonly entries: readonly BindingEntry[];
+  /** connector key -> user match key -> bindings */
+  readonly #byConnector = new Map<string, Map<string, BindingEntry[]>>();
+  /** `ns/name` -> entry */
+  readonly #entries = new Map<string, BindingEntry>();
 
-  constructor(entries: readonly BindingEntry[]) {
-    this.entries = entries;
-    const byConnector = new Map<string, Map<string, BindingEntry[]>>();
-    for (const e of entries) {
-      const userKey = userMatchKey(e.user);
-      for (const c of e.connectors) {
-        let users = byConnector.get(c);
-        if (!users) byConnector.set(c, (users = new Map()));
-        const list = users.get(userKey);
-        if (list) list.push(e);
-        else users.set(userKey, [e]);
-      }
+  constructor(entries: readonly BindingEntry[] = []) {
+    for (const e of entries) this.upsert(e);
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get(namespace: string, name: string): BindingEntry | undefined {
+    return this.#entries.get(`${namespace}/${name}`);
+  }
+
+  /** Adds or replaces the binding `entry.namespace/entry.name`. */
+  upsert(entry: BindingEntry): void {
+    const key = `${entry.namespace}/${entry.name}`;
+    this.#unlink(key);
+    const frozen = Object.freeze({ ...entry, connectors: Object.freeze([...entry.connectors]), groups: Object.freeze([...entry.groups]) });
+    this.#entries.set(key, frozen);
+    const userKey = userMatchKey(entry.user);
+    for (const c of new Set(entry.connectors)) {
+      let users = this.#byConnector.get(c);
+      if (!users) this.#byConnector.set(c, (users = new Map()));
+      const list = users.get(userKey);
+      if (list) list.push(frozen);
+      else users.set(userKey, [frozen]);
     }
-    this.#byConnector = byConnector;
+  }
+
+  remove(namespace: string, name: string): void {
+    this.#unlink(`${namespace}/${name}`);
+  }
+
+  /** Replaces every entry. */
+  replaceAll(entries: readonly BindingEntry[]): void {
+    this.#entries.clear();
+    this.#byConnector.clear();
+    for (const e of entries) this.upsert(e);
+  }
+
+  /** `ns/name` of every binding that lists the connector `connectorKey`. */
+  bindingsOf(connectorKey: string): string[] {
+    const out: string[] = [];
+    for (const list of this.#byConnector.get(connectorKey)?.values() ?? []) for (const e of list) out.push(`${e.namespace}/${e.name}`);
+    return out;
   }
 
   /** Active when at least one Active binding grants the user this connector; groups are the union of those. */
@@ -85,6 +124,22 @@ export class BindingIndex {
     const active = list.filter((b) => b.phase === 'Active');
     const groups = [...new Set(active.flatMap((b) => b.groups))].sort();
     return { active: active.length > 0, groups, bindings: list.map((b) => `${b.namespace}/${b.name}`) };
+  }
+
+  #unlink(key: string): void {
+    const old = this.#entries.get(key);
+    if (old === undefined) return;
+    this.#entries.delete(key);
+    const userKey = userMatchKey(old.user);
+    for (const c of new Set(old.connectors)) {
+      const users = this.#byConnector.get(c);
+      const list = users?.get(userKey);
+      if (!users || !list) continue;
+      const rest = list.filter((e) => e !== old);
+      if (rest.length > 0) users.set(userKey, rest);
+      else users.delete(userKey);
+      if (users.size === 0) this.#byConnector.delete(c);
+    }
   }
 }
 
@@ -112,16 +167,13 @@ export class Registry implements RegistryReader {
     this.#swap({ connectors });
   }
 
+  /** Replaces every binding (tests; the controller changes one at a time through `bindings`). */
   setBindings(entries: readonly BindingEntry[]): void {
-    this.#swap({ bindings: new BindingIndex(entries) });
+    this.#snapshot.bindings.replaceAll(entries);
   }
 
-  #swap(change: Partial<Pick<RegistrySnapshot, 'connectors' | 'bindings'>>): void {
+  #swap(change: Pick<RegistrySnapshot, 'connectors'>): void {
     const prev = this.#snapshot;
-    this.#snapshot = Object.freeze({
-      version: prev.version + 1,
-      connectors: change.connectors ?? prev.connectors,
-      bindings: change.bindings ?? prev.bindings,
-    });
+    this.#snapshot = Object.freeze({ version: prev.version + 1, connectors: change.connectors, bindings: prev.bindings });
   }
 }

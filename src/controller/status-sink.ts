@@ -1,15 +1,12 @@
-// Where status goes. In standalone mode it is kept in memory for
-// GET /admin/status and logged on change; the Kubernetes mode writes the
-// status subresource instead. Either way only a changed status is written.
+// Where status goes in standalone mode: kept in memory for GET /admin/status
+// and logged on change. The Kubernetes mode writes the status subresource
+// instead (kube-status-sink.ts). Either way through the StatusWriter
+// (status-writer.ts), which decides when and what to write.
 
 import { isDeepStrictEqual } from 'node:util';
+import type { StatusTarget } from './status-writer.ts';
 
 export type StatusKind = 'SsoConnector' | 'UserBinding';
-
-export interface StatusSink {
-  publish(kind: StatusKind, namespace: string, name: string, status: Record<string, unknown>): Promise<void>;
-  forget(kind: StatusKind, namespace: string, name: string): Promise<void>;
-}
 
 export interface StatusEntry {
   kind: StatusKind;
@@ -22,7 +19,7 @@ interface LoggerLike {
   info(obj: object, msg: string): void;
 }
 
-export class MemoryStatusSink implements StatusSink {
+export class MemoryStatusSink implements StatusTarget {
   readonly #entries = new Map<string, StatusEntry>();
   readonly #logger: LoggerLike | undefined;
   writes = 0;
@@ -31,10 +28,10 @@ export class MemoryStatusSink implements StatusSink {
     this.#logger = logger;
   }
 
-  async publish(kind: StatusKind, namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
+  async write(kind: StatusKind, namespace: string, name: string, status: Record<string, unknown>): Promise<'written'> {
     const k = `${kind}/${namespace}/${name}`;
     const old = this.#entries.get(k);
-    if (old && isDeepStrictEqual(old.status, status)) return;
+    if (old && isDeepStrictEqual(old.status, status)) return 'written';
     this.#entries.set(k, { kind, namespace, name, status });
     this.writes++;
     const conditions = (status.conditions as { type: string; status: string; reason: string }[] | undefined) ?? [];
@@ -43,9 +40,10 @@ export class MemoryStatusSink implements StatusSink {
       { kind, namespace, name, phase: status.phase, ready: ready?.status, reason: ready?.reason },
       'status changed',
     );
+    return 'written';
   }
 
-  async forget(kind: StatusKind, namespace: string, name: string): Promise<void> {
+  forget(kind: StatusKind, namespace: string, name: string): void {
     this.#entries.delete(`${kind}/${namespace}/${name}`);
   }
 

@@ -2,50 +2,80 @@
 // most once, processed by one worker at a time, re-queued with exponential
 // backoff on error, and may be scheduled for a later time ("requeue at T" is a
 // return value of reconcile, not a timer hidden in the handler).
+//
+// Keys wait in priority lanes (key-queue.ts): the worker always takes the
+// first key of the highest non-empty lane, so a change queued in a higher
+// lane runs next, however many keys wait below it. Retries and scheduled
+// requeues go to the lowest lane unless something queues them higher.
+//
+// The worker gives the event loop a turn at least every YIELD_EVERY_MS: a
+// long run of quick reconciles (a burst of 100,000 objects) is a chain of
+// resolved promises, which would otherwise hold off every socket and timer,
+// the requests being served included, until the whole backlog is done.
+
+import { KeyQueue } from './key-queue.ts';
 
 export type ReconcileResult = { requeueAfterMs?: number } | void;
 export type Reconciler = (key: string) => Promise<ReconcileResult>;
 
-export interface WorkQueueOptions {
+export interface WorkQueueOptions<L extends string> {
+  /** Lanes from the highest priority to the lowest; default one lane, `default`. */
+  lanes?: readonly L[];
+  /** Keys processed at once (never the same key twice at once); default 1. */
+  concurrency?: number;
   baseDelayMs?: number;
   maxDelayMs?: number;
   onError?: (key: string, err: unknown) => void;
 }
 
-export class WorkQueue {
+const YIELD_EVERY_MS = 10;
+
+export class WorkQueue<L extends string = 'default'> {
   readonly #reconcile: Reconciler;
-  readonly #queued = new Set<string>();
-  readonly #order: string[] = [];
+  readonly #lanes: readonly L[];
+  readonly #queue: KeyQueue<L>;
   readonly #active = new Set<string>();
-  readonly #dirty = new Set<string>();
+  /** Keys added while being processed, with the highest lane asked for: run once more afterwards. */
+  readonly #dirty = new Map<string, L>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #failures = new Map<string, number>();
   readonly #baseDelayMs: number;
   readonly #maxDelayMs: number;
   readonly #onError?: (key: string, err: unknown) => void;
-  #running = false;
+  readonly #concurrency: number;
+  #workers = 0;
   #stopped = false;
   #idleWaiters: (() => void)[] = [];
 
-  constructor(reconcile: Reconciler, options: WorkQueueOptions = {}) {
+  constructor(reconcile: Reconciler, options: WorkQueueOptions<L> = {}) {
     this.#reconcile = reconcile;
+    this.#lanes = options.lanes ?? (['default'] as unknown as readonly L[]);
+    this.#queue = new KeyQueue(this.#lanes);
+    this.#concurrency = Math.max(1, options.concurrency ?? 1);
     this.#baseDelayMs = options.baseDelayMs ?? 100;
     this.#maxDelayMs = options.maxDelayMs ?? 60_000;
     this.#onError = options.onError;
   }
 
-  add(key: string): void {
+  /** Queues `key` in `lane` (default the lowest), or moves it up to that lane. */
+  add(key: string, lane: L = this.#lowest()): void {
     if (this.#stopped) return;
     if (this.#active.has(key)) {
       // Processed right now: run once more afterwards, with the newest state.
-      this.#dirty.add(key);
+      const asked = this.#dirty.get(key);
+      if (asked === undefined || this.#lanes.indexOf(lane) < this.#lanes.indexOf(asked)) this.#dirty.set(key, lane);
       return;
     }
-    if (this.#queued.has(key)) return;
-    this.#queued.add(key);
-    this.#order.push(key);
+    if (!this.#queue.add(key, lane)) return;
+    this.#startWorkers();
+  }
+
+  #startWorkers(): void {
     // Start on the next microtask, so a burst of events in one tick collapses.
-    queueMicrotask(() => void this.#drain());
+    while (this.#workers < this.#concurrency && this.#workers < this.#queue.size) {
+      this.#workers++;
+      queueMicrotask(() => void this.#drain());
+    }
   }
 
   addAfter(key: string, delayMs: number): void {
@@ -67,25 +97,37 @@ export class WorkQueue {
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
+  depth(lane: L): number {
+    return this.#queue.depth(lane);
+  }
+
+  oldestAgeSeconds(lane: L): number {
+    return this.#queue.oldestAgeSeconds(lane);
+  }
+
   stop(): void {
     this.#stopped = true;
     for (const t of this.#timers.values()) clearTimeout(t);
     this.#timers.clear();
-    this.#order.length = 0;
-    this.#queued.clear();
+    this.#queue.clear();
+    this.#dirty.clear();
+    this.#wakeIdle();
+  }
+
+  #lowest(): L {
+    return this.#lanes[this.#lanes.length - 1]!;
   }
 
   #isIdle(): boolean {
-    return this.#order.length === 0 && this.#active.size === 0;
+    return this.#stopped || (this.#queue.size === 0 && this.#active.size === 0 && this.#workers === 0);
   }
 
+  /** One worker: takes keys until none is left. */
   async #drain(): Promise<void> {
-    if (this.#running) return;
-    this.#running = true;
+    let sliceStart = performance.now();
     try {
-      while (this.#order.length > 0 && !this.#stopped) {
-        const key = this.#order.shift()!;
-        this.#queued.delete(key);
+      for (let next = this.#queue.shift(); next !== undefined && !this.#stopped; next = this.#queue.shift()) {
+        const { key } = next;
         this.#active.add(key);
         try {
           const result = await this.#reconcile(key);
@@ -98,16 +140,27 @@ export class WorkQueue {
           this.addAfter(key, Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** (n - 1)));
         } finally {
           this.#active.delete(key);
-          if (this.#dirty.delete(key)) this.add(key);
+          const lane = this.#dirty.get(key);
+          if (lane !== undefined) {
+            this.#dirty.delete(key);
+            this.#queue.add(key, lane);
+          }
+        }
+        if (performance.now() - sliceStart >= YIELD_EVERY_MS) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          sliceStart = performance.now();
         }
       }
     } finally {
-      this.#running = false;
-      if (this.#isIdle()) {
-        const waiters = this.#idleWaiters;
-        this.#idleWaiters = [];
-        for (const w of waiters) w();
-      }
+      this.#workers--;
+      if (this.#isIdle()) this.#wakeIdle();
+      else if (!this.#stopped) this.#startWorkers();
     }
+  }
+
+  #wakeIdle(): void {
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const w of waiters) w();
   }
 }

@@ -22,6 +22,26 @@ export interface Metrics {
   logouts: Counter<'namespace' | 'connector' | 'initiator' | 'result' | 'reason'>;
   /** Seconds since each watched resource's last event or list; the Kubernetes store fills it at scrape time. */
   informerStaleness: Gauge<'resource'>;
+  /** Keys waiting per work queue; filled at scrape time (attachQueues). */
+  queueDepth: Gauge<'queue'>;
+  /** Seconds the oldest waiting key of each queue has waited; filled at scrape time. */
+  queueOldestAge: Gauge<'queue'>;
+}
+
+/**
+ * The work queues, from the most urgent: `reconcile_trust` (connector
+ * changes that may narrow trust: a Secret, spec or deletion), `reconcile`
+ * (new connectors, retries, scheduled requeues), `binding_status` (the status
+ * of bindings, whose serving state is applied as their events arrive), and
+ * `status_connectors` / `status_bindings` (status writes to the apiserver,
+ * within --kube-qps).
+ */
+export const QUEUES = ['reconcile_trust', 'reconcile', 'binding_status', 'status_connectors', 'status_bindings'] as const;
+export type QueueName = (typeof QUEUES)[number];
+export interface QueueStats {
+  queue: QueueName;
+  depth: number;
+  oldestSeconds: number;
 }
 
 export type ConnectorState = 'ready' | 'not_ready' | 'disabled';
@@ -100,6 +120,23 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     registers,
   });
 
+  const queueDepth = new Gauge({
+    name: 'sso_queue_depth',
+    help: 'Keys waiting in each work queue (reconcile_trust, reconcile, binding_status, status_connectors, status_bindings).',
+    labelNames: ['queue'] as const,
+    registers,
+  });
+  const queueOldestAge = new Gauge({
+    name: 'sso_queue_oldest_item_age_seconds',
+    help: 'Seconds the oldest waiting key of each work queue has waited (0 when the queue is empty).',
+    labelNames: ['queue'] as const,
+    registers,
+  });
+  for (const queue of QUEUES) {
+    queueDepth.set({ queue }, 0);
+    queueOldestAge.set({ queue }, 0);
+  }
+
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
 
   return {
@@ -114,6 +151,20 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     forwardAuth,
     logouts,
     informerStaleness,
+    queueDepth,
+    queueOldestAge,
+  };
+}
+
+/** Fills the queue gauges from `read` at every scrape (prom-client's collect hook). */
+export function attachQueues(metrics: Metrics, read: () => readonly QueueStats[]): void {
+  const depth = metrics.queueDepth as unknown as { collect?: () => void };
+  const age = metrics.queueOldestAge as unknown as { collect?: () => void };
+  depth.collect = () => {
+    for (const q of read()) metrics.queueDepth.set({ queue: q.queue }, q.depth);
+  };
+  age.collect = () => {
+    for (const q of read()) metrics.queueOldestAge.set({ queue: q.queue }, q.oldestSeconds);
   };
 }
 

@@ -82,7 +82,7 @@ export class CustomResources {
       if (this.#refused.delete(key)) {
         this.#o.logger.info({ kind, namespace, name }, 'object admitted again; serving it');
       }
-      this.#o.table.upsert(storedCustomObject(kind, apiVersion, raw.metadata, result.object));
+      this.#o.table.upsert(storedCustomObject(kind, apiVersion, raw.metadata, result.object), (raw as { status?: unknown }).status);
       return;
     }
     const problems: SourceProblem[] = result.errors.map((e) => ({

@@ -13,9 +13,19 @@ import { objectKey } from './object-key.ts';
 import type { Kind, StoredObject } from './types.ts';
 
 export class KubeObjectTable extends ObjectIndex {
-  /** Stores the object; emits an upsert unless only its resourceVersion changed. */
-  upsert(input: StoredObject): void {
+  /**
+   * The status each custom object carries, as JSON text: read rarely (after a
+   * restart or a leader change, to write only what differs and keep condition
+   * transition times), so kept compact, apart from the objects, and never
+   * compared for change: a status write is no event.
+   */
+  readonly #statuses = new Map<string, string>();
+
+  /** Stores the object; emits an upsert unless only its resourceVersion (or its status) changed. */
+  upsert(input: StoredObject, status?: unknown): void {
     const key = objectKey(input.kind, input.metadata.namespace, input.metadata.name);
+    if (status !== undefined && status !== null && typeof status === 'object') this.#statuses.set(key, JSON.stringify(status));
+    else this.#statuses.delete(key);
     const previous = this.objects.get(key);
     const object = deepFreeze(structuredClone(input));
     this.objects.set(key, object);
@@ -26,6 +36,7 @@ export class KubeObjectTable extends ObjectIndex {
   /** Removes the object; emits a delete when it was there. */
   delete(kind: Kind, namespace: string, name: string): void {
     const key = objectKey(kind, namespace, name);
+    this.#statuses.delete(key);
     const previous = this.objects.get(key);
     if (previous === undefined) return;
     this.objects.delete(key);
@@ -42,6 +53,13 @@ export class KubeObjectTable extends ObjectIndex {
 
   clear(): void {
     this.objects.clear();
+    this.#statuses.clear();
+  }
+
+  /** The status the object carried when last seen, or undefined. */
+  status(kind: Kind, namespace: string, name: string): Record<string, unknown> | undefined {
+    const text = this.#statuses.get(objectKey(kind, namespace, name));
+    return text === undefined ? undefined : (JSON.parse(text) as Record<string, unknown>);
   }
 }
 

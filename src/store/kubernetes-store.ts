@@ -172,6 +172,11 @@ export class KubernetesStore extends TableBackedStore<KubeObjectTable> implement
     return this.#referenced[kind].setInterest(keys);
   }
 
+  /** The status a custom object carries, as last seen by the informer (the store's objects leave it out). */
+  observedStatus(kind: Kind, namespace: string, name: string): Record<string, unknown> | undefined {
+    return this.table.status(kind, namespace, name);
+  }
+
   /** What the store knows of each Secret (or ConfigMap), for tests: never any data. */
   debugCache(kind: ReferencedKind = 'Secret'): CacheEntry[] {
     return this.#referenced[kind].debug();

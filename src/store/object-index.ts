@@ -11,9 +11,41 @@ import type { Kind, StoreEvent, StoredObject } from './types.ts';
 
 export type StoreListener = (event: StoreEvent) => void;
 
+/**
+ * Objects by objectKey(), also grouped by kind, so listing the 1,000
+ * connectors does not walk the 100,000 bindings (the controller lists a
+ * namespace's connectors on every connector change).
+ */
+class ObjectMap extends Map<string, StoredObject> {
+  readonly #byKind = new Map<string, Map<string, StoredObject>>();
+
+  override set(key: string, object: StoredObject): this {
+    super.set(key, object);
+    let kind = this.#byKind.get(object.kind);
+    if (!kind) this.#byKind.set(object.kind, (kind = new Map()));
+    kind.set(key, object);
+    return this;
+  }
+
+  override delete(key: string): boolean {
+    const object = super.get(key);
+    if (object !== undefined) this.#byKind.get(object.kind)?.delete(key);
+    return super.delete(key);
+  }
+
+  override clear(): void {
+    super.clear();
+    this.#byKind.clear();
+  }
+
+  ofKind(kind: Kind): Iterable<StoredObject> {
+    return this.#byKind.get(kind)?.values() ?? [];
+  }
+}
+
 export class ObjectIndex {
   /** Keyed by objectKey(); the subclass decides what goes in. */
-  protected readonly objects = new Map<string, StoredObject>();
+  protected readonly objects = new ObjectMap();
   readonly #listeners = new Set<StoreListener>();
   readonly #logger: StoreLogger;
 
@@ -31,8 +63,8 @@ export class ObjectIndex {
 
   list(kind: Kind, namespace?: string): StoredObject[] {
     const out: StoredObject[] = [];
-    for (const object of this.objects.values()) {
-      if (object.kind === kind && (namespace === undefined || object.metadata.namespace === namespace)) out.push(object);
+    for (const object of this.objects.ofKind(kind)) {
+      if (namespace === undefined || object.metadata.namespace === namespace) out.push(object);
     }
     return out.sort(
       (a, b) => compare(a.metadata.namespace, b.metadata.namespace) || compare(a.metadata.name, b.metadata.name),

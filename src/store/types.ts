@@ -63,4 +63,10 @@ export interface Store {
    * resolves once it is readable; stores that hold everything ignore it.
    */
   setInterest?(kind: 'Secret' | 'ConfigMap', keys: ReadonlySet<string>): void | Promise<void>;
+  /**
+   * The status the object carries (cluster mode: as the apiserver last sent
+   * it), so status writes compare with what is there and transition times
+   * survive a restart. Default: the object's own `status`.
+   */
+  observedStatus?(kind: Kind, namespace: string, name: string): Record<string, unknown> | undefined;
 }

@@ -11,6 +11,7 @@ import { admit } from '../../src/api/index.ts';
 import { Controller } from '../../src/controller/controller.ts';
 import { Registry } from '../../src/controller/registry.ts';
 import { MemoryStatusSink } from '../../src/controller/status-sink.ts';
+import { StatusWriter } from '../../src/controller/status-writer.ts';
 import { parseAuthnRequest } from '../../src/demo-idp/saml-idp.ts';
 import { createMetrics } from '../../src/metrics/metrics.ts';
 import { createLogger } from '../../src/operator.ts';
@@ -50,7 +51,7 @@ export async function benchHttpLogin(plan: BenchPlan): Promise<HttpResult> {
   const metrics = createMetrics({ defaultMetrics: false });
   const registry = new Registry();
   const store = new MemoryStore();
-  const controller = new Controller({ store, registry, status: new MemoryStatusSink(), metrics, logger, publicURL: PUBLIC_URL });
+  const controller = new Controller({ store, registry, status: new StatusWriter({ target: new MemoryStatusSink(), logger }), metrics, logger, publicURL: PUBLIC_URL });
   await controller.start();
   const keys = generateKeySet();
   let app: FastifyInstance | undefined;

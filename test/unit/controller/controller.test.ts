@@ -3,6 +3,7 @@ import { describe, it, before } from 'node:test';
 import { Controller } from '../../../src/controller/controller.ts';
 import { Registry } from '../../../src/controller/registry.ts';
 import { MemoryStatusSink } from '../../../src/controller/status-sink.ts';
+import { StatusWriter, type StatusWriterOptions } from '../../../src/controller/status-writer.ts';
 import { generateSigningIdentity, type SigningIdentity } from '../../../src/demo-idp/keys.ts';
 import { createMetrics } from '../../../src/metrics/metrics.ts';
 import { createLogger } from '../../../src/operator.ts';
@@ -23,9 +24,14 @@ async function setup(objects: unknown[]) {
   const registry = new Registry();
   const status = new MemoryStatusSink();
   const metrics = createMetrics();
-  const controller = new Controller({ store, registry, status, metrics, logger: createLogger('silent'), publicURL: 'https://sso.example.test' });
+  const controller = new Controller({ store, registry, status: writerFor(status), metrics, logger: createLogger('silent'), publicURL: 'https://sso.example.test' });
   await controller.start();
+  await controller.idle();
   return { store, registry, status, metrics, controller };
+}
+
+function writerFor(target: MemoryStatusSink, extra: Partial<StatusWriterOptions> = {}): StatusWriter {
+  return new StatusWriter({ target, logger: createLogger('silent'), ...extra });
 }
 
 function ready(status: MemoryStatusSink, name: string) {
@@ -145,13 +151,13 @@ describe('Controller events', () => {
     const controller = new Controller({
       store,
       registry: new Registry(),
-      status: new MemoryStatusSink(),
+      status: writerFor(new MemoryStatusSink(), { events: { record: async (o, type, reason) => void recorded.push(`${o.kind}/${o.name} ${type} ${reason}`) } }),
       metrics: createMetrics(),
       logger: createLogger('silent'),
       publicURL: 'https://sso.example.test',
-      events: { record: async (o, type, reason) => void recorded.push(`${o.kind}/${o.name} ${type} ${reason}`) },
     });
     await controller.start();
+    await controller.idle();
     assert.deepEqual(recorded, ['SsoConnector/a Normal ConnectorReady']);
     store.upsert(obj(secret('idp-cert', { 'tls.crt': idp.certPem })));
     await controller.idle();
@@ -188,14 +194,16 @@ describe('Controller events', () => {
     const registry = new Registry();
     const status = new MemoryStatusSink();
     const seen: string[] = [];
-    const original = status.publish.bind(status);
-    status.publish = async (kind, ns, name, body) => {
-      const c = (body as { conditions?: { type: string; reason: string }[] }).conditions?.find((x) => x.type === 'Ready');
-      if (kind === 'SsoConnector' && c) seen.push(c.reason);
-      return original(kind, ns, name, body);
+    // What the request path would have served at each step (status writes are
+    // coalesced, so they could hide a passing SecretNotFound).
+    const original = registry.setConnector.bind(registry);
+    registry.setConnector = (key, runtime) => {
+      if (runtime) seen.push(runtime.ready ? 'Serving' : (runtime.notReadyReason ?? 'NotReady'));
+      original(key, runtime);
     };
-    const controller = new Controller({ store, registry, status, metrics: createMetrics(), logger: createLogger('silent'), publicURL: 'https://sso.example.test' });
+    const controller = new Controller({ store, registry, status: writerFor(status), metrics: createMetrics(), logger: createLogger('silent'), publicURL: 'https://sso.example.test' });
     await controller.start();
+    await controller.idle();
     assert.deepEqual(seen, ['Serving'], 'never SecretNotFound on the way');
     assert.ok(registry.current().connectors.get('default/a')?.saml?.spSigning);
     assert.deepEqual([...store.interest].sort(), ['default/idp-cert', 'default/sp-signing']);

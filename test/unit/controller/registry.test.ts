@@ -40,14 +40,57 @@ describe('BindingIndex', () => {
 });
 
 describe('Registry', () => {
-  it('swaps whole snapshots: one taken before a change does not see it', () => {
+  it('swaps whole connector snapshots: one taken before a change does not see it', () => {
     const r = new Registry();
     const before = r.current();
-    r.setBindings([entry('a@x.io')]);
-    assert.equal(before.bindings.lookup('default/a', 'a@x.io').active, false);
-    assert.equal(r.current().bindings.lookup('default/a', 'a@x.io').active, true);
+    r.setConnector('default/a', { key: 'default/a', namespace: 'default', name: 'a', enabled: true, ready: false, stage: 'Production', protocol: 'SAML2', sessionTtlSeconds: 0, admins: [], loginURL: 'x', metadataURL: 'y' });
+    assert.equal(before.connectors.has('default/a'), false);
+    assert.equal(r.current().connectors.get('default/a')?.name, 'a');
     assert.ok(r.current().version > before.version);
     assert.ok(Object.isFrozen(r.current()));
+    assert.ok(Object.isFrozen(r.current().connectors.get('default/a')));
+  });
+
+  it('keeps one live binding index: a deny reaches a snapshot taken before it', () => {
+    const r = new Registry();
+    r.setBindings([entry('a@x.io')]);
+    const before = r.current();
+    assert.equal(before.bindings.lookup('default/a', 'a@x.io').active, true);
+    r.current().bindings.upsert(entry('a@x.io', { phase: 'Denied' }));
+    assert.equal(before.bindings.lookup('default/a', 'a@x.io').active, false);
+  });
+});
+
+describe('BindingIndex changes one binding at a time', () => {
+  it('replaces a binding in place: its old user, connectors and groups no longer match', () => {
+    const idx = new BindingIndex([entry('a@x.io', { name: 'b', connectors: ['default/a', 'default/b'] })]);
+    idx.upsert(entry('z@x.io', { name: 'b', connectors: ['default/b'], groups: ['g2'] }));
+    assert.equal(idx.size, 1);
+    assert.equal(idx.lookup('default/a', 'a@x.io').active, false);
+    assert.equal(idx.lookup('default/b', 'a@x.io').active, false);
+    assert.equal(idx.lookup('default/a', 'z@x.io').active, false);
+    assert.deepEqual(idx.lookup('default/b', 'z@x.io'), { active: true, groups: ['g2'], bindings: ['default/b'] });
+    assert.deepEqual(idx.bindingsOf('default/a'), []);
+    assert.deepEqual(idx.bindingsOf('default/b'), ['default/b']);
+  });
+
+  it('removes one binding and leaves the others of the same user', () => {
+    const idx = new BindingIndex([entry('c@x.io', { name: 'x', groups: ['gx'] }), entry('c@x.io', { name: 'y', groups: ['gy'] })]);
+    idx.remove('default', 'x');
+    assert.deepEqual(idx.lookup('default/a', 'c@x.io'), { active: true, groups: ['gy'], bindings: ['default/y'] });
+    idx.remove('default', 'y');
+    idx.remove('default', 'y');
+    assert.deepEqual(idx.lookup('default/a', 'c@x.io'), { active: false, groups: [], bindings: [] });
+    assert.equal(idx.size, 0);
+  });
+
+  it('denies one of 100,000 bindings of one connector without touching the others', () => {
+    const idx = new BindingIndex();
+    for (let i = 0; i < 100_000; i++) idx.upsert(entry(`u${i}@x.io`, { name: `b${i}` }));
+    idx.upsert(entry('u5@x.io', { name: 'b5', phase: 'Denied' }));
+    assert.equal(idx.lookup('default/a', 'u5@x.io').active, false);
+    assert.equal(idx.lookup('default/a', 'u6@x.io').active, true);
+    assert.equal(idx.bindingsOf('default/a').length, 100_000);
   });
 });
 

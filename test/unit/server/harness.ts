@@ -10,6 +10,7 @@ import { connectorURLs } from '../../../src/controller/compile-connector.ts';
 import { Controller } from '../../../src/controller/controller.ts';
 import { Registry } from '../../../src/controller/registry.ts';
 import { MemoryStatusSink } from '../../../src/controller/status-sink.ts';
+import { StatusWriter } from '../../../src/controller/status-writer.ts';
 import type { SigningIdentity } from '../../../src/demo-idp/keys.ts';
 import { parseAuthnRequest, type ParsedAuthnRequest, type ResponseOptions } from '../../../src/demo-idp/saml-idp.ts';
 import { createMetrics, type Metrics } from '../../../src/metrics/metrics.ts';
@@ -72,7 +73,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   const metrics = createMetrics({ defaultMetrics: false });
   const registry = new Registry();
   const store = new MemoryStore();
-  const controller = new Controller({ store, registry, status: new MemoryStatusSink(), metrics, logger, publicURL });
+  const controller = new Controller({ store, registry, status: new StatusWriter({ target: new MemoryStatusSink(), logger }), metrics, logger, publicURL });
   await controller.start();
   const keys = generateKeySet();
   const app = await buildPublicApp({

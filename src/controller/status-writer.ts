@@ -1,0 +1,208 @@
+// Status and Events, written apart from serving. The controller updates the
+// registry first and then hands the status it computed to publish(), which
+// only records it: nothing a reconcile does waits for a status write, so a
+// trust change (a removed certificate, a denied binding) is served at once
+// however many writes are pending. What we defend against: a backlog of
+// bookkeeping (100,000 new bindings, each wanting a status) keeping a
+// compromised key trusted while its replacement waits in the same queue.
+//
+// - Coalesced per object: only the latest status of an object is written;
+//   an object changed five times while waiting is written once.
+// - Rate-limited: status writes and Events together stay within `qps` per
+//   second (rate-limiter.ts), with a few writes in flight at once.
+// - Only what differs: a status equal to the one written last this term, or
+//   to the one the object already carries (`observed`, as the informer saw
+//   it), is not written. So a restart or a new leader writes only what
+//   changed since, not every object again.
+// - Leader only (cluster mode): a follower keeps what it would write; when it
+//   becomes leader it resumes with every object whose status differs.
+// - Events are the transitions between what the object carried (or what this
+//   term last wrote) and what is written now, so a transition the previous
+//   leader already announced is not announced again.
+// - Visible: queue depth and age of the oldest pending write (metrics), and a
+//   log line while the oldest has waited longer than `behindAfterSeconds`.
+
+import { isDeepStrictEqual } from 'node:util';
+import { transitionEvents, type StatusView } from './events.ts';
+import { RateLimiter } from './rate-limiter.ts';
+import type { StatusKind } from './status-sink.ts';
+import { WorkQueue } from './work-queue.ts';
+
+/** Where statuses go: the status subresource, or memory in standalone mode. */
+export interface StatusTarget {
+  /** Writes the whole status this operator owns. `gone`: the object no longer exists. Throws when refused. */
+  write(kind: StatusKind, namespace: string, name: string, status: Record<string, unknown>): Promise<'written' | 'gone'>;
+  /** The object was deleted (optional: a target that keeps copies drops its own). */
+  forget?(kind: StatusKind, namespace: string, name: string): void;
+}
+
+export interface StatusEvents {
+  record(obj: { kind: string; namespace: string; name: string; uid?: string }, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
+}
+
+interface WriterLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface StatusWriterOptions {
+  target: StatusTarget;
+  logger: WriterLogger;
+  /** Whether this replica writes (cluster mode: it holds the Lease). Default always. */
+  isLeader?: () => boolean;
+  /** The status the object carries now, as the store last saw it, if known. */
+  observed?: (kind: StatusKind, namespace: string, name: string) => Record<string, unknown> | undefined;
+  /** Records Kubernetes Events for transitions (cluster mode). */
+  events?: StatusEvents;
+  /** Status writes and Events per second, together; default unlimited. */
+  qps?: number;
+  /** Writes in flight at once; default 4. */
+  concurrency?: number;
+  /** Log "status writes are behind" while the oldest pending write is older; default 60. */
+  behindAfterSeconds?: number;
+}
+
+export const STATUS_LANES = ['SsoConnector', 'UserBinding'] as const satisfies readonly StatusKind[];
+
+interface Desired {
+  kind: StatusKind;
+  namespace: string;
+  name: string;
+  uid: string | undefined;
+  status: Record<string, unknown>;
+}
+
+export class StatusWriter {
+  readonly #o: StatusWriterOptions;
+  readonly #isLeader: () => boolean;
+  readonly #limiter: RateLimiter | undefined;
+  /** What the controller wants, leader or not. Kept by reference: the controller never mutates a status it published. */
+  readonly #desired = new Map<string, Desired>();
+  /** What this replica wrote (and announced) since it last became leader. */
+  readonly #written = new Map<string, Record<string, unknown>>();
+  /** Connectors' status first: they are fewer and tell admins more. */
+  readonly #queue: WorkQueue<StatusKind>;
+  #behindTimer: NodeJS.Timeout | undefined;
+  /** When "behind" was last logged (ms), 0 when not behind. */
+  #behindLoggedAt = 0;
+  /** Status writes that reached the target, for tests and metrics. */
+  writes = 0;
+
+  constructor(options: StatusWriterOptions) {
+    this.#o = options;
+    this.#isLeader = options.isLeader ?? (() => true);
+    this.#limiter = options.qps !== undefined && Number.isFinite(options.qps) ? new RateLimiter({ perSecond: options.qps }) : undefined;
+    this.#queue = new WorkQueue<StatusKind>((key) => this.#write(key), {
+      lanes: STATUS_LANES,
+      concurrency: options.concurrency ?? 4,
+      baseDelayMs: 500,
+      maxDelayMs: 30_000,
+      onError: (key, err) => options.logger.warn({ key, err: err instanceof Error ? err.message : String(err) }, 'status write failed; retrying with backoff'),
+    });
+  }
+
+  /** Records the status `kind/namespace/name` should have; written later, at most once per change. */
+  publish(kind: StatusKind, namespace: string, name: string, uid: string | undefined, status: Record<string, unknown>): void {
+    const key = `${kind}/${namespace}/${name}`;
+    this.#desired.set(key, { kind, namespace, name, uid, status });
+    if (this.#isLeader() && !isDeepStrictEqual(this.#written.get(key), status)) this.#queue.add(key, kind);
+    this.#watchBacklog();
+  }
+
+  forget(kind: StatusKind, namespace: string, name: string): void {
+    const key = `${kind}/${namespace}/${name}`;
+    this.#desired.delete(key);
+    this.#written.delete(key);
+    this.#o.target.forget?.(kind, namespace, name);
+  }
+
+  /**
+   * This replica became leader: what it wrote in an earlier term is forgotten
+   * (another leader may have written over it since), and every object whose
+   * desired status differs from the one it carries is queued.
+   */
+  startedLeading(): void {
+    this.#written.clear();
+    for (const [key, d] of this.#desired) this.#queue.add(key, d.kind);
+    this.#watchBacklog();
+  }
+
+  /** Resolves when no write is pending that this replica could make now. */
+  idle(): Promise<void> {
+    return this.#queue.idle();
+  }
+
+  depth(kind: StatusKind): number {
+    return this.#queue.depth(kind);
+  }
+
+  oldestAgeSeconds(kind: StatusKind): number {
+    return this.#queue.oldestAgeSeconds(kind);
+  }
+
+  /** The backlog as /admin/status shows it. */
+  backlog(): { pending: number; oldestSeconds: number; qps: number | 'unlimited' } {
+    return {
+      pending: STATUS_LANES.reduce((n, k) => n + this.depth(k), 0),
+      oldestSeconds: Math.max(...STATUS_LANES.map((k) => this.oldestAgeSeconds(k))),
+      qps: this.#limiter?.perSecond ?? 'unlimited',
+    };
+  }
+
+  close(): void {
+    this.#queue.stop();
+    clearInterval(this.#behindTimer);
+    this.#behindTimer = undefined;
+  }
+
+  async #write(key: string): Promise<void> {
+    const d = this.#desired.get(key);
+    if (d === undefined || !this.#isLeader()) return;
+    const before = this.#written.get(key) ?? this.#o.observed?.(d.kind, d.namespace, d.name);
+    if (isDeepStrictEqual(before, d.status)) {
+      this.#written.set(key, d.status);
+      return;
+    }
+    await this.#limiter?.acquire();
+    // The newest desired status: it may have changed while we waited for the limiter.
+    const now = this.#desired.get(key);
+    if (now === undefined || !this.#isLeader()) return;
+    const result = await this.#o.target.write(now.kind, now.namespace, now.name, now.status);
+    if (result === 'gone') {
+      // Deleted meanwhile: the store's delete event makes the controller forget it.
+      this.#o.logger.info({ kind: now.kind, namespace: now.namespace, name: now.name }, 'status not written: object is gone');
+      return;
+    }
+    this.writes++;
+    this.#written.set(key, now.status);
+    if (!this.#o.events) return;
+    for (const e of transitionEvents(before as StatusView | undefined, now.status as StatusView)) {
+      await this.#limiter?.acquire();
+      await this.#o.events.record({ kind: now.kind, namespace: now.namespace, name: now.name, ...(now.uid ? { uid: now.uid } : {}) }, e.type, e.reason, e.message);
+    }
+  }
+
+  /** While anything is queued, checks every 5 s whether the oldest write waits too long (logged once a minute). */
+  #watchBacklog(): void {
+    if (this.#behindTimer !== undefined) return;
+    const limit = this.#o.behindAfterSeconds ?? 60;
+    this.#behindTimer = setInterval(() => {
+      const b = this.backlog();
+      if (b.pending === 0) {
+        if (this.#behindLoggedAt !== 0) this.#o.logger.info({}, 'status writes caught up');
+        this.#behindLoggedAt = 0;
+        clearInterval(this.#behindTimer);
+        this.#behindTimer = undefined;
+        return;
+      }
+      if (b.oldestSeconds > limit && Date.now() - this.#behindLoggedAt >= 60_000) {
+        this.#o.logger.warn(
+          { pending: b.pending, oldestSeconds: Math.round(b.oldestSeconds), qps: b.qps },
+          'status writes are behind: sign-ins and forward-auth use the current configuration, the status on the objects lags',
+        );
+        this.#behindLoggedAt = Date.now();
+      }
+    }, 5000);
+    this.#behindTimer.unref();
+  }
+}
