@@ -182,7 +182,7 @@ export class StatusWriter {
     }
   }
 
-  /** While anything is queued, checks every 5 s whether the oldest write waits too long (logged once a minute). */
+  /** While anything is queued, checks every 5 s (or twice per limit) whether the oldest write waits too long; logged once a minute. */
   #watchBacklog(): void {
     if (this.#behindTimer !== undefined) return;
     const limit = this.#o.behindAfterSeconds ?? 60;
@@ -202,7 +202,7 @@ export class StatusWriter {
         );
         this.#behindLoggedAt = Date.now();
       }
-    }, 5000);
+    }, Math.min(5000, limit * 500));
     this.#behindTimer.unref();
   }
 }

@@ -164,7 +164,7 @@ describe('cluster mode: manifests -> operator (as the chart ServiceAccount) -> S
       const r = await samlLogin(new BrowserClient(), { idp: fx.idp, baseURL: op.baseURL, rd: '/before-leading' });
       note(`first login, as a replica that does not lead (login form included): ${r.ms} ms`);
       assertLoggedIn(r.acs, op.baseURL, '/before-leading');
-      assert.equal(op.operator.statusSink.writes, 0);
+      assert.equal(op.operator.statusWriter.writes, 0);
       assert.equal((await getObject(fx.cp, GROUP_VERSION, 'SsoConnector', NS.teamA, CONNECTOR))?.status, undefined);
       assert.deepEqual(await listEvents(fx.cp, NS.teamA), []);
 
@@ -287,7 +287,7 @@ describe('cluster mode: manifests -> operator (as the chart ServiceAccount) -> S
 
   it('writes status only when it changed; a spec edit moves observedGeneration', () =>
     withLogs(async () => {
-      const sink = op.operator.statusSink;
+      const sink = op.operator.statusWriter;
       await op.operator.controller.idle();
       const before = sink.writes;
       const statusBefore = (await getObject(fx.cp, GROUP_VERSION, 'SsoConnector', NS.teamA, CONNECTOR))!.status;

@@ -12,6 +12,7 @@ import * as k8s from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import { kubeRequest, startControlPlane, waitForCrdEstablished, type ControlPlane } from '../support/kube.ts';
 import { KubeStatusSink } from '../../src/controller/kube-status-sink.ts';
+import { StatusWriter } from '../../src/controller/status-writer.ts';
 import { EventRecorder } from '../../src/controller/events.ts';
 import { KubeApiError } from '../../src/controller/kube-client.ts';
 import { KubeLeaseApi, LeaderElector, type Lease, type LeaseApi } from '../../src/controller/leader-election.ts';
@@ -110,10 +111,11 @@ describe('status, events and leader election on a real apiserver', () => {
   it('applies status through the status subresource as field manager sso-operator, only when it changed', async () => {
     const before = (await kubeRequest(cp, 'GET', `${BASE}/ssoconnectors/demo`)).body;
     let leader = true;
-    const sink = new KubeStatusSink({ kubeConfig: kc, isLeader: () => leader, logger: quiet });
+    const writer = new StatusWriter({ target: new KubeStatusSink({ kubeConfig: kc }), isLeader: () => leader, logger: quiet });
 
-    await sink.publish('SsoConnector', NS, 'demo', readyStatus(1, 'True'));
-    assert.equal(sink.writes, 1);
+    writer.publish('SsoConnector', NS, 'demo', connectorUid, readyStatus(1, 'True'));
+    await writer.idle();
+    assert.equal(writer.writes, 1);
     const read = (await kubeRequest(cp, 'GET', `${BASE}/ssoconnectors/demo`)).body;
     assert.deepEqual(read.status, readyStatus(1, 'True'));
     const managers = read.metadata.managedFields as { manager: string; operation: string; subresource?: string; fieldsV1: Record<string, unknown> }[];
@@ -127,60 +129,94 @@ describe('status, events and leader election on a real apiserver', () => {
     assert.deepEqual(read.spec, before.spec);
 
     // The same content again (a fresh copy): no request at all.
-    await sink.publish('SsoConnector', NS, 'demo', structuredClone(readyStatus(1, 'True')));
-    assert.equal(sink.writes, 1);
+    writer.publish('SsoConnector', NS, 'demo', connectorUid, structuredClone(readyStatus(1, 'True')));
+    await writer.idle();
+    assert.equal(writer.writes, 1);
     assert.equal((await kubeRequest(cp, 'GET', `${BASE}/ssoconnectors/demo`)).body.metadata.resourceVersion, read.metadata.resourceVersion);
 
     // A status without loginURL & co. (a connector whose manifest broke): the fields this manager stops sending are removed.
     const broken = { observedGeneration: 1, conditions: readyStatus(1, 'False').conditions };
-    await sink.publish('SsoConnector', NS, 'demo', broken);
-    assert.equal(sink.writes, 2);
+    writer.publish('SsoConnector', NS, 'demo', connectorUid, broken);
+    await writer.idle();
+    assert.equal(writer.writes, 2);
     const after = (await kubeRequest(cp, 'GET', `${BASE}/ssoconnectors/demo`)).body;
     assert.deepEqual(after.status, broken);
     assert.equal(after.metadata.generation, before.metadata.generation);
 
     // Not leader: nothing is written, however the status changes.
     leader = false;
-    await sink.publish('SsoConnector', NS, 'demo', readyStatus(1, 'True'));
-    assert.equal(sink.writes, 2);
+    writer.publish('SsoConnector', NS, 'demo', connectorUid, readyStatus(1, 'True'));
+    await writer.idle();
+    assert.equal(writer.writes, 2);
     assert.deepEqual((await kubeRequest(cp, 'GET', `${BASE}/ssoconnectors/demo`)).body.status, broken);
+    writer.close();
   });
 
-  it('a non-leader keeps what it would write and flush() writes it once it leads', async () => {
+  it('a non-leader keeps what it would write; as leader it writes only what differs from what the objects carry', async () => {
     let leader = false;
-    const sink = new KubeStatusSink({ kubeConfig: kc, isLeader: () => leader, logger: quiet });
+    // What the informer would have seen on the objects.
+    const observed = new Map<string, Record<string, unknown>>();
+    const writer = new StatusWriter({
+      target: new KubeStatusSink({ kubeConfig: kc }),
+      isLeader: () => leader,
+      observed: (kind, ns, name) => observed.get(`${kind}/${ns}/${name}`),
+      logger: quiet,
+    });
     const status = {
       phase: 'Active',
       observedGeneration: 1,
       conditions: [{ type: 'Ready', status: 'True', reason: 'Active', message: 'the user may sign in', lastTransitionTime: '2026-03-01T12:00:00Z' }],
     };
-    await sink.publish('UserBinding', NS, 'alice', status);
-    await sink.publish('SsoConnector', NS, 'demo', readyStatus(1, 'True'));
-    assert.equal(sink.writes, 0);
+    writer.publish('UserBinding', NS, 'alice', undefined, status);
+    writer.publish('SsoConnector', NS, 'demo', connectorUid, readyStatus(1, 'True'));
+    await writer.idle();
+    assert.equal(writer.writes, 0);
     assert.equal((await kubeRequest(cp, 'GET', `${BASE}/userbindings/alice`)).body.status, undefined);
 
     leader = true;
-    await sink.flush();
-    assert.equal(sink.writes, 2);
-    assert.deepEqual((await kubeRequest(cp, 'GET', `${BASE}/userbindings/alice`)).body.status, status);
-    assert.deepEqual((await kubeRequest(cp, 'GET', `${BASE}/ssoconnectors/demo`)).body.status, readyStatus(1, 'True'));
-    await sink.flush();
-    assert.equal(sink.writes, 4, 'a new term rewrites: another leader may have written meanwhile');
-    await sink.publish('UserBinding', NS, 'alice', structuredClone(status));
-    assert.equal(sink.writes, 4);
-    sink.close();
+    writer.startedLeading();
+    await writer.idle();
+    assert.equal(writer.writes, 2);
+    const alice = (await kubeRequest(cp, 'GET', `${BASE}/userbindings/alice`)).body;
+    const demo = (await kubeRequest(cp, 'GET', `${BASE}/ssoconnectors/demo`)).body;
+    assert.deepEqual(alice.status, status);
+    assert.deepEqual(demo.status, readyStatus(1, 'True'));
+
+    // A new term (another leader may have written meanwhile): the objects
+    // carry exactly what is desired, so nothing is written again.
+    observed.set(`UserBinding/${NS}/alice`, alice.status);
+    observed.set(`SsoConnector/${NS}/demo`, demo.status);
+    writer.startedLeading();
+    await writer.idle();
+    assert.equal(writer.writes, 2, 'equal to what the objects carry: no write');
+    // And one that differs is written.
+    observed.set(`UserBinding/${NS}/alice`, { ...alice.status, phase: 'Denied' });
+    writer.startedLeading();
+    await writer.idle();
+    assert.equal(writer.writes, 3);
+    writer.publish('UserBinding', NS, 'alice', undefined, structuredClone(status));
+    await writer.idle();
+    assert.equal(writer.writes, 3);
+    writer.close();
   });
 
   it('treats a deleted object as done and throws what the apiserver refuses', async () => {
-    const sink = new KubeStatusSink({ kubeConfig: kc, isLeader: () => true, logger: quiet });
-    await sink.publish('SsoConnector', NS, 'no-such-connector', readyStatus(1, 'True'));
-    assert.equal(sink.writes, 0);
-    const err = await sink
-      .publish('UserBinding', NS, 'alice', { phase: 'Bogus' })
-      .then(() => undefined, (e: unknown) => e);
+    const sink = new KubeStatusSink({ kubeConfig: kc });
+    assert.equal(await sink.write('SsoConnector', NS, 'no-such-connector', readyStatus(1, 'True')), 'gone');
+    const err = await sink.write('UserBinding', NS, 'alice', { phase: 'Bogus' }).then(() => undefined, (e: unknown) => e);
     assert.ok(err instanceof KubeApiError, `expected a KubeApiError, got ${String(err)}`);
     assert.equal(err.status, 422);
-    assert.equal(sink.writes, 0);
+    // The writer counts neither, and retries the refused one with backoff instead of failing a reconcile.
+    const warnings: string[] = [];
+    const writer = new StatusWriter({ target: sink, logger: { info() {}, warn: (_o: object, msg: string) => void warnings.push(msg) } });
+    writer.publish('SsoConnector', NS, 'no-such-connector', undefined, readyStatus(1, 'True'));
+    writer.publish('UserBinding', NS, 'alice', undefined, { phase: 'Bogus' });
+    const deadline = Date.now() + 5000;
+    while (warnings.length === 0 && Date.now() < deadline) await sleep(20);
+    assert.equal(writer.writes, 0);
+    assert.match(warnings[0] ?? '', /status write failed; retrying/);
+    assert.equal(writer.depth('SsoConnector'), 0, 'the deleted object is not retried');
+    writer.close();
   });
 
   it('records one Event regarding the connector; a repeat joins its series', async () => {

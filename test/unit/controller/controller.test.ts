@@ -210,3 +210,69 @@ describe('Controller events', () => {
     await controller.stop();
   });
 });
+
+describe('Controller: trust changes first, whatever the backlog', () => {
+  /** A status target that takes 2 ms a write: 20,000 binding statuses take 40 s to drain. */
+  class SlowSink extends MemoryStatusSink {
+    override async write(...args: Parameters<MemoryStatusSink['write']>) {
+      await new Promise((r) => setTimeout(r, 2));
+      return super.write(...args);
+    }
+  }
+
+  async function withBacklog() {
+    const store = new MemoryStore({ objects: [secret('idp-cert', { 'tls.crt': idp.certPem }), secret('other', { 'tls.crt': next.certPem }), connector('a'), binding('alice', 'alice@x.io', ['a'])].map(obj) });
+    const registry = new Registry();
+    const status = new StatusWriter({ target: new SlowSink(), logger: createLogger('silent'), concurrency: 1 });
+    const controller = new Controller({ store, registry, status, metrics: createMetrics(), logger: createLogger('silent'), publicURL: 'https://sso.example.test' });
+    await controller.start();
+    await controller.idle();
+    // The burst: 20,000 new bindings, each wanting a status write, and 200 new connectors to compile.
+    for (let i = 0; i < 20_000; i++) store.upsert(obj(binding(`u${i}`, `u${i}@x.io`, ['a'])));
+    for (let i = 0; i < 200; i++) store.upsert(obj(connector(`new${i}`, {}, { idp: { certificates: [{ secretRef: { name: 'other', key: 'tls.crt' } }] } })));
+    const depth = (queue: string) => controller.queueStats().find((q) => q.queue === queue)!.depth;
+    assert.ok(depth('binding_status') + depth('status_bindings') > 15_000, 'a backlog of binding statuses');
+    assert.ok(depth('reconcile') > 150, 'a backlog of new connectors');
+    return { store, registry, status, controller, depth };
+  }
+
+  /** Waits (yielding to the event loop) until cond() holds; returns the ms it took. */
+  async function until(cond: () => boolean): Promise<number> {
+    const t0 = performance.now();
+    while (!cond()) {
+      if (performance.now() - t0 > 10_000) throw new Error('not within 10 s');
+      await new Promise((r) => setImmediate(r));
+    }
+    return performance.now() - t0;
+  }
+
+  it('a certificate removal reaches the registry before the waiting connectors and binding statuses', async () => {
+    const t = await withBacklog();
+    t.store.upsert(obj(secret('idp-cert', { 'tls.crt': next.certPem })));
+    const fp = () => t.registry.current().connectors.get('default/a')?.saml?.idp.certificates[0]?.fingerprint;
+    const before = fp();
+    const ms = await until(() => fp() !== before);
+    assert.ok(t.depth('reconcile') > 100, `new connectors still waiting: ${t.depth('reconcile')}`);
+    assert.ok(t.depth('status_bindings') + t.depth('binding_status') > 10_000, 'binding statuses still waiting');
+    console.log(`# certificate removal served after ${ms.toFixed(1)} ms, ${t.depth('reconcile')} connectors and ${t.depth('status_bindings') + t.depth('binding_status')} binding statuses still waiting`);
+    await t.controller.stop();
+    t.status.close();
+  });
+
+  it('a binding denied or deleted, or a connector disabled, is served at once', async () => {
+    const t = await withBacklog();
+    assert.equal(t.registry.current().bindings.lookup('default/a', 'alice@x.io').active, true);
+    t.store.upsert(obj(binding('alice', 'alice@x.io', ['a'], { approval: 'Denied' })));
+    // Synchronously: the index changes with the event, no queue in between.
+    assert.equal(t.registry.current().bindings.lookup('default/a', 'alice@x.io').active, false);
+    t.store.delete('UserBinding', 'default', 'u7');
+    assert.equal(t.registry.current().bindings.lookup('default/a', 'u7@x.io').active, false);
+
+    t.store.upsert(obj(connector('a', { enabled: false })));
+    const ms = await until(() => t.registry.current().connectors.get('default/a')?.enabled === false);
+    assert.ok(t.depth('reconcile') > 100, `new connectors still waiting: ${t.depth('reconcile')}`);
+    console.log(`# connector disabled after ${ms.toFixed(1)} ms with ${t.depth('reconcile')} connectors waiting`);
+    await t.controller.stop();
+    t.status.close();
+  });
+});

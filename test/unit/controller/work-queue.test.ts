@@ -70,3 +70,82 @@ describe('WorkQueue', () => {
     q.stop();
   });
 });
+
+describe('WorkQueue lanes', () => {
+  it('runs a key of a higher lane before every waiting key of a lower one', async () => {
+    const seen: string[] = [];
+    let q!: WorkQueue<'trust' | 'normal'>;
+    q = new WorkQueue<'trust' | 'normal'>(
+      async (k) => {
+        seen.push(k);
+        // The trust change arrives while the backlog is being worked off.
+        if (k === 'n2') q.add('t', 'trust');
+      },
+      { lanes: ['trust', 'normal'] },
+    );
+    for (let i = 0; i < 50; i++) q.add(`n${i}`);
+    await q.idle();
+    assert.deepEqual(seen.slice(0, 4), ['n0', 'n1', 'n2', 't']);
+    assert.equal(seen.length, 51);
+    q.stop();
+  });
+
+  it('lets timers and sockets run while it works off a long backlog of quick keys', async () => {
+    let done = 0;
+    const q = new WorkQueue(async () => {
+      // ~0.05 ms of synchronous work per key: 4,000 keys hold the loop for ~200 ms in all.
+      const until = performance.now() + 0.05;
+      while (performance.now() < until);
+      done++;
+    });
+    for (let i = 0; i < 4000; i++) q.add(`k${i}`);
+    const timerRanAfter = await new Promise<number>((resolve) => setTimeout(() => resolve(done), 1));
+    assert.ok(timerRanAfter < 4000, `a 1 ms timer ran only after all ${timerRanAfter} keys`);
+    await q.idle();
+    assert.equal(done, 4000);
+    q.stop();
+  });
+
+  it('processes several keys at once with concurrency, never one key twice at once', async () => {
+    let running = 0;
+    let max = 0;
+    const perKey = new Map<string, number>();
+    let q!: WorkQueue;
+    q = new WorkQueue(
+      async (k) => {
+        running++;
+        max = Math.max(max, running);
+        perKey.set(k, (perKey.get(k) ?? 0) + 1);
+        assert.equal(running <= 3, true);
+        if (k === 'a' && perKey.get('a') === 1) q.add('a');
+        await new Promise((r) => setTimeout(r, 5));
+        running--;
+      },
+      { concurrency: 3 },
+    );
+    for (const k of ['a', 'b', 'c', 'd', 'e', 'f']) q.add(k);
+    await q.idle();
+    assert.equal(max, 3);
+    assert.equal(perKey.get('a'), 2);
+    q.stop();
+  });
+
+  it('reports depth and the age of the oldest waiting key per lane', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const q = new WorkQueue<'trust' | 'normal'>(async () => gate, { lanes: ['trust', 'normal'] });
+    q.add('running');
+    await new Promise((r) => setImmediate(r));
+    q.add('a');
+    q.add('b');
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(q.depth('normal'), 2);
+    assert.equal(q.depth('trust'), 0);
+    assert.ok(q.oldestAgeSeconds('normal') >= 0.02, `age ${q.oldestAgeSeconds('normal')}`);
+    release();
+    await q.idle();
+    assert.equal(q.depth('normal'), 0);
+    assert.equal(q.oldestAgeSeconds('normal'), 0);
+    q.stop();
+  });
+});

@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { StatusKind } from '../../../src/controller/status-sink.ts';
+import { StatusWriter, type StatusTarget } from '../../../src/controller/status-writer.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A target that records each write, optionally slow. */
+class RecordingTarget implements StatusTarget {
+  readonly writes: { key: string; status: Record<string, unknown>; at: number }[] = [];
+  delayMs = 0;
+  gone = new Set<string>();
+  async write(kind: StatusKind, ns: string, name: string, status: Record<string, unknown>): Promise<'written' | 'gone'> {
+    if (this.delayMs) await sleep(this.delayMs);
+    const key = `${kind}/${ns}/${name}`;
+    if (this.gone.has(key)) return 'gone';
+    this.writes.push({ key, status, at: performance.now() });
+    return 'written';
+  }
+}
+
+const quiet = { info() {}, warn() {} };
+const phase = (p: string) => ({ phase: p, conditions: [{ type: 'Ready', status: p === 'Active' ? 'True' : 'False', reason: p, message: p }] });
+
+describe('StatusWriter', () => {
+  it('never makes the caller wait: publish returns before anything is written', () => {
+    const target = new RecordingTarget();
+    const w = new StatusWriter({ target, logger: quiet });
+    const r = w.publish('UserBinding', 'ns', 'a', undefined, phase('Active')) as unknown;
+    assert.equal(r, undefined);
+    assert.equal(target.writes.length, 0);
+    w.close();
+  });
+
+  it('coalesces: an object changed five times while waiting is written once, with its latest status', async () => {
+    const target = new RecordingTarget();
+    target.delayMs = 20;
+    const w = new StatusWriter({ target, logger: quiet, concurrency: 1 });
+    w.publish('UserBinding', 'ns', 'first', undefined, phase('Active'));
+    await sleep(1); // `first` is being written
+    for (const p of ['PendingApproval', 'Denied', 'Active', 'Invalid', 'Denied']) w.publish('UserBinding', 'ns', 'b', undefined, phase(p));
+    await w.idle();
+    assert.deepEqual(target.writes.map((x) => `${x.key}=${x.status.phase}`), ['UserBinding/ns/first=Active', 'UserBinding/ns/b=Denied']);
+    w.close();
+  });
+
+  it('writes connectors before bindings, and nothing that equals what was written or what the object carries', async () => {
+    const target = new RecordingTarget();
+    const observed = new Map([['UserBinding/ns/same', phase('Active')]]);
+    const w = new StatusWriter({ target, logger: quiet, concurrency: 1, observed: (k, ns, n) => observed.get(`${k}/${ns}/${n}`) });
+    w.publish('UserBinding', 'ns', 'b1', undefined, phase('Active'));
+    w.publish('UserBinding', 'ns', 'same', undefined, phase('Active'));
+    w.publish('SsoConnector', 'ns', 'c1', undefined, { conditions: [] });
+    await w.idle();
+    assert.deepEqual(target.writes.map((x) => x.key), ['SsoConnector/ns/c1', 'UserBinding/ns/b1']);
+    w.publish('UserBinding', 'ns', 'b1', undefined, structuredClone(phase('Active')));
+    await w.idle();
+    assert.equal(target.writes.length, 2);
+    assert.equal(w.writes, 2);
+    w.close();
+  });
+
+  it('stays within qps writes (status and Events together) in any one-second window', async () => {
+    const target = new RecordingTarget();
+    const eventTimes: number[] = [];
+    const w = new StatusWriter({
+      target,
+      logger: quiet,
+      qps: 10,
+      events: { record: async () => void eventTimes.push(performance.now()) },
+    });
+    // 18 new bindings, each with a first-state Event: 36 writes at 10 per second.
+    for (let i = 0; i < 18; i++) w.publish('UserBinding', 'ns', `b${i}`, undefined, phase('Active'));
+    await w.idle();
+    const all = [...target.writes.map((x) => x.at), ...eventTimes].sort((a, b) => a - b);
+    assert.equal(all.length, 36);
+    for (const t of all) {
+      const n = all.filter((s) => s >= t && s < t + 1000).length;
+      assert.ok(n <= 10, `${n} writes in the second from ${t.toFixed(0)}`);
+    }
+    w.close();
+  });
+
+  it('as a follower keeps what it would write; as leader writes what differs and announces only what changed', async () => {
+    const target = new RecordingTarget();
+    const events: string[] = [];
+    let leader = false;
+    const observed = new Map<string, Record<string, unknown>>([
+      // Written by the previous leader: pending -> still pending is no news, and not written again.
+      ['UserBinding/ns/p', phase('PendingApproval')],
+      // The previous leader wrote Pending; now it is Active: written, and one Event.
+      ['UserBinding/ns/a', phase('PendingApproval')],
+    ]);
+    const w = new StatusWriter({
+      target,
+      logger: quiet,
+      isLeader: () => leader,
+      observed: (k, ns, n) => observed.get(`${k}/${ns}/${n}`),
+      events: { record: async (o, _t, reason) => void events.push(`${o.name} ${reason}`) },
+    });
+    w.publish('UserBinding', 'ns', 'p', undefined, phase('PendingApproval'));
+    w.publish('UserBinding', 'ns', 'a', undefined, phase('Active'));
+    w.publish('UserBinding', 'ns', 'new', undefined, phase('Denied'));
+    await w.idle();
+    assert.equal(target.writes.length, 0);
+    assert.equal(w.depth('UserBinding'), 0, 'a follower queues nothing');
+
+    leader = true;
+    w.startedLeading();
+    await w.idle();
+    assert.deepEqual(target.writes.map((x) => x.key).sort(), ['UserBinding/ns/a', 'UserBinding/ns/new']);
+    assert.deepEqual(events.sort(), ['a BindingActive', 'new BindingDenied']);
+    w.close();
+  });
+
+  it('drops a write whose object is gone and retries one the target refuses', async () => {
+    let fail = 2;
+    const writes: string[] = [];
+    const warnings: string[] = [];
+    const w = new StatusWriter({
+      logger: { info() {}, warn: (_o: object, m: string) => void warnings.push(m) },
+      target: {
+        async write(_k, _ns, name) {
+          if (name === 'gone') return 'gone';
+          if (fail-- > 0) throw new Error('HTTP 500');
+          writes.push(name);
+          return 'written';
+        },
+      },
+    });
+    w.publish('UserBinding', 'ns', 'gone', undefined, phase('Active'));
+    w.publish('UserBinding', 'ns', 'flaky', undefined, phase('Active'));
+    const deadline = Date.now() + 10_000;
+    while (writes.length === 0 && Date.now() < deadline) await sleep(50);
+    assert.deepEqual(writes, ['flaky']);
+    assert.equal(warnings.filter((m) => /retrying/.test(m)).length, 2);
+    assert.equal(w.writes, 1);
+    w.close();
+  });
+
+  it('says when status writes are behind, and when they caught up', async () => {
+    const target = new RecordingTarget();
+    target.delayMs = 40;
+    const logs: string[] = [];
+    const w = new StatusWriter({
+      target,
+      concurrency: 1,
+      behindAfterSeconds: 0.1,
+      logger: { info: (_o: object, m: string) => void logs.push(m), warn: (o: object, m: string) => void logs.push(`${m} ${JSON.stringify(o)}`) },
+    });
+    for (let i = 0; i < 10; i++) w.publish('UserBinding', 'ns', `b${i}`, undefined, phase('Active'));
+    assert.ok(w.backlog().pending >= 9, `pending ${w.backlog().pending}`);
+    await w.idle();
+    await sleep(150);
+    const behind = logs.find((l) => l.startsWith('status writes are behind'));
+    assert.ok(behind, logs.join('\n'));
+    assert.match(behind, /"pending":\d+/);
+    assert.ok(logs.includes('status writes caught up'), logs.join('\n'));
+    assert.deepEqual(w.backlog(), { pending: 0, oldestSeconds: 0, qps: 'unlimited' });
+    w.close();
+  });
+});
