@@ -156,30 +156,48 @@ export class StatusWriter {
   }
 
   async #write(key: string): Promise<void> {
-    const d = this.#desired.get(key);
-    if (d === undefined || !this.#isLeader()) return;
-    const before = this.#written.get(key) ?? this.#o.observed?.(d.kind, d.namespace, d.name);
-    if (isDeepStrictEqual(before, d.status)) {
+    if (!this.#desired.has(key) || !this.#isLeader()) return;
+    if (isDeepStrictEqual(this.#before(key), this.#desired.get(key)!.status)) {
+      this.#written.set(key, this.#desired.get(key)!.status);
+      return;
+    }
+    const release = await this.#limiter?.acquire();
+    let done: { d: Desired; before: Record<string, unknown> | undefined } | undefined;
+    try {
+      // Read again: the status may have changed while we waited for the limiter.
+      const d = this.#desired.get(key);
+      if (d === undefined || !this.#isLeader()) return;
+      const before = this.#before(key);
+      const result = await this.#o.target.write(d.kind, d.namespace, d.name, d.status);
+      if (result === 'gone') {
+        // Deleted meanwhile: the store's delete event makes the controller forget it.
+        this.#o.logger.info({ kind: d.kind, namespace: d.namespace, name: d.name }, 'status not written: object is gone');
+        return;
+      }
+      this.writes++;
       this.#written.set(key, d.status);
-      return;
+      done = { d, before };
+    } finally {
+      release?.();
     }
-    await this.#limiter?.acquire();
-    // The newest desired status: it may have changed while we waited for the limiter.
-    const now = this.#desired.get(key);
-    if (now === undefined || !this.#isLeader()) return;
-    const result = await this.#o.target.write(now.kind, now.namespace, now.name, now.status);
-    if (result === 'gone') {
-      // Deleted meanwhile: the store's delete event makes the controller forget it.
-      this.#o.logger.info({ kind: now.kind, namespace: now.namespace, name: now.name }, 'status not written: object is gone');
-      return;
-    }
-    this.writes++;
-    this.#written.set(key, now.status);
     if (!this.#o.events) return;
-    for (const e of transitionEvents(before as StatusView | undefined, now.status as StatusView)) {
-      await this.#limiter?.acquire();
-      await this.#o.events.record({ kind: now.kind, namespace: now.namespace, name: now.name, ...(now.uid ? { uid: now.uid } : {}) }, e.type, e.reason, e.message);
+    const { d, before } = done;
+    for (const e of transitionEvents(before as StatusView | undefined, d.status as StatusView)) {
+      const releaseEvent = await this.#limiter?.acquire();
+      try {
+        await this.#o.events.record({ kind: d.kind, namespace: d.namespace, name: d.name, ...(d.uid ? { uid: d.uid } : {}) }, e.type, e.reason, e.message);
+      } finally {
+        releaseEvent?.();
+      }
     }
+  }
+
+  /** The status the object has now, as far as this replica knows: what it wrote this term, else what the object carries. */
+  #before(key: string): Record<string, unknown> | undefined {
+    const written = this.#written.get(key);
+    if (written !== undefined) return written;
+    const d = this.#desired.get(key);
+    return d && this.#o.observed?.(d.kind, d.namespace, d.name);
   }
 
   /** While anything is queued, checks every 5 s (or twice per limit) whether the oldest write waits too long; logged once a minute. */
