@@ -29,6 +29,8 @@ export interface TestClusterOperatorOptions {
   logLevel?: string;
   /** Reuse a port (a restarted replica keeps its URL). */
   port?: number;
+  /** --kube-qps */
+  kubeQPS?: number;
 }
 
 export async function startTestClusterOperator(o: TestClusterOperatorOptions): Promise<TestClusterOperator> {
@@ -48,6 +50,7 @@ export async function startTestClusterOperator(o: TestClusterOperatorOptions): P
     logLevel: o.logLevel ?? 'debug',
     stateDir: '.unused',
     ...(o.redisURL ? { redisURL: o.redisURL } : {}),
+    ...(o.kubeQPS ? { kubeQPS: o.kubeQPS } : {}),
   };
   const operator = await startCluster(config, createLogger(config.logLevel, capture.stream), {
     env: { POD_NAMESPACE: o.namespace },

@@ -1,0 +1,320 @@
+// Trust changes take effect first, whatever the backlog: on a real
+// kube-apiserver, while 20,000 UserBindings are created in a burst (and their
+// statuses and Events wait, within --kube-qps), a certificate removal, a
+// connector disable and a binding deny each take effect for sign-ins and
+// /auth/verify within 1 s, five times each. Then every status catches up, and
+// the apiserver's own audit log shows no second with more of the operator's
+// writes than --kube-qps.
+//
+// The figures (delays without and with the backlog, queue depths, write
+// rates) are printed; tests never time the machine otherwise.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { SigningIdentity } from '../../src/demo-idp/keys.ts';
+import { buildSignedResponse } from '../../src/demo-idp/saml-idp.ts';
+import { kubeRequest, startControlPlane, type ControlPlane } from '../support/kube.ts';
+import { startTestClusterOperator, type TestClusterOperator } from '../support/cluster-operator.ts';
+import { applyOk, createNamespaces, GROUP_VERSION, installCrds, mergePatch, pollFor, sleep, type K8sObject } from '../support/cluster-fixtures.ts';
+import { signingIdentity } from '../support/saml-fixtures.ts';
+
+const NS = 'trust';
+const OPERATOR_NS = 'sso-system';
+const CONNECTOR = 'app';
+const SECRET = 'idp-signing';
+const IDP_ENTITY = 'https://idp.trust.example.test/metadata';
+const BURST = 20_000;
+const QPS = 400;
+const REPEATS = 5;
+const LIMIT_MS = 1000;
+
+const note = (msg: string) => console.log(`[timing] ${msg}`);
+
+function secretManifest(certPem: string): K8sObject {
+  return { apiVersion: 'v1', kind: 'Secret', metadata: { name: SECRET, namespace: NS }, type: 'Opaque', data: { 'tls.crt': Buffer.from(certPem).toString('base64') } };
+}
+
+function connectorManifest(enabled: boolean): K8sObject {
+  return {
+    apiVersion: GROUP_VERSION,
+    kind: 'SsoConnector',
+    metadata: { name: CONNECTOR, namespace: NS },
+    spec: {
+      enabled,
+      protocol: 'SAML2',
+      saml: {
+        idp: { entityID: IDP_ENTITY, ssoURL: 'https://idp.trust.example.test/sso', certificates: [{ secretRef: { name: SECRET, key: 'tls.crt' } }] },
+        idpInitiated: { enabled: true, redirectPath: '/app' },
+      },
+    },
+  };
+}
+
+function bindingManifest(name: string, user: string, approval = 'Approved'): K8sObject {
+  return { apiVersion: GROUP_VERSION, kind: 'UserBinding', metadata: { name, namespace: NS }, spec: { user, connectors: [CONNECTOR], approval } };
+}
+
+describe('trust changes first, whatever the backlog (real apiserver, 20,000 bindings in a burst)', () => {
+  let cp: ControlPlane;
+  let op: TestClusterOperator;
+  let auditDir: string;
+  let oldKey: SigningIdentity;
+  let newKey: SigningIdentity;
+  let trusted: SigningIdentity;
+  let untrusted: SigningIdentity;
+  let burst: Promise<number> | undefined;
+  const depthSamples: { t: number; status: number; bindingStatus: number }[] = [];
+  let sampler: NodeJS.Timeout | undefined;
+
+  before(async () => {
+    auditDir = await mkdtemp(join(tmpdir(), 'sso-audit-'));
+    // The operator's writes of status and Events, as the apiserver received them.
+    await writeFile(
+      join(auditDir, 'policy.yaml'),
+      [
+        'apiVersion: audit.k8s.io/v1',
+        'kind: Policy',
+        'omitStages: ["RequestReceived"]',
+        'rules:',
+        '  - level: Metadata',
+        '    verbs: ["create", "update", "patch"]',
+        '    resources:',
+        '      - group: sso.operator.dev',
+        '        resources: ["ssoconnectors/status", "userbindings/status"]',
+        '      - group: events.k8s.io',
+        '        resources: ["events"]',
+        '      - group: ""',
+        '        resources: ["events"]',
+        '  - level: None',
+        '',
+      ].join('\n'),
+    );
+    cp = await startControlPlane({
+      apiserverFlags: [
+        `--audit-policy-file=${join(auditDir, 'policy.yaml')}`,
+        `--audit-log-path=${join(auditDir, 'audit.log')}`,
+        '--audit-log-format=json',
+        '--audit-log-maxsize=1000',
+        // A burst of 20,000 creates and the operator's writes: the defaults (400 / 200) would throttle the test's own client.
+        '--max-requests-inflight=1000',
+        '--max-mutating-requests-inflight=500',
+      ],
+    });
+    [oldKey, newKey] = await Promise.all([signingIdentity('trust-old'), signingIdentity('trust-new')]);
+    trusted = oldKey;
+    untrusted = newKey;
+    await installCrds(cp);
+    await createNamespaces(cp, [OPERATOR_NS, NS]);
+    await applyOk(cp, secretManifest(oldKey.certPem), connectorManifest(true), bindingManifest('alice', 'alice@example.com'));
+    op = await startTestClusterOperator({ kubeconfigPath: cp.kubeconfigPath, namespace: OPERATOR_NS, logLevel: 'info', kubeQPS: QPS, lease: { leaseDurationSeconds: 4, renewDeadlineSeconds: 3, retryPeriodSeconds: 1 } });
+    await pollFor('the connector serving', () => op.operator.registry.current().connectors.get(`${NS}/${CONNECTOR}`)?.ready, 20_000);
+    await pollFor('leadership', () => op.operator.elector.isLeader(), 20_000);
+  });
+
+  after(async () => {
+    clearInterval(sampler);
+    await burst?.catch(() => undefined);
+    await op?.stop();
+    await cp?.stop();
+    if (auditDir) await rm(auditDir, { recursive: true, force: true });
+  });
+
+  // ---------------------------------------------------------------------------
+  // What a user sees
+
+  const acsURL = () => `${op.baseURL}/saml/${NS}/${CONNECTOR}/acs`;
+
+  /** An IdP-initiated sign-in of `user` signed by `key`: the HTTP status, and the session cookie on success. */
+  async function signIn(key: SigningIdentity, user = 'alice@example.com'): Promise<{ status: number; cookie?: string }> {
+    const samlResponse = buildSignedResponse({
+      signingKeyPem: key.keyPem,
+      signingCertPem: key.certPem,
+      issuer: IDP_ENTITY,
+      audience: `${op.baseURL}/saml/${NS}/${CONNECTOR}/metadata`,
+      destination: acsURL(),
+      recipient: acsURL(),
+      nameID: user,
+      nameIDFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress',
+    });
+    const res = await fetch(acsURL(), { method: 'POST', body: new URLSearchParams({ SAMLResponse: samlResponse }), redirect: 'manual' });
+    await res.arrayBuffer();
+    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('sso_session='))?.split(';')[0];
+    return { status: res.status, ...(cookie ? { cookie } : {}) };
+  }
+
+  async function verify(cookie: string): Promise<number> {
+    const res = await fetch(`${op.baseURL}/auth/verify`, { headers: { cookie } });
+    await res.arrayBuffer();
+    return res.status;
+  }
+
+  /** Polls `check` every 10 ms until it holds; the ms since `t0` (the moment the change was applied). */
+  async function takesEffect(what: string, t0: number, check: () => Promise<boolean>): Promise<number> {
+    for (;;) {
+      if (await check()) return performance.now() - t0;
+      if (performance.now() - t0 > 15_000) throw new Error(`${what}: not in effect 15 s after the change`);
+      await sleep(10);
+    }
+  }
+
+  async function metric(name: string, queue: string): Promise<number> {
+    const text = await (await fetch(`${op.adminURL}/metrics`)).text();
+    const m = new RegExp(`^${name}\\{queue="${queue}"\\} (\\S+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : Number.NaN;
+  }
+
+  // ---------------------------------------------------------------------------
+  // The three trust changes, each measured and then undone
+
+  /** Replaces the only trusted certificate; the ms until a response signed by the removed key is refused and one by the new key accepted. */
+  async function removeCertificate(): Promise<number> {
+    const [removed, added] = [trusted, untrusted];
+    assert.equal((await signIn(removed)).status, 303, 'the key about to be removed is trusted');
+    const t0 = performance.now();
+    await applyOk(cp, secretManifest(added.certPem));
+    const ms = await takesEffect('certificate removal', t0, async () => (await signIn(removed)).status === 401);
+    assert.equal((await signIn(added)).status, 303, 'the new key is trusted');
+    [trusted, untrusted] = [added, removed];
+    return ms;
+  }
+
+  /** Disables the connector; the ms until a session stops verifying and a sign-in gets 404. Re-enabled afterwards. */
+  async function disableConnector(): Promise<number> {
+    const { cookie } = await signIn(trusted);
+    assert.ok(cookie);
+    assert.equal(await verify(cookie), 200);
+    const t0 = performance.now();
+    await mergePatch(cp, GROUP_VERSION, 'SsoConnector', NS, CONNECTOR, { spec: { enabled: false } });
+    const ms = await takesEffect('connector disable', t0, async () => (await verify(cookie)) === 401 && (await signIn(trusted)).status === 404);
+    await mergePatch(cp, GROUP_VERSION, 'SsoConnector', NS, CONNECTOR, { spec: { enabled: true } });
+    await takesEffect('connector re-enabled', performance.now(), async () => (await signIn(trusted)).status === 303);
+    return ms;
+  }
+
+  /** Denies alice's binding; the ms until her session stops verifying and her sign-in gets 403. Approved again afterwards. */
+  async function denyBinding(): Promise<number> {
+    const { cookie } = await signIn(trusted);
+    assert.ok(cookie);
+    assert.equal(await verify(cookie), 200);
+    const t0 = performance.now();
+    await mergePatch(cp, GROUP_VERSION, 'UserBinding', NS, 'alice', { spec: { approval: 'Denied' } });
+    const ms = await takesEffect('binding deny', t0, async () => (await verify(cookie)) === 401 && (await signIn(trusted)).status === 403);
+    await mergePatch(cp, GROUP_VERSION, 'UserBinding', NS, 'alice', { spec: { approval: 'Approved' } });
+    await takesEffect('binding approved again', performance.now(), async () => (await signIn(trusted)).status === 303);
+    return ms;
+  }
+
+  const summary = (ms: number[]) => `${ms.map((m) => m.toFixed(0)).join(', ')} ms (max ${Math.max(...ms).toFixed(0)})`;
+
+  it('without a backlog: each change takes effect within 1 s', async () => {
+    const cert = await removeCertificate();
+    const disable = await disableConnector();
+    const deny = await denyBinding();
+    note(`no backlog: certificate removal ${cert.toFixed(0)} ms, connector disable ${disable.toFixed(0)} ms, binding deny ${deny.toFixed(0)} ms`);
+    for (const ms of [cert, disable, deny]) assert.ok(ms < LIMIT_MS, `${ms.toFixed(0)} ms`);
+  });
+
+  it(`while ${BURST} bindings are created in a burst: each change takes effect within 1 s, ${REPEATS} times`, async () => {
+    sampler = setInterval(() => {
+      void Promise.all([metric('sso_queue_depth', 'status_bindings'), metric('sso_queue_depth', 'binding_status')]).then(([status, bindingStatus]) =>
+        depthSamples.push({ t: performance.now(), status, bindingStatus }),
+      );
+    }, 250);
+    const t0 = performance.now();
+    let created = 0;
+    burst = (async () => {
+      let next = 0;
+      const worker = async () => {
+        while (next < BURST) {
+          const i = next++;
+          const res = await kubeRequest(cp, 'POST', `/apis/${GROUP_VERSION}/namespaces/${NS}/userbindings`, bindingManifest(`u${i}`, `u${i}@example.com`));
+          assert.equal(res.status, 201, res.text.slice(0, 200));
+          created++;
+        }
+      };
+      await Promise.all(Array.from({ length: 32 }, worker));
+      return performance.now() - t0;
+    })();
+    // A backlog first: thousands of binding statuses waiting.
+    await pollFor('a status backlog of 2,000', async () => (await metric('sso_queue_depth', 'status_bindings')) > 2000, 120_000, 100);
+
+    const delays = { cert: [] as number[], disable: [] as number[], deny: [] as number[] };
+    const backlogSeen: number[] = [];
+    for (let i = 0; i < REPEATS; i++) {
+      delays.cert.push(await removeCertificate());
+      delays.disable.push(await disableConnector());
+      delays.deny.push(await denyBinding());
+      backlogSeen.push(await metric('sso_queue_depth', 'status_bindings'));
+    }
+    note(`with the backlog (bindings created so far: ${created}): certificate removal ${summary(delays.cert)}`);
+    note(`with the backlog: connector disable ${summary(delays.disable)}`);
+    note(`with the backlog: binding deny ${summary(delays.deny)}`);
+    note(`status writes waiting after each round: ${backlogSeen.join(', ')}`);
+    for (const ms of [...delays.cert, ...delays.disable, ...delays.deny]) assert.ok(ms < LIMIT_MS, `a trust change took ${ms.toFixed(0)} ms`);
+    // The measurements were taken with the backlog there, not after it drained.
+    assert.ok(backlogSeen.every((d) => d > 100), `backlog during the rounds: ${backlogSeen.join(', ')}`);
+    const ms = await burst;
+    note(`${BURST} bindings created in ${(ms / 1000).toFixed(1)} s (${(BURST / (ms / 1000)).toFixed(0)} per second)`);
+  });
+
+  it(`then every status catches up, never more than ${QPS} writes in any second at the apiserver, and the queue metrics show it`, async () => {
+    const t0 = performance.now();
+    await pollFor(
+      'the status backlog drained',
+      async () =>
+        (await metric('sso_queue_depth', 'status_bindings')) === 0 &&
+        (await metric('sso_queue_depth', 'binding_status')) === 0 &&
+        (await metric('sso_queue_oldest_item_age_seconds', 'status_bindings')) === 0,
+      (2 * BURST / QPS) * 1000 * 2 + 60_000,
+      500,
+    );
+    clearInterval(sampler);
+    note(`status backlog drained ${((performance.now() - t0) / 1000).toFixed(1)} s after the last trust change`);
+
+    // Every binding's status says what its spec says.
+    let wrong = 0;
+    let checked = 0;
+    let cont = '';
+    do {
+      const page = await kubeRequest(cp, 'GET', `/apis/${GROUP_VERSION}/namespaces/${NS}/userbindings?limit=5000${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`);
+      assert.equal(page.status, 200);
+      for (const b of page.body.items as K8sObject[]) {
+        checked++;
+        const ready = (b.status?.conditions as { type: string; status: string }[] | undefined)?.find((c) => c.type === 'Ready');
+        if (b.status?.phase !== 'Active' || b.status?.observedGeneration !== b.metadata.generation || ready?.status !== 'True') wrong++;
+      }
+      cont = page.body.metadata?.continue ?? '';
+    } while (cont);
+    assert.equal(checked, BURST + 1);
+    assert.equal(wrong, 0, `${wrong} of ${checked} bindings without the status their spec gives`);
+    const connector = (await kubeRequest(cp, 'GET', `/apis/${GROUP_VERSION}/namespaces/${NS}/ssoconnectors/${CONNECTOR}`)).body as K8sObject;
+    assert.equal(connector.status?.observedGeneration, connector.metadata.generation);
+    assert.equal((connector.status?.conditions as { type: string; status: string }[]).find((c) => c.type === 'Ready')?.status, 'True');
+
+    // The apiserver's count of the operator's writes (status and Events), per sliding second.
+    const lines = (await readFile(join(auditDir, 'audit.log'), 'utf8')).split('\n').filter(Boolean);
+    const times = lines
+      .map((l) => JSON.parse(l) as { stage: string; requestReceivedTimestamp: string; user: { username: string }; verb: string; objectRef?: { resource?: string; subresource?: string } })
+      .filter((e) => e.stage === 'ResponseComplete')
+      .map((e) => Date.parse(e.requestReceivedTimestamp) + Number(/\.\d{3}(\d{3})/.exec(e.requestReceivedTimestamp)?.[1] ?? 0) / 1000)
+      .sort((a, b) => a - b);
+    let peak = 0;
+    for (let i = 0, j = 0; i < times.length; i++) {
+      while (times[j]! <= times[i]! - 1000) j++;
+      peak = Math.max(peak, i - j + 1);
+    }
+    const span = (times[times.length - 1]! - times[0]!) / 1000;
+    note(`apiserver audit: ${times.length} status and Event writes in ${span.toFixed(1)} s (${(times.length / span).toFixed(0)} per second on average), at most ${peak} in any one second; --kube-qps ${QPS}`);
+    assert.ok(times.length >= 2 * BURST, `every new binding got a status and an Event: ${times.length} writes`);
+    assert.ok(peak <= QPS, `${peak} writes in one second`);
+
+    // The queue metrics rose and drained.
+    const highest = Math.max(...depthSamples.map((s) => s.status));
+    note(`sso_queue_depth{queue="status_bindings"}: highest ${highest}, last ${depthSamples[depthSamples.length - 1]?.status}`);
+    assert.ok(highest > 2000, `the backlog rose: ${highest}`);
+    assert.equal(await metric('sso_queue_depth', 'status_bindings'), 0);
+  });
+});
