@@ -56,7 +56,7 @@ export interface StatusWriterOptions {
   events?: StatusEvents;
   /** Status writes and Events per second, together; default unlimited. */
   qps?: number;
-  /** Writes in flight at once; default 4. */
+  /** Writes in flight at once; default min(qps, 32), or 4 without a limit. */
   concurrency?: number;
   /** Log "status writes are behind" while the oldest pending write is older; default 60. */
   behindAfterSeconds?: number;
@@ -94,7 +94,8 @@ export class StatusWriter {
     this.#limiter = options.qps !== undefined && Number.isFinite(options.qps) ? new RateLimiter({ perSecond: options.qps }) : undefined;
     this.#queue = new WorkQueue<StatusKind>((key) => this.#write(key), {
       lanes: STATUS_LANES,
-      concurrency: options.concurrency ?? 4,
+      // Enough in flight that the apiserver's latency, not this, bounds the rate below qps.
+      concurrency: options.concurrency ?? (this.#limiter ? Math.min(this.#limiter.perSecond, 32) : 4),
       baseDelayMs: 500,
       maxDelayMs: 30_000,
       onError: (key, err) => options.logger.warn({ key, err: err instanceof Error ? err.message : String(err) }, 'status write failed; retrying with backoff'),

@@ -4,6 +4,7 @@
 // refused object is not served (fail closed, like the directory store) and
 // shows in problems() with its identity until it is fixed or deleted.
 
+import { isDeepStrictEqual } from 'node:util';
 import type { Admit, AdmitResult } from './admission.ts';
 import { admissionInput, keptMetadata, storedCustomObject } from './kube-convert.ts';
 import type { ListWatchHandler, RawObject, WatchEventType } from './kube-list-watch.ts';
@@ -11,7 +12,7 @@ import type { KubeObjectTable } from './kube-object-table.ts';
 import { objectPath, type KubeResource } from './kube-resources.ts';
 import type { StoreLogger } from './logger.ts';
 import { objectKey } from './object-key.ts';
-import type { SourceProblem, StoredObject } from './types.ts';
+import type { ObjectMeta, SourceProblem, StoredObject } from './types.ts';
 
 export interface CustomResourcesOptions {
   resource: KubeResource;
@@ -77,6 +78,16 @@ export class CustomResources {
     const namespace = raw.metadata.namespace ?? '';
     const { name } = raw.metadata;
     const key = objectKey(kind, namespace, name);
+    // Every status write the leader makes comes back to every replica through
+    // the watch: with 100,000 bindings, admitting each again took CPU the
+    // sign-ins needed. Same object, same generation, same labels and
+    // annotations: the spec is unchanged (generation moves with every spec
+    // change), so what was admitted stands.
+    const held = this.#o.table.get(kind, namespace, name);
+    if (held !== undefined && unchangedButStatus(held.metadata, keptMetadata(raw.metadata))) {
+      this.#o.table.touch(kind, namespace, name, raw.metadata.resourceVersion, (raw as { status?: unknown }).status);
+      return;
+    }
     const result = runAdmit(this.#o.admit, admissionInput(kind, apiVersion, raw));
     if (result.ok) {
       if (this.#refused.delete(key)) {
@@ -113,6 +124,17 @@ export class CustomResources {
     this.#refused.delete(key);
     this.#o.table.announceNotServed(stub);
   }
+}
+
+function unchangedButStatus(held: ObjectMeta, next: ObjectMeta): boolean {
+  return (
+    held.uid !== undefined &&
+    held.uid === next.uid &&
+    held.generation !== undefined &&
+    held.generation === next.generation &&
+    isDeepStrictEqual(held.labels, next.labels) &&
+    isDeepStrictEqual(held.annotations, next.annotations)
+  );
 }
 
 function runAdmit(admit: Admit, doc: unknown): AdmitResult {

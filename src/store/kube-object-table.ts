@@ -33,6 +33,23 @@ export class KubeObjectTable extends ObjectIndex {
     this.emit([{ type: 'upsert', object }]);
   }
 
+  /**
+   * The object came again with nothing of its own changed but its
+   * resourceVersion and status (a status write echoing back through the
+   * watch): record those, emit nothing, copy nothing else. False when the
+   * object is not held.
+   */
+  touch(kind: Kind, namespace: string, name: string, resourceVersion: string | undefined, status: unknown): boolean {
+    const key = objectKey(kind, namespace, name);
+    const previous = this.objects.get(key);
+    if (previous === undefined) return false;
+    if (status !== undefined && status !== null && typeof status === 'object') this.#statuses.set(key, JSON.stringify(status));
+    else this.#statuses.delete(key);
+    const metadata = Object.freeze({ ...previous.metadata, ...(resourceVersion !== undefined ? { resourceVersion } : {}) });
+    this.objects.set(key, Object.freeze({ ...previous, metadata }));
+    return true;
+  }
+
   /** Removes the object; emits a delete when it was there. */
   delete(kind: Kind, namespace: string, name: string): void {
     const key = objectKey(kind, namespace, name);

@@ -472,6 +472,7 @@ describe('helm chart charts/sso-operator', () => {
       allowedRedirectHosts: ['.example.com', 'app.example.org'],
       trustProxy: true,
       logLevel: 'debug',
+      kubeQPS: 120,
       redis: { existingSecret: 'redis', existingSecretKey: 'url' },
     });
     const c = one(objs, 'Deployment').spec.template.spec.containers[0];
@@ -482,6 +483,7 @@ describe('helm chart charts/sso-operator', () => {
     assert.equal(env.SSO_ALLOWED_REDIRECT_HOSTS?.value, '.example.com,app.example.org');
     assert.equal(env.SSO_TRUST_PROXY?.value, 'true');
     assert.equal(env.SSO_LOG_LEVEL?.value, 'debug');
+    assert.equal(env.SSO_KUBE_QPS?.value, '120');
     assert.deepEqual(env.SSO_REDIS_URL?.valueFrom, { secretKeyRef: { name: 'redis', key: 'url' } });
     assert.equal(find(objs, 'Secret').length, 0, 'an existing Secret is used as is');
   });
@@ -525,7 +527,7 @@ describe('helm chart charts/sso-operator', () => {
     assert.equal(sm.spec.endpoints[0].port, 'admin');
     assert.equal(sm.spec.endpoints[0].path, '/metrics');
     const alerts = (one(objs, 'PrometheusRule').spec.groups[0].rules as { alert: string }[]).map((r) => r.alert);
-    assert.deepEqual(alerts, ['SsoIdPCertificateExpiringSoon', 'SsoLoginFailureRatioHigh', 'SsoInformerStale']);
+    assert.deepEqual(alerts, ['SsoIdPCertificateExpiringSoon', 'SsoLoginFailureRatioHigh', 'SsoInformerStale', 'SsoStatusBehind']);
     // One replica: no budget (it would block every drain); monitoring objects only on request.
     const single = render('x', 'x', { publicURL: PUBLIC_URL, replicas: 1 });
     assert.equal(find(single, 'PodDisruptionBudget').length, 0);

@@ -230,6 +230,8 @@ export interface ReplicaOptions {
   port?: number;
   /** How long to wait for /readyz (default 30 s). */
   readyTimeoutMs?: number;
+  /** More flags, e.g. ['--kube-qps', '300']. */
+  extraArgs?: readonly string[];
 }
 
 export interface Replica {
@@ -269,6 +271,7 @@ export async function startReplica(o: ReplicaOptions): Promise<Replica> {
     '--listen', `127.0.0.1:${port}`,
     '--admin-listen', `127.0.0.1:${adminPort}`,
     '--log-level', 'info',
+    ...(o.extraArgs ?? []),
   ];
   // setpriv --pdeathsig: the kernel kills the replica if the test process dies, even by SIGKILL.
   // setpriv execs node, so the child's pid is the operator's own.
