@@ -243,6 +243,11 @@ export function transitionEvents(previous: StatusView | undefined, next: StatusV
 
 function bindingEvents(previous: StatusView | undefined, next: StatusView): TransitionEvent[] {
   if (previous?.phase === next.phase) return [];
+  // A binding that starts out Active (declared Approved in Git) is no news:
+  // nobody needs to act, and a GitOps sync of 100,000 bindings would write
+  // 100,000 Events, doubling the writes that status has to wait behind.
+  // A first state that needs a person (pending, denied, invalid) is announced.
+  if (previous?.phase === undefined && next.phase === 'Active') return [];
   const e = BINDING_EVENTS[next.phase!];
   if (!e) return [];
   const ready = next.conditions?.find((c) => c.type === 'Ready');

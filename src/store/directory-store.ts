@@ -7,7 +7,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { Admit } from './admission.ts';
 import { listManifestFiles, listingFingerprint } from './list-manifest-files.ts';
-import { loadManifests } from './load-manifests.ts';
+import { loadManifests, ManifestCache } from './load-manifests.ts';
 import { silentLogger, type StoreLogger } from './logger.ts';
 import { normalizeObject } from './normalize-object.ts';
 import { isKind, objectKey } from './object-key.ts';
@@ -40,6 +40,8 @@ export class DirectoryStore extends TableBackedStore<ObjectTable> implements Sto
   readonly #reporter: ProblemReporter;
   #overlay: StoredObject[];
   #problems: SourceProblem[] = [];
+  /** Each file's parse and admission, reused while its content is unchanged. */
+  readonly #cache = new ManifestCache();
   #synced = false;
   #started = false;
   #stopped = false;
@@ -131,7 +133,7 @@ export class DirectoryStore extends TableBackedStore<ObjectTable> implements Sto
     const started = Date.now();
     let result: Awaited<ReturnType<typeof loadManifests>>;
     try {
-      result = await loadManifests(this.#dir, this.#admit, this.#overlay);
+      result = await loadManifests(this.#dir, this.#admit, this.#overlay, this.#cache);
     } catch (err) {
       this.#logger.error({ err, dir: this.#dir }, 'reading the manifest directory failed');
       return;

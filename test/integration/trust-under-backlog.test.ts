@@ -27,7 +27,7 @@ const CONNECTOR = 'app';
 const SECRET = 'idp-signing';
 const IDP_ENTITY = 'https://idp.trust.example.test/metadata';
 const BURST = 20_000;
-const QPS = 300;
+const QPS = 200;
 const REPEATS = 5;
 const LIMIT_MS = 1000;
 
@@ -157,7 +157,10 @@ describe('trust changes first, whatever the backlog (real apiserver, 20,000 bind
     return res.status;
   }
 
-  /** Polls `check` every 10 ms until it holds; the ms since `t0` (the moment the change was applied). */
+  /** How long the apiserver took to answer each change (part of every delay measured). */
+  const applyMs: number[] = [];
+
+  /** Polls `check` every 10 ms until it holds; the ms since `t0` (the moment the change was sent). */
   async function takesEffect(what: string, t0: number, check: () => Promise<boolean>): Promise<number> {
     for (;;) {
       if (await check()) return performance.now() - t0;
@@ -181,6 +184,7 @@ describe('trust changes first, whatever the backlog (real apiserver, 20,000 bind
     assert.equal((await signIn(removed)).status, 303, 'the key about to be removed is trusted');
     const t0 = performance.now();
     await applyOk(cp, secretManifest(added.certPem));
+    applyMs.push(performance.now() - t0);
     const ms = await takesEffect('certificate removal', t0, async () => (await signIn(removed)).status === 401);
     assert.equal((await signIn(added)).status, 303, 'the new key is trusted');
     [trusted, untrusted] = [added, removed];
@@ -194,6 +198,7 @@ describe('trust changes first, whatever the backlog (real apiserver, 20,000 bind
     assert.equal(await verify(cookie), 200);
     const t0 = performance.now();
     await mergePatch(cp, GROUP_VERSION, 'SsoConnector', NS, CONNECTOR, { spec: { enabled: false } });
+    applyMs.push(performance.now() - t0);
     const ms = await takesEffect('connector disable', t0, async () => (await verify(cookie)) === 401 && (await signIn(trusted)).status === 404);
     await mergePatch(cp, GROUP_VERSION, 'SsoConnector', NS, CONNECTOR, { spec: { enabled: true } });
     await takesEffect('connector re-enabled', performance.now(), async () => (await signIn(trusted)).status === 303);
@@ -207,6 +212,7 @@ describe('trust changes first, whatever the backlog (real apiserver, 20,000 bind
     assert.equal(await verify(cookie), 200);
     const t0 = performance.now();
     await mergePatch(cp, GROUP_VERSION, 'UserBinding', NS, 'alice', { spec: { approval: 'Denied' } });
+    applyMs.push(performance.now() - t0);
     const ms = await takesEffect('binding deny', t0, async () => (await verify(cookie)) === 401 && (await signIn(trusted)).status === 403);
     await mergePatch(cp, GROUP_VERSION, 'UserBinding', NS, 'alice', { spec: { approval: 'Approved' } });
     await takesEffect('binding approved again', performance.now(), async () => (await signIn(trusted)).status === 303);
@@ -226,6 +232,7 @@ describe('trust changes first, whatever the backlog (real apiserver, 20,000 bind
   const summary = (ms: number[]) => `${ms.map((m) => m.toFixed(0)).join(', ')} ms (max ${Math.max(...ms).toFixed(0)})`;
 
   it('without a backlog: each change takes effect within 1 s', async () => {
+    applyMs.length = 0;
     const cert = await removeCertificate();
     const disable = await disableConnector();
     const deny = await denyBinding();
@@ -251,7 +258,7 @@ describe('trust changes first, whatever the backlog (real apiserver, 20,000 bind
           created++;
         }
       };
-      await Promise.all(Array.from({ length: 32 }, worker));
+      await Promise.all(Array.from({ length: 16 }, worker));
       return performance.now() - t0;
     })();
     // A backlog first: thousands of binding statuses waiting.
@@ -275,6 +282,7 @@ describe('trust changes first, whatever the backlog (real apiserver, 20,000 bind
     note(`with the backlog: connector disable ${summary(delays.disable)}`);
     note(`with the backlog: binding deny ${summary(delays.deny)}`);
     note(`status writes waiting after each round: ${backlogSeen.join(', ')}`);
+    note(`of which the apiserver took to answer the change itself: ${summary(applyMs.splice(0))}`);
     for (const ms of [...delays.cert, ...delays.disable, ...delays.deny]) assert.ok(ms < LIMIT_MS, `a trust change took ${ms.toFixed(0)} ms`);
     // The measurements were taken with the backlog there, not after it drained.
     assert.ok(backlogSeen.every((d) => d > 100), `backlog during the rounds: ${backlogSeen.join(', ')}`);
@@ -290,7 +298,7 @@ describe('trust changes first, whatever the backlog (real apiserver, 20,000 bind
         (await metric('sso_queue_depth', 'status_bindings')) === 0 &&
         (await metric('sso_queue_depth', 'binding_status')) === 0 &&
         (await metric('sso_queue_oldest_item_age_seconds', 'status_bindings')) === 0,
-      (2 * BURST / QPS) * 1000 * 2 + 60_000,
+      (BURST / QPS) * 1000 * 3 + 60_000,
       500,
     );
     clearInterval(sampler);
@@ -325,7 +333,8 @@ describe('trust changes first, whatever the backlog (real apiserver, 20,000 bind
     }
     const span = (times[times.length - 1]! - times[0]!) / 1000;
     note(`apiserver audit: ${times.length} status and Event writes in ${span.toFixed(1)} s (${(times.length / span).toFixed(0)} per second on average), at most ${peak} in any one second; --kube-qps ${QPS}`);
-    assert.ok(times.length >= 2 * BURST, `every new binding got a status and an Event: ${times.length} writes`);
+    // A status for every new binding (no Event: Active from the start is no news), and those of the trust changes.
+    assert.ok(times.length >= BURST, `every new binding got a status: ${times.length} writes`);
     assert.ok(peak <= QPS, `${peak} writes in one second`);
 
     // The queue metrics rose and drained.

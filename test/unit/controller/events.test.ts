@@ -120,6 +120,12 @@ const cases: { name: string; previous: StatusView | undefined; next: StatusView;
     want: [{ type: 'Normal', reason: 'BindingActive', message: 'the user may sign in' }],
   },
   {
+    name: 'new binding that is Active from the start: no Event',
+    previous: undefined,
+    next: { phase: 'Active', conditions: [c('Ready', 'True', 'Active', 'the user may sign in')] },
+    want: [],
+  },
+  {
     name: 'new pending binding',
     previous: undefined,
     next: { phase: 'PendingApproval', conditions: [c('Ready', 'False', 'PendingApproval', 'waiting for an administrator to approve')] },

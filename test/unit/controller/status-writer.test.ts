@@ -70,7 +70,7 @@ describe('StatusWriter', () => {
       events: { record: async () => void eventTimes.push(performance.now()) },
     });
     // 18 new bindings, each with a first-state Event: 36 writes at 10 per second.
-    for (let i = 0; i < 18; i++) w.publish('UserBinding', 'ns', `b${i}`, undefined, phase('Active'));
+    for (let i = 0; i < 18; i++) w.publish('UserBinding', 'ns', `b${i}`, undefined, phase('PendingApproval'));
     await w.idle();
     const all = [...target.writes.map((x) => x.at), ...eventTimes].sort((a, b) => a - b);
     assert.equal(all.length, 36);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { DirectoryStore } from '../../../src/store/directory-store.ts';
@@ -180,4 +180,44 @@ test('a missing folder loads nothing and says so', async (t) => {
   assert.equal(store.synced(), true);
   assert.equal(store.list('SsoConnector').length, 0);
   assert.equal(store.problems()[0]?.reason, 'DirectoryMissing');
+});
+
+test('a reload parses and admits only the files whose content changed; duplicates across files are still found', async (t) => {
+  const admitted: string[] = [];
+  const countingAdmit: typeof fakeAdmit = (doc) => {
+    admitted.push(String((doc as { metadata?: { name?: string } }).metadata?.name));
+    return fakeAdmit(doc);
+  };
+  const many = Array.from({ length: 50 }, (_, i) => binding(`b${i}`, `u${i}@example.com`)).join('---\n');
+  const { store, dir, done } = await load({ 'bindings.yaml': many, 'connector.yaml': connector('one') }, { admit: countingAdmit, rescanMs: 0, watch: false });
+  t.after(done);
+  assert.equal(admitted.length, 51);
+  admitted.length = 0;
+
+  writeFileSync(path.join(dir, 'connector.yaml'), connector('one', '  description: edited'));
+  await store.reload();
+  assert.deepEqual(admitted, ['one'], 'only the edited file');
+  assert.match(JSON.stringify(store.get('SsoConnector', 'default', 'one')?.spec), /edited/);
+  assert.equal(store.list('UserBinding').length, 50);
+
+  // Rewritten with the same content: nothing admitted, nothing changed.
+  writeFileSync(path.join(dir, 'bindings.yaml'), many);
+  admitted.length = 0;
+  await store.reload();
+  assert.deepEqual(admitted, []);
+
+  // A new file defining a binding the cached file also defines: still a duplicate.
+  writeFileSync(path.join(dir, 'z-dup.yaml'), binding('b3', 'other@example.com'));
+  await store.reload();
+  assert.deepEqual(admitted, ['b3']);
+  assert.ok(store.problems().some((p) => p.file === 'z-dup.yaml' && p.reason === 'DuplicateObject'));
+  assert.equal((store.get('UserBinding', 'default', 'b3')?.spec as { user: string }).user, 'u3@example.com');
+
+  // A file removed and restored is read again (its cached outcome was dropped with it).
+  rmSync(path.join(dir, 'z-dup.yaml'));
+  await store.reload();
+  admitted.length = 0;
+  writeFileSync(path.join(dir, 'z-dup.yaml'), binding('b3', 'other@example.com'));
+  await store.reload();
+  assert.deepEqual(admitted, ['b3']);
 });
