@@ -58,6 +58,8 @@ export class Controller {
   /** connector key -> secret index keys it is listed under, to unindex on change. */
   readonly #connectorSecrets = new Map<string, string[]>();
   readonly #conditions = new Map<string, Condition[]>();
+  /** Connectors the store holds, as last told by its events: bindings need a second look only when this set changes. */
+  readonly #connectorsInStore = new Set<string>();
   /** Refused connector manifests already reconciled, with the problem seen, so each is queued once per change. */
   readonly #problemsSeen = new Map<string, string>();
   #unsubscribe: (() => void) | undefined;
@@ -79,7 +81,10 @@ export class Controller {
     this.#unsubscribe = this.#o.store.onChange((ev) => this.#onEvent(ev));
     await this.#o.store.start();
     for (const b of this.#o.store.list(BINDING)) this.#bindingChanged(b.metadata.namespace, b.metadata.name);
-    for (const c of this.#o.store.list(CONNECTOR)) this.#queue.add(keyOf(CONNECTOR, c), 'reconcile');
+    for (const c of this.#o.store.list(CONNECTOR)) {
+      this.#connectorsInStore.add(keyOf(CONNECTOR, c));
+      this.#queue.add(keyOf(CONNECTOR, c), 'reconcile');
+    }
     this.#enqueueProblemConnectors();
     await this.#queue.idle();
   }
@@ -129,10 +134,17 @@ export class Controller {
         for (const c of this.#o.store.list(CONNECTOR, ns)) {
           if (c !== obj && (c.spec as SsoConnector['spec']).reference !== undefined) this.#queue.add(keyOf(CONNECTOR, c), 'reconcile');
         }
-        // A binding's phase depends on whether its connectors exist.
-        for (const b of this.#o.registry.current().bindings.bindingsOf(`${ns}/${obj.metadata.name}`)) {
-          const [bns, bname] = b.split('/') as [string, string];
-          this.#bindingChanged(bns, bname);
+        // A binding's phase depends on whether its connectors exist: only an
+        // appearing or vanishing connector changes it, not an edit (20,000
+        // bindings of one connector need no second look when it is disabled).
+        const existed = this.#connectorsInStore.has(key);
+        if (ev.type === 'delete') this.#connectorsInStore.delete(key);
+        else this.#connectorsInStore.add(key);
+        if (existed !== (ev.type !== 'delete')) {
+          for (const b of this.#o.registry.current().bindings.bindingsOf(`${ns}/${obj.metadata.name}`)) {
+            const [bns, bname] = b.split('/') as [string, string];
+            this.#bindingChanged(bns, bname);
+          }
         }
         this.#enqueueProblemConnectors();
         break;

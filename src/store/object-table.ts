@@ -20,6 +20,8 @@ export interface ObjectTableOptions {
 export class ObjectTable extends ObjectIndex {
   /** Last state of objects removed while their source is refused; see replaceAll. */
   readonly #tombstones = new Map<string, StoredObject>();
+  /** What replaceAll was last given per key (before normalisation), to skip objects handed over unchanged. */
+  readonly #inputs = new Map<string, StoredObject>();
   readonly #now: () => number;
   #resourceVersion = 0;
   #lastTimestamp = 0;
@@ -32,6 +34,7 @@ export class ObjectTable extends ObjectIndex {
   /** Adds or replaces one object (already normalized); emits an event when it changed. */
   upsert(input: StoredObject): StoreEvent | undefined {
     const key = keyOf(input);
+    this.#inputs.delete(key);
     const stored = this.#prepare(input, this.objects.get(key));
     if (stored === undefined) return undefined;
     this.objects.set(key, stored);
@@ -42,6 +45,7 @@ export class ObjectTable extends ObjectIndex {
 
   delete(kind: Kind, namespace: string, name: string): StoreEvent | undefined {
     const key = objectKey(kind, namespace, name);
+    this.#inputs.delete(key);
     const previous = this.objects.get(key);
     if (previous === undefined) return undefined;
     this.objects.delete(key);
@@ -60,27 +64,36 @@ export class ObjectTable extends ObjectIndex {
    * comes back as the same object rather than a newer one.
    */
   replaceAll(objects: readonly StoredObject[], keepIdentity: ReadonlySet<string> = new Set()): StoreEvent[] {
-    const next = new Map<string, StoredObject>();
+    const seen = new Set<string>();
     const upserts: StoreEvent[] = [];
     for (const input of objects) {
       const key = keyOf(input);
-      if (next.has(key)) continue; // callers de-duplicate; first wins regardless
+      if (seen.has(key)) continue; // callers de-duplicate; first wins regardless
+      seen.add(key);
       const previous = this.objects.get(key);
+      // The very object given last time (the directory store reuses what an
+      // unchanged file gave): nothing to compare, 20,000 times per reload.
+      if (previous !== undefined && this.#inputs.get(key) === input) continue;
       const stored = this.#prepare(input, previous ?? this.#tombstones.get(key), previous === undefined);
-      next.set(key, stored ?? (previous as StoredObject));
-      if (stored !== undefined) upserts.push({ type: 'upsert', object: stored });
+      this.#inputs.set(key, input);
+      if (stored === undefined) continue;
+      this.objects.set(key, stored);
+      upserts.push({ type: 'upsert', object: stored });
     }
     const deletes: StoreEvent[] = [];
     for (const [key, previous] of this.objects) {
-      if (next.has(key)) continue;
+      if (seen.has(key)) continue;
       deletes.push({ type: 'delete', object: previous });
       if (keepIdentity.has(key)) this.#tombstones.set(key, previous);
     }
-    for (const key of this.#tombstones.keys()) {
-      if (next.has(key) || !keepIdentity.has(key)) this.#tombstones.delete(key);
+    for (const event of deletes) {
+      const key = keyOf(event.object);
+      this.objects.delete(key);
+      this.#inputs.delete(key);
     }
-    this.objects.clear();
-    for (const [key, object] of next) this.objects.set(key, object);
+    for (const key of this.#tombstones.keys()) {
+      if (seen.has(key) || !keepIdentity.has(key)) this.#tombstones.delete(key);
+    }
     const events = [...deletes, ...upserts];
     this.emit(events);
     return events;

@@ -110,6 +110,16 @@ describe('Controller', () => {
     t.store.upsert(obj(connector('nope')));
     await t.controller.idle();
     assert.equal(phase('invalid'), 'Active');
+    assert.equal(t.registry.current().bindings.lookup('default/nope', 'i@x.io').active, true);
+    // Edited: no change for its bindings. Gone (deleted or refused): Invalid again, at once in the index.
+    t.store.upsert(obj(connector('nope', { displayName: 'edited' })));
+    assert.equal(t.registry.current().bindings.get('default', 'invalid')?.phase, 'Active');
+    t.store.delete('SsoConnector', 'default', 'nope');
+    assert.equal(t.registry.current().bindings.get('default', 'invalid')?.phase, 'Invalid');
+    await t.controller.idle();
+    assert.equal(phase('invalid'), 'Invalid');
+    t.store.upsert(obj(connector('nope')));
+    assert.equal(t.registry.current().bindings.get('default', 'invalid')?.phase, 'Active');
     await t.controller.stop();
   });
 

@@ -16,8 +16,18 @@ const GV = 'sso.operator.dev/v1alpha1';
 const CONNECTORS = `/apis/${GV}/ssoconnectors`;
 const ALL = [CONNECTORS, `/apis/${GV}/userbindings`, '/api/v1/secrets', '/api/v1/configmaps'];
 
+/** Like the apiserver: an object's generation moves with every change of its spec, and only then. */
+const generations = new Map<string, { spec: string; generation: number }>();
+function generationOf(name: string, spec: Record<string, unknown>): number {
+  const text = JSON.stringify(spec);
+  const known = generations.get(name);
+  const generation = known === undefined ? 1 : known.spec === text ? known.generation : known.generation + 1;
+  generations.set(name, { spec: text, generation });
+  return generation;
+}
+
 function connector(name: string, rv: string, spec: Record<string, unknown>, extra: Record<string, unknown> = {}) {
-  return { apiVersion: GV, kind: 'SsoConnector', ...meta('a', name, rv, { generation: 1, managedFields: [{ manager: 'x' }] }), spec, ...extra };
+  return { apiVersion: GV, kind: 'SsoConnector', ...meta('a', name, rv, { generation: generationOf(name, spec), managedFields: [{ manager: 'x' }] }), spec, ...extra };
 }
 
 /** Adds a default, like the real admit, and refuses `displayName: legacy`. */
@@ -78,10 +88,15 @@ describe('KubernetesStore (fake apiserver)', () => {
     events.length = 0;
     const watch = await transport.openWatch(CONNECTORS);
     watch.send('MODIFIED', connector('c1', '8', { displayName: 'One' }, { status: { observedGeneration: 1 } }));
+    await until(() => store.get('SsoConnector', 'a', 'c1')?.metadata.resourceVersion === '8', 'the status echo');
+    // The status is kept apart from the object, for the status writer's comparisons.
+    assert.deepEqual(store.observedStatus('SsoConnector', 'a', 'c1'), { observedGeneration: 1 });
+    assert.equal(store.get('SsoConnector', 'a', 'c1')?.status, undefined);
     watch.send('MODIFIED', connector('c1', '9', { displayName: 'Two' }));
     await until(() => events.length === 1, 'the real change');
     assert.equal(store.get('SsoConnector', 'a', 'c1')?.metadata.resourceVersion, '9');
     assert.deepEqual(names(events), ['upsert a/c1']);
+    assert.equal(store.observedStatus('SsoConnector', 'a', 'c1'), undefined, 'the last version carried no status');
   });
 
   it('does not serve a refused custom resource, reports it with its identity, and serves it once fixed', async () => {
