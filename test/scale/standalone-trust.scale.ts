@@ -3,6 +3,9 @@
 // deny (each an edit of one file) take effect for sign-ins and /auth/verify
 // within 1 s, five times each. The store parses only the file that changed;
 // status is written after serving state, never before it.
+//
+// Runs alone, after the rest of the suite (npm run test:scale), like the
+// cluster-mode one.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,15 +13,14 @@ import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SigningIdentity } from '../../src/demo-idp/keys.ts';
-import { buildSignedResponse } from '../../src/demo-idp/saml-idp.ts';
 import { createLogger, startStandalone, type StandaloneOperator } from '../../src/operator.ts';
 import { signingIdentity } from '../support/saml-fixtures.ts';
+import { signIn as signInAs, summary, takesEffect, verify as verifyAt } from '../support/trust-probes.ts';
 
 const BINDINGS = 20_000;
 const REPEATS = 5;
 const LIMIT_MS = 1000;
 const IDP_ENTITY = 'https://idp.standalone.example.test/metadata';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const note = (msg: string) => console.log(`[timing] ${msg}`);
 
 const secretYaml = (certPem: string) => `apiVersion: v1\nkind: Secret\nmetadata: {name: idp, namespace: default}\ndata: {tls.crt: ${Buffer.from(certPem).toString('base64')}}\n`;
@@ -84,39 +86,9 @@ describe(`standalone: trust changes first with ${BINDINGS} bindings in the folde
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  // The public URL the operator believes in (audience, destination) is the configured one, not the bound port.
-  const acs = () => `${baseURL}/saml/default/app/acs`;
-
-  async function signIn(key: SigningIdentity): Promise<{ status: number; cookie?: string }> {
-    const samlResponse = buildSignedResponse({
-      signingKeyPem: key.keyPem,
-      signingCertPem: key.certPem,
-      issuer: IDP_ENTITY,
-      audience: 'http://127.0.0.1:8080/saml/default/app/metadata',
-      destination: 'http://127.0.0.1:8080/saml/default/app/acs',
-      recipient: 'http://127.0.0.1:8080/saml/default/app/acs',
-      nameID: 'alice@example.com',
-      nameIDFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress',
-    });
-    const res = await fetch(acs(), { method: 'POST', body: new URLSearchParams({ SAMLResponse: samlResponse }), redirect: 'manual' });
-    await res.arrayBuffer();
-    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('sso_session='))?.split(';')[0];
-    return { status: res.status, ...(cookie ? { cookie } : {}) };
-  }
-
-  async function verify(cookie: string): Promise<number> {
-    const res = await fetch(`${baseURL}/auth/verify`, { headers: { cookie } });
-    await res.arrayBuffer();
-    return res.status;
-  }
-
-  async function takesEffect(what: string, t0: number, check: () => Promise<boolean>): Promise<number> {
-    for (;;) {
-      if (await check()) return performance.now() - t0;
-      if (performance.now() - t0 > 15_000) throw new Error(`${what}: not in effect 15 s after the edit`);
-      await sleep(10);
-    }
-  }
+  const probe = () => ({ baseURL, publicURL: 'http://127.0.0.1:8080', namespace: 'default', connector: 'app', issuer: IDP_ENTITY });
+  const signIn = (key: SigningIdentity) => signInAs(probe(), key);
+  const verify = (cookie: string) => verifyAt(baseURL, cookie);
 
   it('a certificate removal, a connector disable and a binding deny each take effect within 1 s, five times', async () => {
     const delays = { cert: [] as number[], disable: [] as number[], deny: [] as number[] };
@@ -149,7 +121,6 @@ describe(`standalone: trust changes first with ${BINDINGS} bindings in the folde
       await put('alice.yaml', bindingYaml('alice', 'alice@example.com'));
       await takesEffect('binding approved again', performance.now(), async () => (await signIn(trusted)).status === 303);
     }
-    const summary = (ms: number[]) => `${ms.map((m) => m.toFixed(0)).join(', ')} ms`;
     note(`standalone, ${BINDINGS} bindings: certificate removal ${summary(delays.cert)}; connector disable ${summary(delays.disable)}; binding deny ${summary(delays.deny)}`);
     for (const ms of [...delays.cert, ...delays.disable, ...delays.deny]) assert.ok(ms < LIMIT_MS, `a trust change took ${ms.toFixed(0)} ms`);
     // And status, written afterwards, says the same as what is served.
