@@ -24,7 +24,7 @@ import { forgetConnector, setIdpCertificates } from '../metrics/metrics.ts';
 import type { Store, StoreEvent, StoredObject } from '../store/types.ts';
 import { compileConnector, connectorURLs, referencedSecretNames, type SecretLookup } from './compile-connector.ts';
 import { type ConditionInput, mergeConditions, type Condition } from './conditions.ts';
-import type { BindingEntry, BindingPhase, ConnectorRuntime, Registry } from './registry.ts';
+import type { BindingPhase, ConnectorRuntime, Registry } from './registry.ts';
 import type { QueueStats } from '../metrics/metrics.ts';
 import type { StatusKind } from './status-sink.ts';
 import type { StatusWriter } from './status-writer.ts';

@@ -176,7 +176,8 @@ export class StatusWriter {
         return;
       }
       this.writes++;
-      this.#written.set(key, d.status);
+      // Not remembered for an object forgotten (deleted) while the write was on its way.
+      if (this.#desired.has(key)) this.#written.set(key, d.status);
       done = { d, before };
     } finally {
       release?.();
