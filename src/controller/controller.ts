@@ -62,6 +62,13 @@ export class Controller {
   readonly #connectorsInStore = new Set<string>();
   /** Refused connector manifests already reconciled, with the problem seen, so each is queued once per change. */
   readonly #problemsSeen = new Map<string, string>();
+  /**
+   * False while the store's first lists are still coming in. Until then only
+   * the binding index follows the events; nothing is reconciled or given a
+   * status, because a connector whose Secret is not listed yet would be
+   * written as SecretNotFound (and announced) a moment before it is Ready.
+   */
+  #storeSynced = false;
   #unsubscribe: (() => void) | undefined;
 
   constructor(options: ControllerOptions) {
@@ -80,11 +87,13 @@ export class Controller {
   async start(): Promise<void> {
     this.#unsubscribe = this.#o.store.onChange((ev) => this.#onEvent(ev));
     await this.#o.store.start();
-    for (const b of this.#o.store.list(BINDING)) this.#bindingChanged(b.metadata.namespace, b.metadata.name);
+    this.#storeSynced = true;
+    this.#connectorsInStore.clear();
     for (const c of this.#o.store.list(CONNECTOR)) {
       this.#connectorsInStore.add(keyOf(CONNECTOR, c));
       this.#queue.add(keyOf(CONNECTOR, c), 'reconcile');
     }
+    for (const b of this.#o.store.list(BINDING)) this.#bindingChanged(b.metadata.namespace, b.metadata.name);
     this.#enqueueProblemConnectors();
     await this.#queue.idle();
   }
@@ -120,6 +129,11 @@ export class Controller {
   #onEvent(ev: StoreEvent): void {
     const obj = ev.object;
     const ns = obj.metadata.namespace;
+    // During the first sync start() looks at everything once it is complete.
+    if (!this.#storeSynced) {
+      if (obj.kind === BINDING) this.#bindingChanged(ns, obj.metadata.name, false);
+      return;
+    }
     switch (obj.kind) {
       case CONNECTOR: {
         const key = keyOf(CONNECTOR, obj);
@@ -178,7 +192,7 @@ export class Controller {
    * the request path reads is updated now, in one synchronous step; its
    * status is queued as bookkeeping.
    */
-  #bindingChanged(ns: string, name: string): void {
+  #bindingChanged(ns: string, name: string, withStatus = true): void {
     const obj = this.#o.store.get(BINDING, ns, name) as unknown as UserBinding | undefined;
     const bindings = this.#o.registry.current().bindings;
     if (!obj) bindings.remove(ns, name);
@@ -193,7 +207,7 @@ export class Controller {
         phase,
       });
     }
-    this.#bindingStatus.add(`${BINDING}/${ns}/${name}`);
+    if (withStatus) this.#bindingStatus.add(`${BINDING}/${ns}/${name}`);
   }
 
   async #reconcile(queueKey: string, run: () => Promise<ReconcileResult>): Promise<ReconcileResult> {

@@ -221,6 +221,46 @@ describe('Controller events', () => {
   });
 });
 
+describe('Controller start', () => {
+  it('reconciles nothing and writes no status until the store has synced (a connector listed before its Secret is never SecretNotFound)', async () => {
+    // Like the Kubernetes store: the connectors' list may arrive before the Secrets'.
+    class SyncingStore extends MemoryStore {
+      override async start(): Promise<void> {
+        this.upsert(obj(connector('a')));
+        this.upsert(obj(binding('alice', 'alice@x.io', ['a'])));
+        await new Promise((r) => setTimeout(r, 20));
+        this.upsert(obj(secret('idp-cert', { 'tls.crt': idp.certPem })));
+        await super.start();
+      }
+    }
+    const store = new SyncingStore();
+    const registry = new Registry();
+    const seen: string[] = [];
+    const original = registry.setConnector.bind(registry);
+    registry.setConnector = (key, runtime) => {
+      if (runtime) seen.push(runtime.ready ? 'Serving' : (runtime.notReadyReason ?? 'NotReady'));
+      original(key, runtime);
+    };
+    const recorded: string[] = [];
+    const sink = new MemoryStatusSink();
+    const controller = new Controller({
+      store,
+      registry,
+      status: writerFor(sink, { events: { record: async (o, _t, reason) => void recorded.push(`${o.name} ${reason}`) } }),
+      metrics: createMetrics(),
+      logger: createLogger('silent'),
+      publicURL: 'https://sso.example.test',
+    });
+    await controller.start();
+    assert.equal(registry.current().bindings.lookup('default/a', 'alice@x.io').active, true, 'serving once started');
+    await controller.idle();
+    assert.deepEqual(seen, ['Serving']);
+    assert.deepEqual(recorded, ['a ConnectorReady']);
+    assert.equal(sink.writes, 2, 'one status each for the connector and the binding');
+    await controller.stop();
+  });
+});
+
 describe('Controller: trust changes first, whatever the backlog', () => {
   /** A status target that takes 2 ms a write: 20,000 binding statuses take 40 s to drain. */
   class SlowSink extends MemoryStatusSink {
