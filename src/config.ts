@@ -140,7 +140,7 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
   const leaseNamespace = str('lease-namespace');
   if (leaseNamespace !== undefined && !DNS_LABEL.test(leaseNamespace)) throw new ConfigError(`--lease-namespace: ${JSON.stringify(leaseNamespace)} is not a namespace name`);
   const qpsRaw = str('kube-qps');
-  if (qpsRaw !== undefined && !/^[1-9][0-9]{0,3}$|^10000$/.test(qpsRaw)) throw new ConfigError(`--kube-qps must be a whole number from 1 to 10000, got ${JSON.stringify(qpsRaw)}`);
+  if (qpsRaw !== undefined && !/^([1-9][0-9]{0,2}|1000)$/.test(qpsRaw)) throw new ConfigError(`--kube-qps must be a whole number from 1 to 1000, got ${JSON.stringify(qpsRaw)}`);
   const redisURL = str('redis-url');
   if (redisURL !== undefined && !/^rediss?:\/\/./.test(redisURL)) throw new ConfigError('--redis-url must start with redis:// or rediss://');
 

@@ -55,6 +55,8 @@ export class Controller {
   readonly #now: () => Date;
   /** `ns/secretName` -> connector keys that read it (an index, not a scan). */
   readonly #secretIndex = new Map<string, Set<string>>();
+  /** Secrets (`ns/name`) that reconciles in flight are waiting to read: part of every interest set until they have. */
+  readonly #pendingInterest = new Map<string, string[]>();
   /** connector key -> secret index keys it is listed under, to unindex on change. */
   readonly #connectorSecrets = new Map<string, string[]>();
   readonly #conditions = new Map<string, Condition[]>();
@@ -75,7 +77,9 @@ export class Controller {
     this.#o = options;
     this.#now = options.now ?? (() => new Date());
     const onError = (key: string, err: unknown) => this.#o.logger.error({ key, err: (err as Error).message }, 'reconcile failed; retrying with backoff');
-    this.#queue = new WorkQueue<Lane>((key) => this.#reconcile(key, () => this.#reconcileConnector(key)), { lanes: LANES, onError });
+    // One worker for any lane and one only for trust changes: a trust change
+    // never waits for a reconcile that is reading a new Secret from the apiserver.
+    this.#queue = new WorkQueue<Lane>((key) => this.#reconcile(key, () => this.#reconcileConnector(key)), { lanes: LANES, reservedFor: 'trust', onError });
     this.#bindingStatus = new WorkQueue((key) => this.#reconcile(key, () => this.#reconcileBindingStatus(key)), { onError });
   }
 
@@ -142,11 +146,15 @@ export class Controller {
         // connector the registry does not have yet can only widen it.
         const narrows = serving !== undefined && (ev.type === 'delete' || serving.generation !== obj.metadata.generation);
         this.#queue.add(key, narrows ? 'trust' : 'reconcile');
-        // Reference ownership depends on the set of connectors; a later-created
-        // connector never takes a reference from an earlier one, so the others
-        // can only gain: no hurry.
-        for (const c of this.#o.store.list(CONNECTOR, ns)) {
-          if (c !== obj && (c.spec as SsoConnector['spec']).reference !== undefined) this.#queue.add(keyOf(CONNECTOR, c), 'reconcile');
+        // Reference ownership: the others holding the reference this one had
+        // or has now may win or lose it (an older connector taking up a
+        // reference, a tie on creation time), so they are trust changes too.
+        const references = new Set([serving?.reference, ev.type === 'delete' ? undefined : (obj.spec as SsoConnector['spec']).reference]);
+        references.delete(undefined);
+        if (references.size > 0) {
+          for (const c of this.#o.store.list(CONNECTOR, ns)) {
+            if (c.metadata.name !== obj.metadata.name && references.has((c.spec as SsoConnector['spec']).reference)) this.#queue.add(keyOf(CONNECTOR, c), 'trust');
+          }
         }
         // A binding's phase depends on whether its connectors exist: only an
         // appearing or vanishing connector changes it, not an edit (20,000
@@ -181,7 +189,10 @@ export class Controller {
   #enqueueProblemConnectors(): void {
     for (const p of this.#o.store.problems()) {
       if (p.object?.kind === CONNECTOR && p.object.name) {
-        const key = `${CONNECTOR}/${p.object.namespace ?? 'default'}/${p.object.name}`;
+        const ns = p.object.namespace ?? 'default';
+        // A problem beside a served definition (a duplicate of it) changes nothing served.
+        if (this.#o.store.get(CONNECTOR, ns, p.object.name) !== undefined) continue;
+        const key = `${CONNECTOR}/${ns}/${p.object.name}`;
         if (this.#problemsSeen.get(key) !== problemText(p)) this.#queue.add(key, 'trust');
       }
     }
@@ -237,6 +248,7 @@ export class Controller {
   #interestingSecrets(): Set<string> {
     const keys = new Set<string>();
     for (const [k, connectors] of this.#secretIndex) if (connectors.size > 0) keys.add(k);
+    for (const wanted of this.#pendingInterest.values()) for (const k of wanted) keys.add(k);
     return keys;
   }
 
@@ -258,9 +270,8 @@ export class Controller {
     const obj = this.#o.store.get(CONNECTOR, ns, name) as unknown as SsoConnector | undefined;
     const now = this.#now();
     if (!obj) {
-      this.#indexSecrets(queueKey, ns, []);
-      await this.#o.store.setInterest?.('Secret', this.#interestingSecrets());
-      await forgetConnector(this.#o.metrics, ns, name);
+      // The registry first: the I/O below (interest, metrics) must not keep a
+      // deleted or refused connector trusted while it runs.
       const problem = this.#o.store
         .problems()
         .find((p) => p.object?.kind === CONNECTOR && p.object.name === name && (p.object.namespace ?? 'default') === ns);
@@ -269,50 +280,60 @@ export class Controller {
         this.#conditions.delete(queueKey);
         this.#problemsSeen.delete(queueKey);
         this.#o.status.forget(CONNECTOR, ns, name);
-        this.#updateConnectorGauge();
-        return undefined;
+      } else {
+        this.#problemsSeen.set(queueKey, problemText(problem));
+        // Fail closed: a connector whose manifest was replaced by an invalid one
+        // answers 503 instead of continuing with a configuration that is gone.
+        const urls = connectorURLs(this.#o.publicURL, ns, name);
+        // Standalone problems name a file and document; cluster ones an API path.
+        const where = problem.file.startsWith('/apis/') ? '' : `${problem.file} document ${problem.documentIndex}: `;
+        const message = `${where}${problem.path}: ${problem.message}`;
+        this.#o.registry.setConnector(key, {
+          key,
+          namespace: ns,
+          name,
+          enabled: true,
+          ready: false,
+          notReadyReason: 'ManifestInvalid',
+          stage: 'Production',
+          protocol: 'SAML2',
+          sessionTtlSeconds: 0,
+          admins: [],
+          loginURL: urls.loginURL,
+          metadataURL: urls.metadataURL,
+        });
+        const conditions = this.#merge(queueKey, [{ type: 'Ready', status: 'False', reason: 'ManifestInvalid', message }], undefined, now);
+        this.#o.status.publish(CONNECTOR, ns, name, undefined, { conditions });
       }
-      this.#problemsSeen.set(queueKey, problemText(problem));
-      // Fail closed: a connector whose manifest was replaced by an invalid one
-      // answers 503 instead of continuing with a configuration that is gone.
-      const urls = connectorURLs(this.#o.publicURL, ns, name);
-      // Standalone problems name a file and document; cluster ones an API path.
-      const where = problem.file.startsWith('/apis/') ? '' : `${problem.file} document ${problem.documentIndex}: `;
-      const message = `${where}${problem.path}: ${problem.message}`;
-      const conditions = this.#merge(queueKey, [{ type: 'Ready', status: 'False', reason: 'ManifestInvalid', message }], undefined, now);
-      this.#o.registry.setConnector(key, {
-        key,
-        namespace: ns,
-        name,
-        enabled: true,
-        ready: false,
-        notReadyReason: 'ManifestInvalid',
-        stage: 'Production',
-        protocol: 'SAML2',
-        sessionTtlSeconds: 0,
-        admins: [],
-        loginURL: urls.loginURL,
-        metadataURL: urls.metadataURL,
-      });
       this.#updateConnectorGauge();
-      this.#o.status.publish(CONNECTOR, ns, name, undefined, { conditions });
+      this.#indexSecrets(queueKey, ns, []);
+      await this.#o.store.setInterest?.('Secret', this.#interestingSecrets());
+      await forgetConnector(this.#o.metrics, ns, name);
       return undefined;
     }
     this.#problemsSeen.delete(queueKey);
 
     // Tell the store which Secrets are read before reading them: a store that
     // keeps Secret data only for referenced objects loads this one first.
+    // (Only for Secrets it did not read before: a trust change to a connector,
+    // whose Secrets are known, goes straight to compiling.) While this waits,
+    // the wanted Secrets stay in every interest set another reconcile sends.
     const wanted = referencedSecretNames(obj).map((name) => `${ns}/${name}`);
     if (this.#o.store.setInterest && wanted.some((k) => !this.#secretIndex.get(k)?.has(queueKey))) {
-      await this.#o.store.setInterest('Secret', new Set([...this.#interestingSecrets(), ...wanted]));
+      this.#pendingInterest.set(queueKey, wanted);
+      try {
+        await this.#o.store.setInterest('Secret', this.#interestingSecrets());
+      } finally {
+        this.#pendingInterest.delete(queueKey);
+      }
     }
     const siblings = this.#o.store.list(CONNECTOR, ns) as unknown as SsoConnector[];
     const out = compileConnector({ connector: obj, secret: this.#secretLookup, publicURL: this.#o.publicURL, siblings, now });
-    this.#indexSecrets(queueKey, ns, out.secretNames);
-    await this.#o.store.setInterest?.('Secret', this.#interestingSecrets());
     const previous = this.#o.registry.current().connectors.get(key);
     this.#o.registry.setConnector(key, out.runtime);
     this.#logTransition(previous, out.runtime, out.conditions);
+    this.#indexSecrets(queueKey, ns, out.secretNames);
+    await this.#o.store.setInterest?.('Secret', this.#interestingSecrets());
 
     await setIdpCertificates(this.#o.metrics, ns, name, out.trusted);
     this.#updateConnectorGauge();
@@ -324,7 +345,8 @@ export class Controller {
       conditions,
       ...out.fields,
     });
-    if (out.requeueAt) return { requeueAfterMs: Math.max(0, out.requeueAt.getTime() - now.getTime()) };
+    // A certificate expiring (or becoming valid) changes trust: the trust lane.
+    if (out.requeueAt) return { requeueAfterMs: Math.max(0, out.requeueAt.getTime() - now.getTime()), lane: 'trust' };
     return undefined;
   }
 
@@ -339,7 +361,10 @@ export class Controller {
   #merge(queueKey: string, next: ConditionInput[], generation: number | undefined, now: Date): Condition[] {
     // After a restart or a leader change, start from the status already on the
     // object so transition times stay those of the real transitions.
-    const merged = mergeConditions(this.#conditions.get(queueKey) ?? this.#storedStatus(queueKey)?.conditions as Condition[] | undefined, next, generation, now);
+    // The conditions the object carries come first (as the leader wrote them,
+    // with its transition times), so a replica that becomes leader does not
+    // rewrite every object for a timestamp a second apart.
+    const merged = mergeConditions((this.#storedStatus(queueKey)?.conditions as Condition[] | undefined) ?? this.#conditions.get(queueKey), next, generation, now);
     this.#conditions.set(queueKey, merged);
     return merged;
   }

@@ -69,9 +69,9 @@ export class KeyQueue<L extends string> {
     return true;
   }
 
-  /** Takes the first key of the highest non-empty lane. */
-  shift(): QueuedKey<L> | undefined {
-    for (const lane of this.#order) {
+  /** Takes the first key of the highest non-empty lane (of `only`, when given). */
+  shift(only?: L): QueuedKey<L> | undefined {
+    for (const lane of only === undefined ? this.#order : [only]) {
       const first = this.#first(lane);
       if (first === undefined) continue;
       const l = this.#lane(lane);

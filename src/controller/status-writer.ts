@@ -78,8 +78,12 @@ export class StatusWriter {
   readonly #limiter: RateLimiter | undefined;
   /** What the controller wants, leader or not. Kept by reference: the controller never mutates a status it published. */
   readonly #desired = new Map<string, Desired>();
-  /** What this replica wrote (and announced) since it last became leader. */
-  readonly #written = new Map<string, Record<string, unknown>>();
+  /**
+   * What this replica wrote (and announced) since it last became leader, and
+   * to which object (uid): an object deleted and created again under the same
+   * name before its status came round is a new object, with no status yet.
+   */
+  readonly #written = new Map<string, { uid: string | undefined; status: Record<string, unknown> }>();
   /** Connectors' status first: they are fewer and tell admins more. */
   readonly #queue: WorkQueue<StatusKind>;
   #behindTimer: NodeJS.Timeout | undefined;
@@ -106,7 +110,8 @@ export class StatusWriter {
   publish(kind: StatusKind, namespace: string, name: string, uid: string | undefined, status: Record<string, unknown>): void {
     const key = `${kind}/${namespace}/${name}`;
     this.#desired.set(key, { kind, namespace, name, uid, status });
-    if (this.#isLeader() && !isDeepStrictEqual(this.#written.get(key), status)) this.#queue.add(key, kind);
+    const written = this.#written.get(key);
+    if (this.#isLeader() && !(written !== undefined && written.uid === uid && isDeepStrictEqual(written.status, status))) this.#queue.add(key, kind);
     this.#watchBacklog();
   }
 
@@ -158,8 +163,9 @@ export class StatusWriter {
 
   async #write(key: string): Promise<void> {
     if (!this.#desired.has(key) || !this.#isLeader()) return;
-    if (isDeepStrictEqual(this.#before(key), this.#desired.get(key)!.status)) {
-      this.#written.set(key, this.#desired.get(key)!.status);
+    const wanted = this.#desired.get(key)!;
+    if (isDeepStrictEqual(this.#before(key), wanted.status)) {
+      this.#written.set(key, { uid: wanted.uid, status: wanted.status });
       return;
     }
     const release = await this.#limiter?.acquire();
@@ -177,7 +183,7 @@ export class StatusWriter {
       }
       this.writes++;
       // Not remembered for an object forgotten (deleted) while the write was on its way.
-      if (this.#desired.has(key)) this.#written.set(key, d.status);
+      if (this.#desired.has(key)) this.#written.set(key, { uid: d.uid, status: d.status });
       done = { d, before };
     } finally {
       release?.();
@@ -196,9 +202,9 @@ export class StatusWriter {
 
   /** The status the object has now, as far as this replica knows: what it wrote this term, else what the object carries. */
   #before(key: string): Record<string, unknown> | undefined {
-    const written = this.#written.get(key);
-    if (written !== undefined) return written;
     const d = this.#desired.get(key);
+    const written = this.#written.get(key);
+    if (written !== undefined && written.uid === d?.uid) return written.status;
     return d && this.#o.observed?.(d.kind, d.namespace, d.name);
   }
 

@@ -15,7 +15,8 @@
 
 import { KeyQueue } from './key-queue.ts';
 
-export type ReconcileResult = { requeueAfterMs?: number } | void;
+/** `lane`: where the scheduled requeue goes (default the lowest). */
+export type ReconcileResult<L extends string = string> = { requeueAfterMs?: number; lane?: L } | void;
 export type Reconciler = (key: string) => Promise<ReconcileResult>;
 
 export interface WorkQueueOptions<L extends string> {
@@ -23,6 +24,12 @@ export interface WorkQueueOptions<L extends string> {
   lanes?: readonly L[];
   /** Keys processed at once (never the same key twice at once); default 1. */
   concurrency?: number;
+  /**
+   * One more worker that takes keys of this lane only, so a key of it never
+   * waits for the others to finish what they are doing (one slow reconcile
+   * waiting on the network), only for its own lane.
+   */
+  reservedFor?: L;
   baseDelayMs?: number;
   maxDelayMs?: number;
   onError?: (key: string, err: unknown) => void;
@@ -43,7 +50,9 @@ export class WorkQueue<L extends string = 'default'> {
   readonly #maxDelayMs: number;
   readonly #onError?: (key: string, err: unknown) => void;
   readonly #concurrency: number;
+  readonly #reservedFor: L | undefined;
   #workers = 0;
+  #reservedRunning = false;
   #stopped = false;
   #idleWaiters: (() => void)[] = [];
 
@@ -52,6 +61,7 @@ export class WorkQueue<L extends string = 'default'> {
     this.#lanes = options.lanes ?? (['default'] as unknown as readonly L[]);
     this.#queue = new KeyQueue(this.#lanes);
     this.#concurrency = Math.max(1, options.concurrency ?? 1);
+    this.#reservedFor = options.reservedFor;
     this.#baseDelayMs = options.baseDelayMs ?? 100;
     this.#maxDelayMs = options.maxDelayMs ?? 60_000;
     this.#onError = options.onError;
@@ -76,16 +86,20 @@ export class WorkQueue<L extends string = 'default'> {
       this.#workers++;
       queueMicrotask(() => void this.#drain());
     }
+    if (this.#reservedFor !== undefined && !this.#reservedRunning && this.#queue.depth(this.#reservedFor) > 0) {
+      this.#reservedRunning = true;
+      queueMicrotask(() => void this.#drain(this.#reservedFor));
+    }
   }
 
-  addAfter(key: string, delayMs: number): void {
+  addAfter(key: string, delayMs: number, lane: L = this.#lowest()): void {
     if (this.#stopped) return;
     const existing = this.#timers.get(key);
     if (existing) clearTimeout(existing);
     // setTimeout cannot take more than ~24.8 days; a later wake-up re-schedules.
     const timer = setTimeout(() => {
       this.#timers.delete(key);
-      this.add(key);
+      this.add(key, lane);
     }, Math.min(Math.max(0, delayMs), 2_000_000_000));
     timer.unref();
     this.#timers.set(key, timer);
@@ -114,36 +128,48 @@ export class WorkQueue<L extends string = 'default'> {
     this.#wakeIdle();
   }
 
+  #laneOf(lane: string | undefined): L {
+    return lane !== undefined && (this.#lanes as readonly string[]).includes(lane) ? (lane as L) : this.#lowest();
+  }
+
   #lowest(): L {
     return this.#lanes[this.#lanes.length - 1]!;
   }
 
   #isIdle(): boolean {
-    return this.#stopped || (this.#queue.size === 0 && this.#active.size === 0 && this.#workers === 0);
+    return this.#stopped || (this.#queue.size === 0 && this.#active.size === 0 && this.#workers === 0 && !this.#reservedRunning);
   }
 
-  /** One worker: takes keys until none is left. */
-  async #drain(): Promise<void> {
+  /** One worker: takes keys (of lane `only`, for the reserved one) until none is left. */
+  async #drain(only?: L): Promise<void> {
     let sliceStart = performance.now();
     try {
-      for (let next = this.#queue.shift(); next !== undefined && !this.#stopped; next = this.#queue.shift()) {
+      for (let next = this.#queue.shift(only); next !== undefined && !this.#stopped; next = this.#queue.shift(only)) {
         const { key } = next;
+        if (this.#active.has(key)) {
+          // Another worker has it: run it once more when that one is done.
+          const asked = this.#dirty.get(key);
+          if (asked === undefined || this.#lanes.indexOf(next.lane) < this.#lanes.indexOf(asked)) this.#dirty.set(key, next.lane);
+          continue;
+        }
         this.#active.add(key);
         try {
           const result = await this.#reconcile(key);
           this.#failures.delete(key);
-          if (result && result.requeueAfterMs !== undefined) this.addAfter(key, result.requeueAfterMs);
+          if (result && result.requeueAfterMs !== undefined) this.addAfter(key, result.requeueAfterMs, this.#laneOf(result.lane));
         } catch (err) {
           const n = (this.#failures.get(key) ?? 0) + 1;
           this.#failures.set(key, n);
           this.#onError?.(key, err);
-          this.addAfter(key, Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** (n - 1)));
+          // Retried in the lane it came from: a failed trust change stays one.
+          this.addAfter(key, Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** (n - 1)), next.lane);
         } finally {
           this.#active.delete(key);
           const lane = this.#dirty.get(key);
           if (lane !== undefined) {
             this.#dirty.delete(key);
             this.#queue.add(key, lane);
+            this.#startWorkers();
           }
         }
         if (performance.now() - sliceStart >= YIELD_EVERY_MS) {
@@ -152,7 +178,8 @@ export class WorkQueue<L extends string = 'default'> {
         }
       }
     } finally {
-      this.#workers--;
+      if (only !== undefined) this.#reservedRunning = false;
+      else this.#workers--;
       if (this.#isIdle()) this.#wakeIdle();
       else if (!this.#stopped) this.#startWorkers();
     }

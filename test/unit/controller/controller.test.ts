@@ -262,6 +262,29 @@ describe('Controller start', () => {
 });
 
 describe('Controller: trust changes first, whatever the backlog', () => {
+  it('updates the registry before it waits on the store: a deleted connector is gone while its Secret bookkeeping hangs', async () => {
+    let hang = false;
+    class HangingStore extends MemoryStore {
+      setInterest(): Promise<void> {
+        return hang ? new Promise(() => {}) : Promise.resolve();
+      }
+    }
+    const store = new HangingStore({ objects: [secret('idp-cert', { 'tls.crt': idp.certPem }), connector('a'), connector('b')].map(obj) });
+    const registry = new Registry();
+    const status = writerFor(new MemoryStatusSink());
+    const controller = new Controller({ store, registry, status, metrics: createMetrics(), logger: createLogger('silent'), publicURL: 'https://sso.example.test' });
+    await controller.start();
+    hang = true;
+    store.delete('SsoConnector', 'default', 'a');
+    await until(() => !registry.current().connectors.has('default/a'));
+    // And a certificate change of another connector is not held up by it (the trust worker is free).
+    const fp = () => registry.current().connectors.get('default/b')?.saml?.idp.certificates[0]?.fingerprint;
+    const before = fp();
+    store.upsert(obj(secret('idp-cert', { 'tls.crt': next.certPem })));
+    await until(() => fp() !== before);
+    status.close();
+  });
+
   /** A status target that takes 2 ms a write: 20,000 binding statuses take 40 s to drain. */
   class SlowSink extends MemoryStatusSink {
     override async write(...args: Parameters<MemoryStatusSink['write']>) {

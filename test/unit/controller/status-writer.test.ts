@@ -159,4 +159,19 @@ describe('StatusWriter', () => {
     assert.deepEqual(w.backlog(), { pending: 0, oldestSeconds: 0, qps: 'unlimited' });
     w.close();
   });
+
+  it('writes the status of an object deleted and created again under the same name, though it equals the old one', async () => {
+    const target = new RecordingTarget();
+    const w = new StatusWriter({ target, logger: quiet });
+    w.publish('UserBinding', 'ns', 'b', 'uid-1', phase('Active'));
+    await w.idle();
+    // Re-created before the controller noticed the delete: same name, same status, new object.
+    w.publish('UserBinding', 'ns', 'b', 'uid-2', phase('Active'));
+    await w.idle();
+    assert.equal(target.writes.length, 2);
+    w.publish('UserBinding', 'ns', 'b', 'uid-2', phase('Active'));
+    await w.idle();
+    assert.equal(target.writes.length, 2);
+    w.close();
+  });
 });

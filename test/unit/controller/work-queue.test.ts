@@ -149,3 +149,60 @@ describe('WorkQueue lanes', () => {
     q.stop();
   });
 });
+
+describe('WorkQueue: a lane with a worker of its own', () => {
+  it('runs a key of the reserved lane while the other worker waits on a slow key', async () => {
+    let release!: () => void;
+    const slow = new Promise<void>((r) => (release = r));
+    const seen: string[] = [];
+    const q = new WorkQueue<'trust' | 'normal'>(
+      async (k) => {
+        seen.push(`start ${k}`);
+        if (k === 'slow') await slow;
+        seen.push(`end ${k}`);
+      },
+      { lanes: ['trust', 'normal'], reservedFor: 'trust' },
+    );
+    q.add('slow');
+    q.add('other');
+    await new Promise((r) => setTimeout(r, 10));
+    q.add('t', 'trust');
+    await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(seen, ['start slow', 'start t', 'end t'], 'the trust key ran while the slow one waited');
+    release();
+    await q.idle();
+    assert.deepEqual(seen.slice(3), ['end slow', 'start other', 'end other']);
+    q.stop();
+  });
+
+  it('puts a scheduled requeue in the lane reconcile names, and retries a failed key in its own lane', async () => {
+    const runs: string[] = [];
+    let fail = true;
+    let q!: WorkQueue<'trust' | 'normal'>;
+    q = new WorkQueue<'trust' | 'normal'>(
+      async (k) => {
+        runs.push(k);
+        if (k.startsWith('n')) await new Promise((r) => setTimeout(r, 1));
+        if (k === 'expiring' && runs.filter((r) => r === k).length === 1) return { requeueAfterMs: 5, lane: 'trust' };
+        if (k === 'failing' && fail) {
+          fail = false;
+          throw new Error('boom');
+        }
+        return undefined;
+      },
+      { lanes: ['trust', 'normal'], baseDelayMs: 5 },
+    );
+    q.add('expiring');
+    q.add('failing', 'trust');
+    // Both wake up while a long backlog (1 ms a key) waits in the normal lane: they go first.
+    for (let i = 0; i < 200; i++) q.add(`n${i}`);
+    await new Promise((r) => setTimeout(r, 30));
+    await q.idle();
+    assert.equal(runs.filter((r) => r === 'expiring').length, 2);
+    assert.equal(runs.filter((r) => r === 'failing').length, 2);
+    const at = (k: string) => runs.lastIndexOf(k);
+    assert.ok(at('expiring') < at('n150'), `requeued expiring at ${at('expiring')}`);
+    assert.ok(at('failing') < at('n150'), `retried failing at ${at('failing')}`);
+    q.stop();
+  });
+});
