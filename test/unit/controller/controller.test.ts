@@ -30,6 +30,17 @@ async function setup(objects: unknown[]) {
   return { store, registry, status, metrics, controller };
 }
 
+/** Records each connector runtime the registry is given: Serving, or its not-ready reason. */
+function servedStates(registry: Registry): string[] {
+  const seen: string[] = [];
+  const original = registry.setConnector.bind(registry);
+  registry.setConnector = (key, runtime) => {
+    if (runtime) seen.push(runtime.ready ? 'Serving' : (runtime.notReadyReason ?? 'NotReady'));
+    original(key, runtime);
+  };
+  return seen;
+}
+
 function writerFor(target: MemoryStatusSink, extra: Partial<StatusWriterOptions> = {}): StatusWriter {
   return new StatusWriter({ target, logger: createLogger('silent'), ...extra });
 }
@@ -203,14 +214,9 @@ describe('Controller events', () => {
     });
     const registry = new Registry();
     const status = new MemoryStatusSink();
-    const seen: string[] = [];
     // What the request path would have served at each step (status writes are
     // coalesced, so they could hide a passing SecretNotFound).
-    const original = registry.setConnector.bind(registry);
-    registry.setConnector = (key, runtime) => {
-      if (runtime) seen.push(runtime.ready ? 'Serving' : (runtime.notReadyReason ?? 'NotReady'));
-      original(key, runtime);
-    };
+    const seen = servedStates(registry);
     const controller = new Controller({ store, registry, status: writerFor(status), metrics: createMetrics(), logger: createLogger('silent'), publicURL: 'https://sso.example.test' });
     await controller.start();
     await controller.idle();
@@ -235,12 +241,7 @@ describe('Controller start', () => {
     }
     const store = new SyncingStore();
     const registry = new Registry();
-    const seen: string[] = [];
-    const original = registry.setConnector.bind(registry);
-    registry.setConnector = (key, runtime) => {
-      if (runtime) seen.push(runtime.ready ? 'Serving' : (runtime.notReadyReason ?? 'NotReady'));
-      original(key, runtime);
-    };
+    const seen = servedStates(registry);
     const recorded: string[] = [];
     const sink = new MemoryStatusSink();
     const controller = new Controller({
