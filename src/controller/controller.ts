@@ -50,7 +50,7 @@ export class Controller {
   readonly #o: ControllerOptions;
   /** Connector reconciles. */
   readonly #queue: WorkQueue<Lane>;
-  /** Binding status: bookkeeping, after every connector reconcile. */
+  /** Binding status: bookkeeping (their serving state is applied as their events arrive). */
   readonly #bindingStatus: WorkQueue;
   readonly #now: () => Date;
   /** `ns/secretName` -> connector keys that read it (an index, not a scan). */

@@ -43,14 +43,6 @@ export class KeyQueue<L extends string> {
     return this.#entries.size;
   }
 
-  has(key: string): boolean {
-    return this.#entries.has(key);
-  }
-
-  laneOf(key: string): L | undefined {
-    return this.#entries.get(key)?.lane;
-  }
-
   /** Queues `key` in `lane`, or moves it up when it waits in a lower one. Returns whether anything changed. */
   add(key: string, lane: L): boolean {
     const entry = this.#entries.get(key);
