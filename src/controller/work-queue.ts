@@ -46,6 +46,8 @@ export class WorkQueue<L extends string = 'default'> {
   readonly #dirty = new Map<string, L>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #failures = new Map<string, number>();
+  /** Keys waiting for a retry after a failure, and their lane: still work to do, so counted in depth(). */
+  readonly #retrying = new Map<string, L>();
   readonly #baseDelayMs: number;
   readonly #maxDelayMs: number;
   readonly #onError?: (key: string, err: unknown) => void;
@@ -70,6 +72,8 @@ export class WorkQueue<L extends string = 'default'> {
   /** Queues `key` in `lane` (default the lowest), or moves it up to that lane. */
   add(key: string, lane: L = this.#lowest()): void {
     if (this.#stopped) return;
+    // Queued again before its retry came round: counted once, where it waits now.
+    this.#retrying.delete(key);
     if (this.#active.has(key)) {
       // Processed right now: run once more afterwards, with the newest state.
       const asked = this.#dirty.get(key);
@@ -111,8 +115,15 @@ export class WorkQueue<L extends string = 'default'> {
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
+  /**
+   * Keys of `lane` waiting to be processed, those waiting for a retry after a
+   * failure included (a write that failed is still to be done: a depth of 0
+   * must mean nothing is left). Scheduled requeues (requeueAfterMs) are not.
+   */
   depth(lane: L): number {
-    return this.#queue.depth(lane);
+    let retrying = 0;
+    for (const l of this.#retrying.values()) if (l === lane) retrying++;
+    return this.#queue.depth(lane) + retrying;
   }
 
   oldestAgeSeconds(lane: L): number {
@@ -123,6 +134,7 @@ export class WorkQueue<L extends string = 'default'> {
     this.#stopped = true;
     for (const t of this.#timers.values()) clearTimeout(t);
     this.#timers.clear();
+    this.#retrying.clear();
     this.#queue.clear();
     this.#dirty.clear();
     this.#wakeIdle();
@@ -163,6 +175,7 @@ export class WorkQueue<L extends string = 'default'> {
           this.#onError?.(key, err);
           // Retried in the lane it came from: a failed trust change stays one.
           this.addAfter(key, Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** (n - 1)), next.lane);
+          this.#retrying.set(key, next.lane);
         } finally {
           this.#active.delete(key);
           const lane = this.#dirty.get(key);

@@ -122,7 +122,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
 
   const queueDepth = new Gauge({
     name: 'sso_queue_depth',
-    help: 'Keys waiting in each work queue (reconcile_trust, reconcile, binding_status, status_connectors, status_bindings).',
+    help: 'Keys waiting in each work queue, those waiting for a retry after a failure included (reconcile_trust, reconcile, binding_status, status_connectors, status_bindings).',
     labelNames: ['queue'] as const,
     registers,
   });

@@ -279,6 +279,9 @@ describe('trust changes first, whatever the backlog (real apiserver, 20,000 bind
     );
     clearInterval(sampler);
     note(`status backlog drained ${((performance.now() - t0) / 1000).toFixed(1)} s after the last trust change`);
+    // A failed write waits for its retry and still counts in the depth above; say how many there were.
+    const failed = op.logLines().filter((l) => l.msg === 'status write failed; retrying with backoff');
+    note(`status writes that failed and were retried: ${failed.length}${failed[0] ? ` (first: ${String(failed[0].err).slice(0, 200)})` : ''}`);
 
     // Every binding's status says what its spec says.
     let wrong = 0;
@@ -290,7 +293,10 @@ describe('trust changes first, whatever the backlog (real apiserver, 20,000 bind
       for (const b of page.body.items as K8sObject[]) {
         checked++;
         const ready = (b.status?.conditions as { type: string; status: string }[] | undefined)?.find((c) => c.type === 'Ready');
-        if (b.status?.phase !== 'Active' || b.status?.observedGeneration !== b.metadata.generation || ready?.status !== 'True') wrong++;
+        if (b.status?.phase !== 'Active' || b.status?.observedGeneration !== b.metadata.generation || ready?.status !== 'True') {
+          wrong++;
+          if (wrong <= 5) note(`wrong status: ${b.metadata.name} generation ${b.metadata.generation} status ${JSON.stringify(b.status ?? null)}`);
+        }
       }
       cont = page.body.metadata?.continue ?? '';
     } while (cont);

@@ -150,6 +150,27 @@ describe('WorkQueue lanes', () => {
   });
 });
 
+  it('counts a key waiting for its retry in depth, and a scheduled requeue not', async () => {
+    let failures = 1;
+    const q = new WorkQueue<'trust' | 'normal'>(
+      async (k) => {
+        if (k === 'later') return { requeueAfterMs: 60_000 };
+        if (failures-- > 0) throw new Error('refused');
+      },
+      { lanes: ['trust', 'normal'], baseDelayMs: 40 },
+    );
+    q.add('failing');
+    q.add('later');
+    await q.idle();
+    // Nothing runs now, but the failed key is still work to do: a depth of 0 would say "all done".
+    assert.equal(q.depth('normal'), 1);
+    assert.equal(q.depth('trust'), 0);
+    await new Promise((r) => setTimeout(r, 80));
+    await q.idle();
+    assert.equal(q.depth('normal'), 0, 'retried and done');
+    q.stop();
+  });
+
 describe('WorkQueue: a lane with a worker of its own', () => {
   it('runs a key of the reserved lane while the other worker waits on a slow key', async () => {
     let release!: () => void;
