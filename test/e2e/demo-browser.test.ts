@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, mkdtemp, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, jest, test } from '@jest/globals';
 import type { BrowserContext, Page } from 'playwright-core';
 import { launchChromium, type LaunchedChromium } from '../support/chromium.ts';
 import { startTestOperator, waitFor, type TestOperator } from '../support/operator.ts';
@@ -86,12 +86,14 @@ async function cookieNamed(context: BrowserContext, baseURL: string, name: strin
   return (await context.cookies(baseURL)).find((c) => c.name === name);
 }
 
-describe('demo in headless Chromium (examples + --demo-idp)', { timeout: 60_000 }, () => {
+describe('demo in headless Chromium (examples + --demo-idp)', () => {
+  // Every test and hook here may take this long (the default is 30 s).
+  jest.setTimeout(60_000);
   let op: TestOperator;
   let chromium: LaunchedChromium;
   const timings: Record<string, number> = {};
 
-  before(async () => {
+  beforeAll(async () => {
     const [o, c] = await Promise.allSettled([startDemo(true), launchChromium()]);
     if (o.status === 'fulfilled') op = o.value;
     if (c.status === 'fulfilled') chromium = c.value;
@@ -103,7 +105,7 @@ describe('demo in headless Chromium (examples + --demo-idp)', { timeout: 60_000 
     console.log(`# Chromium ${chromium.browser.version()} launched in ${chromium.launchMs} ms`);
   });
 
-  after(async () => {
+  afterAll(async () => {
     await chromium?.close();
     await op?.stop();
     console.log(`# timings: ${JSON.stringify(timings)}`);
@@ -128,22 +130,36 @@ describe('demo in headless Chromium (examples + --demo-idp)', { timeout: 60_000 
     }
   });
 
-  test('demo/demo signs in and lands on /auth/whoami; cookies as the browser keeps them; sign out', async (t) => {
-    const started = performance.now();
-    const context = await chromium.newContext();
-    try {
-      const page = await context.newPage();
-      const problems = watchProblems(page);
+  // One browser session, three steps in order: each test goes on from where the one before left the browser.
+  describe('demo/demo signs in, keeps its cookies as the browser does, and signs out', () => {
+    let context: BrowserContext;
+    let page: Page;
+    let problems: string[];
+    let acsResponse: import('playwright-core').Response;
+    let pendingState: Awaited<ReturnType<typeof cookieNamed>>;
+
+    beforeAll(async () => {
+      context = await chromium.newContext();
+      page = await context.newPage();
+      problems = watchProblems(page);
+    });
+
+    afterAll(async () => {
+      await context?.close();
+    });
+
+    test('demo/demo signs in and lands on /auth/whoami', async () => {
+      const started = performance.now();
 
       await openIdpForm(page, op.baseURL);
       // The pending login is in the state cookie while the user is at the IdP.
-      const pendingState = await cookieNamed(context, op.baseURL, 'sso_state');
+      pendingState = await cookieNamed(context, op.baseURL, 'sso_state');
       assert.ok(pendingState, 'sso_state is set by /login');
       assert.equal(await cookieNamed(context, op.baseURL, 'sso_session'), undefined);
 
       const acs = page.waitForResponse((r) => new URL(r.url()).pathname === '/saml/default/demo/acs');
       await submitCredentials(page, 'demo', 'demo');
-      const acsResponse = await acs;
+      acsResponse = await acs;
       assert.equal(acsResponse.status(), 303);
       assert.equal(acsResponse.request().method(), 'POST');
       await page.waitForURL(`${op.baseURL}/auth/whoami`, { timeout: 10_000 });
@@ -167,65 +183,63 @@ describe('demo in headless Chromium (examples + --demo-idp)', { timeout: 60_000 
       assert.equal(png.subarray(12, 16).toString('latin1'), 'IHDR');
       assert.ok(png.readUInt32BE(16) > 0 && png.readUInt32BE(20) > 0, 'PNG has a width and a height');
       console.log(`# screenshot of /auth/whoami: ${shot} (${png.length} bytes)`);
+    });
 
-      await t.test('cookies: sso_session HttpOnly + SameSite=Lax, sso_state SameSite=None + Secure', async () => {
-        const session = await cookieNamed(context, op.baseURL, 'sso_session');
-        assert.ok(session, 'sso_session is set');
-        assert.equal(session.httpOnly, true);
-        assert.equal(session.sameSite, 'Lax');
-        assert.equal(session.secure, false, 'plain-http public URL: the session cookie is not Secure');
-        assert.equal(session.path, '/');
-        assert.equal(session.domain, 'localhost');
-        assert.ok(session.expires > Date.now() / 1000 + 7 * 3600, 'lives for the connector session ttl (8h)');
-        // Chromium may report a cookie without SameSite as Lax: check the attribute was really sent.
-        const setCookies = (await acsResponse.headersArray()).filter((h) => h.name.toLowerCase() === 'set-cookie').map((h) => h.value);
-        const rawSession = setCookies.find((v) => v.startsWith('sso_session='));
-        assert.ok(rawSession, 'the ACS sets sso_session');
-        assert.match(rawSession, /; HttpOnly(;|$)/);
-        assert.match(rawSession, /; SameSite=Lax(;|$)/);
-        assert.doesNotMatch(rawSession, /; Domain=/, 'no --cookie-domain: host-only cookie');
-        // The one pending login was used: the ACS deletes the state cookie (same attributes, Max-Age=0).
-        const rawState = setCookies.find((v) => v.startsWith('sso_state='));
-        assert.ok(rawState, 'the ACS rewrites sso_state');
-        assert.match(rawState, /^sso_state=; Max-Age=0;/);
-        assert.match(rawState, /; Secure(;|$)/);
-        assert.match(rawState, /; SameSite=None(;|$)/);
-        assert.equal(await page.evaluate(() => (globalThis as unknown as { document: { cookie: string } }).document.cookie), '', 'no cookie is visible to scripts');
+    test('cookies: sso_session HttpOnly + SameSite=Lax, sso_state SameSite=None + Secure', async () => {
+      assert.ok(pendingState && acsResponse, 'signed in by the test before');
+      const session = await cookieNamed(context, op.baseURL, 'sso_session');
+      assert.ok(session, 'sso_session is set');
+      assert.equal(session.httpOnly, true);
+      assert.equal(session.sameSite, 'Lax');
+      assert.equal(session.secure, false, 'plain-http public URL: the session cookie is not Secure');
+      assert.equal(session.path, '/');
+      assert.equal(session.domain, 'localhost');
+      assert.ok(session.expires > Date.now() / 1000 + 7 * 3600, 'lives for the connector session ttl (8h)');
+      // Chromium may report a cookie without SameSite as Lax: check the attribute was really sent.
+      const setCookies = (await acsResponse.headersArray()).filter((h) => h.name.toLowerCase() === 'set-cookie').map((h) => h.value);
+      const rawSession = setCookies.find((v) => v.startsWith('sso_session='));
+      assert.ok(rawSession, 'the ACS sets sso_session');
+      assert.match(rawSession, /; HttpOnly(;|$)/);
+      assert.match(rawSession, /; SameSite=Lax(;|$)/);
+      assert.doesNotMatch(rawSession, /; Domain=/, 'no --cookie-domain: host-only cookie');
+      // The one pending login was used: the ACS deletes the state cookie (same attributes, Max-Age=0).
+      const rawState = setCookies.find((v) => v.startsWith('sso_state='));
+      assert.ok(rawState, 'the ACS rewrites sso_state');
+      assert.match(rawState, /^sso_state=; Max-Age=0;/);
+      assert.match(rawState, /; Secure(;|$)/);
+      assert.match(rawState, /; SameSite=None(;|$)/);
+      assert.equal(await page.evaluate(() => (globalThis as unknown as { document: { cookie: string } }).document.cookie), '', 'no cookie is visible to scripts');
 
-        // As the browser kept it while the user was at the IdP.
-        assert.equal(pendingState.sameSite, 'None');
-        assert.equal(pendingState.secure, true);
-        assert.equal(pendingState.httpOnly, true);
-        assert.equal(pendingState.path, '/');
-        assert.ok(pendingState.expires > Date.now() / 1000 && pendingState.expires < Date.now() / 1000 + 11 * 60, 'short-lived (10 min)');
-        assert.equal(await cookieNamed(context, op.baseURL, 'sso_state'), undefined, 'no pending login left: the state cookie is gone');
-      });
+      // As the browser kept it while the user was at the IdP.
+      assert.equal(pendingState.sameSite, 'None');
+      assert.equal(pendingState.secure, true);
+      assert.equal(pendingState.httpOnly, true);
+      assert.equal(pendingState.path, '/');
+      assert.ok(pendingState.expires > Date.now() / 1000 && pendingState.expires < Date.now() / 1000 + 11 * 60, 'short-lived (10 min)');
+      assert.equal(await cookieNamed(context, op.baseURL, 'sso_state'), undefined, 'no pending login left: the state cookie is gone');
+    });
 
-      await t.test('the Sign out button ends the session here and, by single logout, at the demo IdP', async () => {
-        const paths: string[] = [];
-        const onRequest = (r: import('playwright-core').Request) => {
-          if (r.isNavigationRequest()) paths.push(new URL(r.url()).pathname);
-        };
-        page.on('request', onRequest);
-        await page.getByRole('button', { name: 'Sign out' }).click();
-        await page.waitForURL(`${op.baseURL}/`, { timeout: 10_000 });
-        page.off('request', onRequest);
-        // The browser carried the LogoutRequest to the IdP and its signed
-        // LogoutResponse back; the pending logout (sso_state) came back with it.
-        assert.deepEqual(paths, ['/auth/logout', '/demo-idp/slo', '/saml/default/demo/slo', '/']);
-        assert.equal(await cookieNamed(context, op.baseURL, 'sso_state'), undefined, 'the pending logout is spent');
-        assert.match(op.rawLogs(), /"initiator":"sp","result":"success","reason":"Success"/);
-        assert.equal(await cookieNamed(context, op.baseURL, 'sso_session'), undefined);
-        const res = await page.goto(`${op.baseURL}/auth/whoami`);
-        assert.equal(res?.status(), 401);
-        assert.equal(await page.getByRole('heading', { name: 'Not signed in' }).isVisible(), true);
-        assert.equal(await page.getByText('demo@example.com').count(), 0);
-      });
-
+    test('the Sign out button ends the session here and, by single logout, at the demo IdP', async () => {
+      const paths: string[] = [];
+      const onRequest = (r: import('playwright-core').Request) => {
+        if (r.isNavigationRequest()) paths.push(new URL(r.url()).pathname);
+      };
+      page.on('request', onRequest);
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.waitForURL(`${op.baseURL}/`, { timeout: 10_000 });
+      page.off('request', onRequest);
+      // The browser carried the LogoutRequest to the IdP and its signed
+      // LogoutResponse back; the pending logout (sso_state) came back with it.
+      assert.deepEqual(paths, ['/auth/logout', '/demo-idp/slo', '/saml/default/demo/slo', '/']);
+      assert.equal(await cookieNamed(context, op.baseURL, 'sso_state'), undefined, 'the pending logout is spent');
+      assert.match(op.rawLogs(), /"initiator":"sp","result":"success","reason":"Success"/);
+      assert.equal(await cookieNamed(context, op.baseURL, 'sso_session'), undefined);
+      const res = await page.goto(`${op.baseURL}/auth/whoami`);
+      assert.equal(res?.status(), 401);
+      assert.equal(await page.getByRole('heading', { name: 'Not signed in' }).isVisible(), true);
+      assert.equal(await page.getByText('demo@example.com').count(), 0);
       assert.deepEqual(problems, [], 'no CSP violations or script errors');
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   test('a wrong password shows an error on the IdP form and sets no session', async () => {
@@ -276,7 +290,7 @@ describe('demo in headless Chromium (examples + --demo-idp)', { timeout: 60_000 
   });
 });
 
-describe('examples without --demo-idp', { timeout: 30_000 }, () => {
+describe('examples without --demo-idp', () => {
   test('nothing is served under /demo-idp/ and the demo connector is not ready', async () => {
     const op = await startDemo(false);
     try {

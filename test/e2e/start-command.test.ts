@@ -9,7 +9,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile, mkdir } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, jest, test } from '@jest/globals';
 import { freePort } from '../support/system-deps.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -60,13 +60,15 @@ async function npmStartArgs(): Promise<string[]> {
   return args;
 }
 
-describe('sso-operator run (the quick-start command)', { timeout: 45_000 }, () => {
+describe('sso-operator run (the quick-start command)', () => {
+  // Every test and hook here may take this long (the default is 30 s).
+  jest.setTimeout(45_000);
   let root: string;
 
-  before(async () => {
+  beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'sso-operator-cli-'));
   });
-  after(async () => {
+  afterAll(async () => {
     await rm(root, { recursive: true, force: true });
   });
 

@@ -7,7 +7,7 @@
 // The first run on a machine includes the cold helm build (about 2 minutes on
 // 2 cores) and, when missing, the control-plane build (about 9 minutes).
 
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -373,14 +373,14 @@ describe('helm chart charts/sso-operator', () => {
       prometheusRule: { enabled: true },
     });
 
-  before(async () => {
+  beforeAll(async () => {
     const t = Date.now();
     ensureHelm();
     console.log(`[chart] helm ready in ${((Date.now() - t) / 1000).toFixed(1)}s`);
     cp = await startControlPlane();
   });
 
-  after(async () => {
+  afterAll(async () => {
     await cp?.stop();
   });
 
@@ -626,7 +626,7 @@ describe('helm chart charts/sso-operator', () => {
   });
 
   describe('RBAC, as the chart ServiceAccount with a bound token', () => {
-    before(async () => {
+    beforeAll(async () => {
       // What the operator reads: a Secret and a ConfigMap in each team namespace.
       for (const ns of ['team-a', 'team-b']) {
         await apply(cp, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'idp-signing', namespace: ns }, stringData: { 'tls.crt': 'x' } });

@@ -23,7 +23,7 @@
 // Every measured time is printed. The file takes 70-105 s on 2 cores, most
 // of it the 15 s Lease expiry of test 4 and the 7 s apiserver restart.
 
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it, jest } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { Agent } from 'node:http';
 import {
@@ -88,7 +88,9 @@ function assertNoneAccepted(attempts: SignInAttempt[], what: string, origin?: nu
   assert.deepEqual(accepted, [], `${what}: sign-ins wrongly accepted: ${describeAttempts(accepted, origin)}`);
 }
 
-describe('cluster faults, with a client signing in every second', { timeout: 300_000 }, () => {
+describe('cluster faults, with a client signing in every second', () => {
+  // Every test and hook here may take this long (the default is 30 s).
+  jest.setTimeout(300_000);
   let fx: ClusterFixture;
   let proxy: CuttableProxy;
   let op: TestClusterOperator | undefined;
@@ -96,7 +98,7 @@ describe('cluster faults, with a client signing in every second', { timeout: 300
   const replicas: Replica[] = [];
   const signers: Signer[] = [];
   const ports = { a: 0, b: 0 };
-  // Held from before() until each replica starts: the IdP must know the URLs up front.
+  // Held from beforeAll() until each replica starts: the IdP must know the URLs up front.
   const held: Partial<Record<keyof typeof ports, PortReservation>> = {};
   const measured: string[] = [];
   const t0 = Date.now();
@@ -147,7 +149,7 @@ describe('cluster faults, with a client signing in every second', { timeout: 300
     }
   };
 
-  before(async () => {
+  beforeAll(async () => {
     held.a = await reservePort();
     held.b = await reservePort();
     ports.a = held.a.port;
@@ -166,7 +168,7 @@ describe('cluster faults, with a client signing in every second', { timeout: 300
     await waitForObject(fx.cp, CONNECTOR_REF, (o) => conditionOf(o, 'Ready')?.status === 'True' && o.status?.loginURL === spURLs(op!.baseURL, NS.teamA, CONNECTOR).loginURL);
   });
 
-  after(async () => {
+  afterAll(async () => {
     await Promise.all(Object.values(held).map((h) => h.release()));
     await Promise.all(signers.map((s) => s.stop()));
     await lease?.stop();

@@ -14,7 +14,7 @@
 //   can catch ends in Ready=False with a reason, and nothing else is affected;
 // - the ServiceAccount cannot read a Secret in a namespace it does not watch.
 
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it, jest } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { isDeepStrictEqual } from 'node:util';
 import {
@@ -65,7 +65,9 @@ const PREVIOUS_LEADER = 'sso-operator-previous';
 /** metav1.MicroTime of now. */
 const microNow = () => new Date().toISOString().replace(/Z$/, '000Z');
 
-describe('cluster mode: manifests -> operator (as the chart ServiceAccount) -> SAML sign-in', { timeout: 180_000 }, () => {
+describe('cluster mode: manifests -> operator (as the chart ServiceAccount) -> SAML sign-in', () => {
+  // Every test and hook here may take this long (the default is 30 s).
+  jest.setTimeout(180_000);
   let fx: ClusterFixture;
   let op: TestClusterOperator;
   const timings: string[] = [];
@@ -101,7 +103,7 @@ describe('cluster mode: manifests -> operator (as the chart ServiceAccount) -> S
     }
   };
 
-  before(async () => {
+  beforeAll(async () => {
     const t0 = performance.now();
     fx = await startClusterFixture();
     note(
@@ -130,7 +132,7 @@ describe('cluster mode: manifests -> operator (as the chart ServiceAccount) -> S
     note(`operator started (informers synced, first reconcile done) as the ServiceAccount: ${Math.round(performance.now() - t)} ms`);
   });
 
-  after(async () => {
+  afterAll(async () => {
     const t = performance.now();
     await op?.stop();
     await fx?.stop();

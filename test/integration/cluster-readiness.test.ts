@@ -4,7 +4,7 @@
 // SsoConnector and UserBinding lists fail until they are installed.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { startCluster, type ClusterOperator } from '../../src/cluster.ts';
 import type { RunConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/operator.ts';
@@ -36,7 +36,7 @@ describe('cluster mode readiness', () => {
   let starting: Promise<ClusterOperator>;
   let adminURL: string;
 
-  before(async () => {
+  beforeAll(async () => {
     cp = await startControlPlane({ verbose: false });
     await applyOk(cp, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS.operator } });
     const [port, adminPort] = [await freePort(), await freePort()];
@@ -57,7 +57,7 @@ describe('cluster mode readiness', () => {
     starting.then((o) => (op = o), () => undefined);
   });
 
-  after(async () => {
+  afterAll(async () => {
     await op?.stop();
     await cp?.stop();
   });

@@ -4,7 +4,7 @@
 // rotation happens on demand; everything else (create races, 409s, the watch,
 // its restart) is the real apiserver.
 
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import * as k8s from '@kubernetes/client-node';
@@ -84,7 +84,7 @@ describe('KubeKeyStore on a real control plane', () => {
   let leader: KubeKeyStore;
   let follower: KubeKeyStore;
 
-  before(async () => {
+  beforeAll(async () => {
     cp = await startControlPlane();
     kc = new k8s.KubeConfig();
     kc.loadFromFile(cp.kubeconfigPath);
@@ -92,7 +92,7 @@ describe('KubeKeyStore on a real control plane', () => {
     await core.createNamespace({ body: { metadata: { name: NS } } });
   });
 
-  after(async () => {
+  afterAll(async () => {
     await Promise.all(stores.map((s) => s.stop()));
     // Whatever happened above, no private key member may ever reach a log line.
     const secrets = seenSets.flatMap((set) => {

@@ -15,7 +15,7 @@
 //   clusters), and a LIST right after Established can answer 429 while the watch
 //   cache initialises.
 
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -53,7 +53,7 @@ describe('kube control plane smoke test', () => {
     mark = Date.now();
   };
 
-  before(async () => {
+  beforeAll(async () => {
     mark = Date.now();
     cp = await startControlPlane();
     lap('start');
@@ -61,7 +61,7 @@ describe('kube control plane smoke test', () => {
     kc.loadFromFile(cp.kubeconfigPath);
   });
 
-  after(async () => {
+  afterAll(async () => {
     mark = Date.now();
     await cp?.stop();
     lap('stop');

@@ -3,7 +3,7 @@
 // apply, Events with series aggregation, and leader election on a real Lease
 // with release on stop and takeover after expiry.
 
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -83,7 +83,7 @@ describe('status, events and leader election on a real apiserver', () => {
   let kc: k8s.KubeConfig;
   let connectorUid = '';
 
-  before(async () => {
+  beforeAll(async () => {
     cp = await startControlPlane();
     kc = new k8s.KubeConfig();
     kc.loadFromFile(cp.kubeconfigPath);
@@ -104,7 +104,7 @@ describe('status, events and leader election on a real apiserver', () => {
     assert.equal((await kubeRequest(cp, 'POST', `${BASE}/userbindings`, binding)).status, 201);
   });
 
-  after(async () => {
+  afterAll(async () => {
     await cp?.stop();
   });
 

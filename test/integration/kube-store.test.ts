@@ -9,7 +9,7 @@
 // had been stored before those defaults existed: the store's own admission
 // must then supply them.
 
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -159,7 +159,7 @@ describe('KubernetesStore on a real apiserver', () => {
     return s;
   };
 
-  before(async () => {
+  beforeAll(async () => {
     connectorTemplate = parseYaml(await readFile(join(ROOT, 'examples', 'connector.yaml'), 'utf8'));
     [cp, cpNoCache] = await Promise.all([
       startControlPlane({ verbose: false }),
@@ -179,7 +179,7 @@ describe('KubernetesStore on a real apiserver', () => {
     note(`initial sync ${Date.now() - t} ms`);
   });
 
-  after(async () => {
+  afterAll(async () => {
     await Promise.all(stores.map((s) => s.stop()));
     await Promise.all([cp?.stop(), cpNoCache?.stop()]);
     console.log(`[kube-store] summary: ${timings.join('; ')}`);

@@ -2,7 +2,8 @@
 // ioredis, the client production uses. Each RedisReplayCache has its own
 // connection: two of them stand for two operator replicas.
 
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
+import { onCleanup } from '../support/cleanup.ts';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { RedisReplayCache, ReplayCacheUnavailableError } from '../../src/saml/redis-replay-cache.ts';
@@ -71,9 +72,9 @@ describe('RedisReplayCache on a real Redis', () => {
     assert.equal(await replicaB.remember(late, nowSeconds() - 30), false);
   });
 
-  it('rejects (never answers true or false) when Redis is down', async (t) => {
+  it('rejects (never answers true or false) when Redis is down', async () => {
     const doomed = await startRedis();
-    t.after(() => doomed.stop());
+    onCleanup(() => doomed.stop());
     const timeoutMs = 1500;
     // ioredis defaults: commands wait in the offline queue while it reconnects,
     // so only the cache's own timeout ends the wait.

@@ -2,7 +2,8 @@
 // through ioredis, the client production uses. Each list has its own
 // connection: two of them stand for two operator replicas.
 
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
+import { onCleanup } from '../support/cleanup.ts';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { REVOCATION_GRACE_SECONDS, RedisRevocationList, RevocationListUnavailableError } from '../../src/session/revocation.ts';
@@ -88,9 +89,9 @@ describe('RedisRevocationList on a real Redis', () => {
     assert.equal(await redis.exists(list.keyFor(late)), 0);
   });
 
-  it('isRevoked rejects (never answers false) when Redis is stopped', async (t) => {
+  it('isRevoked rejects (never answers false) when Redis is stopped', async () => {
     const doomed = await startRedis();
-    t.after(() => doomed.stop());
+    onCleanup(() => doomed.stop());
     const timeoutMs = 1500;
     // ioredis defaults: the command waits in the offline queue; only the list's timeout ends the wait.
     const queuedClient = client(doomed.url);

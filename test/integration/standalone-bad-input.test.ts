@@ -4,7 +4,7 @@
 // never disturbs the good connector.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { signingIdentity } from '../support/saml-fixtures.ts';
 import { startTestOperator, waitFor, type TestOperator } from '../support/operator.ts';
 
@@ -129,7 +129,7 @@ async function withOperator(files: Record<string, string>, run: (op: TestOperato
 }
 
 describe('standalone operator with bad input', () => {
-  before(async () => {
+  beforeAll(async () => {
     pem = (await signingIdentity('idp')).certPem;
   });
 
@@ -275,7 +275,7 @@ describe('standalone operator with bad input', () => {
 
   describe('every bad document at once', () => {
     let op: TestOperator;
-    after(async () => op?.stop());
+    afterAll(async () => op?.stop());
 
     test('the good connector is untouched and the operator is ready', async () => {
       op = await startTestOperator({

@@ -2,7 +2,7 @@
 // project's SP code: IdP-initiated and SP-initiated (Redirect + POST) sign-ins,
 // wrong password, and signing key rotation.
 
-import { describe, it, before, after } from 'node:test';
+import { afterAll, beforeAll, describe, it, jest } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { deflateRawSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
@@ -128,7 +128,9 @@ function login(browser: BrowserClient, page: BrowserResponse, password = PASSWOR
 
 // ---------------------------------------------------------------------------
 
-describe('SimpleSAMLphp harness', { timeout: 600_000 }, () => {
+describe('SimpleSAMLphp harness', () => {
+  // Every test and hook here may take this long (the default is 30 s).
+  jest.setTimeout(600_000);
   let idp: SimpleSamlPhp;
   let keys: TestKeyPair;
 
@@ -142,7 +144,7 @@ describe('SimpleSAMLphp harness', { timeout: 600_000 }, () => {
     }
   };
 
-  before(async () => {
+  beforeAll(async () => {
     let t = performance.now();
     const installed = await ensureDebianPackages(SIMPLESAMLPHP_PACKAGES);
     console.log(
@@ -161,7 +163,7 @@ describe('SimpleSAMLphp harness', { timeout: 600_000 }, () => {
     console.log(`[timing] SimpleSAMLphp start: ${(performance.now() - t).toFixed(0)} ms at ${idp.baseURL}`);
   });
 
-  after(async () => {
+  afterAll(async () => {
     await idp?.stop();
   });
 

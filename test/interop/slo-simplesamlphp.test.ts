@@ -18,7 +18,7 @@
 //   sign-in and both logout directions work; the same settings refuse a
 //   connector that does not sign (the control that shows they are checked).
 
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it, jest } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { stringify } from 'yaml';
 import { startTestOperator, waitFor, type TestOperator } from '../support/operator.ts';
@@ -35,7 +35,9 @@ const STRICT = 'ssp-strict';
 const SIGNED_POST = 'ssp-signed-post';
 const USER = { name: 'alice', password: 'alice-Pw-slo-4%Qz', email: 'alice@example.com' };
 
-describe('single logout and SP signing with a real SimpleSAMLphp IdP', { timeout: 180_000 }, () => {
+describe('single logout and SP signing with a real SimpleSAMLphp IdP', () => {
+  // Every test and hook here may take this long (the default is 30 s).
+  jest.setTimeout(180_000);
   let idp: SimpleSamlPhp;
   let op: TestOperator;
   let spKey: TestKeyPair;
@@ -93,7 +95,7 @@ describe('single logout and SP signing with a real SimpleSAMLphp IdP', { timeout
     return (await fetch(`${op.baseURL}/auth/verify`, { headers: { cookie: `sso_session=${token}` } })).status;
   }
 
-  before(async () => {
+  beforeAll(async () => {
     const [key, sp] = await Promise.all([makeTestKeyPair('ssp-slo-idp'), makeTestKeyPair('sso-operator-sp-signing')]);
     spKey = sp;
     idp = await startSimpleSamlPhp({
@@ -153,7 +155,7 @@ describe('single logout and SP signing with a real SimpleSAMLphp IdP', { timeout
     assert.doesNotMatch(metadata, /KeyDescriptor/);
   });
 
-  after(async () => {
+  afterAll(async () => {
     await op?.stop();
     await idp?.stop();
   });

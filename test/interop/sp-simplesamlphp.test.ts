@@ -18,9 +18,9 @@
 //   rewritten within the second it was last compiled. Hence setIdpKey()
 //   below (wait until the IdP's own metadata shows the key, rewrite if it
 //   stays stale) and the SP registration done once, before the IdP has read
-//   it (the Query login of test 3 is started in before() for that).
+//   it (the Query login of test 3 is started in beforeAll() for that).
 
-import { describe, it, before, after } from 'node:test';
+import { afterAll, beforeAll, describe, it, jest } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { inflateRawSync } from 'node:zlib';
@@ -144,13 +144,15 @@ interface Attempt {
   correlationId?: string;
 }
 
-describe('operator SP with a real SimpleSAMLphp IdP', { timeout: 240_000 }, () => {
+describe('operator SP with a real SimpleSAMLphp IdP', () => {
+  // Every test and hook here may take this long (the default is 30 s).
+  jest.setTimeout(240_000);
   let idp: SimpleSamlPhp;
   let op: TestOperator;
   let oldKey: TestKeyPair;
   let newKey: TestKeyPair;
   let registrations: SpRegistration[] = [];
-  // Test 3's login, started in before() so its ACS URL is registered with the IdP from the start.
+  // Test 3's login, started in beforeAll() so its ACS URL is registered with the IdP from the start.
   const queryBrowser = new BrowserClient();
   let queryLogin: { location: string; acs: string };
 
@@ -336,7 +338,7 @@ describe('operator SP with a real SimpleSAMLphp IdP', { timeout: 240_000 }, () =
     assert.ok(typeof claims['iat'] === 'number' && Math.abs((claims['iat'] as number) - now) < 60, 'iat is now');
   }
 
-  before(async () => {
+  beforeAll(async () => {
     let t = performance.now();
     [oldKey, newKey] = await Promise.all([makeTestKeyPair('ssp-interop-idp-old'), makeTestKeyPair('ssp-interop-idp-new')]);
     idp = await startSimpleSamlPhp({
@@ -396,7 +398,7 @@ describe('operator SP with a real SimpleSAMLphp IdP', { timeout: 240_000 }, () =
     await idp.setServiceProviders(registrations);
   });
 
-  after(async () => {
+  afterAll(async () => {
     await op?.stop();
     await idp?.stop();
   });
@@ -450,7 +452,7 @@ describe('operator SP with a real SimpleSAMLphp IdP', { timeout: 240_000 }, () =
       assert.equal(fallback.action, acsOf('ssp-query'), 'IdP fell back to the registered ACS');
       assertRefused(await postAcs(browser, fallback), 401, 'UnsolicitedResponseRefused');
 
-      // The login started in before(), whose `?s=` URL is registered.
+      // The login started in beforeAll(), whose `?s=` URL is registered.
       const form = await toSamlResponse(browser, await browser.get(queryLogin.location), 'alice');
       assert.equal(form.action, queryLogin.acs, 'SimpleSAMLphp posts to the ACS URL with ?s=');
       assert.ok(!form.fields['RelayState'], 'no RelayState came back');

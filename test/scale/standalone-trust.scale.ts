@@ -7,7 +7,7 @@
 // Runs alone, after the rest of the suite (npm run test:scale), like the
 // cluster-mode one.
 
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -53,7 +53,7 @@ describe(`standalone: trust changes first with ${BINDINGS} bindings in the folde
     await rename(join(dir, `.${file}.tmp`), join(dir, file));
   }
 
-  before(async () => {
+  beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'sso-standalone-trust-'));
     [trusted, untrusted] = await Promise.all([signingIdentity('standalone-a'), signingIdentity('standalone-b')]);
     await put('secret.yaml', secretYaml(trusted.certPem));
@@ -79,12 +79,12 @@ describe(`standalone: trust changes first with ${BINDINGS} bindings in the folde
     );
     baseURL = op.publicAddress;
     note(`standalone start with ${BINDINGS + 1} bindings in the folder: ready in ${(performance.now() - t0).toFixed(0)} ms`);
-  });
+  }, 120_000);
 
-  after(async () => {
+  afterAll(async () => {
     await op?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  }, 30_000);
 
   const probe = () => ({ baseURL, publicURL: 'http://127.0.0.1:8080', namespace: 'default', connector: 'app', issuer: IDP_ENTITY });
   const signIn = (key: SigningIdentity) => signInAs(probe(), key);
@@ -127,5 +127,5 @@ describe(`standalone: trust changes first with ${BINDINGS} bindings in the folde
     await op.controller.idle();
     assert.equal((op.status.get('UserBinding', 'default', 'alice') as { phase: string }).phase, 'Active');
     assert.equal((op.status.get('UserBinding', 'default', `u${BINDINGS - 1}`) as { phase: string }).phase, 'Active');
-  });
+  }, 120_000);
 });

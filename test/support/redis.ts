@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before } from 'node:test';
+import { afterAll, beforeAll } from '@jest/globals';
 import { Redis, type RedisOptions } from 'ioredis';
 import { ensureDebianPackages, freePort } from './system-deps.ts';
 
@@ -157,10 +157,10 @@ export function connected(...clients: Redis[]): Promise<unknown> {
 export function useRedis(): RedisFixture {
   let server: RedisServer | undefined;
   const clients: Redis[] = [];
-  before(async () => {
+  beforeAll(async () => {
     server = await startRedis();
   });
-  after(async () => {
+  afterAll(async () => {
     for (const c of clients) c.disconnect();
     await server?.stop();
   });

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { admit, API_GROUP, API_VERSION, type AdmissionError, type SsoConnector, type Secret, type UserBinding } from '../../../src/api/index.ts';
 import { validConnector, type Manifest } from './rule-cases.ts';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import { ConfigError, parseRunArgs, type RunConfig } from '../../../src/config.ts';
 
 function parse(argv: string[], env: NodeJS.ProcessEnv = {}): RunConfig {

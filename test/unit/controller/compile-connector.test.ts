@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it, before } from 'node:test';
+import { beforeAll, describe, it } from '@jest/globals';
 import { compileConnector, type SecretLookup } from '../../../src/controller/compile-connector.ts';
 import { generateSigningIdentity, type SigningIdentity } from '../../../src/demo-idp/keys.ts';
 import { connector } from './fixtures.ts';
@@ -11,7 +11,7 @@ let second: SigningIdentity;
 let expiring: SigningIdentity;
 let expired: SigningIdentity;
 
-before(async () => {
+beforeAll(async () => {
   [fresh, second, expiring, expired] = await Promise.all([
     generateSigningIdentity({ commonName: 'fresh', days: 365, notBefore: new Date(now.getTime() - DAY) }),
     generateSigningIdentity({ commonName: 'second', days: 365, notBefore: new Date(now.getTime() - DAY) }),

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it, before } from 'node:test';
+import { beforeAll, describe, it } from '@jest/globals';
 import { Controller } from '../../../src/controller/controller.ts';
 import { Registry } from '../../../src/controller/registry.ts';
 import { MemoryStatusSink } from '../../../src/controller/status-sink.ts';
@@ -13,7 +13,7 @@ import { binding, connector, secret } from './fixtures.ts';
 
 let idp: SigningIdentity;
 let next: SigningIdentity;
-before(async () => {
+beforeAll(async () => {
   [idp, next] = await Promise.all([generateSigningIdentity({ commonName: 'idp' }), generateSigningIdentity({ commonName: 'next' })]);
 });
 

@@ -3,7 +3,7 @@
 // apiserver side: test/integration/kube-status-leader.test.ts.
 
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
 import {
   EventRecorder,

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import { KeyQueue } from '../../../src/controller/key-queue.ts';
 
 function drain<L extends string>(q: KeyQueue<L>): string[] {

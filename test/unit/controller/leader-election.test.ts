@@ -3,7 +3,7 @@
 // The same semantics on a real apiserver: test/integration/kube-status-leader.test.ts.
 
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import {
   LeaderElector,
   LeaseConflictError,

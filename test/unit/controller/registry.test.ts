@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import { BindingIndex, Registry, userMatchKey, type BindingEntry } from '../../../src/controller/registry.ts';
 
 function entry(user: string, extra: Partial<BindingEntry> = {}): BindingEntry {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import type { StatusKind } from '../../../src/controller/status-sink.ts';
 import { StatusWriter, type StatusTarget } from '../../../src/controller/status-writer.ts';
 

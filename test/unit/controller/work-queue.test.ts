@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import { WorkQueue } from '../../../src/controller/work-queue.ts';
 
 describe('WorkQueue', () => {
@@ -148,7 +148,6 @@ describe('WorkQueue lanes', () => {
     assert.equal(q.oldestAgeSeconds('normal'), 0);
     q.stop();
   });
-});
 
   it('counts a key waiting for its retry in depth, and a scheduled requeue not', async () => {
     let failures = 1;
@@ -170,6 +169,7 @@ describe('WorkQueue lanes', () => {
     assert.equal(q.depth('normal'), 0, 'retried and done');
     q.stop();
   });
+});
 
 describe('WorkQueue: a lane with a worker of its own', () => {
   it('runs a key of the reserved lane while the other worker waits on a slow key', async () => {

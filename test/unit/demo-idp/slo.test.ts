@@ -4,7 +4,8 @@
 // requests from anywhere else.
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
+import { onCleanup } from '../../support/cleanup.ts';
 import { Writable } from 'node:stream';
 import fastify from 'fastify';
 import { createDemoIdp } from '../../../src/demo-idp/app.ts';
@@ -30,9 +31,9 @@ async function setup() {
   return { app, demo, cfg };
 }
 
-test('a LogoutRequest from an SP of this operator gets a signed LogoutResponse at its SLO endpoint', async (t) => {
+test('a LogoutRequest from an SP of this operator gets a signed LogoutResponse at its SLO endpoint', async () => {
   const { app, cfg } = await setup();
-  t.after(() => app.close());
+  onCleanup(() => app.close());
   const out = buildLogoutRequest(cfg, { requestId: '_req1', nameID: 'demo@example.com', sessionIndex: '_s', relayState: 'state-1', now: new Date() });
   const res = await app.inject({ method: 'GET', url: out.url.slice(PUBLIC.length) });
   assert.equal(res.statusCode, 302, res.body);
@@ -46,9 +47,9 @@ test('a LogoutRequest from an SP of this operator gets a signed LogoutResponse a
   assert.equal(r.relayState, 'state-1');
 });
 
-test('a LogoutRequest from elsewhere, or not a LogoutRequest, is refused with 400', async (t) => {
+test('a LogoutRequest from elsewhere, or not a LogoutRequest, is refused with 400', async () => {
   const { app, cfg } = await setup();
-  t.after(() => app.close());
+  onCleanup(() => app.close());
   const foreign = buildLogoutRequest({ ...cfg, spEntityID: 'https://evil.example/saml/x/y/metadata' }, { requestId: '_r', nameID: 'n', relayState: 'r', now: new Date() });
   const res = await app.inject({ method: 'GET', url: foreign.url.slice(PUBLIC.length) });
   assert.equal(res.statusCode, 400);
@@ -57,9 +58,9 @@ test('a LogoutRequest from elsewhere, or not a LogoutRequest, is refused with 40
   assert.equal((await app.inject({ method: 'GET', url: '/demo-idp/slo?SAMLRequest=%25%25' })).statusCode, 400);
 });
 
-test('the demo IdP metadata names its SLO endpoint', async (t) => {
+test('the demo IdP metadata names its SLO endpoint', async () => {
   const { app } = await setup();
-  t.after(() => app.close());
+  onCleanup(() => app.close());
   const md = (await app.inject({ method: 'GET', url: '/demo-idp/metadata' })).body;
   assert.match(md, /<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https:\/\/sso\.example\.test\/demo-idp\/slo"\/>/);
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import { inflateRawSync } from 'node:zlib';
 import type { Element } from '@xmldom/xmldom';
 import { parseAuthnRequest } from '../../../src/demo-idp/saml-idp.ts';

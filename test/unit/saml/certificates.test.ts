@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { before, describe, it } from 'node:test';
+import { beforeAll, describe, it } from '@jest/globals';
 import type { SigningIdentity } from '../../../src/demo-idp/keys.ts';
 import { matchesPins, normaliseFingerprint, parseCertificates } from '../../../src/saml/certificates.ts';
 import { signingIdentity } from '../../support/saml-fixtures.ts';
 
 let a: SigningIdentity;
 let b: SigningIdentity;
-before(async () => {
+beforeAll(async () => {
   [a, b] = await Promise.all([signingIdentity('idp'), signingIdentity('idp2')]);
 });
 

@@ -4,7 +4,7 @@
 // trail entry, the last one).
 import assert from 'node:assert/strict';
 import { createPrivateKey, sign } from 'node:crypto';
-import { before, describe, it } from 'node:test';
+import { beforeAll, describe, it } from '@jest/globals';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Element } from '@xmldom/xmldom';
 import type { SigningIdentity } from '../../../src/demo-idp/keys.ts';
@@ -50,7 +50,7 @@ function idpSide(): SamlConnectorConfig {
   return makeConfig([], { spEntityID: IDP_ENTITY_ID, idp: { entityID: SP_ENTITY_ID, sloURL: SP_SLO_URL } });
 }
 
-before(async () => {
+beforeAll(async () => {
   idp = await signingIdentity();
   idpEc = await signingIdentity('idp-ec', 'EC');
   attacker = await signingIdentity('attacker');

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import type { Element } from '@xmldom/xmldom';
 import { buildSpMetadata } from '../../../src/saml/metadata.ts';
 import { NS, childElement, childElements, parseXmlStrict } from '../../../src/saml/xml.ts';

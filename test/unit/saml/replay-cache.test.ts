@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import { MemoryReplayCache } from '../../../src/saml/replay-cache.ts';
 
 describe('MemoryReplayCache', () => {

@@ -9,7 +9,7 @@ import type { KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { before, describe, it } from 'node:test';
+import { beforeAll, describe, it } from '@jest/globals';
 import { inspect } from 'node:util';
 import { inflateRawSync } from 'node:zlib';
 import pino from 'pino';
@@ -165,7 +165,7 @@ function elementChildren(el: Element): Element[] {
   return out;
 }
 
-before(async () => {
+beforeAll(async () => {
   [rsa, ec, other] = await Promise.all([
     generateSigningIdentity({ commonName: 'sp.example.test', algorithm: 'RSA' }),
     generateSigningIdentity({ commonName: 'sp-ec.example.test', algorithm: 'EC' }),

@@ -2,7 +2,7 @@
 // built by an attacker who holds a genuinely signed response for another
 // user (or their own key) and edits it.
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { beforeAll, describe, it } from '@jest/globals';
 import type { Document, Element } from '@xmldom/xmldom';
 import type { SigningIdentity } from '../../../src/demo-idp/keys.ts';
 import { isSha1Signature, signatureMethod, signingAlgorithm } from '../../../src/saml/algorithms.ts';
@@ -31,7 +31,7 @@ let attacker: SigningIdentity;
 let cfg: SamlConnectorConfig;
 let lax: SamlConnectorConfig;
 
-before(async () => {
+beforeAll(async () => {
   [idp, idp2, attacker] = await Promise.all([signingIdentity('idp'), signingIdentity('idp2'), signingIdentity('attacker')]);
   cfg = makeConfig(certificatesOf(idp));
   lax = makeConfig(certificatesOf(idp), { security: { requireSignedAssertions: false } });

@@ -2,7 +2,7 @@
 // the canonical content we return must be byte-identical to what
 // getSignedReferences() returns, including with InclusiveNamespaces.
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { beforeAll, describe, it } from '@jest/globals';
 import { SignedXml } from 'xml-crypto';
 import type { Element } from '@xmldom/xmldom';
 import type { SigningIdentity } from '../../../src/demo-idp/keys.ts';
@@ -13,7 +13,7 @@ import { NS, parseXmlStrict } from '../../../src/saml/xml.ts';
 import { assertAccepted, b64, certificatesOf, input, makeConfig, makeResponseXml, signingIdentity } from '../../support/saml-fixtures.ts';
 
 let idp: SigningIdentity;
-before(async () => {
+beforeAll(async () => {
   idp = await signingIdentity();
 });
 

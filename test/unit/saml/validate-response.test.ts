@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { beforeAll, describe, it } from '@jest/globals';
 import type { SigningIdentity } from '../../../src/demo-idp/keys.ts';
 import { MemoryReplayCache } from '../../../src/saml/replay-cache.ts';
 import { validateResponse } from '../../../src/saml/validate-response.ts';
@@ -23,7 +23,7 @@ let idp: SigningIdentity;
 let cfg: SamlConnectorConfig;
 const minutes = (m: number): Date => new Date(Date.now() + m * 60_000);
 
-before(async () => {
+beforeAll(async () => {
   idp = await signingIdentity();
   cfg = makeConfig(certificatesOf(idp));
 });

@@ -3,7 +3,8 @@
 // identities exactly and untrimmed.
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
+import { onCleanup } from '../../support/cleanup.ts';
 import { signingIdentity } from '../../support/saml-fixtures.ts';
 import { assertRefused, signIn, startHarness } from './harness.ts';
 import { bindingManifest, connectorManifest } from './manifests.ts';
@@ -15,21 +16,21 @@ async function harness(...bindings: Record<string, unknown>[]) {
   return startHarness({ objects: [connectorManifest('demo', idp.certPem), connectorManifest('other', idp.certPem), ...bindings] });
 }
 
-test('403 BindingNotActive for a valid identity without any binding', async (t) => {
+test('403 BindingNotActive for a valid identity without any binding', async () => {
   const h = await harness(bindingManifest('bob', 'bob@example.com', ['demo']));
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const { acs } = await signIn(h, { response: { nameID: 'alice@example.com' } });
   assertRefused(acs, 403, 'BindingNotActive');
   // The control: bob, bound, gets in.
   assert.equal((await signIn(h, { response: { nameID: 'bob@example.com' } })).acs.statusCode, 303);
 });
 
-test('403 for a binding that is Pending or Denied', async (t) => {
+test('403 for a binding that is Pending or Denied', async () => {
   const h = await harness(
     bindingManifest('pending', 'pending@example.com', ['demo'], { approval: 'Pending' }),
     bindingManifest('denied', 'denied@example.com', ['demo'], { approval: 'Denied' }),
   );
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   assertRefused((await signIn(h, { response: { nameID: 'pending@example.com' } })).acs, 403, 'BindingNotActive');
   assertRefused((await signIn(h, { response: { nameID: 'denied@example.com' } })).acs, 403, 'BindingNotActive');
   // Approved later: the same user gets in.
@@ -37,16 +38,16 @@ test('403 for a binding that is Pending or Denied', async (t) => {
   assert.equal((await signIn(h, { response: { nameID: 'pending@example.com' } })).acs.statusCode, 303);
 });
 
-test('403 for a binding to another connector only', async (t) => {
+test('403 for a binding to another connector only', async () => {
   const h = await harness(bindingManifest('alice', 'alice@example.com', ['other']));
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   assertRefused((await signIn(h)).acs, 403, 'BindingNotActive');
   assert.equal((await signIn(h, { connector: 'default/other' })).acs.statusCode, 303);
 });
 
-test('an email identity matches its binding case-insensitively', async (t) => {
+test('an email identity matches its binding case-insensitively', async () => {
   const h = await harness(bindingManifest('alice', 'Alice@Example.COM', ['demo'], { groups: ['devs'] }));
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   for (const nameID of ['alice@example.com', 'ALICE@EXAMPLE.COM', 'Alice@Example.COM']) {
     const { acs } = await signIn(h, { response: { nameID } });
     assert.equal(acs.statusCode, 303, `${nameID}: ${acs.body}`);
@@ -54,9 +55,9 @@ test('an email identity matches its binding case-insensitively', async (t) => {
   assertRefused((await signIn(h, { response: { nameID: 'alice@example.org' } })).acs, 403, 'BindingNotActive');
 });
 
-test('a non-email identity matches exactly: no case folding, no trimming', async (t) => {
+test('a non-email identity matches exactly: no case folding, no trimming', async () => {
   const h = await harness(bindingManifest('alice', 'alice', ['demo']), bindingManifest('spaced', ' bob', ['demo']));
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const as = (nameID: string) => signIn(h, { response: { nameID, nameIDFormat: UNSPECIFIED } });
   assert.equal((await as('alice')).acs.statusCode, 303);
   assertRefused((await as('Alice')).acs, 403, 'BindingNotActive');

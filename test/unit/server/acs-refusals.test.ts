@@ -2,7 +2,8 @@
 // session cookie.
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
+import { onCleanup } from '../../support/cleanup.ts';
 import { signingIdentity } from '../../support/saml-fixtures.ts';
 import { ACS_BODY_LIMIT } from '../../../src/server/routes/saml.ts';
 import { answer, assertRefused, postAcs, signIn, startHarness, startLogin, unsolicited } from './harness.ts';
@@ -23,9 +24,9 @@ async function harness() {
   });
 }
 
-test('400 MalformedResponse: SAMLResponse missing, empty, not base64, not XML', async (t) => {
+test('400 MalformedResponse: SAMLResponse missing, empty, not base64, not XML', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const login = await startLogin(h.app, '/saml/default/demo/login');
   assertRefused(await postAcs(h.app, ACS, { RelayState: login.relayState }, login.state), 400, 'MalformedResponse');
   assertRefused(await postAcs(h.app, ACS, { SAMLResponse: '', RelayState: login.relayState }, login.state), 400, 'MalformedResponse');
@@ -36,26 +37,26 @@ test('400 MalformedResponse: SAMLResponse missing, empty, not base64, not XML', 
   assertRefused(await h.app.inject({ method: 'POST', url: ACS }), 400, 'MalformedResponse');
 });
 
-test("413 ResponseTooLarge over the connector's maxResponseBytes", async (t) => {
+test("413 ResponseTooLarge over the connector's maxResponseBytes", async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const login = await startLogin(h.app, '/saml/default/small/login');
   const samlResponse = answer(h.idp, login.request);
   assert.ok(Buffer.from(samlResponse, 'base64').length > 1024, 'a real response is larger than the 1024-byte limit');
   assertRefused(await postAcs(h.app, '/saml/default/small/acs', { SAMLResponse: samlResponse, RelayState: login.relayState }, login.state), 413, 'ResponseTooLarge');
 });
 
-test('a response above the 64 KiB form limit but within maxResponseBytes is accepted', async (t) => {
+test('a response above the 64 KiB form limit but within maxResponseBytes is accepted', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const { acs, samlResponse } = await signIn(h, { response: { attributes: { mail: 'alice@example.com', note: 'x'.repeat(100 * 1024) } } });
   assert.ok(samlResponse.length > 128 * 1024);
   assert.equal(acs.statusCode, 303, acs.body.slice(0, 500));
 });
 
-test('413 ResponseTooLarge over the route body limit, before any parsing', async (t) => {
+test('413 ResponseTooLarge over the route body limit, before any parsing', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const payload = `SAMLResponse=${'A'.repeat(ACS_BODY_LIMIT + 16)}`;
   const res = await h.app.inject({ method: 'POST', url: ACS, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload });
   // The connector's own ceiling is checked from Content-Length before the body is read.
@@ -66,17 +67,17 @@ test('413 ResponseTooLarge over the route body limit, before any parsing', async
   assertRefused(res2, 413, 'ResponseTooLarge');
 });
 
-test('401 InResponseToMismatch when the response answers another request', async (t) => {
+test('401 InResponseToMismatch when the response answers another request', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const login = await startLogin(h.app, '/saml/default/demo/login');
   const samlResponse = answer(h.idp, login.request, { inResponseTo: '_00000000000000000000000000000000' });
   assertRefused(await postAcs(h.app, ACS, { SAMLResponse: samlResponse, RelayState: login.relayState }, login.state), 401, 'InResponseToMismatch');
 });
 
-test('401 when the state cookie is missing or forged: the response is treated as unsolicited', async (t) => {
+test('401 when the state cookie is missing or forged: the response is treated as unsolicited', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const login = await startLogin(h.app, '/saml/default/demo/login');
   const samlResponse = answer(h.idp, login.request);
   assertRefused(await postAcs(h.app, ACS, { SAMLResponse: samlResponse, RelayState: login.relayState }), 401, 'UnsolicitedResponseRefused');
@@ -86,9 +87,9 @@ test('401 when the state cookie is missing or forged: the response is treated as
   assertRefused(await postAcs(h.app, ACS, { SAMLResponse: samlResponse, RelayState: 'not-the-state-id' }, login.state), 401, 'UnsolicitedResponseRefused');
 });
 
-test("401 when one connector's login state is replayed at another connector's ACS", async (t) => {
+test("401 when one connector's login state is replayed at another connector's ACS", async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const login = await startLogin(h.app, '/saml/default/demo/login');
   for (const [name, reason] of [
     ['other', 'UnsolicitedResponseRefused'],
@@ -109,9 +110,9 @@ test("401 when one connector's login state is replayed at another connector's AC
   assert.equal(own.statusCode, 303, own.body);
 });
 
-test('401 ReplayDetected when the same response is posted twice', async (t) => {
+test('401 ReplayDetected when the same response is posted twice', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   // IdP-initiated, so that nothing but the replay cache stands between the two posts.
   const samlResponse = unsolicited(h, 'default', 'other-idpi');
   const first = await postAcs(h.app, '/saml/default/other-idpi/acs', { SAMLResponse: samlResponse });
@@ -119,9 +120,9 @@ test('401 ReplayDetected when the same response is posted twice', async (t) => {
   assertRefused(await postAcs(h.app, '/saml/default/other-idpi/acs', { SAMLResponse: samlResponse }), 401, 'ReplayDetected');
 });
 
-test('401 for a response signed by an untrusted key', async (t) => {
+test('401 for a response signed by an untrusted key', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const attacker = await signingIdentity('attacker');
   const login = await startLogin(h.app, '/saml/default/demo/login');
   const res = await postAcs(h.app, ACS, { SAMLResponse: answer(attacker, login.request), RelayState: login.relayState }, login.state);

@@ -2,7 +2,8 @@
 // route, a not-ready one 503, and the ACS takes POST only.
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
+import { onCleanup } from '../../support/cleanup.ts';
 import { signingIdentity } from '../../support/saml-fixtures.ts';
 import { answer, assertRefused, postAcs, startHarness, startLogin, unsolicited } from './harness.ts';
 import { bindingManifest, connectorManifest } from './manifests.ts';
@@ -19,9 +20,9 @@ async function harness() {
   });
 }
 
-test('an unknown connector is 404 ConnectorNotFound on metadata, login and ACS', async (t) => {
+test('an unknown connector is 404 ConnectorNotFound on metadata, login and ACS', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   assertRefused(await h.app.inject({ method: 'GET', url: '/saml/default/nope/metadata' }), 404, 'ConnectorNotFound');
   assertRefused(await h.app.inject({ method: 'GET', url: '/saml/default/nope/login' }), 404, 'ConnectorNotFound');
   assertRefused(await postAcs(h.app, '/saml/default/nope/acs', { SAMLResponse: unsolicited(h, 'default', 'nope') }), 404, 'ConnectorNotFound');
@@ -29,9 +30,9 @@ test('an unknown connector is 404 ConnectorNotFound on metadata, login and ACS',
   assertRefused(await h.app.inject({ method: 'GET', url: '/saml/other/demo/metadata' }), 404, 'ConnectorNotFound');
 });
 
-test('a disabled connector answers 404 on metadata, login and ACS, like a missing one', async (t) => {
+test('a disabled connector answers 404 on metadata, login and ACS, like a missing one', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   assert.equal(h.registry.current().connectors.get('default/off')?.ready, true, 'the connector itself is fine, only switched off');
   const metadata = await h.app.inject({ method: 'GET', url: '/saml/default/off/metadata' });
   assertRefused(metadata, 404, 'ConnectorNotFound');
@@ -45,9 +46,9 @@ test('a disabled connector answers 404 on metadata, login and ACS, like a missin
   assert.equal((await h.app.inject({ method: 'GET', url: '/saml/default/off/metadata' })).statusCode, 200);
 });
 
-test('a connector that is not Ready (missing Secret) answers 503 ConnectorNotReady', async (t) => {
+test('a connector that is not Ready (missing Secret) answers 503 ConnectorNotReady', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   assert.equal(h.registry.current().connectors.get('default/broken')?.notReadyReason, 'SecretNotFound');
   assertRefused(await h.app.inject({ method: 'GET', url: '/saml/default/broken/metadata' }), 503, 'ConnectorNotReady');
   assertRefused(await h.app.inject({ method: 'GET', url: '/saml/default/broken/login' }), 503, 'ConnectorNotReady');
@@ -66,9 +67,9 @@ test('a connector that is not Ready (missing Secret) answers 503 ConnectorNotRea
   assert.equal(acs.statusCode, 303, acs.body);
 });
 
-test('the metadata of a ready connector is served', async (t) => {
+test('the metadata of a ready connector is served', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const res = await h.app.inject({ method: 'GET', url: '/saml/default/demo/metadata' });
   assert.equal(res.statusCode, 200);
   assert.match(String(res.headers['content-type']), /^application\/samlmetadata\+xml/);
@@ -76,9 +77,9 @@ test('the metadata of a ready connector is served', async (t) => {
   assert.ok(res.body.includes('Location="https://sp.example.test/saml/default/demo/acs"'), res.body);
 });
 
-test('the ACS takes POST only: other methods are 405 with Allow: POST', async (t) => {
+test('the ACS takes POST only: other methods are 405 with Allow: POST', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   for (const method of ['GET', 'PUT', 'DELETE', 'PATCH'] as const) {
     const res = await h.app.inject({ method, url: '/saml/default/demo/acs' });
     assertRefused(res, 405, 'MethodNotAllowed');

@@ -2,7 +2,8 @@
 // connector goes away, and refuses tokens it did not sign.
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
+import { onCleanup } from '../../support/cleanup.ts';
 import type { FastifyInstance } from 'fastify';
 import { generateKeySet } from '../../../src/session/keys.ts';
 import { SessionTokens } from '../../../src/session/tokens.ts';
@@ -30,25 +31,25 @@ async function check(app: FastifyInstance, cookie: string): Promise<{ status: nu
   return { status: verify.statusCode, reason: body.reason };
 }
 
-test('deleting the binding ends access at the next request', async (t) => {
+test('deleting the binding ends access at the next request', async () => {
   const { h, cookie } = await signedIn();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   assert.deepEqual(await check(h.app, cookie), { status: 200, reason: undefined });
   await h.remove('UserBinding', 'default', 'alice');
   assert.deepEqual(await check(h.app, cookie), { status: 401, reason: 'BindingNotActive' });
 });
 
-test('an empty binding index (registry.setBindings([])) ends access', async (t) => {
+test('an empty binding index (registry.setBindings([])) ends access', async () => {
   const { h, cookie } = await signedIn();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   assert.equal((await check(h.app, cookie)).status, 200);
   h.registry.setBindings([]);
   assert.deepEqual(await check(h.app, cookie), { status: 401, reason: 'BindingNotActive' });
 });
 
-test('denying the binding ends access; its groups follow the binding as it is now', async (t) => {
+test('denying the binding ends access; its groups follow the binding as it is now', async () => {
   const { h, cookie } = await signedIn();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   await h.apply(bindingManifest('alice', 'alice@example.com', ['demo'], { groups: ['ops'] }));
   const verify = await h.app.inject({ method: 'GET', url: '/auth/verify', headers: { cookie } });
   assert.equal(verify.statusCode, 200);
@@ -57,9 +58,9 @@ test('denying the binding ends access; its groups follow the binding as it is no
   assert.deepEqual(await check(h.app, cookie), { status: 401, reason: 'BindingNotActive' });
 });
 
-test('disabling the connector ends access', async (t) => {
+test('disabling the connector ends access', async () => {
   const { h, cookie } = await signedIn();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   await h.apply(connectorManifest('demo', h.idp.certPem, { enabled: false }));
   assert.deepEqual(await check(h.app, cookie), { status: 401, reason: 'ConnectorDisabled' });
   // Enabled again: the same session is honoured again (nothing was revoked but the switch).
@@ -67,16 +68,16 @@ test('disabling the connector ends access', async (t) => {
   assert.equal((await check(h.app, cookie)).status, 200);
 });
 
-test('deleting the connector ends access', async (t) => {
+test('deleting the connector ends access', async () => {
   const { h, cookie } = await signedIn();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   await h.remove('SsoConnector', 'default', 'demo');
   assert.deepEqual(await check(h.app, cookie), { status: 401, reason: 'ConnectorDisabled' });
 });
 
-test('a tampered token is refused', async (t) => {
+test('a tampered token is refused', async () => {
   const { h, token } = await signedIn();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const [header, payload, signature] = token.split('.') as [string, string, string];
   const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
   claims.groups = ['admins'];
@@ -88,9 +89,9 @@ test('a tampered token is refused', async (t) => {
   assert.deepEqual(await check(h.app, `${SESSION}=${flipped}`), { status: 401, reason: 'SessionInvalid' });
 });
 
-test('a well-formed token signed by another key is refused', async (t) => {
+test('a well-formed token signed by another key is refused', async () => {
   const { h } = await signedIn();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const foreignKeys = generateKeySet();
   const foreign = new SessionTokens(() => foreignKeys, h.publicURL);
   const { token } = await foreign.issue({ sub: 'alice@example.com', email: 'alice@example.com', groups: [], connector: 'default/demo' }, 3600);

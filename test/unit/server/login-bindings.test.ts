@@ -2,7 +2,8 @@
 // back (acsParameterStyle Query), through the public app.
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
+import { onCleanup } from '../../support/cleanup.ts';
 import { signingIdentity } from '../../support/saml-fixtures.ts';
 import { SESSION, answer, assertRefused, cookieValue, postAcs, startHarness, startLogin } from './harness.ts';
 import { bindingManifest, connectorManifest } from './manifests.ts';
@@ -18,9 +19,9 @@ async function harness() {
   });
 }
 
-test('acsParameterStyle Query: the ACS URL of the request carries ?s=, and the ACS resolves the state from it', async (t) => {
+test('acsParameterStyle Query: the ACS URL of the request carries ?s=, and the ACS resolves the state from it', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const login = await startLogin(h.app, '/saml/default/query/login?rd=/q');
   assert.equal(login.res.statusCode, 302);
   assert.equal(login.relayState, undefined, 'no RelayState with the Query style');
@@ -42,9 +43,9 @@ test('acsParameterStyle Query: the ACS URL of the request carries ?s=, and the A
   assert.ok(cookieValue(acs, SESSION));
 });
 
-test('HTTP-POST binding: login answers an auto-submit page to the IdP, with a CSP, and the flow completes', async (t) => {
+test('HTTP-POST binding: login answers an auto-submit page to the IdP, with a CSP, and the flow completes', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const login = await startLogin(h.app, '/saml/default/post/login?rd=/p');
   const res = login.res;
   assert.equal(res.statusCode, 200);

@@ -2,7 +2,8 @@
 // -> session cookie -> forward-auth, whoami, logout, JWKS.
 
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, test } from '@jest/globals';
+import { onCleanup } from '../../support/cleanup.ts';
 import { bindingManifest, connectorManifest } from './manifests.ts';
 import {
   SESSION,
@@ -32,9 +33,9 @@ async function harness(o: HarnessOptions = {}) {
 }
 
 describe('SP-initiated login, end to end', () => {
-  test('login -> ACS -> 303 with a session that forward-auth, whoami and logout honour', async (t) => {
+  test('login -> ACS -> 303 with a session that forward-auth, whoami and logout honour', async () => {
     const h = await harness();
-    t.after(() => h.close());
+    onCleanup(() => h.close());
 
     // 1. Login: 302 to the IdP with SAMLRequest and RelayState, state cookie set.
     const login = await startLogin(h.app, '/saml/default/demo/login?rd=%2Fapp%3Fx%3D1');
@@ -104,9 +105,9 @@ describe('SP-initiated login, end to end', () => {
     assert.equal(cookieAttributes(cleared)['max-age'], '0');
   });
 
-  test('two logins in flight: each completes with its own state, the other stays pending', async (t) => {
+  test('two logins in flight: each completes with its own state, the other stays pending', async () => {
     const h = await harness();
-    t.after(() => h.close());
+    onCleanup(() => h.close());
     const first = await startLogin(h.app, '/saml/default/demo/login?rd=/first');
     const second = await startLogin(h.app, '/saml/default/demo/login?rd=/second', `${STATE}=${first.state}`);
     assert.notEqual(first.relayState, second.relayState);
@@ -128,9 +129,9 @@ describe('SP-initiated login, end to end', () => {
     assert.ok(again.body.includes('<code>UnsolicitedResponseRefused</code>'), again.body);
   });
 
-  test('JWKS publishes the session keys without private members', async (t) => {
+  test('JWKS publishes the session keys without private members', async () => {
     const h = await harness();
-    t.after(() => h.close());
+    onCleanup(() => h.close());
     const res = await h.app.inject({ method: 'GET', url: '/.well-known/jwks.json' });
     assert.equal(res.statusCode, 200);
     const { keys } = res.json() as { keys: Record<string, unknown>[] };
@@ -143,10 +144,10 @@ describe('SP-initiated login, end to end', () => {
     }
   });
 
-  test('the session token verifies against the published JWKS', async (t) => {
+  test('the session token verifies against the published JWKS', async () => {
     const { createLocalJWKSet, jwtVerify } = await import('jose');
     const h = await harness();
-    t.after(() => h.close());
+    onCleanup(() => h.close());
     const login = await startLogin(h.app, '/saml/default/demo/login');
     const acs = await postAcs(h.app, '/saml/default/demo/acs', { SAMLResponse: answer(h.idp, login.request), RelayState: login.relayState }, login.state);
     assert.equal(acs.statusCode, 303);
@@ -164,9 +165,9 @@ describe('session cookie attributes follow the public URL and --cookie-domain', 
     { name: 'cookie domain', o: { publicURL: 'https://sp.example.test', cookieDomain: 'example.test' }, secure: true, domain: 'example.test' },
   ];
   for (const c of cases) {
-    test(c.name, async (t) => {
+    test(c.name, async () => {
       const h = await harness(c.o);
-      t.after(() => h.close());
+      onCleanup(() => h.close());
       const login = await startLogin(h.app, '/saml/default/demo/login?rd=/x');
       // The state cookie is SameSite=None and so always Secure, even on http loopback.
       const state = cookieAttributes(setCookieLine(login.res, STATE)!);

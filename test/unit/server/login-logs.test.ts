@@ -3,7 +3,8 @@
 // Provisioning adds the decision trail and the attributes received.
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
+import { onCleanup } from '../../support/cleanup.ts';
 import { signingIdentity } from '../../support/saml-fixtures.ts';
 import { SESSION, STATE, cookieValue, signIn, startHarness, type Harness } from './harness.ts';
 import { bindingManifest, connectorManifest } from './manifests.ts';
@@ -44,9 +45,9 @@ async function attempt(h: Harness) {
   return { ok, refused };
 }
 
-test('Production: one line per attempt with the reason code, no attributes, no trail, no user', async (t) => {
+test('Production: one line per attempt with the reason code, no attributes, no trail, no user', async () => {
   const h = await harness('Production');
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const { ok, refused } = await attempt(h);
   await assertNoSecrets(h, { samlResponse: ok.samlResponse, token: cookieValue(ok.acs, SESSION)!, state: ok.login.state });
   await assertNoSecrets(h, { samlResponse: refused.samlResponse, state: refused.login.state });
@@ -70,18 +71,18 @@ test('Production: one line per attempt with the reason code, no attributes, no t
   assert.ok(!h.logText().includes('bob@example.com'), 'no refused identity in the Production log');
 });
 
-test('the correlation id on the error page is the one in the log line', async (t) => {
+test('the correlation id on the error page is the one in the log line', async () => {
   const h = await harness('Production');
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const { acs } = await signIn(h, { response: { nameID: 'bob@example.com' } });
   const id = /Correlation id: <code>([^<]+)<\/code>/.exec(acs.body)?.[1];
   assert.ok(id, acs.body);
   assert.equal(loginLines(h).filter((l) => l.correlationId === id).length, 1);
 });
 
-test('Provisioning: the trail, the user and the attributes received are logged; secrets still are not', async (t) => {
+test('Provisioning: the trail, the user and the attributes received are logged; secrets still are not', async () => {
   const h = await harness('Provisioning');
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const { ok, refused } = await attempt(h);
   await assertNoSecrets(h, { samlResponse: ok.samlResponse, token: cookieValue(ok.acs, SESSION)!, state: ok.login.state });
   await assertNoSecrets(h, { samlResponse: refused.samlResponse, state: refused.login.state });
@@ -109,9 +110,9 @@ test('Provisioning: the trail, the user and the attributes received are logged; 
   await assertNoSecrets(h, { samlResponse: bad.samlResponse, state: bad.login.state });
 });
 
-test('no session token and no state cookie in the log at debug level through a whole session', async (t) => {
+test('no session token and no state cookie in the log at debug level through a whole session', async () => {
   const h = await harness('Provisioning');
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const { acs, login, samlResponse } = await signIn(h);
   const token = cookieValue(acs, SESSION)!;
   const cookie = `${SESSION}=${token}; ${STATE}=${login.state}`;

@@ -2,7 +2,8 @@
 // admin app's /metrics; unknown connectors share one `_unknown` label.
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
+import { onCleanup } from '../../support/cleanup.ts';
 import { signingIdentity } from '../../support/saml-fixtures.ts';
 import { postAcs, signIn, startHarness, unsolicited } from './harness.ts';
 import { bindingManifest, connectorManifest } from './manifests.ts';
@@ -30,10 +31,10 @@ function valueOf(list: Sample[], labels: Record<string, string>): number | undef
   return found[0]?.value;
 }
 
-test('success, failure and unknown connectors are counted with their reason', async (t) => {
+test('success, failure and unknown connectors are counted with their reason', async () => {
   const idp = await signingIdentity('idp');
   const h = await startHarness({ objects: [connectorManifest('demo', idp.certPem), bindingManifest('alice', 'alice@example.com', ['demo'])] });
-  t.after(() => h.close());
+  onCleanup(() => h.close());
 
   assert.equal((await signIn(h)).acs.statusCode, 303);
   assert.equal((await signIn(h)).acs.statusCode, 303);

@@ -4,7 +4,8 @@
 // the revocation list cannot answer forward-auth says 503, never 200.
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
+import { onCleanup } from '../../support/cleanup.ts';
 import type { FastifyInstance } from 'fastify';
 import { generateKeySet } from '../../../src/session/keys.ts';
 import { MemoryRevocationList, REVOCATION_GRACE_SECONDS, RevocationListUnavailableError, type RevocationList } from '../../../src/session/revocation.ts';
@@ -46,9 +47,9 @@ const ALLOWED = { status: 200, whoami: 200, reason: undefined };
 const REVOKED = { status: 401, whoami: 401, reason: 'SessionRevoked' };
 
 for (const method of ['GET', 'POST'] as const) {
-  test(`after ${method} /auth/logout a copy of the same token is refused with SessionRevoked`, async (t) => {
+  test(`after ${method} /auth/logout a copy of the same token is refused with SessionRevoked`, async () => {
     const h = await harness();
-    t.after(() => h.close());
+    onCleanup(() => h.close());
     const copied = await newSession(h);
     assert.deepEqual(await check(h.app, copied), ALLOWED);
     const out = await h.app.inject({ method, url: '/auth/logout', headers: { cookie: `${SESSION}=${copied}` } });
@@ -58,9 +59,9 @@ for (const method of ['GET', 'POST'] as const) {
   });
 }
 
-test('logout revokes only that session: another session of the same user still works', async (t) => {
+test('logout revokes only that session: another session of the same user still works', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const laptop = await newSession(h);
   const phone = await newSession(h);
   assert.notEqual(laptop, phone);
@@ -69,10 +70,10 @@ test('logout revokes only that session: another session of the same user still w
   assert.deepEqual(await check(h.app, phone), ALLOWED);
 });
 
-test('a logout with a token that does not verify revokes nothing', async (t) => {
+test('a logout with a token that does not verify revokes nothing', async () => {
   const spy = new SpyList();
   const h = await harness({ revocations: spy });
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const token = await newSession(h);
   const [header, payload, signature] = token.split('.') as [string, string, string];
   const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
@@ -128,12 +129,12 @@ test('a session key revoked at T ends sessions issued up to T, not later ones, a
   assert.equal(list.size, 0, 'swept, and an already ended key adds nothing');
 });
 
-test('logout records the entry until the token\'s own exp (plus the grace)', async (t) => {
+test('logout records the entry until the token\'s own exp (plus the grace)', async () => {
   // Past that the token no longer verifies at all (SessionExpired), which is why the list can forget it.
   let nowMs = Date.now();
   const list = new MemoryRevocationList({ now: () => nowMs });
   const h = await harness({ revocations: list });
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const token = await newSession(h);
   await h.app.inject({ method: 'GET', url: '/auth/logout', headers: { cookie: `${SESSION}=${token}` } });
   assert.deepEqual(await check(h.app, token), REVOKED);
@@ -144,7 +145,7 @@ test('logout records the entry until the token\'s own exp (plus the grace)', asy
   assert.equal(await list.isRevoked(jti), false);
 });
 
-test('when revoke fails, logout still clears the cookie, answers as usual and logs a warning', async (t) => {
+test('when revoke fails, logout still clears the cookie, answers as usual and logs a warning', async () => {
   const failing: RevocationList = {
     async revoke() {
       throw new RevocationListUnavailableError('redis unreachable');
@@ -157,7 +158,7 @@ test('when revoke fails, logout still clears the cookie, answers as usual and lo
     },
   };
   const h = await harness({ revocations: failing });
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const token = await newSession(h);
   const out = await h.app.inject({ method: 'POST', url: '/auth/logout?rd=/bye', headers: { cookie: `${SESSION}=${token}` } });
   assert.equal(out.statusCode, 303);
@@ -168,7 +169,7 @@ test('when revoke fails, logout still clears the cookie, answers as usual and lo
   assert.equal(warning.level, 40);
 });
 
-test('when the revocation list cannot answer, verify and whoami say 503, never 200', async (t) => {
+test('when the revocation list cannot answer, verify and whoami say 503, never 200', async () => {
   let down = false;
   const list: RevocationList = {
     async revoke() {},
@@ -179,7 +180,7 @@ test('when the revocation list cannot answer, verify and whoami say 503, never 2
     },
   };
   const h = await harness({ revocations: list });
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const token = await newSession(h);
   assert.deepEqual(await check(h.app, token), ALLOWED);
   down = true;

@@ -2,17 +2,17 @@
 // one gets a 4xx with a reason, and the connector keeps working afterwards.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import type { InjectOptions } from 'fastify';
 import { signIn, startHarness, type Harness } from './harness.ts';
 import { bindingManifest, connectorManifest } from './manifests.ts';
 
 let h: Harness;
-before(async () => {
+beforeAll(async () => {
   h = await startHarness();
   await h.apply(connectorManifest('a', h.idp.certPem), bindingManifest('alice', 'alice@example.com', ['a']));
 });
-after(() => h.close());
+afterAll(() => h.close());
 
 const acs = '/saml/default/a/acs';
 const form = { 'content-type': 'application/x-www-form-urlencoded' };

@@ -2,7 +2,8 @@
 // target of unsolicited responses.
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
+import { onCleanup } from '../../support/cleanup.ts';
 import { signingIdentity } from '../../support/saml-fixtures.ts';
 import { STATE, assertRefused, postAcs, setCookieLine, signIn, startHarness, unsolicited } from './harness.ts';
 import { bindingManifest, connectorManifest } from './manifests.ts';
@@ -21,9 +22,9 @@ async function harness() {
   });
 }
 
-test('login refuses hostile rd targets with 400 RedirectNotAllowed and sets no state', async (t) => {
+test('login refuses hostile rd targets with 400 RedirectNotAllowed and sets no state', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   for (const rd of HOSTILE) {
     const res = await h.app.inject({ method: 'GET', url: `/saml/default/demo/login?rd=${encodeURIComponent(rd)}` });
     assertRefused(res, 400, 'RedirectNotAllowed');
@@ -31,9 +32,9 @@ test('login refuses hostile rd targets with 400 RedirectNotAllowed and sets no s
   }
 });
 
-test('/auth/start refuses hostile rd targets with 400 RedirectNotAllowed', async (t) => {
+test('/auth/start refuses hostile rd targets with 400 RedirectNotAllowed', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   for (const rd of HOSTILE) {
     const res = await h.app.inject({ method: 'GET', url: `/auth/start?connector=default/demo&rd=${encodeURIComponent(rd)}` });
     assertRefused(res, 400, 'RedirectNotAllowed');
@@ -41,9 +42,9 @@ test('/auth/start refuses hostile rd targets with 400 RedirectNotAllowed', async
   }
 });
 
-test('/auth/start sends to the connector login route with the target', async (t) => {
+test('/auth/start sends to the connector login route with the target', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const res = await h.app.inject({ method: 'GET', url: '/auth/start?connector=default/demo&rd=/x' });
   assert.equal(res.statusCode, 302);
   assert.equal(res.headers.location, '/saml/default/demo/login?rd=%2Fx');
@@ -55,17 +56,17 @@ test('/auth/start sends to the connector login route with the target', async (t)
   assertRefused(await h.app.inject({ method: 'GET', url: '/auth/start?rd=/x' }), 400, 'ConnectorRequired');
 });
 
-test('an absolute rd on an allowed host is accepted and is where the ACS sends the user', async (t) => {
+test('an absolute rd on an allowed host is accepted and is where the ACS sends the user', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const { acs } = await signIn(h, { rd: 'https://app.example.test/dashboard?tab=1' });
   assert.equal(acs.statusCode, 303, acs.body);
   assert.equal(acs.headers.location, 'https://app.example.test/dashboard?tab=1');
 });
 
-test("an unsolicited response never sends the user off-site: a hostile RelayState gives the connector's redirectPath", async (t) => {
+test("an unsolicited response never sends the user off-site: a hostile RelayState gives the connector's redirectPath", async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   for (const [relay, target] of [
     ['https://evil.com', '/welcome'],
     ['//evil.com', '/welcome'],
@@ -81,8 +82,8 @@ test("an unsolicited response never sends the user off-site: a hostile RelayStat
   }
 });
 
-test('an unsolicited response is refused where IdP-initiated login is off', async (t) => {
+test('an unsolicited response is refused where IdP-initiated login is off', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   assertRefused(await postAcs(h.app, '/saml/default/demo/acs', { SAMLResponse: unsolicited(h, 'default', 'demo'), RelayState: '/x' }), 401, 'UnsolicitedResponseRefused');
 });

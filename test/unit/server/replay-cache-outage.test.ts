@@ -2,14 +2,14 @@
 // is unknown is refused with 503 and no session, never accepted.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { ReplayCacheUnavailableError } from '../../../src/saml/redis-replay-cache.ts';
 import { assertRefused, signIn, startHarness, type Harness } from './harness.ts';
 import { bindingManifest, connectorManifest } from './manifests.ts';
 
 let h: Harness;
 let down = true;
-before(async () => {
+beforeAll(async () => {
   h = await startHarness({
     replay: {
       async remember() {
@@ -20,7 +20,7 @@ before(async () => {
   });
   await h.apply(connectorManifest('a', h.idp.certPem), bindingManifest('alice', 'alice@example.com', ['a']));
 });
-after(() => h.close());
+afterAll(() => h.close());
 
 describe('replay cache outage', () => {
   it('answers 503 ReplayCacheUnavailable without a session while the cache is down', async () => {

@@ -2,7 +2,8 @@
 // the review found, and fails without its fix.
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
+import { onCleanup } from '../../support/cleanup.ts';
 import { signingIdentity } from '../../support/saml-fixtures.ts';
 import { SESSION, assertRefused, cookieValue, signIn, startHarness } from './harness.ts';
 import { bindingManifest, connectorManifest } from './manifests.ts';
@@ -21,10 +22,10 @@ async function signedIn(extraConnectors: Record<string, unknown>[] = []) {
   return { h, cookie: `${SESSION}=${cookieValue(acs, SESSION)!}` };
 }
 
-test('a connector whose manifest became invalid stops verifying its sessions, although the binding stays Active', async (t) => {
+test('a connector whose manifest became invalid stops verifying its sessions, although the binding stays Active', async () => {
   const idp = await signingIdentity('idp');
   const { h, cookie } = await signedIn([connectorManifest('other', idp.certPem)]);
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   assert.equal((await h.app.inject({ url: '/auth/verify', headers: { cookie } })).statusCode, 200);
   // What the directory store does when a valid manifest is replaced by an invalid one.
   h.store.setProblems([
@@ -37,9 +38,9 @@ test('a connector whose manifest became invalid stops verifying its sessions, al
   assert.equal(res.statusCode, 401);
 });
 
-test('forward-auth names the connector and can pin the connectors an ingress trusts', async (t) => {
+test('forward-auth names the connector and can pin the connectors an ingress trusts', async () => {
   const { h, cookie } = await signedIn();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const plain = await h.app.inject({ url: '/auth/verify', headers: { cookie } });
   assert.equal(plain.headers['x-auth-request-connector'], 'default/demo');
   assert.equal((await h.app.inject({ url: '/auth/verify?connectors=default/demo', headers: { cookie } })).statusCode, 200);
@@ -48,9 +49,9 @@ test('forward-auth names the connector and can pin the connectors an ingress tru
   assert.equal((await h.app.inject({ url: '/auth/verify?connectors=default/dem', headers: { cookie } })).statusCode, 403);
 });
 
-test('the ACS refuses an unknown connector and an oversized body before reading the body', async (t) => {
+test('the ACS refuses an unknown connector and an oversized body before reading the body', async () => {
   const { h } = await signedIn();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const big = `SAMLResponse=${'A'.repeat(4 * 1024 * 1024)}`;
   const unknown = await h.app.inject({ method: 'POST', url: '/saml/default/nope/acs', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: big });
   assertRefused(unknown, 404, 'ConnectorNotFound');

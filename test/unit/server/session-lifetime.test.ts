@@ -2,7 +2,8 @@
 // SessionNotOnOrAfter.
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
+import { onCleanup } from '../../support/cleanup.ts';
 import { signingIdentity } from '../../support/saml-fixtures.ts';
 import { SESSION, cookieAttributes, cookieValue, jwtPayload, setCookieLine, signIn, startHarness } from './harness.ts';
 import { bindingManifest, connectorManifest } from './manifests.ts';
@@ -12,9 +13,9 @@ async function harness(ttl: string) {
   return startHarness({ objects: [connectorManifest('demo', idp.certPem, { ttl }), bindingManifest('alice', 'alice@example.com', ['demo'])] });
 }
 
-test('SessionNotOnOrAfter earlier than session.ttl caps the session', async (t) => {
+test('SessionNotOnOrAfter earlier than session.ttl caps the session', async () => {
   const h = await harness('8h');
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const until = new Date(Date.now() + 10 * 60_000);
   const { acs } = await signIn(h, { response: { sessionNotOnOrAfter: until } });
   assert.equal(acs.statusCode, 303, acs.body);
@@ -25,9 +26,9 @@ test('SessionNotOnOrAfter earlier than session.ttl caps the session', async (t) 
   assert.ok(maxAge <= 600 && maxAge >= 590, `max-age ${maxAge}`);
 });
 
-test('session.ttl shorter than SessionNotOnOrAfter gives the ttl', async (t) => {
+test('session.ttl shorter than SessionNotOnOrAfter gives the ttl', async () => {
   const h = await harness('15m');
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const { acs } = await signIn(h, { response: { sessionNotOnOrAfter: new Date(Date.now() + 3 * 3600_000) } });
   assert.equal(acs.statusCode, 303, acs.body);
   const claims = jwtPayload(cookieValue(acs, SESSION)!);
@@ -35,17 +36,17 @@ test('session.ttl shorter than SessionNotOnOrAfter gives the ttl', async (t) => 
   assert.equal(cookieAttributes(setCookieLine(acs, SESSION)!)['max-age'], '900');
 });
 
-test('without SessionNotOnOrAfter the session lasts session.ttl', async (t) => {
+test('without SessionNotOnOrAfter the session lasts session.ttl', async () => {
   const h = await harness('2h');
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const { acs } = await signIn(h);
   const claims = jwtPayload(cookieValue(acs, SESSION)!);
   assert.equal(Number(claims.exp) - Number(claims.iat), 7200);
 });
 
-test('lowering session.ttl also shortens the sessions issued before; raised again, they last to their own exp at most', async (t) => {
+test('lowering session.ttl also shortens the sessions issued before; raised again, they last to their own exp at most', async () => {
   const h = await harness('8h');
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const { acs } = await signIn(h);
   const cookie = `${SESSION}=${cookieValue(acs, SESSION)!}`;
   const verify = async () => {

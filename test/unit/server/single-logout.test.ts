@@ -8,7 +8,8 @@
 
 import assert from 'node:assert/strict';
 import { sign } from 'node:crypto';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
+import { onCleanup } from '../../support/cleanup.ts';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { signElement } from '../../../src/demo-idp/saml-idp.ts';
@@ -97,9 +98,9 @@ async function metric(h: Harness, pattern: RegExp): Promise<boolean> {
   return pattern.test(await h.metrics.registry.metrics());
 }
 
-test('an IdP LogoutRequest (HTTP-Redirect, signed) revokes the session it names without our cookie and answers the IdP', async (t) => {
+test('an IdP LogoutRequest (HTTP-Redirect, signed) revokes the session it names without our cookie and answers the IdP', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const ended = await session(h, '_idp-session-1');
   const kept = await session(h, '_idp-session-2');
   assert.equal(jwtPayload(ended).saml_session_index, '_idp-session-1');
@@ -124,9 +125,9 @@ test('an IdP LogoutRequest (HTTP-Redirect, signed) revokes the session it names 
   assert.ok(await metric(h, /sso_logouts_total\{namespace="default",connector="demo",initiator="idp",result="failure",reason="ReplayDetected"\} 1/));
 });
 
-test('a LogoutRequest without SessionIndex ends every earlier session of that NameID at that connector only', async (t) => {
+test('a LogoutRequest without SessionIndex ends every earlier session of that NameID at that connector only', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const a = await session(h, '_s-a');
   const b = await session(h, '_s-b');
   const elsewhere = await session(h, '_s-c', 'default/other');
@@ -143,9 +144,9 @@ test('a LogoutRequest without SessionIndex ends every earlier session of that Na
   assert.equal(await verifyStatus(h.app, fresh), 200);
 });
 
-test('a LogoutRequest by HTTP-POST with an enveloped signature is accepted too, and clears the cookie it comes with', async (t) => {
+test('a LogoutRequest by HTTP-POST with an enveloped signature is accepted too, and clears the cookie it comes with', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const token = await session(h, '_post-1');
   const { id, xml } = logoutRequestXml(h, { sessionIndexes: ['_post-1'] });
   const signed = signElement(xml, id, { keyPem: h.idp.keyPem, keyInfoCertPem: h.idp.certPem });
@@ -161,9 +162,9 @@ test('a LogoutRequest by HTTP-POST with an enveloped signature is accepted too, 
   assert.equal(await verifyStatus(h.app, token), 401);
 });
 
-test('without saml.idp.sloURL the IdP is answered with a page, the session still ends', async (t) => {
+test('without saml.idp.sloURL the IdP is answered with a page, the session still ends', async () => {
   const h = await harness({ sloURL: null });
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const token = await session(h, '_nourl');
   const { xml } = logoutRequestXml(h, { sessionIndexes: ['_nourl'] });
   const res = await h.app.inject({ method: 'GET', url: `${SLO_PATH}?${redirectQuery('SAMLRequest', xml, { keyPem: h.idp.keyPem })}` });
@@ -244,9 +245,9 @@ const refusals: Array<{ name: string; status: number; reason: string; signed: bo
 ];
 
 for (const r of refusals) {
-  test(`a LogoutRequest ${r.name} is refused (${r.reason}) and ends nothing`, async (t) => {
+  test(`a LogoutRequest ${r.name} is refused (${r.reason}) and ends nothing`, async () => {
     const h = await harness();
-    t.after(() => h.close());
+    onCleanup(() => h.close());
     const token = await session(h, '_x');
     const { signingIdentity } = await import('../../support/saml-fixtures.ts');
     const other = await signingIdentity('other-idp');
@@ -268,9 +269,9 @@ for (const r of refusals) {
   });
 }
 
-test('a signed LogoutRequest for another user ends that user\'s sessions, not the one whose cookie came along', async (t) => {
+test('a signed LogoutRequest for another user ends that user\'s sessions, not the one whose cookie came along', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   await h.apply(bindingManifest('mallory', 'mallory@example.com', ['demo']));
   const alice = await session(h, '_alice');
   const { xml } = logoutRequestXml(h, { nameID: 'mallory@example.com', sessionIndexes: ['_mallory'] });
@@ -280,9 +281,9 @@ test('a signed LogoutRequest for another user ends that user\'s sessions, not th
   assert.equal(await verifyStatus(h.app, alice), 200);
 });
 
-test('sessions without a SessionIndex, or with overlong values, are still named; many indexes revoke the NameID', async (t) => {
+test('sessions without a SessionIndex, or with overlong values, are still named; many indexes revoke the NameID', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const noIndexRes = await signIn(h, { response: { nameID: 'alice@example.com', sessionIndex: null } });
   const noIndex = cookieValue(noIndexRes.acs, SESSION)!;
   assert.equal(jwtPayload(noIndex).saml_session_index, undefined);
@@ -303,9 +304,9 @@ test('sessions without a SessionIndex, or with overlong values, are still named;
   assert.equal(await verifyStatus(h.app, other), 401);
 });
 
-test('a RelayState longer than 80 bytes is not echoed to the IdP', async (t) => {
+test('a RelayState longer than 80 bytes is not echoed to the IdP', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const { xml } = logoutRequestXml(h, { sessionIndexes: ['_r'] });
   const res = await h.app.inject({ method: 'GET', url: `${SLO_PATH}?${redirectQuery('SAMLRequest', xml, { keyPem: h.idp.keyPem, relayState: 'r'.repeat(81) })}` });
   assert.equal(res.statusCode, 302);
@@ -315,9 +316,9 @@ test('a RelayState longer than 80 bytes is not echoed to the IdP', async (t) => 
   assert.equal(new URL(String(res2.headers.location)).searchParams.get('RelayState'), 'r'.repeat(80));
 });
 
-test('POST /slo answers an unknown connector or an oversized body before reading it', async (t) => {
+test('POST /slo answers an unknown connector or an oversized body before reading it', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const unknown = await h.app.inject({ method: 'POST', url: '/saml/nope/nope/slo', headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': '10000000' }, payload: 'SAMLRequest=x' });
   assert.equal(unknown.statusCode, 404);
   const big = await h.app.inject({ method: 'POST', url: SLO_PATH, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': '10000000' }, payload: 'SAMLRequest=x' });
@@ -343,9 +344,9 @@ function logoutResponseXml(h: Harness, inResponseTo: string, status = 'Success')
   );
 }
 
-test('/auth/logout ends the session here, sends a LogoutRequest to the IdP, and the IdP answer leads to rd', async (t) => {
+test('/auth/logout ends the session here, sends a LogoutRequest to the IdP, and the IdP answer leads to rd', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const token = await session(h, '_sp-1');
   const out = await spLogout(h, token);
   assert.match(setCookieLine(out.res, SESSION) ?? '', /^sso_session=;/);
@@ -375,9 +376,9 @@ test('/auth/logout ends the session here, sends a LogoutRequest to the IdP, and 
   assert.match(again.body, /LogoutNotPending/);
 });
 
-test('an IdP answer that does not answer our request, or reports failure, does not pass for success', async (t) => {
+test('an IdP answer that does not answer our request, or reports failure, does not pass for success', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const out = await spLogout(h, await session(h, '_sp-2'));
   const requestId = attrOf(out.xml, 'ID')!;
   const post = (xml: string, relayState = out.relayState) =>
@@ -399,9 +400,9 @@ test('an IdP answer that does not answer our request, or reports failure, does n
   assert.match(unknownState.body, /LogoutNotPending/);
 });
 
-test("a pending login's state id cannot complete a logout, nor a pending logout's a login", async (t) => {
+test("a pending login's state id cannot complete a logout, nor a pending logout's a login", async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const login = await h.app.inject({ method: 'GET', url: '/saml/default/demo/login?rd=/x' });
   const loginState = cookieValue(login, STATE)!;
   const loginSid = new URL(String(login.headers.location)).searchParams.get('RelayState')!;
@@ -415,31 +416,31 @@ test("a pending login's state id cannot complete a logout, nor a pending logout'
   assert.match(res.body, /LogoutNotPending/);
 });
 
-test('/auth/logout of a connector without sloURL stays local; an invalid rd is refused before anything leaves', async (t) => {
+test('/auth/logout of a connector without sloURL stays local; an invalid rd is refused before anything leaves', async () => {
   const h = await harness({ sloURL: null });
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const token = await session(h, '_local');
   const res = await h.app.inject({ method: 'POST', url: '/auth/logout?rd=/done', headers: { cookie: `${SESSION}=${token}` } });
   assert.equal(res.statusCode, 303);
   assert.equal(res.headers.location, '/done');
   const h2 = await harness();
-  t.after(() => h2.close());
+  onCleanup(() => h2.close());
   const token2 = await session(h2, '_rd');
   const bad = await h2.app.inject({ method: 'POST', url: `/auth/logout?rd=${encodeURIComponent('https://evil.example/')}`, headers: { cookie: `${SESSION}=${token2}` } });
   assert.equal(bad.statusCode, 400);
   assert.equal(cookieValue(bad, STATE), undefined, 'no LogoutRequest was started');
 });
 
-test('the SLO route refuses other methods with 405 and unknown connectors with 404', async (t) => {
+test('the SLO route refuses other methods with 405 and unknown connectors with 404', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   assert.equal((await h.app.inject({ method: 'PUT', url: SLO_PATH })).statusCode, 405);
   assert.equal((await h.app.inject({ method: 'GET', url: '/saml/default/nope/slo?SAMLRequest=x' })).statusCode, 404);
 });
 
-test('an IdP that drops RelayState is matched to the pending logout by InResponseTo', async (t) => {
+test('an IdP that drops RelayState is matched to the pending logout by InResponseTo', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const out = await spLogout(h, await session(h, '_norelay'), '/gone');
   const requestId = attrOf(out.xml, 'ID')!;
   const wrong = await h.app.inject({ method: 'GET', url: `${SLO_PATH}?${redirectQuery('SAMLResponse', logoutResponseXml(h, '_unrelated'))}`, headers: { cookie: `${STATE}=${out.state}` } });
@@ -451,9 +452,9 @@ test('an IdP that drops RelayState is matched to the pending logout by InRespons
   assert.match(setCookieLine(back, STATE) ?? '', /^sso_state=;/);
 });
 
-test('GET /auth/logout from another site ends the session here only; the same site, or POST, also at the IdP', async (t) => {
+test('GET /auth/logout from another site ends the session here only; the same site, or POST, also at the IdP', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   for (const [headers, slo] of [
     [{ 'sec-fetch-site': 'cross-site' }, false],
     [{ 'sec-fetch-site': 'same-site' }, false],
@@ -469,9 +470,9 @@ test('GET /auth/logout from another site ends the session here only; the same si
   }
 });
 
-test('our LogoutRequest echoes the NameQualifier and SPNameQualifier the IdP put in the assertion', async (t) => {
+test('our LogoutRequest echoes the NameQualifier and SPNameQualifier the IdP put in the assertion', async () => {
   const h = await harness();
-  t.after(() => h.close());
+  onCleanup(() => h.close());
   const { acs } = await signIn(h, { response: { nameID: 'alice@example.com', sessionIndex: '_q', nameQualifier: 'https://idp.example.test/metadata', spNameQualifier: 'https://sp.example.test/saml/default/demo/metadata' } });
   const out = await spLogout(h, cookieValue(acs, SESSION)!);
   assert.match(

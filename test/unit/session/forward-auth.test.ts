@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { decideForwardAuth, parseGroupsParam, sanitizeGroups, type ForwardAuthInput } from '../../../src/session/forward-auth.ts';
 import type { SessionClaims, VerifyResult } from '../../../src/session/tokens.ts';

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { expect, test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, stat, writeFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -42,7 +42,8 @@ test('creates the key file with mode 0600 in a new folder, then loads the same k
     assert.equal(loaded.current.kid, created.current.kid);
     assert.deepEqual(Buffer.from(loaded.stateKey), Buffer.from(created.stateKey));
     // No temp files are left behind.
-    assert.deepEqual(await readdir(join(dir, 'nested', 'deeper')), ['keys.json']);
+    // expect, not assert: the array comes from Node's realm, not the test's, and assert compares prototypes.
+    expect(await readdir(join(dir, 'nested', 'deeper'))).toEqual(['keys.json']);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
+import { onCleanup } from '../../support/cleanup.ts';
 import { DirectoryStore } from '../../../src/store/directory-store.ts';
 import { binding, connector, memoryLogger, tempDir } from './helpers.ts';
 import { fakeAdmit } from './fake-admit.ts';
@@ -28,7 +29,7 @@ async function load(files: Record<string, string>, extra: Partial<ConstructorPar
   };
 }
 
-test('loads multi-document files, nested folders, defaults the namespace, skips dotfiles', async (t) => {
+test('loads multi-document files, nested folders, defaults the namespace, skips dotfiles', async () => {
   const { store, done } = await load({
     'a.yaml': `${connector('one')}---\n${connector('two', '', 'team')}\n---\n`,
     'sub/deeper/b.yml': binding('alice', 'alice@example.com'),
@@ -37,7 +38,7 @@ test('loads multi-document files, nested folders, defaults the namespace, skips 
     '.git/d.yaml': connector('ingit'),
     'notes.txt': connector('txt'),
   });
-  t.after(done);
+  onCleanup(done);
   assert.deepEqual(
     store.list('SsoConnector').map((o) => `${o.metadata.namespace}/${o.metadata.name}`),
     ['default/one', 'team/two'],
@@ -51,12 +52,12 @@ test('loads multi-document files, nested folders, defaults the namespace, skips 
   assert.ok((one.metadata.creationTimestamp ?? '') < (two.metadata.creationTimestamp ?? ''), 'file order = creation order');
 });
 
-test('a refused document is a problem with file, index, path and identity; the rest loads', async (t) => {
+test('a refused document is a problem with file, index, path and identity; the rest loads', async () => {
   const { store, lines, done } = await load({
     'a.yaml': [connector('good1'), connector('broken', '  bad: 1'), connector('good2'), 'apiVersion: v1\nkind: Secret\nmetadata: {}\n'].join('---\n'),
     'z.yaml': 'kind: SsoConnector\nmetadata:\n  name: x\nspec: [1\n---\n' + connector('after-syntax-error'),
   });
-  t.after(done);
+  onCleanup(done);
   assert.deepEqual(
     store.list('SsoConnector').map((o) => o.metadata.name),
     ['after-syntax-error', 'good1', 'good2'],
@@ -80,12 +81,12 @@ test('a refused document is a problem with file, index, path and identity; the r
   assert.equal(lines.filter((l) => l.level === 'warn').length, 3, 'a reload does not repeat them');
 });
 
-test('the same object twice: the first by path and index wins, the other is DuplicateObject', async (t) => {
+test('the same object twice: the first by path and index wins, the other is DuplicateObject', async () => {
   const { store, done } = await load({
     'b.yaml': connector('dup', '  description: from b'),
     'a.yaml': `${connector('other')}---\n${connector('dup', '  description: from a')}`,
   });
-  t.after(done);
+  onCleanup(done);
   assert.equal((store.get('SsoConnector', 'default', 'dup')?.spec as { description: string }).description, 'from a');
   const [p] = store.problems();
   assert.equal(p?.reason, 'DuplicateObject');
@@ -95,13 +96,13 @@ test('the same object twice: the first by path and index wins, the other is Dupl
   assert.deepEqual(p?.object, { kind: 'SsoConnector', namespace: 'default', name: 'dup' });
 });
 
-test('Secret stringData is merged into data as base64; bad base64 is refused', async (t) => {
+test('Secret stringData is merged into data as base64; bad base64 is refused', async () => {
   const { store, done } = await load({
     's.yaml':
       'apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ntype: Opaque\ndata:\n  a: YQ==\nstringData:\n  b: hello\n---\n' +
       'apiVersion: v1\nkind: Secret\nmetadata:\n  name: broken\ndata:\n  tls.crt: "%%%"\n',
   });
-  t.after(done);
+  onCleanup(done);
   const s = store.get('Secret', 'default', 's');
   assert.deepEqual(s?.data, { a: 'YQ==', b: Buffer.from('hello').toString('base64') });
   assert.equal(s?.stringData, undefined);
@@ -112,7 +113,7 @@ test('Secret stringData is merged into data as base64; bad base64 is refused', a
   );
 });
 
-test('kind: List items are admitted one by one; unsupported kinds are problems', async (t) => {
+test('kind: List items are admitted one by one; unsupported kinds are problems', async () => {
   const list = {
     apiVersion: 'v1',
     kind: 'List',
@@ -123,7 +124,7 @@ test('kind: List items are admitted one by one; unsupported kinds are problems',
     ],
   };
   const { store, done } = await load({ 'l.yaml': JSON.stringify(list) });
-  t.after(done);
+  onCleanup(done);
   assert.deepEqual(
     store.list('ConfigMap').map((o) => o.metadata.name),
     ['one'],
@@ -137,7 +138,7 @@ test('kind: List items are admitted one by one; unsupported kinds are problems',
   );
 });
 
-test('overlay objects are present and win over a manifest of the same name', async (t) => {
+test('overlay objects are present and win over a manifest of the same name', async () => {
   const overlay = [
     { apiVersion: 'v1', kind: 'Secret' as const, metadata: { name: 'demo-idp-cert', namespace: 'default' }, stringData: { 'tls.crt': 'PEM' } },
   ];
@@ -145,13 +146,13 @@ test('overlay objects are present and win over a manifest of the same name', asy
     { 's.yaml': 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: demo-idp-cert\nstringData:\n  tls.crt: mine\n' },
     { overlay },
   );
-  t.after(done);
+  onCleanup(done);
   assert.deepEqual(store.get('Secret', 'default', 'demo-idp-cert')?.data, { 'tls.crt': Buffer.from('PEM').toString('base64') });
   assert.equal(store.problems()[0]?.reason, 'DuplicateObject');
   assert.match(store.problems()[0]?.message ?? '', /provided by the operator/);
 });
 
-test('follows file links the way a mounted ConfigMap lays them out', async (t) => {
+test('follows file links the way a mounted ConfigMap lays them out', async () => {
   const { dir, cleanup } = tempDir();
   mkdirSync(path.join(dir, '..2025_01_01'));
   writeFileSync(path.join(dir, '..2025_01_01', 'c.yaml'), connector('mounted'));
@@ -159,7 +160,7 @@ test('follows file links the way a mounted ConfigMap lays them out', async (t) =
   symlinkSync('..data/c.yaml', path.join(dir, 'c.yaml'));
   symlinkSync('.', path.join(dir, 'loop')); // a link loop must not hang
   const store = new DirectoryStore({ dir, admit: fakeAdmit });
-  t.after(async () => {
+  onCleanup(async () => {
     await store.stop();
     cleanup();
   });
@@ -171,18 +172,18 @@ test('follows file links the way a mounted ConfigMap lays them out', async (t) =
   assert.deepEqual(store.problems(), []);
 });
 
-test('a missing folder loads nothing and says so', async (t) => {
+test('a missing folder loads nothing and says so', async () => {
   const { dir, cleanup } = tempDir();
-  t.after(cleanup);
+  onCleanup(cleanup);
   const store = new DirectoryStore({ dir: path.join(dir, 'nope'), admit: fakeAdmit });
   await store.start();
-  t.after(() => store.stop());
+  onCleanup(() => store.stop());
   assert.equal(store.synced(), true);
   assert.equal(store.list('SsoConnector').length, 0);
   assert.equal(store.problems()[0]?.reason, 'DirectoryMissing');
 });
 
-test('a reload parses and admits only the files whose content changed; duplicates across files are still found', async (t) => {
+test('a reload parses and admits only the files whose content changed; duplicates across files are still found', async () => {
   const admitted: string[] = [];
   const countingAdmit: typeof fakeAdmit = (doc) => {
     admitted.push(String((doc as { metadata?: { name?: string } }).metadata?.name));
@@ -190,7 +191,7 @@ test('a reload parses and admits only the files whose content changed; duplicate
   };
   const many = Array.from({ length: 50 }, (_, i) => binding(`b${i}`, `u${i}@example.com`)).join('---\n');
   const { store, dir, done } = await load({ 'bindings.yaml': many, 'connector.yaml': connector('one') }, { admit: countingAdmit, rescanMs: 0, watch: false });
-  t.after(done);
+  onCleanup(done);
   assert.equal(admitted.length, 51);
   admitted.length = 0;
 

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
+import { onCleanup } from '../../support/cleanup.ts';
 import { fileURLToPath } from 'node:url';
 import { DirectoryStore } from '../../../src/store/directory-store.ts';
 import type { StoreEvent } from '../../../src/store/types.ts';
@@ -11,10 +12,10 @@ import { fakeAdmit } from './fake-admit.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-test('after stop() no watcher or timer reacts any more', async (t) => {
+test('after stop() no watcher or timer reacts any more', async () => {
   for (const watch of [true, false]) {
     const { dir, cleanup } = tempDir();
-    t.after(cleanup);
+    onCleanup(cleanup);
     writeFileSync(path.join(dir, 'c.yaml'), connector('a'));
     const store = new DirectoryStore({ dir, admit: fakeAdmit, watch, rescanMs: 30 });
     await store.start();

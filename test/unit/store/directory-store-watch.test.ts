@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
+import { onCleanup } from '../../support/cleanup.ts';
 import { DirectoryStore, type DirectoryStoreOptions } from '../../../src/store/directory-store.ts';
 import type { StoreEvent } from '../../../src/store/types.ts';
 import { collectUntil, connector, describe, memoryLogger, sleep, tempDir } from './helpers.ts';
@@ -26,9 +27,9 @@ async function started(files: Record<string, string>, options: Partial<Directory
 
 const spec = (o: StoreEvent['object'] | undefined) => o?.spec as Record<string, unknown> | undefined;
 
-test('an edit becomes one upsert with generation + 1', async (t) => {
+test('an edit becomes one upsert with generation + 1', async () => {
   const { store, dir, done } = await started({ 'c.yaml': connector('a') + '---\n' + connector('b') });
-  t.after(done);
+  onCleanup(done);
   const before = store.get('SsoConnector', 'default', 'a');
   assert.equal(before?.metadata.generation, 1);
 
@@ -49,10 +50,10 @@ test('an edit becomes one upsert with generation + 1', async (t) => {
   assert.equal(spec(store.get('SsoConnector', 'default', 'a'))?.description, 'changed');
 });
 
-test('a save that changes nothing emits nothing', async (t) => {
+test('a save that changes nothing emits nothing', async () => {
   const text = connector('a');
   const { store, dir, done } = await started({ 'c.yaml': text });
-  t.after(done);
+  onCleanup(done);
   const events: StoreEvent[] = [];
   store.onChange((e) => events.push(e));
   writeFileSync(path.join(dir, 'c.yaml'), text);
@@ -64,9 +65,9 @@ test('a save that changes nothing emits nothing', async (t) => {
   assert.deepEqual(events.map(describe), []);
 });
 
-test('deleting a file deletes its objects', async (t) => {
+test('deleting a file deletes its objects', async () => {
   const { store, dir, done } = await started({ 'c.yaml': connector('a') + '---\n' + connector('b'), 'keep.yaml': connector('k') });
-  t.after(done);
+  onCleanup(done);
   const waiting = collectUntil(store, (events) => events.length >= 2);
   rmSync(path.join(dir, 'c.yaml'));
   const events = await waiting;
@@ -77,9 +78,9 @@ test('deleting a file deletes its objects', async (t) => {
   );
 });
 
-test('valid -> invalid removes the object (fail closed) and lists why; repaired, it is the same object again', async (t) => {
+test('valid -> invalid removes the object (fail closed) and lists why; repaired, it is the same object again', async () => {
   const { store, dir, done } = await started({ 'c.yaml': connector('a') + '---\n' + connector('b') });
-  t.after(done);
+  onCleanup(done);
   const original = store.get('SsoConnector', 'default', 'a');
 
   let waiting = collectUntil(store, (events) => events.length >= 1);
@@ -110,9 +111,9 @@ test('valid -> invalid removes the object (fail closed) and lists why; repaired,
   assert.deepEqual(store.problems(), []);
 });
 
-test('a YAML syntax error also fails closed', async (t) => {
+test('a YAML syntax error also fails closed', async () => {
   const { store, dir, done } = await started({ 'c.yaml': connector('a') });
-  t.after(done);
+  onCleanup(done);
   const waiting = collectUntil(store, (events) => events.length >= 1);
   writeFileSync(path.join(dir, 'c.yaml'), connector('a') + 'spec: [oops\n');
   assert.deepEqual((await waiting).map(describe), ['delete SsoConnector default/a']);
@@ -121,9 +122,9 @@ test('a YAML syntax error also fails closed', async (t) => {
   assert.match(p?.message ?? '', /line \d+, column \d+/);
 });
 
-test('new folders and rename-over saves are seen', async (t) => {
+test('new folders and rename-over saves are seen', async () => {
   const { store, dir, done } = await started({});
-  t.after(done);
+  onCleanup(done);
   let waiting = collectUntil(store, (events) => events.length >= 1);
   mkdirSync(path.join(dir, 'team', 'more'), { recursive: true });
   writeFileSync(path.join(dir, 'team', 'more', 'x.yaml'), connector('x'));
@@ -136,15 +137,15 @@ test('new folders and rename-over saves are seen', async (t) => {
   assert.equal(spec(event?.object)?.description, 'v2');
 });
 
-test('the folder disappearing deletes everything (DirectoryMissing); coming back restores it', async (t) => {
+test('the folder disappearing deletes everything (DirectoryMissing); coming back restores it', async () => {
   const { dir, cleanup } = tempDir();
-  t.after(cleanup);
+  onCleanup(cleanup);
   const manifests = path.join(dir, 'manifests');
   mkdirSync(manifests);
   writeFileSync(path.join(manifests, 'c.yaml'), connector('a') + '---\n' + connector('b'));
   const store = new DirectoryStore({ dir: manifests, admit: fakeAdmit, rescanMs: 100 });
   await store.start();
-  t.after(() => store.stop());
+  onCleanup(() => store.stop());
 
   let waiting = collectUntil(store, (events) => events.length >= 2);
   rmSync(manifests, { recursive: true });
@@ -163,18 +164,18 @@ test('the folder disappearing deletes everything (DirectoryMissing); coming back
   assert.deepEqual((await waiting).map(describe), ['upsert SsoConnector default/d']);
 });
 
-test('without fs.watch the safety rescan still notices changes', async (t) => {
+test('without fs.watch the safety rescan still notices changes', async () => {
   const { store, dir, done } = await started({ 'c.yaml': connector('a') }, { watch: false, rescanMs: 100 });
-  t.after(done);
+  onCleanup(done);
   const waiting = collectUntil(store, (events) => events.length >= 1);
   writeFileSync(path.join(dir, 'c.yaml'), connector('a', '  description: polled'));
   const [event] = await waiting;
   assert.equal(event?.object.metadata.generation, 2);
 });
 
-test('a throwing listener is logged and the store keeps working', async (t) => {
+test('a throwing listener is logged and the store keeps working', async () => {
   const { store, dir, lines, done } = await started({ 'c.yaml': connector('a') });
-  t.after(done);
+  onCleanup(done);
   store.onChange(() => {
     throw new Error('listener bug');
   });

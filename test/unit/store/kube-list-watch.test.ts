@@ -1,4 +1,4 @@
-import { afterEach, describe, it } from 'node:test';
+import { afterEach, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { ListWatch, type RawObject, type WatchEventType } from '../../../src/store/kube-list-watch.ts';
 import { KubeHttpError } from '../../../src/store/kube-transport.ts';

@@ -1,7 +1,7 @@
 // Secret data only for referenced Secrets, through KubernetesStore with a
 // fake apiserver: what is requested, what is held, which events go out.
 
-import { afterEach, describe, it } from 'node:test';
+import { afterEach, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubernetesStore } from '../../../src/store/kubernetes-store.ts';

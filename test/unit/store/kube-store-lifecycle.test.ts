@@ -2,7 +2,7 @@
 // metadata kept as the apiserver sent it, relist diffs, namespaces, sync
 // timeout, stop, and the staleness metric.
 
-import { afterEach, describe, it } from 'node:test';
+import { afterEach, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createMetrics } from '../../../src/metrics/metrics.ts';
@@ -163,6 +163,7 @@ describe('KubernetesStore (fake apiserver)', () => {
   });
 
   it('start() fails after the sync timeout naming the resource and the reason, and leaves nothing running', async () => {
+    // Timers of the whole process: the test runner's own may end meanwhile, so "none left" is "no more than before".
     const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     const baseline = timers();
     const transport = new FakeTransport();
@@ -175,11 +176,12 @@ describe('KubernetesStore (fake apiserver)', () => {
     });
     assert.equal(store.synced(), false);
     await new Promise((r) => setImmediate(r));
-    assert.equal(timers(), baseline);
+    assert.ok(timers() <= baseline, `${timers()} timers, ${baseline} before`);
     await assert.rejects(store.start(), /cannot be started again/);
   });
 
   it('stop() closes every watch and clears every timer', async () => {
+    // Timers of the whole process: the test runner's own may end meanwhile, so "none left" is "no more than before".
     const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     const baseline = timers();
     const transport = new FakeTransport();
@@ -196,7 +198,7 @@ describe('KubernetesStore (fake apiserver)', () => {
     await store.stop();
     assert.ok(transport.watches.every((w) => w.closed));
     await new Promise((r) => setImmediate(r));
-    assert.equal(timers(), baseline);
+    assert.ok(timers() <= baseline, `${timers()} timers, ${baseline} before`);
   });
 
   it('reports staleness per resource at scrape time, and stops reporting when stopped', async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import { MemoryStore } from '../../../src/store/memory-store.ts';
 import type { StoreEvent } from '../../../src/store/types.ts';
 import { memoryLogger } from './helpers.ts';

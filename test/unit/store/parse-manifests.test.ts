@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import { parseManifests } from '../../../src/store/parse-manifests.ts';
 
 test('splits multi-document files and drops empty documents', () => {
