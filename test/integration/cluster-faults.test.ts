@@ -74,6 +74,16 @@ const KEY = `${NS.teamA}/${CONNECTOR}`;
 const CONVERGENCE_MS = 30_000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Waits for `p`, at most `ms`; the timer is cleared either way, so the file leaves none running when it ends. */
+async function atMost(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 const isSuccess = (a: SignInAttempt) => a.status === 303 && a.reason === 'Success' && a.session;
 
 /** Asserts every attempt matches, and that there were at least `min` of them (so the check is never vacuous). */
@@ -174,7 +184,7 @@ describe('cluster faults, with a client signing in every second', () => {
     await lease?.stop();
     for (const r of replicas) {
       r.signal('SIGTERM');
-      await Promise.race([r.exited, sleep(10_000)]);
+      await atMost(r.exited, 10_000);
       await r.destroy();
     }
     await op?.stop();
