@@ -23,7 +23,7 @@ import { kubeRequest, startControlPlane, type ControlPlane } from '../support/ku
 import { startReplica, type Replica } from '../support/fault-tools.ts';
 import { applyOk, createNamespaces, GROUP_VERSION, installCrds, mergePatch, pollFor, sleep, type K8sObject } from '../support/cluster-fixtures.ts';
 import { signingIdentity } from '../support/saml-fixtures.ts';
-import { signIn as signInAs, summary, takesEffect, verify as verifyAt } from '../support/trust-probes.ts';
+import { probeMs, signIn as signInAs, summary, takesEffect, verify as verifyAt } from '../support/trust-probes.ts';
 
 const NS = 'trust';
 const OPERATOR_NS = 'sso-system';
@@ -209,6 +209,26 @@ describe('trust changes first, whatever the backlog (real apiserver, 20,000 bind
   }
 
 
+  /** Every binding whose status does not say what its spec says (phase, observedGeneration, Ready). */
+  async function wrongStatuses(): Promise<{ checked: number; wrong: string[] }> {
+    const wrong: string[] = [];
+    let checked = 0;
+    let cont = '';
+    do {
+      const page = await kubeRequest(cp, 'GET', `/apis/${GROUP_VERSION}/namespaces/${NS}/userbindings?limit=5000${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`);
+      assert.equal(page.status, 200);
+      for (const b of page.body.items as K8sObject[]) {
+        checked++;
+        const ready = (b.status?.conditions as { type: string; status: string }[] | undefined)?.find((c) => c.type === 'Ready');
+        if (b.status?.phase !== 'Active' || b.status?.observedGeneration !== b.metadata.generation || ready?.status !== 'True') {
+          wrong.push(`${b.metadata.name} generation ${b.metadata.generation} status ${JSON.stringify(b.status ?? null)}`);
+        }
+      }
+      cont = page.body.metadata?.continue ?? '';
+    } while (cont);
+    return { checked, wrong };
+  }
+
   it('without a backlog: each change takes effect within 1 s', async () => {
     applyMs.length = 0;
     const cert = await removeCertificate();
@@ -219,6 +239,7 @@ describe('trust changes first, whatever the backlog (real apiserver, 20,000 bind
   }, 30_000);
 
   it(`while ${BURST} bindings are created in a burst: each change takes effect within 1 s, ${REPEATS} times`, async () => {
+    probeMs.length = 0;
     sampler = setInterval(() => {
       void Promise.all([metric('sso_queue_depth', 'status_bindings'), metric('sso_queue_depth', 'binding_status')]).then(([status, bindingStatus]) =>
         depthSamples.push({ t: performance.now(), status, bindingStatus }),
@@ -236,7 +257,8 @@ describe('trust changes first, whatever the backlog (real apiserver, 20,000 bind
           created++;
         }
       };
-      await Promise.all(Array.from({ length: 16 }, worker));
+      // Eight clients at once: faster than the status QPS, so a backlog builds, without starving the 2 cores the operator, the apiserver and etcd share.
+      await Promise.all(Array.from({ length: 8 }, worker));
       return performance.now() - t0;
     })();
     // A backlog first: thousands of binding statuses waiting.
@@ -261,6 +283,7 @@ describe('trust changes first, whatever the backlog (real apiserver, 20,000 bind
     note(`with the backlog: binding deny ${summary(delays.deny)}`);
     note(`status writes waiting after each round: ${backlogSeen.join(', ')}`);
     note(`of which the apiserver took to answer the change itself: ${summary(applyMs.splice(0))}`);
+    note(`and the checks that saw each change (and its undoing) in effect took themselves: ${summary(probeMs.splice(0))}`);
     for (const ms of [...delays.cert, ...delays.disable, ...delays.deny]) assert.ok(ms < LIMIT_MS, `a trust change took ${ms.toFixed(0)} ms`);
     // The measurements were taken with the backlog there, not after it drained.
     assert.ok(backlogSeen.every((d) => d > 100), `backlog during the rounds: ${backlogSeen.join(', ')}`);
@@ -285,25 +308,21 @@ describe('trust changes first, whatever the backlog (real apiserver, 20,000 bind
     const failed = op.logLines().filter((l) => l.msg === 'status write failed; retrying with backoff');
     note(`status writes that failed and were retried: ${failed.length}${failed[0] ? ` (first: ${String(failed[0].err).slice(0, 200)})` : ''}`);
 
-    // Every binding's status says what its spec says.
-    let wrong = 0;
-    let checked = 0;
-    let cont = '';
-    do {
-      const page = await kubeRequest(cp, 'GET', `/apis/${GROUP_VERSION}/namespaces/${NS}/userbindings?limit=5000${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`);
-      assert.equal(page.status, 200);
-      for (const b of page.body.items as K8sObject[]) {
-        checked++;
-        const ready = (b.status?.conditions as { type: string; status: string }[] | undefined)?.find((c) => c.type === 'Ready');
-        if (b.status?.phase !== 'Active' || b.status?.observedGeneration !== b.metadata.generation || ready?.status !== 'True') {
-          wrong++;
-          if (wrong <= 5) note(`wrong status: ${b.metadata.name} generation ${b.metadata.generation} status ${JSON.stringify(b.status ?? null)}`);
-        }
-      }
-      cont = page.body.metadata?.continue ?? '';
-    } while (cont);
-    assert.equal(checked, BURST + 1);
-    assert.equal(wrong, 0, `${wrong} of ${checked} bindings without the status their spec gives`);
+    // Every binding's status says what its spec says. Eventually: an empty
+    // queue only says the operator wrote what it has seen, and its watch may
+    // still be catching up (a relist after the apiserver dropped a slow
+    // watcher delivers nothing until its last page is in).
+    const t1 = performance.now();
+    let last = await wrongStatuses();
+    while (last.wrong.length > 0 && performance.now() - t0 < DRAIN_MS) {
+      await sleep(1000);
+      last = await wrongStatuses();
+    }
+    const informer = op.logLines().filter((l) => typeof l.msg === 'string' && /^informer /.test(l.msg)).map((l) => `${String(l.msg)} (${String(l.resource ?? '')})`);
+    note(`every status right ${((performance.now() - t1) / 1000).toFixed(1)} s after the queues were empty; informer messages: ${informer.length ? informer.join('; ') : 'none'}`);
+    for (const w of last.wrong.slice(0, 5)) note(`wrong status: ${w}`);
+    assert.equal(last.checked, BURST + 1);
+    assert.equal(last.wrong.length, 0, `${last.wrong.length} of ${last.checked} bindings without the status their spec gives`);
     const connector = (await kubeRequest(cp, 'GET', `/apis/${GROUP_VERSION}/namespaces/${NS}/ssoconnectors/${CONNECTOR}`)).body as K8sObject;
     assert.equal(connector.status?.observedGeneration, connector.metadata.generation);
     assert.equal((connector.status?.conditions as { type: string; status: string }[]).find((c) => c.type === 'Ready')?.status, 'True');

@@ -42,9 +42,17 @@ export async function verify(baseURL: string, cookie: string): Promise<number> {
 }
 
 /** Polls `check` every 10 ms until it holds; the ms since `t0` (when the change was sent). Fails after 15 s. */
+/** How long the check that first saw each change in effect took itself (part of every delay measured). */
+export const probeMs: number[] = [];
+
 export async function takesEffect(what: string, t0: number, check: () => Promise<boolean>): Promise<number> {
   for (;;) {
-    if (await check()) return performance.now() - t0;
+    const started = performance.now();
+    if (await check()) {
+      const end = performance.now();
+      probeMs.push(end - started);
+      return end - t0;
+    }
     if (performance.now() - t0 > 15_000) throw new Error(`${what}: not in effect 15 s after the change`);
     await new Promise((r) => setTimeout(r, 10));
   }

@@ -11,12 +11,13 @@ import { buildLogoutResponse, logoutMessageKind, validateLogoutRequest, validate
 import { validateResponse } from '../../saml/validate-response.ts';
 import type { SamlConnectorConfig, TrailEntry } from '../../saml/types.ts';
 import { logoutRequestKeys, samlSessionKeys } from '../../session/revocation.ts';
-import { SESSION_COOKIE, STATE_COOKIE, parseCookies, serializeCookie, sessionCookieOptions, stateCookieOptions } from '../../session/cookies.ts';
+import { STATE_COOKIE, parseCookies, serializeCookie, stateCookieOptions } from '../../session/cookies.ts';
 import { checkRedirect } from '../../session/redirects.ts';
 import { addPending, decodeState, encodeState, takePending, type PendingLogin } from '../../session/state-cookie.ts';
 import type { PublicContext } from '../context.ts';
 import { sendAutoPost, sendError, sendPage, escapeHtml } from '../html.ts';
-import { recordLogin, recordLogout } from '../login-log.ts';
+import { recordLogin, recordLogout, type LoginOutcome } from '../login-log.ts';
+import { completeSignIn, refuseSignIn } from '../sign-in.ts';
 import { clearedSessionCookie, presentedSession, revokeSession } from '../session-end.ts';
 
 interface Params {
@@ -140,11 +141,8 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       // Set once a pending login was taken from the state cookie: it is spent
       // whatever the outcome, so a state id can never complete two logins.
       let stateUpdate: string | undefined;
-      const fail = (status: number, reason: string, runtime?: ConnectorRuntime, extra: Partial<Parameters<typeof recordLogin>[1]> = {}) => {
-        recordLogin(ctx, { correlationId: req.id, connector: runtime, namespace: ns, name, status, reason, startedAt, ...extra });
-        if (stateUpdate !== undefined) reply.header('set-cookie', stateUpdate);
-        return sendError(reply, status, reason, req.id);
-      };
+      const fail = (status: number, reason: string, runtime?: ConnectorRuntime, extra: Partial<LoginOutcome> = {}) =>
+        refuseSignIn(ctx, reply, { correlationId: req.id, runtime, namespace: ns, name, startedAt, ...(stateUpdate !== undefined ? { cookies: [stateUpdate] } : {}) }, status, reason, extra);
       const l = lookup(ctx, req.params);
       if (!l.ok) return fail(l.status, l.reason, l.runtime);
       const body = req.body && typeof req.body === 'object' ? req.body : {};
@@ -182,16 +180,6 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       if (!result.ok) return fail(result.status, result.reason, l.runtime, { trail: result.trail });
 
       const a = result.assertion;
-      const snapshot = ctx.registry.current();
-      const match = snapshot.bindings.lookup(l.runtime.key, a.identity);
-      const logged = { trail: result.trail, attributes: a.attributes, user: a.identity };
-      if (!match.active) return fail(403, 'BindingNotActive', l.runtime, logged);
-
-      const nowSeconds = Math.floor(t.getTime() / 1000);
-      let ttl = l.runtime.sessionTtlSeconds;
-      if (a.sessionNotOnOrAfter !== undefined) ttl = Math.min(ttl, a.sessionNotOnOrAfter - nowSeconds);
-      if (ttl <= 0) return fail(401, 'SessionNotOnOrAfterPassed', l.runtime, logged);
-
       let target: string;
       if (entry) target = entry.rd;
       else {
@@ -199,14 +187,15 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
         const relay = relayState !== undefined && relayState.startsWith('/') ? checkRedirect(relayState, { publicURL: ctx.config.publicURL, allowedHosts: [] }) : undefined;
         target = relay?.ok ? relay.target : (l.saml.idpInitiated.redirectPath ?? '/');
       }
-
       const email = emailOf(a.identity, a.attributes);
-      const issued = await ctx.sessions.issue(
+      return completeSignIn(
+        ctx,
+        reply,
+        { correlationId: req.id, runtime: l.runtime, namespace: ns, name, startedAt, now: t, target, ...(stateUpdate !== undefined ? { cookies: [stateUpdate] } : {}) },
         {
-          sub: a.identity,
+          user: a.identity,
           ...(email ? { email } : {}),
-          groups: match.groups,
-          connector: l.runtime.key,
+          ...(a.sessionNotOnOrAfter !== undefined ? { notOnOrAfter: a.sessionNotOnOrAfter } : {}),
           // What a LogoutRequest names (and ours will name): NameID, its Format, SessionIndex.
           saml: {
             nameID: a.nameID,
@@ -215,17 +204,10 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
             ...(a.spNameQualifier !== undefined ? { spNameQualifier: a.spNameQualifier } : {}),
             ...(a.sessionIndex !== undefined ? { sessionIndex: a.sessionIndex } : {}),
           },
+          trail: result.trail,
+          attributes: a.attributes,
         },
-        ttl,
-        t,
       );
-      ctx.metrics.sessionsIssued.inc({ namespace: ns, connector: name });
-      recordLogin(ctx, { correlationId: req.id, connector: l.runtime, namespace: ns, name, status: 303, reason: 'Success', startedAt, ...logged });
-      const setCookies = [
-        serializeCookie(SESSION_COOKIE, issued.token, sessionCookieOptions({ publicURL: ctx.config.publicURL, cookieDomain: ctx.config.cookieDomain, maxAgeSeconds: ttl })),
-      ];
-      if (stateUpdate !== undefined) setCookies.push(stateUpdate);
-      return reply.code(303).header('cache-control', 'no-store').header('set-cookie', setCookies).header('location', target).send();
     },
   );
   methodNotAllowed(app, '/saml/:ns/:name/acs', ['POST']);

@@ -1,0 +1,96 @@
+// One sign-in completion for every protocol. A protocol route (the SAML ACS;
+// the OIDC and OAuth2 callbacks) checks what the identity provider sent and
+// hands over a verified identity; everything after that happens here, once,
+// so that a fix to one protocol is a fix to all:
+//
+// - the user's UserBinding for this connector, read from the same registry
+//   snapshot the request started with (403 BindingNotActive when there is no
+//   Active one: a Pending, Denied or deleted binding never gets a session);
+// - the session lifetime: the connector's session.ttl, shortened by the
+//   identity provider's own bound (SAML SessionNotOnOrAfter), never extended
+//   by it (401 SessionNotOnOrAfterPassed when that bound has passed);
+// - the session token, the sessions-issued metric and the login log line
+//   (with the decision trail and the attributes or claims received, never a
+//   token or a cookie);
+// - the cookies and the 303 to a target the route already validated.
+//
+// What this defends against is the same for every protocol: a verified
+// identity without an Active binding gaining a session, and an identity
+// provider's session bound being ignored.
+
+import type { FastifyReply } from 'fastify';
+import type { ConnectorRuntime } from '../controller/registry.ts';
+import type { TrailEntry } from '../saml/types.ts';
+import { SESSION_COOKIE, serializeCookie, sessionCookieOptions } from '../session/cookies.ts';
+import type { SamlSubject } from '../session/tokens.ts';
+import type { PublicContext } from './context.ts';
+import { sendError } from './html.ts';
+import { recordLogin, type LoginOutcome } from './login-log.ts';
+
+/** Who the identity provider says signed in, after every protocol check passed. */
+export interface VerifiedIdentity {
+  /** The user as UserBindings name them (spec.user): a SAML NameID, or the claim an OIDC connector names. */
+  user: string;
+  /** An email address for the applications, when the identity provider gave one. */
+  email?: string;
+  /** The identity provider's bound on this session (epoch seconds), e.g. SAML SessionNotOnOrAfter. */
+  notOnOrAfter?: number;
+  /** What a protocol's single logout needs to find this session again. */
+  saml?: SamlSubject;
+  /** For the login log: each check made, and what the identity provider sent about the user. */
+  trail?: TrailEntry[];
+  attributes?: Record<string, string[]>;
+}
+
+/** The request being completed: which connector, since when, and where the user goes next. */
+export interface SignInRequest {
+  correlationId: string;
+  runtime: ConnectorRuntime;
+  namespace: string;
+  name: string;
+  /** process.hrtime.bigint() when the request began (login duration). */
+  startedAt: bigint;
+  now: Date;
+  /** Where the user goes after signing in; already validated by the route. */
+  target: string;
+  /** Set-Cookie values the route adds in every outcome (the spent pending login). */
+  cookies?: string[];
+}
+
+/** Ends a sign-in that failed: logs and counts it, answers with the reason code, and keeps the route's cookies. */
+export function refuseSignIn(ctx: PublicContext, reply: FastifyReply, req: Omit<SignInRequest, 'runtime' | 'now' | 'target'> & { runtime?: ConnectorRuntime }, status: number, reason: string, extra: Partial<LoginOutcome> = {}): FastifyReply {
+  recordLogin(ctx, { correlationId: req.correlationId, connector: req.runtime, namespace: req.namespace, name: req.name, status, reason, startedAt: req.startedAt, ...extra });
+  if (req.cookies?.length) reply.header('set-cookie', req.cookies);
+  return sendError(reply, status, reason, req.correlationId);
+}
+
+/** Binding, lifetime, session, log and redirect for a verified identity. */
+export async function completeSignIn(ctx: PublicContext, reply: FastifyReply, req: SignInRequest, id: VerifiedIdentity): Promise<FastifyReply> {
+  const logged = { ...(id.trail ? { trail: id.trail } : {}), ...(id.attributes ? { attributes: id.attributes } : {}), user: id.user };
+  const match = ctx.registry.current().bindings.lookup(req.runtime.key, id.user);
+  if (!match.active) return refuseSignIn(ctx, reply, req, 403, 'BindingNotActive', logged);
+
+  const nowSeconds = Math.floor(req.now.getTime() / 1000);
+  let ttl = req.runtime.sessionTtlSeconds;
+  if (id.notOnOrAfter !== undefined) ttl = Math.min(ttl, id.notOnOrAfter - nowSeconds);
+  if (ttl <= 0) return refuseSignIn(ctx, reply, req, 401, 'SessionNotOnOrAfterPassed', logged);
+
+  const issued = await ctx.sessions.issue(
+    {
+      sub: id.user,
+      ...(id.email ? { email: id.email } : {}),
+      groups: match.groups,
+      connector: req.runtime.key,
+      ...(id.saml ? { saml: id.saml } : {}),
+    },
+    ttl,
+    req.now,
+  );
+  ctx.metrics.sessionsIssued.inc({ namespace: req.namespace, connector: req.name });
+  recordLogin(ctx, { correlationId: req.correlationId, connector: req.runtime, namespace: req.namespace, name: req.name, status: 303, reason: 'Success', startedAt: req.startedAt, ...logged });
+  const setCookies = [
+    serializeCookie(SESSION_COOKIE, issued.token, sessionCookieOptions({ publicURL: ctx.config.publicURL, cookieDomain: ctx.config.cookieDomain, maxAgeSeconds: ttl })),
+    ...(req.cookies ?? []),
+  ];
+  return reply.code(303).header('cache-control', 'no-store').header('set-cookie', setCookies).header('location', req.target).send();
+}
