@@ -18,7 +18,7 @@ import {
 
 const rules = (...r: CelRule[]) => ({ 'x-kubernetes-validations': r });
 
-export const PROTOCOLS = ['SAML2'] as const;
+export const PROTOCOLS = ['SAML2', 'OIDC'] as const;
 
 const IdpCertificate = Type.Object(
   {
@@ -240,6 +240,75 @@ const Saml = Type.Object(
   { additionalProperties: false, description: 'SAML 2.0 settings; required when protocol is SAML2.' },
 );
 
+/** https, or http on a loopback host (a provider on the same machine, tests). */
+const SECURE_URL_RULE: CelRule = {
+  rule: "self.startsWith('https://') || self.matches('^http://(127\\\\.0\\\\.0\\\\.1|localhost|\\\\[::1\\\\])(:[0-9]+)?(/.*)?$')",
+  message: 'must be an https:// URL (http:// only on 127.0.0.1, localhost or [::1])',
+};
+
+/** Authorize parameters an admin may add; the ones the flow itself sets (state, nonce, PKCE, redirect_uri, ...) are never among them. */
+export const OIDC_AUTHORIZE_PARAMETERS = ['prompt', 'acr_values', 'login_hint', 'max_age', 'ui_locales', 'display', 'hd', 'domain_hint', 'organization', 'resource', 'audience'] as const;
+
+const Oidc = Type.Object(
+  {
+    issuer: Type.String({
+      description: 'The OpenID Provider issuer; its discovery document ({issuer}/.well-known/openid-configuration) is fetched and refreshed in reconcile, never on a sign-in.',
+      minLength: 1,
+      maxLength: 2048,
+      pattern: '^https?://[^\\s]+$',
+      errorMessage: 'must be an absolute http:// or https:// URL',
+      ...rules(SECURE_URL_RULE),
+    }),
+    clientID: Type.String({ description: 'The client_id registered at the provider.', minLength: 1, maxLength: 1024 }),
+    clientSecretRef: SecretKeySelector,
+    scopes: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 256, pattern: '^[\\x21\\x23-\\x5b\\x5d-\\x7e]+$', errorMessage: 'must be a scope token (printable, no spaces, quotes or backslashes)' }), {
+        description: 'Scopes requested; openid must be among them.',
+        default: ['openid', 'email', 'profile'],
+        minItems: 1,
+        maxItems: 32,
+        'x-kubernetes-list-type': 'set',
+        ...rules({ rule: "self.exists(s, s == 'openid')", message: 'must include openid' }),
+      }),
+    ),
+    claims: Type.Optional(
+      Type.Object(
+        {
+          username: Type.Optional(
+            Type.String({
+              description: 'The ID token claim that identifies the user, matched against UserBinding spec.user. With email (the default), email_verified must be true.',
+              minLength: 1,
+              maxLength: 256,
+              default: 'email',
+            }),
+          ),
+          groups: Type.Optional(Type.String({ description: 'The ID token claim holding the user\'s groups at the provider (recorded in the login log).', minLength: 1, maxLength: 256 })),
+        },
+        { additionalProperties: false, description: 'Which claims identify the user.', default: {} },
+      ),
+    ),
+    authorizeParameters: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            name: StringEnum(OIDC_AUTHORIZE_PARAMETERS, { description: 'Parameter name.' }),
+            value: Type.String({ description: 'Parameter value.', minLength: 1, maxLength: 1024 }),
+          },
+          { additionalProperties: false },
+        ),
+        {
+          description: 'Extra parameters of the authorization request (prompt, acr_values, login_hint, tenant hints such as hd or domain_hint).',
+          maxItems: 16,
+          'x-kubernetes-list-type': 'map',
+          'x-kubernetes-list-map-keys': ['name'],
+        },
+      ),
+    ),
+    clockSkew: Type.Optional(Duration('Tolerance for provider clock differences when checking ID token times.', '60s')),
+  },
+  { additionalProperties: false, description: 'OpenID Connect settings; required when protocol is OIDC.' },
+);
+
 export const SsoConnectorSpec = Type.Object(
   {
     displayName: Type.Optional(Type.String({ description: 'Human name of the connector.', maxLength: 256 })),
@@ -262,7 +331,7 @@ export const SsoConnectorSpec = Type.Object(
         default: 'Production',
       }),
     ),
-    protocol: StringEnum(PROTOCOLS, { description: 'Sign-in protocol; the matching block (saml) must be present.' }),
+    protocol: StringEnum(PROTOCOLS, { description: 'Sign-in protocol; exactly the matching block (saml or oidc) is present.' }),
     session: Type.Optional(
       Type.Object(
         { ttl: Type.Optional(Duration('Session lifetime, never longer than the IdP SessionNotOnOrAfter.', '8h')) },
@@ -279,6 +348,7 @@ export const SsoConnectorSpec = Type.Object(
       ),
     ),
     saml: Type.Optional(Saml),
+    oidc: Type.Optional(Oidc),
     access: Type.Optional(
       Type.Object(
         {
@@ -310,6 +380,18 @@ export const SsoConnectorSpec = Type.Object(
         reason: 'FieldValueForbidden',
         fieldPath: '.saml',
       },
+      {
+        rule: "self.protocol != 'OIDC' || has(self.oidc)",
+        message: 'oidc is required when protocol is OIDC',
+        reason: 'FieldValueRequired',
+        fieldPath: '.oidc',
+      },
+      {
+        rule: "!has(self.oidc) || self.protocol == 'OIDC'",
+        message: 'oidc is allowed only when protocol is OIDC',
+        reason: 'FieldValueForbidden',
+        fieldPath: '.oidc',
+      },
     ),
   },
 );
@@ -325,6 +407,8 @@ export const SsoConnectorStatus = Type.Object(
     entityID: Type.Optional(Type.String({ description: 'The SP EntityID in effect.' })),
     acsURL: Type.Optional(Type.String({ description: 'Assertion Consumer Service URL.' })),
     metadataURL: Type.Optional(Type.String({ description: 'SP metadata URL.' })),
+    callbackURL: Type.Optional(Type.String({ description: 'OIDC: the redirect URI to register at the provider.' })),
+    issuer: Type.Optional(Type.String({ description: 'OIDC: the issuer in effect.' })),
     certificates: Type.Optional(
       Type.Array(
         Type.Object(

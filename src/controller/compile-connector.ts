@@ -8,7 +8,9 @@ import { parseCertificates } from '../saml/certificates.ts';
 import { loadSpSigningKey, type SpSigningKey } from '../saml/sign.ts';
 import { checkRedirect } from '../session/redirects.ts';
 import type { IdpCertificate, SamlConnectorConfig } from '../saml/types.ts';
+import type { DiscoveryState } from '../oidc/discovery.ts';
 import type { ConditionInput } from './conditions.ts';
+import { compileOidc } from './compile-oidc.ts';
 import type { ConnectorRuntime } from './registry.ts';
 
 export const EXPIRING_SOON_SECONDS = 14 * 24 * 3600;
@@ -25,14 +27,20 @@ export interface CompileInput {
   /** Other connectors of the same namespace, to decide ReferenceUnique. */
   siblings: readonly SsoConnector[];
   now: Date;
+  /** What discovery knows of an OIDC issuer now (never waits); required for OIDC connectors. */
+  discovery?: (issuer: string) => DiscoveryState;
 }
 
 export interface ConnectorStatusFields {
   loginURL: string;
-  entityID: string;
-  acsURL: string;
-  metadataURL: string;
-  certificates: { fingerprint: string; subject: string; notAfter: string; source: string }[];
+  /** SAML */
+  entityID?: string;
+  acsURL?: string;
+  metadataURL?: string;
+  certificates?: { fingerprint: string; subject: string; notAfter: string; source: string }[];
+  /** OIDC */
+  callbackURL?: string;
+  issuer?: string;
 }
 
 export interface CompileOutput {
@@ -56,6 +64,7 @@ export interface CompileOutput {
 export function referencedSecretNames(connector: SsoConnector): string[] {
   const saml = connector.spec.saml;
   const names = new Set<string>();
+  if (connector.spec.oidc) names.add(connector.spec.oidc.clientSecretRef.name);
   for (const c of saml?.idp.certificates ?? []) if (c.secretRef) names.add(c.secretRef.name);
   if (saml?.sp?.signingKeySecretRef) names.add(saml.sp.signingKeySecretRef.name);
   return [...names];
@@ -83,8 +92,34 @@ function referenceOwner(connector: SsoConnector, siblings: readonly SsoConnector
   return contenders[0]!;
 }
 
+/** ReferenceUnique: the connector of the namespace created first owns a reference. */
+function referenceCondition(connector: SsoConnector, siblings: readonly SsoConnector[]): ConditionInput {
+  const { namespace, name } = connector.metadata as { namespace: string; name: string };
+  const ref = connector.spec.reference;
+  if (ref === undefined) return cond('ReferenceUnique', 'True', 'NoReference', 'no reference set');
+  const owner = referenceOwner(connector, siblings);
+  return owner.metadata.name === name
+    ? cond('ReferenceUnique', 'True', 'ReferenceUnique', `reference ${ref} is unique in ${namespace}`)
+    : cond('ReferenceUnique', 'False', 'ReferenceConflict', `reference ${ref} is already used by ${owner.metadata.name}, created earlier`);
+}
+
+function sessionTtlSeconds(connector: SsoConnector): number {
+  // Whole seconds (JWT times are integers); at least one.
+  return Math.max(1, Math.floor(parseDuration(connector.spec.session?.ttl ?? '8h')));
+}
+
 export function compileConnector(input: CompileInput): CompileOutput {
   const { connector, now } = input;
+  if (connector.spec.protocol === 'OIDC') {
+    return compileOidc({
+      connector,
+      secret: input.secret,
+      publicURL: input.publicURL,
+      discovery: input.discovery ?? (() => ({ status: 'failed', reason: 'DiscoveryFailed', message: 'OIDC discovery is not available here' })),
+      referenceCondition: referenceCondition(connector, input.siblings),
+      sessionTtlSeconds: sessionTtlSeconds(connector),
+    });
+  }
   const { namespace, name } = connector.metadata as { namespace: string; name: string };
   const spec = connector.spec;
   const key = `${namespace}/${name}`;
@@ -224,18 +259,7 @@ export function compileConnector(input: CompileInput): CompileOutput {
   }
 
   // 5. Reference uniqueness within the namespace.
-  let referenceOK = true;
-  if (spec.reference !== undefined) {
-    const owner = referenceOwner(connector, input.siblings);
-    referenceOK = owner.metadata.name === name;
-    conditions.push(
-      referenceOK
-        ? cond('ReferenceUnique', 'True', 'ReferenceUnique', `reference ${spec.reference} is unique in ${namespace}`)
-        : cond('ReferenceUnique', 'False', 'ReferenceConflict', `reference ${spec.reference} is already used by ${owner.metadata.name}, created earlier`),
-    );
-  } else {
-    conditions.push(cond('ReferenceUnique', 'True', 'NoReference', 'no reference set'));
-  }
+  conditions.push(referenceCondition(connector, input.siblings));
 
   // 6. The operator re-checks what admission checked: a redirectPath must be a
   // path on this host (a manifest may predate the CEL rule, or encode //host
@@ -308,8 +332,7 @@ export function compileConnector(input: CompileInput): CompileOutput {
     ...(ready ? {} : { notReadyReason: failing!.reason }),
     stage: spec.stage ?? 'Production',
     protocol: 'SAML2',
-    // Whole seconds (JWT times are integers); at least one.
-    sessionTtlSeconds: Math.max(1, Math.floor(parseDuration(spec.session?.ttl ?? '8h'))),
+    sessionTtlSeconds: sessionTtlSeconds(connector),
     ...(samlConfig ? { saml: samlConfig } : {}),
     admins: spec.access?.admins ?? [],
     loginURL: urls.loginURL,

@@ -29,6 +29,7 @@ import type { QueueStats } from '../metrics/metrics.ts';
 import type { StatusKind } from './status-sink.ts';
 import type { StatusWriter } from './status-writer.ts';
 import { WorkQueue, type ReconcileResult } from './work-queue.ts';
+import { OidcDiscovery } from '../oidc/discovery.ts';
 
 export interface ControllerOptions {
   store: Store;
@@ -39,6 +40,8 @@ export interface ControllerOptions {
   logger: Logger;
   publicURL: string;
   now?: () => Date;
+  /** OIDC discovery (default: openid-client over the network, refreshed hourly). */
+  discovery?: OidcDiscovery;
 }
 
 const CONNECTOR = 'SsoConnector';
@@ -72,6 +75,8 @@ export class Controller {
    */
   #storeSynced = false;
   #unsubscribe: (() => void) | undefined;
+  /** OpenID Providers' metadata, fetched apart from reconciles (oidc/discovery.ts). */
+  readonly #discovery: OidcDiscovery;
 
   constructor(options: ControllerOptions) {
     this.#o = options;
@@ -81,6 +86,22 @@ export class Controller {
     // never waits for a reconcile that is reading a new Secret from the apiserver.
     this.#queue = new WorkQueue<Lane>((key) => this.#reconcile(key, () => this.#reconcileConnector(key)), { lanes: LANES, reservedFor: 'trust', onError });
     this.#bindingStatus = new WorkQueue((key) => this.#reconcile(key, () => this.#reconcileBindingStatus(key)), { onError });
+    // A provider's metadata changed, appeared or failed: its connectors are compiled
+    // again at once (new endpoints or keys are trust changes).
+    this.#discovery =
+      options.discovery ??
+      new OidcDiscovery({
+        logger: options.logger,
+        onChange: (issuer) => {
+          const inUse = new Set<string>();
+          for (const c of this.#o.store.list(CONNECTOR) as unknown as SsoConnector[]) {
+            if (c.spec.oidc) inUse.add(c.spec.oidc.issuer);
+            if (c.spec.oidc?.issuer === issuer) this.#queue.add(keyOf(CONNECTOR, c as unknown as StoredObject), 'trust');
+          }
+          // Providers no connector names any more are not fetched again.
+          this.#discovery.retain(inUse);
+        },
+      });
   }
 
   /**
@@ -106,6 +127,7 @@ export class Controller {
     this.#unsubscribe?.();
     this.#queue.stop();
     this.#bindingStatus.stop();
+    this.#discovery.stop();
     await this.#o.store.stop();
   }
 
@@ -328,7 +350,7 @@ export class Controller {
       }
     }
     const siblings = this.#o.store.list(CONNECTOR, ns) as unknown as SsoConnector[];
-    const out = compileConnector({ connector: obj, secret: this.#secretLookup, publicURL: this.#o.publicURL, siblings, now });
+    const out = compileConnector({ connector: obj, secret: this.#secretLookup, publicURL: this.#o.publicURL, siblings, now, discovery: (issuer) => this.#discovery.get(issuer) });
     const previous = this.#o.registry.current().connectors.get(key);
     this.#o.registry.setConnector(key, out.runtime);
     this.#logTransition(previous, out.runtime, out.conditions);

@@ -11,6 +11,7 @@
 // safe side, as a deny lands even for a request already in flight.
 
 import type { SamlConnectorConfig } from '../saml/types.ts';
+import type { OidcConnectorConfig } from '../oidc/relying-party.ts';
 
 export type Stage = 'Production' | 'Provisioning';
 
@@ -27,12 +28,14 @@ export interface ConnectorRuntime {
   readonly ready: boolean;
   readonly notReadyReason?: string;
   readonly stage: Stage;
-  readonly protocol: 'SAML2';
+  readonly protocol: 'SAML2' | 'OIDC';
   readonly sessionTtlSeconds: number;
   readonly saml?: SamlConnectorConfig;
+  readonly oidc?: OidcConnectorConfig;
   readonly admins: readonly string[];
   readonly loginURL: string;
-  readonly metadataURL: string;
+  /** SAML: the SP metadata URL. */
+  readonly metadataURL?: string;
 }
 
 export type BindingPhase = 'Active' | 'PendingApproval' | 'Denied' | 'Invalid';

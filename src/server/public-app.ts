@@ -7,6 +7,7 @@ import type { PublicContext } from './context.ts';
 import { sendError } from './html.ts';
 import { authRoutes } from './routes/auth.ts';
 import { homeRoutes } from './routes/home.ts';
+import { oidcRoutes } from './routes/oidc.ts';
 import { samlRoutes } from './routes/saml.ts';
 
 export interface PublicAppOptions {
@@ -49,6 +50,7 @@ export async function buildPublicApp(ctx: PublicContext, options: PublicAppOptio
 
   await homeRoutes(app, ctx, options.homeLinks);
   await samlRoutes(app, ctx);
+  await oidcRoutes(app, ctx);
   await authRoutes(app, ctx);
   for (const plugin of options.plugins ?? []) await plugin(app);
   return app;

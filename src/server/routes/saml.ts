@@ -33,7 +33,8 @@ type Lookup = { ok: true; runtime: ConnectorRuntime; saml: SamlConnectorConfig }
 function lookup(ctx: PublicContext, p: Params): Lookup {
   const runtime = ctx.registry.current().connectors.get(`${p.ns}/${p.name}`);
   // A disabled connector is indistinguishable from a missing one: SSO is off.
-  if (!runtime || !runtime.enabled) return { ok: false, status: 404, reason: 'ConnectorNotFound', ...(runtime ? { runtime } : {}) };
+  // A connector of another protocol has no SAML routes.
+  if (!runtime || !runtime.enabled || runtime.protocol !== 'SAML2') return { ok: false, status: 404, reason: 'ConnectorNotFound', ...(runtime ? { runtime } : {}) };
   if (!runtime.ready || !runtime.saml) return { ok: false, status: 503, reason: 'ConnectorNotReady', runtime };
   return { ok: true, runtime, saml: runtime.saml };
 }

@@ -76,10 +76,41 @@ test('bad enum value names the allowed values', () => {
   assert.match(e!.message, /"HTTPRedirect", "HTTPPost".*got "SOAP"/);
 });
 
-test('protocols other than SAML2 are not accepted yet', () => {
-  const m = validConnector();
+test('OAuth2 is not accepted yet; OIDC needs exactly its own block', () => {
+  const oauth2 = validConnector();
+  oauth2.spec.protocol = 'OAuth2';
+  assert.deepEqual(errorsOf(oauth2).map((e) => e.path), ['$.spec.protocol']);
+  const samlBlock = validConnector();
+  samlBlock.spec.protocol = 'OIDC';
+  assert.deepEqual(errorsOf(samlBlock).map((e) => `${e.path} ${e.message}`).sort(), ['$.spec.oidc oidc is required when protocol is OIDC', '$.spec.saml saml is allowed only when protocol is SAML2']);
+});
+
+function oidcConnector(oidc: Record<string, unknown> = {}) {
+  const m = validConnector() as Record<string, any>;
+  delete m.spec.saml;
   m.spec.protocol = 'OIDC';
-  assert.deepEqual(errorsOf(m).map((e) => e.path), ['$.spec.protocol']);
+  m.spec.oidc = { issuer: 'https://op.example.com', clientID: 'app', clientSecretRef: { name: 'op-client', key: 'secret' }, ...oidc };
+  return m;
+}
+
+test('an OIDC connector gets its defaults: scopes, the email claim, 60 s of clock skew', () => {
+  const c = accepted<SsoConnector>(oidcConnector());
+  assert.deepEqual(c.spec.oidc?.scopes, ['openid', 'email', 'profile']);
+  assert.equal(c.spec.oidc?.claims?.username, 'email');
+  assert.equal(c.spec.oidc?.clockSkew, '60s');
+});
+
+test('OIDC: the issuer is https (http only on a loopback host), scopes include openid, authorize parameters are from the list', () => {
+  for (const issuer of ['https://op.example.com', 'http://127.0.0.1:4000', 'http://localhost:4000/tenant', 'http://[::1]:9000']) accepted(oidcConnector({ issuer }));
+  for (const issuer of ['http://op.example.com', 'http://127.0.0.1.evil.example', 'ftp://op.example.com']) {
+    assert.deepEqual(errorsOf(oidcConnector({ issuer })).map((e) => e.path), ['$.spec.oidc.issuer'], issuer);
+  }
+  assert.match(errorsOf(oidcConnector({ scopes: ['email'] }))[0]!.message, /must include openid/);
+  accepted(oidcConnector({ authorizeParameters: [{ name: 'prompt', value: 'login' }, { name: 'hd', value: 'example.com' }] }));
+  for (const name of ['state', 'redirect_uri', 'nonce', 'code_challenge', 'client_id']) {
+    assert.deepEqual(errorsOf(oidcConnector({ authorizeParameters: [{ name, value: 'x' }] })).map((e) => e.path), ['$.spec.oidc.authorizeParameters[0].name'], name);
+  }
+  assert.deepEqual(errorsOf(oidcConnector({ clientSecretRef: undefined })).map((e) => e.path), ['$.spec.oidc.clientSecretRef']);
 });
 
 test('reference and accountID patterns', () => {

@@ -78,15 +78,15 @@ describe('compileConnector', () => {
   it('trusts every certificate of a PEM bundle (seamless rotation)', () => {
     const out = compileConnector({ ...base, connector: connector('a'), secret: secrets({ 'idp-cert': { 'tls.crt': fresh.certPem + second.certPem } }) });
     assert.equal(out.runtime.saml?.idp.certificates.length, 2);
-    assert.equal(out.fields.certificates.length, 2);
+    assert.equal(out.fields.certificates!.length, 2);
   });
 
   it('keeps only pinned certificates and fails with FingerprintMismatch when none matches', () => {
     const bundle = { 'idp-cert': { 'tls.crt': fresh.certPem + second.certPem } };
     const all = compileConnector({ ...base, connector: connector('a'), secret: secrets(bundle) });
-    const pin = all.fields.certificates[1]!.fingerprint.replace('sha256:', '').toUpperCase().match(/../g)!.join(':');
+    const pin = all.fields.certificates![1]!.fingerprint.replace('sha256:', '').toUpperCase().match(/../g)!.join(':');
     const pinned = compileConnector({ ...base, connector: connector('a', {}, { idp: { fingerprints: [`sha256:${pin}`] } }), secret: secrets(bundle) });
-    assert.deepEqual(pinned.runtime.saml?.idp.certificates.map((c) => c.fingerprint), [all.fields.certificates[1]!.fingerprint]);
+    assert.deepEqual(pinned.runtime.saml?.idp.certificates.map((c) => c.fingerprint), [all.fields.certificates![1]!.fingerprint]);
     const wrong = compileConnector({ ...base, connector: connector('a', {}, { idp: { fingerprints: [`sha256:${'0'.repeat(64)}`] } }), secret: secrets(bundle) });
     assert.equal(wrong.runtime.ready, false);
     assert.equal(cond(wrong, 'CertificatesValid').reason, 'FingerprintMismatch');
@@ -130,7 +130,7 @@ describe('compileConnector', () => {
     const out = compileConnector({ ...base, connector: connector('a', {}, { idp: { certificates: [{ pem: fresh.certPem }] } }), secret: secrets({}) });
     assert.equal(out.runtime.ready, true);
     assert.deepEqual(out.secretNames, []);
-    assert.equal(out.fields.certificates[0]!.source, 'inline[0]');
+    assert.equal(out.fields.certificates![0]!.source, 'inline[0]');
   });
 });
 

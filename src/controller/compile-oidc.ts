@@ -1,0 +1,128 @@
+// Turns an OIDC SsoConnector, its client Secret and what discovery knows of
+// its issuer into a ConnectorRuntime and the conditions of its status. Pure,
+// like compileConnector: the discovery state is read, never waited for.
+//
+// Conditions, in the Pinniped manner (a condition that depends on a failed
+// one is Unknown):
+// - ClientCredentialsValid: the client Secret and its key exist (SecretNotFound,
+//   SecretKeyNotFound);
+// - OIDCDiscoverySucceeded: True with the provider's metadata; Unknown while
+//   the first fetch runs; False with DiscoveryFailed or IssuerNotAllowed. A
+//   failure after a good fetch keeps the last good copy in use (the message
+//   says since when), so sign-ins go on while the provider's discovery is down;
+// - ReferenceUnique, as for SAML;
+// - Ready: the first of these that fails gives the reason.
+
+import type { SsoConnector } from '../api/index.ts';
+import { parseDuration } from '../api/index.ts';
+import type { DiscoveryState } from '../oidc/discovery.ts';
+import { buildClient, type OidcConnectorConfig } from '../oidc/relying-party.ts';
+import type { ConditionInput } from './conditions.ts';
+import type { CompileOutput, SecretLookup } from './compile-connector.ts';
+
+export function oidcURLs(publicURL: string, namespace: string, name: string) {
+  const base = `${publicURL.replace(/\/+$/, '')}/oidc/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`;
+  return { loginURL: `${base}/login`, callbackURL: `${base}/callback` };
+}
+
+const cond = (type: string, status: ConditionInput['status'], reason: string, message: string): ConditionInput => ({ type, status, reason, message });
+
+export function compileOidc(input: {
+  connector: SsoConnector;
+  secret: SecretLookup;
+  publicURL: string;
+  discovery: (issuer: string) => DiscoveryState;
+  referenceCondition: ConditionInput;
+  sessionTtlSeconds: number;
+}): CompileOutput {
+  const { connector } = input;
+  const { namespace, name } = connector.metadata as { namespace: string; name: string };
+  const spec = connector.spec;
+  const oidc = spec.oidc!;
+  const key = `${namespace}/${name}`;
+  const urls = oidcURLs(input.publicURL, namespace, name);
+  const conditions: ConditionInput[] = [];
+
+  const ref = oidc.clientSecretRef;
+  const got = input.secret(namespace, ref.name, ref.key);
+  const secretOK = !('missing' in got) && got.value.length > 0;
+  conditions.push(
+    'missing' in got
+      ? cond('ClientCredentialsValid', 'False', got.missing, got.missing === 'SecretNotFound' ? `Secret ${namespace}/${ref.name} not found` : `Secret ${namespace}/${ref.name} has no key ${ref.key}`)
+      : got.value.length === 0
+        ? cond('ClientCredentialsValid', 'False', 'ClientSecretEmpty', `Secret ${namespace}/${ref.name} key ${ref.key} is empty`)
+        : cond('ClientCredentialsValid', 'True', 'SecretFound', `client secret from Secret ${namespace}/${ref.name} key ${ref.key}`),
+  );
+
+  const state = input.discovery(oidc.issuer);
+  const provider = state.status === 'ok' ? state.provider : state.status === 'failed' ? state.lastGood : undefined;
+  conditions.push(
+    state.status === 'ok'
+      ? cond('OIDCDiscoverySucceeded', 'True', 'Discovered', `discovered ${oidc.issuer} at ${new Date(state.provider.fetchedAt).toISOString()}`)
+      : state.status === 'pending'
+        ? cond('OIDCDiscoverySucceeded', 'Unknown', 'DiscoveryPending', `fetching ${oidc.issuer}/.well-known/openid-configuration`)
+        : cond(
+            'OIDCDiscoverySucceeded',
+            'False',
+            state.reason,
+            state.message + (state.lastGood ? `; signing in with the copy fetched at ${new Date(state.lastGood.fetchedAt).toISOString()}` : ''),
+          ),
+  );
+  conditions.push(input.referenceCondition);
+
+  // Serving needs credentials and some copy of the provider's metadata (the last good one will do).
+  const blocking =
+    conditions.find((c) => c.type === 'ClientCredentialsValid' && c.status !== 'True') ??
+    (provider ? undefined : conditions.find((c) => c.type === 'OIDCDiscoverySucceeded')) ??
+    conditions.find((c) => c.type === 'ReferenceUnique' && c.status !== 'True');
+  const ready = blocking === undefined;
+  const enabled = spec.enabled !== false;
+  conditions.unshift(
+    !ready
+      ? cond('Ready', 'False', blocking!.reason, blocking!.message)
+      : enabled
+        ? cond('Ready', 'True', 'Serving', `serving at ${urls.loginURL}`)
+        : cond('Ready', 'True', 'Disabled', 'SSO is off for this connector (spec.enabled is false); its routes answer 404'),
+  );
+
+  let config: OidcConnectorConfig | undefined;
+  if (ready && secretOK && provider) {
+    const clockSkewSeconds = parseDuration(oidc.clockSkew ?? '60s');
+    config = {
+      key,
+      issuer: oidc.issuer,
+      clientID: oidc.clientID,
+      callbackURL: urls.callbackURL,
+      scopes: oidc.scopes ?? ['openid', 'email', 'profile'],
+      usernameClaim: oidc.claims?.username ?? 'email',
+      ...(oidc.claims?.groups ? { groupsClaim: oidc.claims.groups } : {}),
+      authorizeParameters: Object.fromEntries((oidc.authorizeParameters ?? []).map((p) => [p.name, p.value])),
+      clockSkewSeconds,
+      client: buildClient({ metadata: provider.metadata, clientID: oidc.clientID, clientSecret: (got as { value: string }).value, clockSkewSeconds }),
+    };
+  }
+
+  return {
+    runtime: {
+      key,
+      namespace,
+      name,
+      ...(spec.displayName !== undefined ? { displayName: spec.displayName } : {}),
+      ...(spec.reference !== undefined ? { reference: spec.reference } : {}),
+      ...(connector.metadata.generation !== undefined ? { generation: connector.metadata.generation } : {}),
+      enabled,
+      ready,
+      ...(ready ? {} : { notReadyReason: blocking!.reason }),
+      stage: spec.stage ?? 'Production',
+      protocol: 'OIDC',
+      sessionTtlSeconds: input.sessionTtlSeconds,
+      ...(config ? { oidc: config } : {}),
+      admins: spec.access?.admins ?? [],
+      loginURL: urls.loginURL,
+    },
+    conditions,
+    fields: { loginURL: urls.loginURL, callbackURL: urls.callbackURL, issuer: oidc.issuer },
+    secretNames: [ref.name],
+    trusted: [],
+  };
+}

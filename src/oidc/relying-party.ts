@@ -1,0 +1,245 @@
+// The OpenID Connect relying party of one connector: the authorization
+// request and the checks of the callback, done by openid-client (v6, on
+// oauth4webapi) rather than by hand. What openid-client checks, and what this
+// file adds, with the reason code each failure gets:
+//
+// openid-client / oauth4webapi:
+// - the authorization response: `state` equals ours (StateMismatch), the
+//   RFC 9207 `iss` parameter equals the issuer when present, and is required
+//   when the provider advertises it (IssuerMismatch: an authorization server
+//   mix-up), an `error` answer (ProviderError);
+// - the token response: HTTP and JSON shape; an error such as invalid_grant
+//   for a code used before or not ours (CodeExchangeFailed);
+// - the ID token: signature with a key of the provider's JWKS (only because
+//   we turn non-repudiation checks on, see buildClient), selected by `kid`
+//   (KeyNotFound when none matches; an unknown kid refetches the key set at
+//   most once a minute), `alg` equal to the one registered for the client
+//   (RS256 unless the connector says otherwise; never `none`, and an HS256
+//   token "signed" with the client secret is refused: AlgorithmNotAllowed),
+//   signature (SignatureInvalid), `iss` (IssuerMismatch), `aud` containing our
+//   client_id and `azp` equal to it when present (AudienceMismatch), `exp` and
+//   `iat` with the connector's clock skew (IdTokenExpired, IdTokenNotYetValid),
+//   `nonce` (NonceMismatch);
+// - PKCE S256: the verifier goes with the code, so an intercepted code is
+//   useless without it.
+//
+// Added here:
+// - state, nonce and the PKCE verifier are bound to the browser: the state id
+//   travels through the provider, the nonce sits in the signed `sso_state`
+//   cookie beside it, and the verifier is derived from the state id with the
+//   state key (HMAC), so it never leaves this service and any replica can
+//   finish the flow (StateMismatch when the cookie holds no such login);
+// - the user: the claim the connector names (default `email`; with `email`,
+//   `email_verified` must be true: EmailNotVerified; a missing or non-string
+//   claim: IdentityClaimMissing);
+// - claims the ID token lacks are read from the UserInfo endpoint, whose
+//   `sub` must be the ID token's (UserInfoInvalid);
+// - the provider's endpoints are never fetched on this path except the token
+//   and UserInfo endpoints and, when a key is unknown, the JWKS (discovery.ts
+//   keeps the metadata).
+
+import { createHmac } from 'node:crypto';
+import {
+  allowInsecureRequests,
+  authorizationCodeGrant,
+  buildAuthorizationUrl,
+  calculatePKCECodeChallenge,
+  ClientSecretBasic,
+  ClientSecretPost,
+  clockTolerance,
+  Configuration,
+  enableNonRepudiationChecks,
+  fetchUserInfo,
+  type ServerMetadata,
+} from 'openid-client';
+import type { TrailEntry } from '../saml/types.ts';
+
+export interface OidcConnectorConfig {
+  key: string;
+  issuer: string;
+  clientID: string;
+  /** Where the provider sends the browser back (registered at the provider). */
+  callbackURL: string;
+  scopes: readonly string[];
+  usernameClaim: string;
+  groupsClaim?: string;
+  authorizeParameters: Readonly<Record<string, string>>;
+  clockSkewSeconds: number;
+  /** openid-client's view of the provider and the client; holds the JWKS cache. */
+  client: Configuration;
+}
+
+export interface BuildClientInput {
+  metadata: ServerMetadata;
+  clientID: string;
+  clientSecret: string;
+  clockSkewSeconds: number;
+  idTokenAlg?: string;
+}
+
+/** openid-client's Configuration for a discovered provider and a client secret; no network. */
+export function buildClient(input: BuildClientInput): Configuration {
+  const methods = input.metadata.token_endpoint_auth_methods_supported;
+  // client_secret_basic is the default of the specification; post when the provider offers only that.
+  const auth = methods && !methods.includes('client_secret_basic') && methods.includes('client_secret_post') ? ClientSecretPost(input.clientSecret) : ClientSecretBasic(input.clientSecret);
+  const client = new Configuration(input.metadata, input.clientID, { id_token_signed_response_alg: input.idTokenAlg ?? 'RS256', [clockTolerance]: input.clockSkewSeconds }, auth);
+  client.timeout = 10;
+  if (new URL(input.metadata.issuer).protocol === 'http:') allowInsecureRequests(client);
+  // openid-client does not check the signature of an ID token that comes from
+  // the token endpoint (OIDC Core 3.1.3.7 lets TLS stand in for it). We do:
+  // a token endpoint reached through a compromised proxy, or a provider
+  // misconfigured to sign with a key it does not publish, must not sign users
+  // in. So the JWKS is used, fetched on the first callback and cached by
+  // oauth4webapi (5 minutes; an unknown kid refetches it at most once a minute).
+  enableNonRepudiationChecks(client);
+  return client;
+}
+
+/** The PKCE verifier of a login, derived from its state id with the state key: never stored, never sent to the browser. */
+export function pkceVerifier(stateKey: Uint8Array, sid: string): string {
+  return createHmac('sha256', stateKey).update(`sso_oidc_pkce.v1.${sid}`).digest('base64url');
+}
+
+/** The URL that starts a login at the provider. */
+export async function authorizationURL(config: OidcConnectorConfig, input: { sid: string; nonce: string; stateKey: Uint8Array }): Promise<URL> {
+  const challenge = await calculatePKCECodeChallenge(pkceVerifier(input.stateKey, input.sid));
+  return buildAuthorizationUrl(config.client, {
+    ...config.authorizeParameters,
+    redirect_uri: config.callbackURL,
+    scope: config.scopes.join(' '),
+    response_type: 'code',
+    state: input.sid,
+    nonce: input.nonce,
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+  });
+}
+
+export type CallbackResult =
+  | { ok: true; user: string; email?: string; sub: string; sid?: string; groups?: string[]; claims: Record<string, string[]>; trail: TrailEntry[] }
+  | { ok: false; status: number; reason: string; trail: TrailEntry[]; detail?: string };
+
+/**
+ * Finishes a login: exchanges the code and checks everything above.
+ * `callbackURL` is the URL the browser came back on (with its query).
+ */
+export async function completeCallback(config: OidcConnectorConfig, callbackURL: URL, pending: { sid: string; nonce: string; stateKey: Uint8Array }): Promise<CallbackResult> {
+  const trail: TrailEntry[] = [];
+  let tokens: Awaited<ReturnType<typeof authorizationCodeGrant>>;
+  try {
+    tokens = await authorizationCodeGrant(
+      config.client,
+      callbackURL,
+      { pkceCodeVerifier: pkceVerifier(pending.stateKey, pending.sid), expectedState: pending.sid, expectedNonce: pending.nonce, idTokenExpected: true },
+      { redirect_uri: config.callbackURL },
+    );
+  } catch (err) {
+    const { status, reason } = classify(err);
+    trail.push({ check: 'token', ok: false, detail: reason });
+    return { ok: false, status, reason, trail, detail: safeDetail(err) };
+  }
+  trail.push({ check: 'token', ok: true, detail: 'code exchanged; ID token signature, iss, aud, azp, exp, iat and nonce verified' });
+  const idClaims = tokens.claims() as Record<string, unknown> | undefined;
+  if (!idClaims) return { ok: false, status: 401, reason: 'IdTokenMissing', trail };
+  let claims: Record<string, unknown> = idClaims;
+  // Claims asked for by scope may come from the UserInfo endpoint only (OpenID
+  // Connect Core 5.4): ask it when the ID token lacks what identifies the user.
+  // openid-client checks that its `sub` is the ID token's; the ID token's own
+  // claims win over the UserInfo answer.
+  const wanted = [config.usernameClaim, ...(config.usernameClaim === 'email' ? ['email_verified'] : []), ...(config.groupsClaim ? [config.groupsClaim] : [])];
+  if (wanted.some((c) => !(c in idClaims)) && config.client.serverMetadata().userinfo_endpoint && typeof tokens.access_token === 'string') {
+    try {
+      const info = (await fetchUserInfo(config.client, tokens.access_token, String(idClaims.sub))) as Record<string, unknown>;
+      claims = { ...info, ...idClaims };
+      trail.push({ check: 'userinfo', ok: true, detail: 'claims missing from the ID token read from the UserInfo endpoint (sub matches)' });
+    } catch (err) {
+      const { status, reason } = classify(err);
+      trail.push({ check: 'userinfo', ok: false, detail: reason });
+      return { ok: false, status, reason: reason === 'IdTokenInvalid' ? 'UserInfoInvalid' : reason, trail, detail: safeDetail(err) };
+    }
+  }
+  const received = loggedClaims(claims);
+  const value = claims[config.usernameClaim];
+  if (typeof value !== 'string' || value.length === 0 || value.length > 1024) {
+    trail.push({ check: 'identity', ok: false, detail: `claim ${config.usernameClaim} missing or not a string` });
+    return { ok: false, status: 401, reason: 'IdentityClaimMissing', trail };
+  }
+  if (config.usernameClaim === 'email' && claims.email_verified !== true) {
+    trail.push({ check: 'identity', ok: false, detail: 'email_verified is not true' });
+    return { ok: false, status: 401, reason: 'EmailNotVerified', trail };
+  }
+  trail.push({ check: 'identity', ok: true, detail: `user from claim ${config.usernameClaim}` });
+  const email = typeof claims.email === 'string' && claims.email_verified === true ? claims.email : undefined;
+  const rawGroups = config.groupsClaim ? claims[config.groupsClaim] : undefined;
+  const groups = Array.isArray(rawGroups) ? rawGroups.filter((g): g is string => typeof g === 'string').slice(0, 256) : undefined;
+  return {
+    ok: true,
+    user: value,
+    sub: String(claims.sub),
+    ...(email ? { email } : {}),
+    ...(typeof claims.sid === 'string' ? { sid: claims.sid } : {}),
+    ...(groups ? { groups } : {}),
+    claims: received,
+    trail,
+  };
+}
+
+/** Claims as the login log shows them (strings only, bounded); never a token. */
+function loggedClaims(claims: Record<string, unknown>): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(claims).slice(0, 64)) {
+    if (['nonce', 'at_hash', 'c_hash', 's_hash'].includes(k)) continue;
+    const values = Array.isArray(v) ? v : [v];
+    out[k] = values.slice(0, 32).map((x) => (typeof x === 'string' ? x : JSON.stringify(x)).slice(0, 256));
+  }
+  return out;
+}
+
+/** openid-client's error, as a reason code and an HTTP status. */
+export function classify(err: unknown): { status: number; reason: string } {
+  // openid-client wraps oauth4webapi's error ("invalid response encountered"):
+  // the code, the message and the claim are read along the cause chain.
+  type Link = { code?: string; message?: string; cause?: unknown; name?: string; claim?: string };
+  const chain: Link[] = [];
+  for (let x = err as Link | undefined, i = 0; x && typeof x === 'object' && i < 4; x = x.cause as Link | undefined, i++) chain.push(x);
+  const e = chain[0] ?? {};
+  const code = chain.find((l) => typeof l.code === 'string' && l.code.startsWith('OAUTH_') && l.code !== 'OAUTH_INVALID_RESPONSE')?.code ?? chain.find((l) => typeof l.code === 'string')?.code;
+  const message = chain.map((l) => l.message ?? '').join(' | ');
+  const claim = chain.map((l) => l.claim).find((c) => typeof c === 'string');
+  switch (code) {
+    case 'OAUTH_JWT_CLAIM_COMPARISON_FAILED':
+      if (claim === 'nonce') return { status: 401, reason: 'NonceMismatch' };
+      if (claim === 'iss') return { status: 401, reason: 'IssuerMismatch' };
+      if (claim === 'aud' || claim === 'azp') return { status: 401, reason: 'AudienceMismatch' };
+      return { status: 401, reason: 'IdTokenInvalid' };
+    case 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED':
+      return { status: 401, reason: claim === 'exp' ? 'IdTokenExpired' : 'IdTokenNotYetValid' };
+    case 'OAUTH_KEY_SELECTION_FAILED':
+      return { status: 401, reason: 'KeyNotFound' };
+    case 'OAUTH_AUTHORIZATION_RESPONSE_ERROR':
+      return { status: 401, reason: 'ProviderError' };
+    case 'OAUTH_RESPONSE_BODY_ERROR':
+      return { status: 401, reason: 'CodeExchangeFailed' };
+    case 'OAUTH_INVALID_RESPONSE':
+      if (/"iss" \(issuer\)/.test(message)) return { status: 401, reason: 'IssuerMismatch' };
+      if (/"state"/.test(message)) return { status: 401, reason: 'StateMismatch' };
+      if (/"alg"/.test(message)) return { status: 401, reason: 'AlgorithmNotAllowed' };
+      if (/signature verification failed/.test(message)) return { status: 401, reason: 'SignatureInvalid' };
+      if (/"id_token"/.test(message)) return { status: 401, reason: 'IdTokenMissing' };
+      if (/JWT "nonce" .* claim missing/.test(message)) return { status: 401, reason: 'NonceMismatch' };
+      return { status: 401, reason: 'IdTokenInvalid' };
+    case 'OAUTH_UNSUPPORTED_OPERATION':
+      return { status: 401, reason: 'AlgorithmNotAllowed' };
+    default:
+      break;
+  }
+  // Transport: the provider did not answer (down, timeout).
+  if (e.name === 'TypeError' || e.name === 'AbortError' || e.name === 'TimeoutError' || /fetch failed|timed? ?out/i.test(message)) return { status: 503, reason: 'ProviderUnavailable' };
+  return { status: 401, reason: 'IdTokenInvalid' };
+}
+
+/** For the log: openid-client's message and code, which never quote a token or secret. */
+function safeDetail(err: unknown): string {
+  const e = err as { code?: string; message?: string; error?: string };
+  return [e.code, e.error, e.message].filter(Boolean).join(': ').slice(0, 300);
+}

@@ -1,0 +1,120 @@
+// OpenID Connect routes under /oidc/{ns}/{name}/: login (to the provider)
+// and callback (back from it). The checks are in oidc/relying-party.ts; what
+// follows a verified identity is completeSignIn (sign-in.ts), shared with SAML.
+//
+// What these routes defend against, besides what relying-party.ts checks:
+// - login CSRF and a code injected into another browser: the callback is
+//   accepted only with the `state` of a login this browser started (kept in
+//   its signed sso_state cookie, for this connector, used once, 10 minutes);
+// - open redirects: `rd` is validated when the login starts, exactly as for
+//   SAML, and only the validated target is kept;
+// - oversized or repeated parameters: a callback query over 8 KiB is refused
+//   (and a parameter given twice, by the app's hook) before anything is sent
+//   to the provider.
+
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { ConnectorRuntime } from '../../controller/registry.ts';
+import { authorizationURL, completeCallback, type OidcConnectorConfig } from '../../oidc/relying-party.ts';
+import { STATE_COOKIE, parseCookies, serializeCookie, stateCookieOptions } from '../../session/cookies.ts';
+import { checkRedirect } from '../../session/redirects.ts';
+import { addPending, decodeState, encodeState, takePending, type PendingLogin } from '../../session/state-cookie.ts';
+import type { PublicContext } from '../context.ts';
+import { sendError } from '../html.ts';
+import { completeSignIn, refuseSignIn } from '../sign-in.ts';
+
+interface Params {
+  ns: string;
+  name: string;
+}
+
+const MAX_CALLBACK_QUERY = 8192;
+
+type Lookup = { ok: true; runtime: ConnectorRuntime; oidc: OidcConnectorConfig } | { ok: false; status: 404 | 503; reason: string; runtime?: ConnectorRuntime };
+
+function lookup(ctx: PublicContext, p: Params): Lookup {
+  const runtime = ctx.registry.current().connectors.get(`${p.ns}/${p.name}`);
+  // A disabled connector, or one of another protocol, is not there for these routes.
+  if (!runtime || !runtime.enabled || runtime.protocol !== 'OIDC') return { ok: false, status: 404, reason: 'ConnectorNotFound', ...(runtime ? { runtime } : {}) };
+  if (!runtime.ready || !runtime.oidc) return { ok: false, status: 503, reason: 'ConnectorNotReady', runtime };
+  return { ok: true, runtime, oidc: runtime.oidc };
+}
+
+export async function oidcRoutes(app: FastifyInstance, ctx: PublicContext): Promise<void> {
+  const now = ctx.now ?? (() => new Date());
+
+  app.get<{ Params: Params; Querystring: { rd?: string } }>('/oidc/:ns/:name/login', async (req, reply) => {
+    const l = lookup(ctx, req.params);
+    if (!l.ok) return sendError(reply, l.status, l.reason, req.id);
+    const rd = checkRedirect(req.query.rd, { publicURL: ctx.config.publicURL, allowedHosts: ctx.config.allowedRedirectHosts });
+    if (!rd.ok) {
+      ctx.logger.warn({ correlationId: req.id, connector: l.runtime.key, reason: rd.reason }, 'login refused: redirect target not allowed');
+      return sendError(reply, 400, rd.reason, req.id);
+    }
+    const t = now();
+    const sid = randomBytes(16).toString('base64url');
+    const nonce = randomBytes(16).toString('base64url');
+    const pending = addPending(decodeState(parseCookies(req.headers.cookie)[STATE_COOKIE], ctx.stateKey(), t), {
+      sid,
+      rid: nonce,
+      c: l.runtime.key,
+      rd: rd.target,
+      exp: Math.floor(t.getTime() / 1000) + 600,
+    });
+    const url = await authorizationURL(l.oidc, { sid, nonce, stateKey: ctx.stateKey() });
+    return reply
+      .code(302)
+      .header('cache-control', 'no-store')
+      .header('set-cookie', serializeCookie(STATE_COOKIE, encodeState(pending, ctx.stateKey()), stateCookieOptions(ctx.config.publicURL)))
+      .header('location', url.href)
+      .send();
+  });
+
+  app.get<{ Params: Params }>('/oidc/:ns/:name/callback', async (req, reply) => {
+    const startedAt = process.hrtime.bigint();
+    const { ns, name } = req.params;
+    let stateUpdate: string | undefined;
+    const base = { correlationId: req.id, namespace: ns, name, startedAt };
+    const fail = (status: number, reason: string, runtime?: ConnectorRuntime, extra: Parameters<typeof refuseSignIn>[5] = {}) =>
+      refuseSignIn(ctx, reply, { ...base, runtime, ...(stateUpdate !== undefined ? { cookies: [stateUpdate] } : {}) }, status, reason, extra);
+    const l = lookup(ctx, req.params);
+    if (!l.ok) return fail(l.status, l.reason, l.runtime);
+
+    const q = req.url.indexOf('?');
+    const rawQuery = q >= 0 ? req.url.slice(q + 1) : '';
+    if (rawQuery.length > MAX_CALLBACK_QUERY) return fail(400, 'MalformedCallback', l.runtime);
+    const params = new URLSearchParams(rawQuery);
+    const sid = params.get('state');
+    if (!sid) return fail(401, 'StateMismatch', l.runtime);
+
+    const t = now();
+    const pending = decodeState(parseCookies(req.headers.cookie)[STATE_COOKIE], ctx.stateKey(), t);
+    const taken = takePending(pending, sid, l.runtime.key, t);
+    if (taken.rest.length !== pending.length) stateUpdate = stateCookieOf(taken.rest);
+    const entry: PendingLogin | undefined = taken.entry;
+    // No login of this browser, for this connector, with this state: a forged,
+    // replayed or foreign callback. Nothing is sent to the provider.
+    if (!entry) return fail(401, 'StateMismatch', l.runtime);
+
+    const callbackURL = new URL(l.oidc.callbackURL);
+    callbackURL.search = rawQuery;
+    const result = await completeCallback(l.oidc, callbackURL, { sid, nonce: entry.rid, stateKey: ctx.stateKey() });
+    if (!result.ok) {
+      ctx.logger.warn({ correlationId: req.id, connector: l.runtime.key, reason: result.reason, detail: result.detail }, 'OIDC callback refused');
+      return fail(result.status, result.reason, l.runtime, { trail: result.trail });
+    }
+    return completeSignIn(
+      ctx,
+      reply,
+      { ...base, runtime: l.runtime, now: t, target: entry.rd, ...(stateUpdate !== undefined ? { cookies: [stateUpdate] } : {}) },
+      { user: result.user, ...(result.email ? { email: result.email } : {}), trail: result.trail, attributes: result.claims },
+    );
+  });
+
+  /** The Set-Cookie line of `sso_state` holding `entries`; with none left the cookie is deleted rather than kept empty. */
+  function stateCookieOf(entries: readonly PendingLogin[]): string {
+    const value = encodeState(entries, ctx.stateKey());
+    const options = stateCookieOptions(ctx.config.publicURL);
+    return serializeCookie(STATE_COOKIE, value, value === '' ? { ...options, maxAge: 0 } : options);
+  }
+}

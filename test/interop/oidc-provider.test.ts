@@ -1,0 +1,195 @@
+// OIDC sign-in against a real OpenID Provider: `oidc-provider` (a certified
+// OP) on loopback, its own login and consent forms submitted over HTTP, and a
+// real standalone operator (directory store, controller, fastify). No mocks:
+// browser -> operator -> provider -> operator's callback -> token endpoint.
+
+import { afterAll, beforeAll, describe, it, jest } from '@jest/globals';
+import assert from 'node:assert/strict';
+import { stringify } from 'yaml';
+import { BrowserClient } from '../support/browser-client.ts';
+import { loginAtProvider, startOpenIdProvider, type TestOpenIdProvider } from '../support/oidc-provider.ts';
+import type { StandaloneOperator } from '../../src/operator.ts';
+import { startTestOperator, waitFor, type TestOperator } from '../support/operator.ts';
+
+const NS = 'default';
+const NAME = 'op';
+
+function manifests(op: TestOpenIdProvider, extra: Record<string, unknown> = {}): Record<string, string> {
+  return {
+    'secret.yaml': stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'op-client', namespace: NS }, stringData: { secret: op.clientSecret } }),
+    'connector.yaml': stringify({
+      apiVersion: 'sso.operator.dev/v1alpha1',
+      kind: 'SsoConnector',
+      metadata: { name: NAME, namespace: NS },
+      spec: { protocol: 'OIDC', oidc: { issuer: op.issuer, clientID: op.clientID, clientSecretRef: { name: 'op-client', key: 'secret' }, ...extra } },
+    }),
+    'bindings.yaml': ['alice@example.com', 'unverified@example.com']
+      .map((user, i) => stringify({ apiVersion: 'sso.operator.dev/v1alpha1', kind: 'UserBinding', metadata: { name: `u${i}`, namespace: NS }, spec: { user, connectors: [NAME], groups: ['team'] } }))
+      .join('---\n'),
+  };
+}
+
+describe('OIDC connector with a real OpenID Provider (oidc-provider)', () => {
+  jest.setTimeout(60_000);
+  let operator: TestOperator;
+  let provider: TestOpenIdProvider;
+  const loginURL = (rd = '/app') => `${operator.baseURL}/oidc/${NS}/${NAME}/login?rd=${encodeURIComponent(rd)}`;
+
+  beforeAll(async () => {
+    operator = await startTestOperator();
+    provider = await startOpenIdProvider({ redirectURIs: [`${operator.baseURL}/oidc/${NS}/${NAME}/callback`] });
+    provider.accounts.set('alice', { sub: 'alice', email: 'alice@example.com', email_verified: true, groups: ['op-admins'] });
+    provider.accounts.set('unverified', { sub: 'unverified', email: 'unverified@example.com', email_verified: false });
+    provider.accounts.set('carol', { sub: 'carol', email: 'carol@example.com', email_verified: true });
+    for (const [file, yaml] of Object.entries(manifests(provider))) await operator.writeManifest(file, yaml);
+    // Ready once discovery is in: the login route answers with a redirect to the provider.
+    await waitFor(async () => (await fetch(loginURL(), { redirect: 'manual' })).status === 302, 15_000, 50);
+  });
+
+  afterAll(async () => {
+    await operator?.stop();
+    await provider?.stop();
+  });
+
+  it('signs alice in: provider login and consent, callback, session cookie, /auth/verify headers', async () => {
+    const browser = new BrowserClient();
+    const { callback } = await loginAtProvider(browser, loginURL('/app'), 'alice');
+    const url = new URL(callback);
+    assert.equal(url.origin + url.pathname, `${operator.baseURL}/oidc/${NS}/${NAME}/callback`);
+    assert.ok(url.searchParams.get('code'), 'an authorization code');
+    assert.equal(url.searchParams.get('iss'), provider.issuer, 'the provider sends iss (RFC 9207)');
+    const back = await browser.get(callback, { followRedirects: false });
+    assert.equal(back.status, 303, operator.rawLogs().split('\n').filter((l) => l.includes('OIDC callback')).join('\n'));
+    assert.equal(back.headers.get('location'), '/app');
+    const session = browser.cookies.get(operator.baseURL, 'sso_session');
+    assert.ok(session, 'a session cookie');
+    const verify = await fetch(`${operator.baseURL}/auth/verify`, { headers: { cookie: `sso_session=${session}` } });
+    assert.equal(verify.status, 200);
+    assert.equal(verify.headers.get('x-auth-request-user'), 'alice@example.com');
+    assert.equal(verify.headers.get('x-auth-request-email'), 'alice@example.com');
+    assert.equal(verify.headers.get('x-auth-request-groups'), 'team');
+    // The login log names the user and the checks, never a code or token.
+    const logs = operator.rawLogs();
+    assert.match(logs, /"reason":"Success"/);
+    assert.doesNotMatch(logs, new RegExp(url.searchParams.get('code')!));
+    assert.doesNotMatch(logs, new RegExp(provider.clientSecret));
+  });
+
+  it('a callback used twice is refused: the state is spent (401 StateMismatch)', async () => {
+    const browser = new BrowserClient();
+    const { callback } = await loginAtProvider(browser, loginURL(), 'alice');
+    assert.equal((await browser.get(callback, { followRedirects: false })).status, 303);
+    const again = await browser.get(callback, { followRedirects: false });
+    assert.equal(again.status, 401);
+    assert.match(again.body, /StateMismatch/);
+  });
+
+  it('a code replayed under a fresh state is refused by the provider (401 CodeExchangeFailed)', async () => {
+    const browser = new BrowserClient();
+    const first = await loginAtProvider(browser, loginURL(), 'alice');
+    assert.equal((await browser.get(first.callback, { followRedirects: false })).status, 303);
+    // A new login in the same browser: a fresh state in the cookie, and the old code put under it.
+    const second = await browser.get(loginURL(), { followRedirects: false });
+    const state = new URL(second.headers.get('location')!).searchParams.get('state')!;
+    const replay = new URL(first.callback);
+    replay.searchParams.set('state', state);
+    const res = await browser.get(replay.href, { followRedirects: false });
+    assert.equal(res.status, 401);
+    assert.match(res.body, /CodeExchangeFailed/);
+  });
+
+  it('a callback whose state this browser never started is refused before the provider is asked (401 StateMismatch)', async () => {
+    const victim = new BrowserClient();
+    const { callback } = await loginAtProvider(victim, loginURL(), 'alice');
+    // An attacker's code and state, pushed into another browser (login CSRF).
+    const other = new BrowserClient();
+    const res = await other.get(callback, { followRedirects: false });
+    assert.equal(res.status, 401);
+    assert.match(res.body, /StateMismatch/);
+    assert.equal(other.cookies.get(operator.baseURL, 'sso_session'), undefined);
+    const noState = await other.get(`${operator.baseURL}/oidc/${NS}/${NAME}/callback?code=x`, { followRedirects: false });
+    assert.equal(noState.status, 401);
+  });
+
+  it('an iss parameter naming another issuer is refused (401 IssuerMismatch, a mix-up)', async () => {
+    const browser = new BrowserClient();
+    const { callback } = await loginAtProvider(browser, loginURL(), 'alice');
+    const forged = new URL(callback);
+    forged.searchParams.set('iss', 'https://evil.example.com');
+    const res = await browser.get(forged.href, { followRedirects: false });
+    assert.equal(res.status, 401);
+    assert.match(res.body, /IssuerMismatch/, operator.rawLogs().split('\n').filter((l) => l.includes('OIDC callback')).join('\n'));
+  });
+
+  it('an unverified email is refused (401 EmailNotVerified), an unbound user gets 403 BindingNotActive', async () => {
+    const b1 = new BrowserClient();
+    const r1 = await b1.get((await loginAtProvider(b1, loginURL(), 'unverified')).callback, { followRedirects: false });
+    assert.equal(r1.status, 401);
+    assert.match(r1.body, /EmailNotVerified/);
+    const b2 = new BrowserClient();
+    const r2 = await b2.get((await loginAtProvider(b2, loginURL(), 'carol')).callback, { followRedirects: false });
+    assert.equal(r2.status, 403);
+    assert.match(r2.body, /BindingNotActive/);
+    assert.equal(b2.cookies.get(operator.baseURL, 'sso_session'), undefined);
+  });
+
+  it('the login refuses an open redirect (400), and the SAML routes do not serve an OIDC connector (404)', async () => {
+    const res = await fetch(loginURL('https://evil.example.com/'), { redirect: 'manual' });
+    assert.equal(res.status, 400);
+    assert.equal((await fetch(`${operator.baseURL}/saml/${NS}/${NAME}/metadata`)).status, 404);
+  });
+
+  it('status: Ready with discovery and credentials, the callback URL to register, and /auth/start leads to the provider', async () => {
+    const status = (operator.operator as StandaloneOperator).status.get('SsoConnector', NS, NAME) as { conditions: { type: string; status: string; reason: string }[]; callbackURL: string; issuer: string; loginURL: string };
+    const byType = Object.fromEntries(status.conditions.map((c) => [c.type, `${c.status} ${c.reason}`]));
+    assert.equal(byType.Ready, 'True Serving');
+    assert.equal(byType.OIDCDiscoverySucceeded, 'True Discovered');
+    assert.equal(byType.ClientCredentialsValid, 'True SecretFound');
+    assert.equal(status.callbackURL, `${operator.baseURL}/oidc/${NS}/${NAME}/callback`);
+    assert.equal(status.issuer, provider.issuer);
+    const start = await fetch(`${operator.baseURL}/auth/start?rd=%2Fapp&connector=${NS}/${NAME}`, { redirect: 'manual' });
+    assert.equal(start.status, 302);
+    assert.equal(start.headers.get('location'), `/oidc/${NS}/${NAME}/login?rd=%2Fapp`);
+  });
+
+  it('a disabled connector answers 404; a missing client secret leaves it Ready=False SecretKeyNotFound and logins 503', async () => {
+    const m = manifests(provider);
+    await operator.writeManifest('connector.yaml', m['connector.yaml']!.replace('protocol: OIDC', 'protocol: OIDC\n  enabled: false'));
+    await waitFor(async () => (await fetch(loginURL(), { redirect: 'manual' })).status === 404, 10_000, 50);
+    await operator.writeManifest('connector.yaml', m['connector.yaml']!.replace("key: secret", 'key: missing'));
+    await waitFor(async () => (await fetch(loginURL(), { redirect: 'manual' })).status === 503, 10_000, 50);
+    const status = (operator.operator as StandaloneOperator).status.get('SsoConnector', NS, NAME) as { conditions: { type: string; status: string; reason: string }[] };
+    assert.equal(status.conditions.find((c) => c.type === 'Ready')?.reason, 'SecretKeyNotFound');
+    await operator.writeManifest('connector.yaml', m['connector.yaml']!);
+    await waitFor(async () => (await fetch(loginURL(), { redirect: 'manual' })).status === 302, 10_000, 50);
+  });
+});
+
+describe('OIDC connector whose provider is down', () => {
+  let operator: TestOperator;
+
+  beforeAll(async () => {
+    operator = await startTestOperator();
+  });
+
+  afterAll(async () => {
+    await operator?.stop();
+  });
+
+  it('reports DiscoveryFailed with the reason and answers logins 503', async () => {
+    // A port nothing listens on yet.
+    const provider = await startOpenIdProvider({ redirectURIs: [`${operator.baseURL}/oidc/${NS}/${NAME}/callback`] });
+    const issuer = provider.issuer;
+    await provider.stop();
+    for (const [file, yaml] of Object.entries(manifests({ ...provider, issuer }))) await operator.writeManifest(file, yaml);
+    const loginURL = `${operator.baseURL}/oidc/${NS}/${NAME}/login`;
+    await waitFor(() => {
+      const s = (operator.operator as StandaloneOperator).status.get('SsoConnector', NS, NAME) as { conditions?: { type: string; status: string; reason: string }[] } | undefined;
+      return s?.conditions?.find((c) => c.type === 'OIDCDiscoverySucceeded' && c.status === 'False' && c.reason === 'DiscoveryFailed');
+    }, 15_000, 50);
+    const s = (operator.operator as StandaloneOperator).status.get('SsoConnector', NS, NAME) as { conditions: { type: string; status: string; reason: string; message: string }[] };
+    assert.equal(s.conditions.find((c) => c.type === 'Ready')?.status, 'False');
+    assert.match(s.conditions.find((c) => c.type === 'OIDCDiscoverySucceeded')!.message, /ECONNREFUSED|fetch failed/);
+    assert.equal((await fetch(loginURL, { redirect: 'manual' })).status, 503);
+  });
+});
