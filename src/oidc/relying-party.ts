@@ -9,7 +9,9 @@
 //   when the provider advertises it (IssuerMismatch: an authorization server
 //   mix-up), an `error` answer (ProviderError);
 // - the token response: HTTP and JSON shape; an error such as invalid_grant
-//   for a code used before or not ours (CodeExchangeFailed);
+//   for a code used before or not ours (CodeExchangeFailed); invalid_client
+//   when the provider refuses our client secret (ClientAuthenticationFailed,
+//   503: an admin's matter, not the user's);
 // - the ID token: signature with a key of the provider's JWKS (only because
 //   we turn non-repudiation checks on, see buildClient), selected by `kid`
 //   (KeyNotFound when none matches; an unknown kid refetches the key set at
@@ -199,13 +201,16 @@ function loggedClaims(claims: Record<string, unknown>): Record<string, string[]>
 export function classify(err: unknown): { status: number; reason: string } {
   // openid-client wraps oauth4webapi's error ("invalid response encountered"):
   // the code, the message and the claim are read along the cause chain.
-  type Link = { code?: string; message?: string; cause?: unknown; name?: string; claim?: string };
+  type Link = { code?: string; message?: string; cause?: unknown; name?: string; claim?: string; error?: string };
   const chain: Link[] = [];
   for (let x = err as Link | undefined, i = 0; x && typeof x === 'object' && i < 4; x = x.cause as Link | undefined, i++) chain.push(x);
   const e = chain[0] ?? {};
   const code = chain.find((l) => typeof l.code === 'string' && l.code.startsWith('OAUTH_') && l.code !== 'OAUTH_INVALID_RESPONSE')?.code ?? chain.find((l) => typeof l.code === 'string')?.code;
   const message = chain.map((l) => l.message ?? '').join(' | ');
   const claim = chain.map((l) => l.claim).find((c) => typeof c === 'string');
+  // The provider does not accept our client credentials (a rotated or wrong
+  // client secret): not the user's doing, and what an admin must fix.
+  if (chain.some((l) => l.error === 'invalid_client') || code === 'OAUTH_WWW_AUTHENTICATE_CHALLENGE') return { status: 503, reason: 'ClientAuthenticationFailed' };
   switch (code) {
     case 'OAUTH_JWT_CLAIM_COMPARISON_FAILED':
       if (claim === 'nonce') return { status: 401, reason: 'NonceMismatch' };

@@ -20,7 +20,10 @@ export interface TestAccount {
 export interface TestOpenIdProvider {
   issuer: string;
   clientID: string;
-  clientSecret: string;
+  /** The client secret the provider accepts now. */
+  readonly clientSecret: string;
+  /** Rotates the client secret at the provider: from now on only `secret` is accepted. */
+  setClientSecret(secret: string): void;
   accounts: Map<string, TestAccount>;
   provider: Provider;
   /** Publishes `keys` (private JWKs) as the signing keys, the first one signing. */
@@ -38,20 +41,20 @@ export async function startOpenIdProvider(opts: { redirectURIs: string[]; client
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const clientID = opts.clientID ?? 'sso-operator-test';
-  const clientSecret = opts.clientSecret ?? 'a-client-secret-of-enough-length-0123456789';
+  let clientSecret = opts.clientSecret ?? 'a-client-secret-of-enough-length-0123456789';
   const accounts = new Map<string, TestAccount>();
   let keys = opts.keys ?? [await signingJwk('k1')];
-  const client: ClientMetadata = {
+  const client = (): ClientMetadata => ({
     client_id: clientID,
     client_secret: clientSecret,
     redirect_uris: opts.redirectURIs,
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
-  };
+  });
   const build = () =>
     new Provider(issuer, {
-      clients: [client],
+      clients: [client()],
       jwks: { keys },
       pkce: { required: () => true },
       claims: { openid: ['sub'], email: ['email', 'email_verified'], groups: ['groups'] },
@@ -71,7 +74,13 @@ export async function startOpenIdProvider(opts: { redirectURIs: string[]; client
   return {
     issuer,
     clientID,
-    clientSecret,
+    get clientSecret() {
+      return clientSecret;
+    },
+    setClientSecret(secret) {
+      clientSecret = secret;
+      provider = build();
+    },
     accounts,
     get provider() {
       return provider;

@@ -20,6 +20,7 @@ interface TokenCase {
   /** The ID token the token endpoint answers with. */
   idToken?: string;
   tokenStatus?: number;
+  tokenError?: string;
   userinfo?: Record<string, unknown>;
 }
 
@@ -47,7 +48,7 @@ describe('OIDC callback: ID token checks (openid-client) and ours', () => {
         if (url.pathname === '/token') {
           tokenRequests.push(new URLSearchParams(body));
           res.statusCode = next.tokenStatus ?? 200;
-          if (res.statusCode !== 200) return res.end(JSON.stringify({ error: 'invalid_grant' }));
+          if (res.statusCode !== 200) return res.end(JSON.stringify({ error: next.tokenError ?? 'invalid_grant' }));
           return res.end(JSON.stringify({ access_token: 'at-1', token_type: 'Bearer', expires_in: 300, ...(next.idToken ? { id_token: next.idToken } : {}) }));
         }
         if (url.pathname === '/userinfo') return res.end(JSON.stringify(next.userinfo ?? {}));
@@ -143,6 +144,7 @@ describe('OIDC callback: ID token checks (openid-client) and ours', () => {
   it('state in the response differs from the login: StateMismatch', async () => refused({ idToken: await sign(claims()) }, 'StateMismatch', 401, { state: 'other' }));
   it('an error answer from the provider: ProviderError', async () => refused({}, 'ProviderError', 401, { error: 'access_denied' }));
   it('the token endpoint refuses the code (used before): CodeExchangeFailed', async () => refused({ tokenStatus: 400 }, 'CodeExchangeFailed'));
+  it('the provider refuses our client secret: ClientAuthenticationFailed (503)', async () => refused({ tokenStatus: 401, tokenError: 'invalid_client' }, 'ClientAuthenticationFailed', 503));
   it('no ID token in the token answer: IdTokenMissing', async () => refused({}, 'IdTokenMissing'));
   it('email not verified: EmailNotVerified', async () => refused({ idToken: await sign(claims({ email_verified: false })) }, 'EmailNotVerified'));
   it('no email claim (and no UserInfo endpoint): IdentityClaimMissing', async () => {
