@@ -408,6 +408,7 @@ export const SsoConnectorStatus = Type.Object(
     acsURL: Type.Optional(Type.String({ description: 'Assertion Consumer Service URL.' })),
     metadataURL: Type.Optional(Type.String({ description: 'SP metadata URL.' })),
     callbackURL: Type.Optional(Type.String({ description: 'OIDC: the redirect URI to register at the provider.' })),
+    logoutCallbackURL: Type.Optional(Type.String({ description: 'OIDC: the post-logout redirect URI to register at the provider (RP-initiated logout).' })),
     issuer: Type.Optional(Type.String({ description: 'OIDC: the issuer in effect.' })),
     certificates: Type.Optional(
       Type.Array(

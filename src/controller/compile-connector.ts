@@ -40,6 +40,7 @@ export interface ConnectorStatusFields {
   certificates?: { fingerprint: string; subject: string; notAfter: string; source: string }[];
   /** OIDC */
   callbackURL?: string;
+  logoutCallbackURL?: string;
   issuer?: string;
 }
 

@@ -22,7 +22,7 @@ import type { CompileOutput, SecretLookup } from './compile-connector.ts';
 
 export function oidcURLs(publicURL: string, namespace: string, name: string) {
   const base = `${publicURL.replace(/\/+$/, '')}/oidc/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`;
-  return { loginURL: `${base}/login`, callbackURL: `${base}/callback` };
+  return { loginURL: `${base}/login`, callbackURL: `${base}/callback`, logoutCallbackURL: `${base}/logged-out` };
 }
 
 const cond = (type: string, status: ConditionInput['status'], reason: string, message: string): ConditionInput => ({ type, status, reason, message });
@@ -93,6 +93,7 @@ export function compileOidc(input: {
       issuer: oidc.issuer,
       clientID: oidc.clientID,
       callbackURL: urls.callbackURL,
+      logoutCallbackURL: urls.logoutCallbackURL,
       scopes: oidc.scopes ?? ['openid', 'email', 'profile'],
       usernameClaim: oidc.claims?.username ?? 'email',
       ...(oidc.claims?.groups ? { groupsClaim: oidc.claims.groups } : {}),
@@ -121,7 +122,7 @@ export function compileOidc(input: {
       loginURL: urls.loginURL,
     },
     conditions,
-    fields: { loginURL: urls.loginURL, callbackURL: urls.callbackURL, issuer: oidc.issuer },
+    fields: { loginURL: urls.loginURL, callbackURL: urls.callbackURL, logoutCallbackURL: urls.logoutCallbackURL, issuer: oidc.issuer },
     secretNames: [ref.name],
     trusted: [],
   };

@@ -45,6 +45,7 @@ import {
   allowInsecureRequests,
   authorizationCodeGrant,
   buildAuthorizationUrl,
+  buildEndSessionUrl,
   calculatePKCECodeChallenge,
   ClientSecretBasic,
   ClientSecretPost,
@@ -62,6 +63,8 @@ export interface OidcConnectorConfig {
   clientID: string;
   /** Where the provider sends the browser back (registered at the provider). */
   callbackURL: string;
+  /** Where the provider sends the browser after RP-initiated logout (registered at the provider as a post-logout redirect URI). */
+  logoutCallbackURL: string;
   scopes: readonly string[];
   usernameClaim: string;
   groupsClaim?: string;
@@ -115,6 +118,16 @@ export async function authorizationURL(config: OidcConnectorConfig, input: { sid
     code_challenge: challenge,
     code_challenge_method: 'S256',
   });
+}
+
+/**
+ * RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): the provider's
+ * end_session_endpoint with our client_id, where to come back, and the state
+ * id of the pending logout; undefined when the provider has no such endpoint.
+ */
+export function endSessionURL(config: OidcConnectorConfig, sid: string): URL | undefined {
+  if (!config.client.serverMetadata().end_session_endpoint) return undefined;
+  return buildEndSessionUrl(config.client, { client_id: config.clientID, post_logout_redirect_uri: config.logoutCallbackURL, state: sid });
 }
 
 export type CallbackResult =

@@ -37,7 +37,7 @@ describe('OIDC connector with a real OpenID Provider (oidc-provider)', () => {
 
   beforeAll(async () => {
     operator = await startTestOperator();
-    provider = await startOpenIdProvider({ redirectURIs: [`${operator.baseURL}/oidc/${NS}/${NAME}/callback`] });
+    provider = await startOpenIdProvider({ redirectURIs: [`${operator.baseURL}/oidc/${NS}/${NAME}/callback`], postLogoutRedirectURIs: [`${operator.baseURL}/oidc/${NS}/${NAME}/logged-out`] });
     provider.accounts.set('alice', { sub: 'alice', email: 'alice@example.com', email_verified: true, groups: ['op-admins'] });
     provider.accounts.set('unverified', { sub: 'unverified', email: 'unverified@example.com', email_verified: false });
     provider.accounts.set('carol', { sub: 'carol', email: 'carol@example.com', email_verified: true });
@@ -150,6 +150,46 @@ describe('OIDC connector with a real OpenID Provider (oidc-provider)', () => {
     const start = await fetch(`${operator.baseURL}/auth/start?rd=%2Fapp&connector=${NS}/${NAME}`, { redirect: 'manual' });
     assert.equal(start.status, 302);
     assert.equal(start.headers.get('location'), `/oidc/${NS}/${NAME}/login?rd=%2Fapp`);
+  });
+
+  it('sign out: the session ends here, then at the provider (RP-initiated logout), and the browser lands on rd', async () => {
+    const browser = new BrowserClient();
+    const { callback } = await loginAtProvider(browser, loginURL(), 'alice');
+    assert.equal((await browser.get(callback, { followRedirects: false })).status, 303);
+    const session = browser.cookies.get(operator.baseURL, 'sso_session')!;
+    const out = await browser.postForm(`${operator.baseURL}/auth/logout?rd=%2Fbye`, {}, { followRedirects: false });
+    assert.equal(out.status, 303);
+    const endSession = new URL(out.headers.get('location')!);
+    assert.equal(endSession.origin, provider.issuer);
+    assert.equal(endSession.searchParams.get('client_id'), provider.clientID);
+    assert.equal(endSession.searchParams.get('post_logout_redirect_uri'), `${operator.baseURL}/oidc/${NS}/${NAME}/logged-out`);
+    // The session is over here already, whatever the provider does.
+    assert.equal((await fetch(`${operator.baseURL}/auth/verify`, { headers: { cookie: `sso_session=${session}` } })).status, 401);
+    // The provider asks to confirm; confirming ends its session and sends the browser back.
+    const confirm = await browser.get(endSession.href);
+    assert.equal(confirm.status, 200);
+    let res = await browser.submitForm(confirm, { logout: 'yes' }, { followRedirects: false });
+    while ([302, 303].includes(res.status) && new URL(res.headers.get('location')!, res.url).origin === provider.issuer) res = await browser.get(new URL(res.headers.get('location')!, res.url).href, { followRedirects: false });
+    const back = new URL(res.headers.get('location')!, res.url);
+    assert.equal(`${back.origin}${back.pathname}`, `${operator.baseURL}/oidc/${NS}/${NAME}/logged-out`);
+    const landed = await browser.get(back.href, { followRedirects: false });
+    assert.equal(landed.status, 303);
+    assert.equal(landed.headers.get('location'), '/bye');
+    // The provider's session is gone too: the next login shows its login form again.
+    const again = await browser.get(loginURL(), { followRedirects: true });
+    assert.match(again.body, /name="login"/);
+    // The same way back a second time (or from another browser) is no redirect.
+    const replay = await browser.get(back.href, { followRedirects: false });
+    assert.equal(replay.status, 200);
+  });
+
+  it('a cross-site GET of /auth/logout ends the session here only (no trip to the provider)', async () => {
+    const browser = new BrowserClient();
+    const { callback } = await loginAtProvider(browser, loginURL(), 'alice');
+    await browser.get(callback, { followRedirects: false });
+    const out = await browser.get(`${operator.baseURL}/auth/logout`, { followRedirects: false, headers: { 'sec-fetch-site': 'cross-site' } });
+    assert.equal(out.status, 303);
+    assert.equal(out.headers.get('location'), '/');
   });
 
   it('a disabled connector answers 404; a missing client secret leaves it Ready=False SecretKeyNotFound and logins 503', async () => {

@@ -36,7 +36,7 @@ export async function signingJwk(kid: string): Promise<JWK> {
   return { ...(await exportJWK(privateKey)), kid, alg: 'RS256', use: 'sig' };
 }
 
-export async function startOpenIdProvider(opts: { redirectURIs: string[]; clientID?: string; clientSecret?: string; keys?: JWK[] }): Promise<TestOpenIdProvider> {
+export async function startOpenIdProvider(opts: { redirectURIs: string[]; postLogoutRedirectURIs?: string[]; clientID?: string; clientSecret?: string; keys?: JWK[] }): Promise<TestOpenIdProvider> {
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -48,6 +48,7 @@ export async function startOpenIdProvider(opts: { redirectURIs: string[]; client
     client_id: clientID,
     client_secret: clientSecret,
     redirect_uris: opts.redirectURIs,
+    post_logout_redirect_uris: opts.postLogoutRedirectURIs ?? [],
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { newRequestId } from '../../saml/authn-request.ts';
 import { buildLogoutRequest } from '../../saml/logout.ts';
+import { endSessionURL } from '../../oidc/relying-party.ts';
 import { SESSION_COOKIE, STATE_COOKIE, parseCookies, serializeCookie, stateCookieOptions } from '../../session/cookies.ts';
 import { decideForwardAuth } from '../../session/forward-auth.ts';
 import { checkRedirect } from '../../session/redirects.ts';
@@ -186,6 +187,29 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       });
       ctx.logger.info({ correlationId: req.id, connector: claims.connector }, 'single logout: LogoutRequest sent to the IdP');
       return reply.header('set-cookie', cookies).code(303).header('location', out.url).send();
+    }
+    // OIDC: RP-initiated logout at the provider's end_session_endpoint, on the
+    // same terms (deliberate only); its state id names the pending logout, so
+    // /oidc/.../logged-out sends the browser to `rd` only for a logout this
+    // browser started.
+    const oidc = runtime?.enabled && runtime.ready ? runtime.oidc : undefined;
+    if (claims && oidc && deliberate) {
+      const t = now();
+      const sid = randomBytes(16).toString('base64url');
+      const url = endSessionURL(oidc, sid);
+      if (url) {
+        const pending = addPending(decodeState(parseCookies(req.headers.cookie)[STATE_COOKIE], ctx.stateKey(), t), {
+          sid,
+          rid: randomBytes(16).toString('base64url'),
+          c: claims.connector,
+          rd: target,
+          exp: Math.floor(t.getTime() / 1000) + PENDING_TTL_SECONDS,
+          k: 'logout',
+        }, t);
+        cookies.push(serializeCookie(STATE_COOKIE, encodeState(pending, ctx.stateKey()), stateCookieOptions(ctx.config.publicURL)));
+        ctx.logger.info({ correlationId: req.id, connector: claims.connector }, 'RP-initiated logout: sent to the provider');
+        return reply.header('set-cookie', cookies).code(303).header('location', url.href).send();
+      }
     }
     return reply.code(303).header('location', target).send();
   };

@@ -20,7 +20,7 @@ import { STATE_COOKIE, parseCookies, serializeCookie, stateCookieOptions } from 
 import { checkRedirect } from '../../session/redirects.ts';
 import { addPending, decodeState, encodeState, takePending, type PendingLogin } from '../../session/state-cookie.ts';
 import type { PublicContext } from '../context.ts';
-import { sendError } from '../html.ts';
+import { escapeHtml, sendError, sendPage } from '../html.ts';
 import { completeSignIn, refuseSignIn } from '../sign-in.ts';
 
 interface Params {
@@ -109,6 +109,25 @@ export async function oidcRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       { ...base, runtime: l.runtime, now: t, target: entry.rd, ...(stateUpdate !== undefined ? { cookies: [stateUpdate] } : {}) },
       { user: result.user, ...(result.email ? { email: result.email } : {}), trail: result.trail, attributes: result.claims },
     );
+  });
+
+  // Back from the provider's end_session_endpoint (RP-initiated logout). The
+  // local session already ended when the logout began; here the browser goes
+  // to the `rd` validated then, but only for a logout this browser started
+  // (its state id in sso_state, kind logout, this connector): otherwise a
+  // plain "signed out" page, never a redirect anyone could choose.
+  app.get<{ Params: Params; Querystring: { state?: string } }>('/oidc/:ns/:name/logged-out', async (req, reply) => {
+    const key = `${req.params.ns}/${req.params.name}`;
+    const t = now();
+    const pending = decodeState(parseCookies(req.headers.cookie)[STATE_COOKIE], ctx.stateKey(), t);
+    const taken = typeof req.query.state === 'string' ? takePending(pending, req.query.state, key, t, 'logout') : { rest: pending };
+    if (taken.rest.length !== pending.length) reply.header('set-cookie', stateCookieOf(taken.rest));
+    reply.header('cache-control', 'no-store');
+    if (taken.entry) {
+      ctx.logger.info({ correlationId: req.id, connector: key }, 'RP-initiated logout: back from the provider');
+      return reply.code(303).header('location', taken.entry.rd).send();
+    }
+    return sendPage(reply, 200, 'Signed out', `<h1>Signed out</h1><p>Your session at ${escapeHtml(ctx.config.publicURL)} has ended.</p><p><a href="/">Home</a></p>`);
   });
 
   /** The Set-Cookie line of `sso_state` holding `entries`; with none left the cookie is deleted rather than kept empty. */

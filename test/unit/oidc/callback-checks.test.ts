@@ -78,6 +78,7 @@ describe('OIDC callback: ID token checks (openid-client) and ours', () => {
       issuer,
       clientID: CLIENT_ID,
       callbackURL: 'http://127.0.0.1:8080/oidc/ns/app/callback',
+      logoutCallbackURL: 'http://127.0.0.1:8080/oidc/ns/app/logged-out',
       scopes: ['openid', 'email'],
       usernameClaim: 'email',
       authorizeParameters: {},
