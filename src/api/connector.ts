@@ -257,7 +257,7 @@ const Oidc = Type.Object(
       maxLength: 2048,
       pattern: '^https?://[^\\s]+$',
       errorMessage: 'must be an absolute http:// or https:// URL',
-      ...rules(SECURE_URL_RULE),
+      ...rules(SECURE_URL_RULE, { rule: "!self.contains('/.well-known/')", message: 'must be the issuer itself, not its discovery document' }),
     }),
     clientID: Type.String({ description: 'The client_id registered at the provider.', minLength: 1, maxLength: 1024 }),
     clientSecretRef: SecretKeySelector,
@@ -304,7 +304,16 @@ const Oidc = Type.Object(
         },
       ),
     ),
-    clockSkew: Type.Optional(Duration('Tolerance for provider clock differences when checking ID token times.', '60s')),
+    clockSkew: Type.Optional({
+      ...Duration('Tolerance for provider clock differences when checking ID token times (at most 5m).', '60s'),
+      ...rules({ rule: "duration(self) <= duration('5m')", message: 'must be at most 5m: a larger tolerance would let expired ID tokens through' }),
+    }),
+    idTokenSigningAlgorithm: Type.Optional(
+      StringEnum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const, {
+        description: 'The one algorithm the provider signs ID tokens with (asymmetric only).',
+        default: 'RS256',
+      }),
+    ),
   },
   { additionalProperties: false, description: 'OpenID Connect settings; required when protocol is OIDC.' },
 );

@@ -96,10 +96,11 @@ export function compileOidc(input: {
       logoutCallbackURL: urls.logoutCallbackURL,
       scopes: oidc.scopes ?? ['openid', 'email', 'profile'],
       usernameClaim: oidc.claims?.username ?? 'email',
+      idTokenAlg: oidc.idTokenSigningAlgorithm ?? 'RS256',
       ...(oidc.claims?.groups ? { groupsClaim: oidc.claims.groups } : {}),
       authorizeParameters: Object.fromEntries((oidc.authorizeParameters ?? []).map((p) => [p.name, p.value])),
       clockSkewSeconds,
-      client: buildClient({ metadata: provider.metadata, clientID: oidc.clientID, clientSecret: (got as { value: string }).value, clockSkewSeconds }),
+      client: buildClient({ metadata: provider.metadata, clientID: oidc.clientID, clientSecret: (got as { value: string }).value, clockSkewSeconds, idTokenAlg: oidc.idTokenSigningAlgorithm ?? 'RS256' }),
     };
   }
 

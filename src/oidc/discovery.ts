@@ -16,7 +16,8 @@
 // issuer must equal the configured one exactly: a provider cannot claim
 // another's identity). Only https, or http on a loopback host, is fetched.
 
-import { allowInsecureRequests, discovery, type ServerMetadata } from 'openid-client';
+import { allowInsecureRequests, customFetch, discovery, type ServerMetadata } from 'openid-client';
+import { boundedFetch } from './bounded-fetch.ts';
 
 export interface DiscoveredProvider {
   readonly issuer: string;
@@ -126,9 +127,12 @@ export class OidcDiscovery {
     try {
       const timeoutMs = this.#o.timeoutMs ?? 10_000;
       const metadata = await (this.#o.fetchMetadata ?? fetchWithOpenidClient)(new URL(issuer), timeoutMs);
+      // Exactly the configured issuer (openid-client normalises URLs, and skips its
+      // check for some multi-tenant providers): a document for another issuer is refused.
+      if (metadata.issuer !== issuer) throw new Error(`the discovery document names issuer ${String(metadata.issuer).slice(0, 200)}, not ${issuer}`);
       const missing = (['authorization_endpoint', 'token_endpoint', 'jwks_uri'] as const).filter((k) => typeof metadata[k] !== 'string');
       if (missing.length) throw new Error(`the discovery document has no ${missing.join(', ')}`);
-      const endpoints = [metadata.authorization_endpoint, metadata.token_endpoint, metadata.jwks_uri, metadata.end_session_endpoint].filter((u): u is string => typeof u === 'string');
+      const endpoints = [metadata.authorization_endpoint, metadata.token_endpoint, metadata.jwks_uri, metadata.userinfo_endpoint, metadata.end_session_endpoint].filter((u): u is string => typeof u === 'string');
       const insecure = endpoints.find((u) => !issuerAllowed(u));
       if (insecure) throw new Error(`the discovery document names an endpoint that is not https: ${insecure}`);
       const changed = e.good === undefined || JSON.stringify(e.good.metadata) !== JSON.stringify(metadata);
@@ -148,6 +152,7 @@ export class OidcDiscovery {
 async function fetchWithOpenidClient(issuer: URL, timeoutMs: number): Promise<ServerMetadata> {
   const config = await discovery(issuer, 'sso-operator-discovery', undefined, undefined, {
     timeout: Math.max(1, Math.ceil(timeoutMs / 1000)),
+    [customFetch]: boundedFetch,
     ...(issuer.protocol === 'http:' ? { execute: [allowInsecureRequests] } : {}),
   });
   // A plain copy: serverMetadata() also carries helper functions.

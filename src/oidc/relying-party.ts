@@ -15,17 +15,26 @@
 // - the ID token: signature with a key of the provider's JWKS (only because
 //   we turn non-repudiation checks on, see buildClient), selected by `kid`
 //   (KeyNotFound when none matches; an unknown kid refetches the key set at
-//   most once a minute), `alg` equal to the one registered for the client
-//   (RS256 unless the connector says otherwise; never `none`, and an HS256
+//   most once a minute), `alg` equal to the connector's
+//   oidc.idTokenSigningAlgorithm (RS256 by default; never `none`, and an HS256
 //   token "signed" with the client secret is refused: AlgorithmNotAllowed),
 //   signature (SignatureInvalid), `iss` (IssuerMismatch), `aud` containing our
-//   client_id and `azp` equal to it when present (AudienceMismatch), `exp` and
-//   `iat` with the connector's clock skew (IdTokenExpired, IdTokenNotYetValid),
-//   `nonce` (NonceMismatch);
+//   client_id and `azp` only when there are several audiences
+//   (AudienceMismatch), `exp` and `nbf` with the connector's clock skew
+//   (IdTokenExpired, IdTokenNotYetValid), `nonce` (NonceMismatch), auth_time
+//   when max_age was asked for;
 // - PKCE S256: the verifier goes with the code, so an intercepted code is
 //   useless without it.
 //
 // Added here:
+// - `azp` equal to our client_id whenever present, `iat` not in the future
+//   (AudienceMismatch, IdTokenNotYetValid);
+// - what the admin asked for in the authorize request, which travels through
+//   the browser and could be stripped: `acr` one of `acr_values`
+//   (AcrNotSatisfied), `hd` equal to the hosted domain asked for
+//   (HostedDomainMismatch), `auth_time` within `max_age` (AuthTimeTooOld); the other
+//   parameters (prompt, login_hint, ...) are hints;
+// - every answer from the provider is read through boundedFetch (1 MiB);
 // - state, nonce and the PKCE verifier are bound to the browser: the state id
 //   travels through the provider, the nonce sits in the signed `sso_state`
 //   cookie beside it, and the verifier is derived from the state id with the
@@ -51,11 +60,13 @@ import {
   ClientSecretPost,
   clockTolerance,
   Configuration,
+  customFetch,
   enableNonRepudiationChecks,
   fetchUserInfo,
   type ServerMetadata,
 } from 'openid-client';
 import type { TrailEntry } from '../saml/types.ts';
+import { boundedFetch } from './bounded-fetch.ts';
 
 export interface OidcConnectorConfig {
   key: string;
@@ -67,6 +78,8 @@ export interface OidcConnectorConfig {
   logoutCallbackURL: string;
   scopes: readonly string[];
   usernameClaim: string;
+  /** The one JWS algorithm the provider signs ID tokens with. */
+  idTokenAlg: string;
   groupsClaim?: string;
   authorizeParameters: Readonly<Record<string, string>>;
   clockSkewSeconds: number;
@@ -89,6 +102,7 @@ export function buildClient(input: BuildClientInput): Configuration {
   const auth = methods && !methods.includes('client_secret_basic') && methods.includes('client_secret_post') ? ClientSecretPost(input.clientSecret) : ClientSecretBasic(input.clientSecret);
   const client = new Configuration(input.metadata, input.clientID, { id_token_signed_response_alg: input.idTokenAlg ?? 'RS256', [clockTolerance]: input.clockSkewSeconds }, auth);
   client.timeout = 10;
+  client[customFetch] = boundedFetch;
   if (new URL(input.metadata.issuer).protocol === 'http:') allowInsecureRequests(client);
   // openid-client does not check the signature of an ID token that comes from
   // the token endpoint (OIDC Core 3.1.3.7 lets TLS stand in for it). We do:
@@ -145,7 +159,14 @@ export async function completeCallback(config: OidcConnectorConfig, callbackURL:
     tokens = await authorizationCodeGrant(
       config.client,
       callbackURL,
-      { pkceCodeVerifier: pkceVerifier(pending.stateKey, pending.sid), expectedState: pending.sid, expectedNonce: pending.nonce, idTokenExpected: true },
+      {
+        pkceCodeVerifier: pkceVerifier(pending.stateKey, pending.sid),
+        expectedState: pending.sid,
+        expectedNonce: pending.nonce,
+        idTokenExpected: true,
+        // max_age asked for: auth_time must be there and recent enough.
+        ...(maxAgeOf(config) !== undefined ? { maxAge: maxAgeOf(config)! } : {}),
+      },
       { redirect_uri: config.callbackURL },
     );
   } catch (err) {
@@ -156,7 +177,30 @@ export async function completeCallback(config: OidcConnectorConfig, callbackURL:
   trail.push({ check: 'token', ok: true, detail: 'code exchanged; ID token signature, iss, aud, azp, exp, iat and nonce verified' });
   const idClaims = tokens.claims() as Record<string, unknown> | undefined;
   if (!idClaims) return { ok: false, status: 401, reason: 'IdTokenMissing', trail };
+  // What openid-client leaves out: azp must be us whenever it is present (it
+  // checks it only with several audiences), and iat may not be in the future.
+  if (idClaims.azp !== undefined && idClaims.azp !== config.clientID) {
+    trail.push({ check: 'token', ok: false, detail: 'azp names another client' });
+    return { ok: false, status: 401, reason: 'AudienceMismatch', trail };
+  }
+  const nowSeconds = Math.floor(Date.now() / 1000);
+  if (typeof idClaims.iat !== 'number' || idClaims.iat > nowSeconds + config.clockSkewSeconds) {
+    trail.push({ check: 'token', ok: false, detail: 'iat is in the future' });
+    return { ok: false, status: 401, reason: 'IdTokenNotYetValid', trail };
+  }
+  // What the admin asked the provider for travels in the browser's URL and can
+  // be stripped on the way: the answer must show it was honoured.
+  const acr = config.authorizeParameters.acr_values?.split(' ').filter(Boolean);
+  if (acr?.length && !(typeof idClaims.acr === 'string' && acr.includes(idClaims.acr))) {
+    trail.push({ check: 'token', ok: false, detail: `acr ${String(idClaims.acr)} is not one of acr_values` });
+    return { ok: false, status: 401, reason: 'AcrNotSatisfied', trail };
+  }
+  if (config.authorizeParameters.hd !== undefined && idClaims.hd !== config.authorizeParameters.hd) {
+    trail.push({ check: 'token', ok: false, detail: 'hd is not the hosted domain asked for' });
+    return { ok: false, status: 401, reason: 'HostedDomainMismatch', trail };
+  }
   let claims: Record<string, unknown> = idClaims;
+  let info: Record<string, unknown> | undefined;
   // Claims asked for by scope may come from the UserInfo endpoint only (OpenID
   // Connect Core 5.4): ask it when the ID token lacks what identifies the user.
   // openid-client checks that its `sub` is the ID token's; the ID token's own
@@ -164,7 +208,7 @@ export async function completeCallback(config: OidcConnectorConfig, callbackURL:
   const wanted = [config.usernameClaim, ...(config.usernameClaim === 'email' ? ['email_verified'] : []), ...(config.groupsClaim ? [config.groupsClaim] : [])];
   if (wanted.some((c) => !(c in idClaims)) && config.client.serverMetadata().userinfo_endpoint && typeof tokens.access_token === 'string') {
     try {
-      const info = (await fetchUserInfo(config.client, tokens.access_token, String(idClaims.sub))) as Record<string, unknown>;
+      info = (await fetchUserInfo(config.client, tokens.access_token, String(idClaims.sub))) as Record<string, unknown>;
       claims = { ...info, ...idClaims };
       trail.push({ check: 'userinfo', ok: true, detail: 'claims missing from the ID token read from the UserInfo endpoint (sub matches)' });
     } catch (err) {
@@ -179,12 +223,16 @@ export async function completeCallback(config: OidcConnectorConfig, callbackURL:
     trail.push({ check: 'identity', ok: false, detail: `claim ${config.usernameClaim} missing or not a string` });
     return { ok: false, status: 401, reason: 'IdentityClaimMissing', trail };
   }
-  if (config.usernameClaim === 'email' && claims.email_verified !== true) {
+  // An address and its verified flag come from the same document: an ID token's
+  // email must not borrow a UserInfo answer's email_verified about another one.
+  const emailSource = 'email_verified' in idClaims || !info ? idClaims : info.email === idClaims.email || !('email' in idClaims) ? info : idClaims;
+  const verifiedEmail = typeof emailSource.email === 'string' && emailSource.email_verified === true ? emailSource.email : undefined;
+  if (config.usernameClaim === 'email' && verifiedEmail !== value) {
     trail.push({ check: 'identity', ok: false, detail: 'email_verified is not true' });
     return { ok: false, status: 401, reason: 'EmailNotVerified', trail };
   }
   trail.push({ check: 'identity', ok: true, detail: `user from claim ${config.usernameClaim}` });
-  const email = typeof claims.email === 'string' && claims.email_verified === true ? claims.email : undefined;
+  const email = verifiedEmail;
   const rawGroups = config.groupsClaim ? claims[config.groupsClaim] : undefined;
   const groups = Array.isArray(rawGroups) ? rawGroups.filter((g): g is string => typeof g === 'string').slice(0, 256) : undefined;
   return {
@@ -197,6 +245,12 @@ export async function completeCallback(config: OidcConnectorConfig, callbackURL:
     claims: received,
     trail,
   };
+}
+
+/** max_age of the connector's authorize parameters, in seconds. */
+function maxAgeOf(config: OidcConnectorConfig): number | undefined {
+  const v = config.authorizeParameters.max_age;
+  return v !== undefined && /^\d{1,9}$/.test(v) ? Number(v) : undefined;
 }
 
 /** Claims as the login log shows them (strings only, bounded); never a token. */
@@ -231,6 +285,7 @@ export function classify(err: unknown): { status: number; reason: string } {
       if (claim === 'aud' || claim === 'azp') return { status: 401, reason: 'AudienceMismatch' };
       return { status: 401, reason: 'IdTokenInvalid' };
     case 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED':
+      if (claim === 'auth_time') return { status: 401, reason: 'AuthTimeTooOld' };
       return { status: 401, reason: claim === 'exp' ? 'IdTokenExpired' : 'IdTokenNotYetValid' };
     case 'OAUTH_KEY_SELECTION_FAILED':
       return { status: 401, reason: 'KeyNotFound' };
@@ -245,6 +300,7 @@ export function classify(err: unknown): { status: number; reason: string } {
       if (/signature verification failed/.test(message)) return { status: 401, reason: 'SignatureInvalid' };
       if (/"id_token"/.test(message)) return { status: 401, reason: 'IdTokenMissing' };
       if (/JWT "nonce" .* claim missing/.test(message)) return { status: 401, reason: 'NonceMismatch' };
+      if (/JWT "auth_time" .* claim missing/.test(message)) return { status: 401, reason: 'AuthTimeTooOld' };
       return { status: 401, reason: 'IdTokenInvalid' };
     case 'OAUTH_UNSUPPORTED_OPERATION':
       return { status: 401, reason: 'AlgorithmNotAllowed' };

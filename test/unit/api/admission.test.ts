@@ -111,6 +111,10 @@ test('OIDC: the issuer is https (http only on a loopback host), scopes include o
     assert.deepEqual(errorsOf(oidcConnector({ authorizeParameters: [{ name, value: 'x' }] })).map((e) => e.path), ['$.spec.oidc.authorizeParameters[0].name'], name);
   }
   assert.deepEqual(errorsOf(oidcConnector({ clientSecretRef: undefined })).map((e) => e.path), ['$.spec.oidc.clientSecretRef']);
+  assert.match(errorsOf(oidcConnector({ issuer: 'https://op.example.com/.well-known/openid-configuration' }))[0]!.message, /not its discovery document/);
+  assert.match(errorsOf(oidcConnector({ clockSkew: '10m' }))[0]!.message, /at most 5m/);
+  accepted(oidcConnector({ clockSkew: '5m', idTokenSigningAlgorithm: 'ES256' }));
+  assert.deepEqual(errorsOf(oidcConnector({ idTokenSigningAlgorithm: 'HS256' })).map((e) => e.path), ['$.spec.oidc.idTokenSigningAlgorithm']);
 });
 
 test('reference and accountID patterns', () => {

@@ -65,7 +65,7 @@ describe('OIDC callback: ID token checks (openid-client) and ours', () => {
     await new Promise<void>((r) => server.close(() => r()));
   });
 
-  function connector(extra: { userinfo?: boolean } = {}): OidcConnectorConfig {
+  function connector(extra: { userinfo?: boolean; authorizeParameters?: Record<string, string> } = {}): OidcConnectorConfig {
     const metadata = {
       issuer,
       authorization_endpoint: `${issuer}/authorize`,
@@ -81,7 +81,8 @@ describe('OIDC callback: ID token checks (openid-client) and ours', () => {
       logoutCallbackURL: 'http://127.0.0.1:8080/oidc/ns/app/logged-out',
       scopes: ['openid', 'email'],
       usernameClaim: 'email',
-      authorizeParameters: {},
+      idTokenAlg: 'RS256',
+      authorizeParameters: extra.authorizeParameters ?? {},
       clockSkewSeconds: 60,
       client: buildClient({ metadata, clientID: CLIENT_ID, clientSecret: CLIENT_SECRET, clockSkewSeconds: 60 }),
     };
@@ -140,6 +141,30 @@ describe('OIDC callback: ID token checks (openid-client) and ours', () => {
   it('signed by another key under a known kid: SignatureInvalid', async () => refused({ idToken: await sign(claims(), { key: otherKey }) }, 'SignatureInvalid'));
   it('audience of another client: AudienceMismatch', async () => refused({ idToken: await sign(claims({ aud: 'other-client' })) }, 'AudienceMismatch'));
   it('azp naming another client: AudienceMismatch', async () => refused({ idToken: await sign(claims({ aud: [CLIENT_ID, 'other'], azp: 'other' })) }, 'AudienceMismatch'));
+  it('azp naming another client with a single audience (openid-client lets it pass): AudienceMismatch', async () =>
+    refused({ idToken: await sign(claims({ aud: CLIENT_ID, azp: 'other' })) }, 'AudienceMismatch'));
+  it('iat in the future beyond the skew (openid-client lets it pass): IdTokenNotYetValid', async () => refused({ idToken: await sign(claims({ iat: now() + 3600, exp: now() + 7200 })) }, 'IdTokenNotYetValid'));
+  it('acr_values asked for but another acr (or none) in the token: AcrNotSatisfied', async () => {
+    const cfg = connector({ authorizeParameters: { acr_values: 'urn:mfa phr' } });
+    await refused({ idToken: await sign(claims({ acr: 'urn:password' })) }, 'AcrNotSatisfied', 401, {}, cfg);
+    await refused({ idToken: await sign(claims()) }, 'AcrNotSatisfied', 401, {}, cfg);
+    assert.equal((await callback({ idToken: await sign(claims({ acr: 'phr' })) }, {}, cfg)).ok, true);
+  });
+  it('hd asked for but another hosted domain in the token: HostedDomainMismatch', async () => {
+    const cfg = connector({ authorizeParameters: { hd: 'example.com' } });
+    await refused({ idToken: await sign(claims({ hd: 'evil.example' })) }, 'HostedDomainMismatch', 401, {}, cfg);
+    assert.equal((await callback({ idToken: await sign(claims({ hd: 'example.com' })) }, {}, cfg)).ok, true);
+  });
+  it('max_age asked for: an auth_time too old, or none, is refused (AuthTimeTooOld)', async () => {
+    const cfg = connector({ authorizeParameters: { max_age: '300' } });
+    await refused({ idToken: await sign(claims({ auth_time: now() - 3600 })) }, 'AuthTimeTooOld', 401, {}, cfg);
+    await refused({ idToken: await sign(claims()) }, 'AuthTimeTooOld', 401, {}, cfg);
+    assert.equal((await callback({ idToken: await sign(claims({ auth_time: now() - 10 })) }, {}, cfg)).ok, true);
+  });
+  it('an email_verified from UserInfo about another address does not verify the ID token\'s email: EmailNotVerified', async () => {
+    const { email_verified: _v, ...rest } = claims();
+    await refused({ idToken: await sign(rest), userinfo: { sub: 'user-1', email: 'other@example.com', email_verified: true } }, 'EmailNotVerified', 401, {}, connector({ userinfo: true }));
+  });
   it('iss claim of another issuer: IssuerMismatch', async () => refused({ idToken: await sign(claims({ iss: 'https://evil.example.com' })) }, 'IssuerMismatch'));
   it('iss response parameter of another issuer: IssuerMismatch', async () => refused({ idToken: await sign(claims()) }, 'IssuerMismatch', 401, { iss: 'https://evil.example.com' }));
   it('state in the response differs from the login: StateMismatch', async () => refused({ idToken: await sign(claims()) }, 'StateMismatch', 401, { state: 'other' }));

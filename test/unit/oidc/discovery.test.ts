@@ -71,6 +71,15 @@ describe('OidcDiscovery', () => {
     d.stop();
   });
 
+  it('refuses a document for another issuer, exactly compared', async () => {
+    const d = new OidcDiscovery({ logger: quiet, onChange: () => undefined, fetchMetadata: async () => good({ issuer: `${ISSUER}/` }) });
+    d.get(ISSUER);
+    await tick();
+    const s = d.get(ISSUER);
+    assert.match(s.status === 'failed' ? s.message : '', /names issuer https:\/\/op\.example\.com\/, not https:\/\/op\.example\.com/);
+    d.stop();
+  });
+
   it('drops issuers no connector uses', async () => {
     let calls = 0;
     const d = new OidcDiscovery({ logger: quiet, onChange: () => undefined, fetchMetadata: async () => (calls++, good()) });
