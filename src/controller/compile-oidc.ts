@@ -16,6 +16,8 @@
 import type { SsoConnector } from '../api/index.ts';
 import { parseDuration } from '../api/index.ts';
 import type { DiscoveryState } from '../oidc/discovery.ts';
+import { createRemoteJWKSet, customFetch } from 'jose';
+import { boundedFetch } from '../oidc/bounded-fetch.ts';
 import { buildClient, type OidcConnectorConfig } from '../oidc/relying-party.ts';
 import type { ConditionInput } from './conditions.ts';
 import type { CompileOutput, SecretLookup } from './compile-connector.ts';
@@ -100,6 +102,11 @@ export function compileOidc(input: {
       ...(oidc.claims?.groups ? { groupsClaim: oidc.claims.groups } : {}),
       authorizeParameters: Object.fromEntries((oidc.authorizeParameters ?? []).map((p) => [p.name, p.value])),
       clockSkewSeconds,
+      logoutKeys: createRemoteJWKSet(new URL(provider.metadata.jwks_uri!), {
+        timeoutDuration: 10_000,
+        cooldownDuration: 60_000,
+        [customFetch]: boundedFetch as unknown as NonNullable<Parameters<typeof createRemoteJWKSet>[1]>[typeof customFetch],
+      }),
       client: buildClient({ metadata: provider.metadata, clientID: oidc.clientID, clientSecret: (got as { value: string }).value, clockSkewSeconds, idTokenAlg: oidc.idTokenSigningAlgorithm ?? 'RS256' }),
     };
   }

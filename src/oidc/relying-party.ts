@@ -65,6 +65,7 @@ import {
   fetchUserInfo,
   type ServerMetadata,
 } from 'openid-client';
+import type { JWTVerifyGetKey } from 'jose';
 import type { TrailEntry } from '../saml/types.ts';
 import { boundedFetch } from './bounded-fetch.ts';
 
@@ -85,6 +86,8 @@ export interface OidcConnectorConfig {
   clockSkewSeconds: number;
   /** openid-client's view of the provider and the client; holds the JWKS cache. */
   client: Configuration;
+  /** The provider's keys for back-channel logout tokens (jose's remote JWK set: fetched when first needed, cached). */
+  logoutKeys: JWTVerifyGetKey;
 }
 
 export interface BuildClientInput {

@@ -37,6 +37,7 @@ export interface VerifiedIdentity {
   notOnOrAfter?: number;
   /** What a protocol's single logout needs to find this session again. */
   saml?: SamlSubject;
+  oidc?: { sub: string; sid?: string };
   /** For the login log: each check made, and what the identity provider sent about the user. */
   trail?: TrailEntry[];
   attributes?: Record<string, string[]>;
@@ -82,6 +83,7 @@ export async function completeSignIn(ctx: PublicContext, reply: FastifyReply, re
       groups: match.groups,
       connector: req.runtime.key,
       ...(id.saml ? { saml: id.saml } : {}),
+      ...(id.oidc ? { oidc: id.oidc } : {}),
     },
     ttl,
     req.now,

@@ -31,7 +31,7 @@
 import { createHash } from 'node:crypto';
 import { boundedRedisCall, hashedKey, redisTimeout } from '../redis/bounded-call.ts';
 import type { RedisReplayCacheOptions } from '../saml/redis-replay-cache.ts';
-import type { SamlSessionRef } from './tokens.ts';
+import type { OidcSessionRef, SamlSessionRef } from './tokens.ts';
 
 export interface RevocationList {
   /** Records `jti` as revoked until `exp` (epoch seconds) plus the grace. Rejects if it cannot be recorded. */
@@ -88,6 +88,23 @@ export function logoutRequestKeys(connector: string, nameID: string, sessionInde
   const keys = new Set(sessionIndexes.map((si) => `saml-session:${connector}\0${sha256hex(si)}`));
   keys.add(`saml-unindexed:${connector}\0${id}`);
   return [...keys];
+}
+
+/** Revocation keys an OIDC session carries: the provider's subject and, when it gave one, its session id, at `connector`. */
+export function oidcSessionKeys(connector: string, ref: OidcSessionRef | undefined): string[] {
+  if (!ref) return [];
+  return [`oidc-sub:${connector}\0${ref.subSha256}`, ...(ref.sidSha256 !== undefined ? [`oidc-sid:${connector}\0${ref.sidSha256}`] : [])];
+}
+
+/** Keys a back-channel logout token revokes at `connector`: the provider session it names, else every session of its subject. */
+export function logoutTokenKeys(connector: string, token: { sub?: string; sid?: string }): string[] {
+  if (token.sid !== undefined) return [`oidc-sid:${connector}\0${sha256hex(token.sid)}`];
+  return token.sub !== undefined ? [`oidc-sub:${connector}\0${sha256hex(token.sub)}`] : [];
+}
+
+/** Every revocation key a session carries, whatever its protocol. */
+export function sessionRevocationKeys(connector: string, claims: { saml?: SamlSessionRef; oidc?: OidcSessionRef }): string[] {
+  return [...samlSessionKeys(connector, claims.saml), ...oidcSessionKeys(connector, claims.oidc)];
 }
 
 /** Seconds an entry outlives `exp`: covers session verification's clock tolerance (5 s) and skew between replicas. */

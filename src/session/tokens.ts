@@ -32,6 +32,18 @@ export interface SessionClaimsInput {
    * `saml_session_index` (or `saml_session_index_sha256`).
    */
   saml?: SamlSubject;
+  /**
+   * The OpenID Provider's subject and session of the login, for back-channel
+   * logout: claims `oidc_sub_sha256` and `oidc_sid_sha256` (SHA-256 hex; a
+   * logout token names them, and that is all they are used for).
+   */
+  oidc?: { sub: string; sid?: string };
+}
+
+/** The OIDC session reference a session carries: hashes of the provider's sub and sid. */
+export interface OidcSessionRef {
+  subSha256: string;
+  sidSha256?: string;
 }
 
 /** The SAML subject of a login, as the ACS read it. */
@@ -66,8 +78,9 @@ export const MAX_SAML_REF_LENGTH = 512;
 const sha256hex = (v: string): string => createHash('sha256').update(v, 'utf8').digest('hex');
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
-export interface SessionClaims extends Omit<SessionClaimsInput, 'saml'> {
+export interface SessionClaims extends Omit<SessionClaimsInput, 'saml' | 'oidc'> {
   saml?: SamlSessionRef;
+  oidc?: OidcSessionRef;
   iss: string;
   aud: string;
   iat: number;
@@ -104,6 +117,11 @@ function toClaims(p: JWTPayload): SessionClaims | undefined {
   if (email !== undefined) claims.email = email;
   const ref = samlRefOf(p);
   if (ref) claims.saml = ref;
+  const c = p as Record<string, unknown>;
+  if (typeof c.oidc_sub_sha256 === 'string' && SHA256_HEX.test(c.oidc_sub_sha256)) {
+    claims.oidc = { subSha256: c.oidc_sub_sha256 };
+    if (typeof c.oidc_sid_sha256 === 'string' && SHA256_HEX.test(c.oidc_sid_sha256)) claims.oidc.sidSha256 = c.oidc_sid_sha256;
+  }
   return claims;
 }
 
@@ -157,6 +175,10 @@ export class SessionTokens {
         if (short(ref.sessionIndex)) payload.saml_session_index = ref.sessionIndex;
         else payload.saml_session_index_sha256 = sha256hex(ref.sessionIndex);
       }
+    }
+    if (claims.oidc) {
+      payload.oidc_sub_sha256 = sha256hex(claims.oidc.sub);
+      if (claims.oidc.sid !== undefined) payload.oidc_sid_sha256 = sha256hex(claims.oidc.sid);
     }
     const token = await new SignJWT(payload)
       .setProtectedHeader({ alg: SESSION_ALG, kid: key.kid, typ: 'JWT' })

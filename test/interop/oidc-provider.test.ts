@@ -5,6 +5,7 @@
 
 import { afterAll, beforeAll, describe, it, jest } from '@jest/globals';
 import assert from 'node:assert/strict';
+import { importJWK, SignJWT } from 'jose';
 import { stringify } from 'yaml';
 import { BrowserClient } from '../support/browser-client.ts';
 import { loginAtProvider, startOpenIdProvider, type TestOpenIdProvider } from '../support/oidc-provider.ts';
@@ -37,7 +38,11 @@ describe('OIDC connector with a real OpenID Provider (oidc-provider)', () => {
 
   beforeAll(async () => {
     operator = await startTestOperator();
-    provider = await startOpenIdProvider({ redirectURIs: [`${operator.baseURL}/oidc/${NS}/${NAME}/callback`], postLogoutRedirectURIs: [`${operator.baseURL}/oidc/${NS}/${NAME}/logged-out`] });
+    provider = await startOpenIdProvider({
+      redirectURIs: [`${operator.baseURL}/oidc/${NS}/${NAME}/callback`],
+      postLogoutRedirectURIs: [`${operator.baseURL}/oidc/${NS}/${NAME}/logged-out`],
+      backchannelLogoutURI: `${operator.baseURL}/oidc/${NS}/${NAME}/backchannel-logout`,
+    });
     provider.accounts.set('alice', { sub: 'alice', email: 'alice@example.com', email_verified: true, groups: ['op-admins'] });
     provider.accounts.set('unverified', { sub: 'unverified', email: 'unverified@example.com', email_verified: false });
     provider.accounts.set('carol', { sub: 'carol', email: 'carol@example.com', email_verified: true });
@@ -181,6 +186,51 @@ describe('OIDC connector with a real OpenID Provider (oidc-provider)', () => {
     // The same way back a second time (or from another browser) is no redirect.
     const replay = await browser.get(back.href, { followRedirects: false });
     assert.equal(replay.status, 200);
+  });
+
+  it('back-channel logout: signing out at the provider ends the session here, and only that one', async () => {
+    const browser = new BrowserClient();
+    const { callback } = await loginAtProvider(browser, loginURL(), 'alice');
+    await browser.get(callback, { followRedirects: false });
+    const session = browser.cookies.get(operator.baseURL, 'sso_session')!;
+    // Alice in another browser: another provider session, which stays.
+    const other = new BrowserClient();
+    await other.get((await loginAtProvider(other, loginURL(), 'alice')).callback, { followRedirects: false });
+    const otherSession = other.cookies.get(operator.baseURL, 'sso_session')!;
+    const verify = async (s: string) => (await fetch(`${operator.baseURL}/auth/verify`, { headers: { cookie: `sso_session=${s}` } })).status;
+    assert.equal(await verify(session), 200);
+    // At the provider, not through /auth/logout: only the back channel can tell us.
+    const end = await browser.get(`${provider.issuer}/session/end?client_id=${provider.clientID}`);
+    await browser.submitForm(end, { logout: 'yes' }, { followRedirects: false });
+    await waitFor(async () => (await verify(session)) === 401, 10_000, 50);
+    assert.equal(await verify(otherSession), 200, 'the session of the other provider session goes on');
+    assert.match(operator.rawLogs(), /"initiator":"idp","result":"success","reason":"Success","status":200,"revokedKeys":1,"msg":"logout"/);
+  });
+
+  it('a forged back-channel logout token ends nothing (400 with an OAuth error body)', async () => {
+    const browser = new BrowserClient();
+    await browser.get((await loginAtProvider(browser, loginURL(), 'alice')).callback, { followRedirects: false });
+    const session = browser.cookies.get(operator.baseURL, 'sso_session')!;
+    const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const forged = `${b64({ alg: 'none' })}.${b64({ iss: provider.issuer, aud: provider.clientID, sub: 'alice', iat: Math.floor(Date.now() / 1000), jti: 'x', events: { 'http://schemas.openid.net/event/backchannel-logout': {} } })}.`;
+    const res = await fetch(`${operator.baseURL}/oidc/${NS}/${NAME}/backchannel-logout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ logout_token: forged }) });
+    assert.equal(res.status, 400);
+    assert.deepEqual(await res.json(), { error: 'invalid_request', error_description: 'AlgorithmNotAllowed' });
+    assert.equal((await fetch(`${operator.baseURL}/auth/verify`, { headers: { cookie: `sso_session=${session}` } })).status, 200);
+  });
+
+  it('a back-channel logout token sent twice is refused the second time (400 ReplayDetected)', async () => {
+    const jwk = provider.keys[0]!;
+    const token = await new SignJWT({ iss: provider.issuer, aud: provider.clientID, sub: 'nobody', jti: `replay-${Date.now()}`, events: { 'http://schemas.openid.net/event/backchannel-logout': {} } })
+      .setProtectedHeader({ alg: 'RS256', kid: jwk.kid!, typ: 'logout+jwt' })
+      .setIssuedAt()
+      .setExpirationTime('2m')
+      .sign(await importJWK(jwk, 'RS256'));
+    const post = () => fetch(`${operator.baseURL}/oidc/${NS}/${NAME}/backchannel-logout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ logout_token: token }) });
+    assert.equal((await post()).status, 200);
+    const again = await post();
+    assert.equal(again.status, 400);
+    assert.deepEqual(await again.json(), { error: 'invalid_request', error_description: 'ReplayDetected' });
   });
 
   it('a cross-site GET of /auth/logout ends the session here only (no trip to the provider)', async () => {

@@ -28,6 +28,8 @@ export interface TestOpenIdProvider {
   provider: Provider;
   /** Publishes `keys` (private JWKs) as the signing keys, the first one signing. */
   setKeys(keys: JWK[]): void;
+  /** The private signing keys in use (to sign tokens the provider would, in negative tests). */
+  readonly keys: JWK[];
   stop(): Promise<void>;
 }
 
@@ -36,7 +38,15 @@ export async function signingJwk(kid: string): Promise<JWK> {
   return { ...(await exportJWK(privateKey)), kid, alg: 'RS256', use: 'sig' };
 }
 
-export async function startOpenIdProvider(opts: { redirectURIs: string[]; postLogoutRedirectURIs?: string[]; clientID?: string; clientSecret?: string; keys?: JWK[] }): Promise<TestOpenIdProvider> {
+export async function startOpenIdProvider(opts: {
+  redirectURIs: string[];
+  postLogoutRedirectURIs?: string[];
+  /** Where the provider POSTs back-channel logout tokens (OpenID Connect Back-Channel Logout 1.0). */
+  backchannelLogoutURI?: string;
+  clientID?: string;
+  clientSecret?: string;
+  keys?: JWK[];
+}): Promise<TestOpenIdProvider> {
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -49,6 +59,7 @@ export async function startOpenIdProvider(opts: { redirectURIs: string[]; postLo
     client_secret: clientSecret,
     redirect_uris: opts.redirectURIs,
     post_logout_redirect_uris: opts.postLogoutRedirectURIs ?? [],
+    ...(opts.backchannelLogoutURI ? { backchannel_logout_uri: opts.backchannelLogoutURI, backchannel_logout_session_required: true } : {}),
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
@@ -60,7 +71,7 @@ export async function startOpenIdProvider(opts: { redirectURIs: string[]; postLo
       pkce: { required: () => true },
       claims: { openid: ['sub'], email: ['email', 'email_verified'], groups: ['groups'] },
       scopes: ['openid', 'email', 'profile', 'groups', 'offline_access'],
-      features: { devInteractions: { enabled: true } },
+      features: { devInteractions: { enabled: true }, backchannelLogout: { enabled: true } },
       findAccount: (_ctx, sub) => {
         const a = accounts.get(sub);
         if (!a) return undefined;
@@ -85,6 +96,9 @@ export async function startOpenIdProvider(opts: { redirectURIs: string[]; postLo
     accounts,
     get provider() {
       return provider;
+    },
+    get keys() {
+      return keys;
     },
     setKeys(next) {
       keys = next;

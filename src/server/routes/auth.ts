@@ -9,7 +9,7 @@ import { endSessionURL } from '../../oidc/relying-party.ts';
 import { SESSION_COOKIE, STATE_COOKIE, parseCookies, serializeCookie, stateCookieOptions } from '../../session/cookies.ts';
 import { decideForwardAuth } from '../../session/forward-auth.ts';
 import { checkRedirect } from '../../session/redirects.ts';
-import { samlSessionKeys } from '../../session/revocation.ts';
+import { sessionRevocationKeys } from '../../session/revocation.ts';
 import { PENDING_TTL_SECONDS, addPending, decodeState, encodeState } from '../../session/state-cookie.ts';
 import type { SessionClaims, VerifyResult } from '../../session/tokens.ts';
 import type { PublicContext } from '../context.ts';
@@ -30,7 +30,7 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
   /** Whether a verified session was revoked since; rejects when the list cannot answer. */
   function revoked(c: SessionClaims): Promise<boolean> {
     // Its jti (logout), or its SAML session / subject (an IdP LogoutRequest).
-    return revocations.isRevoked(c.jti, { iat: c.iat, keys: samlSessionKeys(c.connector, c.saml) });
+    return revocations.isRevoked(c.jti, { iat: c.iat, keys: sessionRevocationKeys(c.connector, c) });
   }
 
   /**

@@ -22,6 +22,9 @@ import { addPending, decodeState, encodeState, takePending, type PendingLogin } 
 import type { PublicContext } from '../context.ts';
 import { escapeHtml, sendError, sendPage } from '../html.ts';
 import { completeSignIn, refuseSignIn } from '../sign-in.ts';
+import { recordLogout } from '../login-log.ts';
+import { verifyLogoutToken } from '../../oidc/backchannel.ts';
+import { logoutTokenKeys } from '../../session/revocation.ts';
 
 interface Params {
   ns: string;
@@ -107,8 +110,55 @@ export async function oidcRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       ctx,
       reply,
       { ...base, runtime: l.runtime, now: t, target: entry.rd, ...(stateUpdate !== undefined ? { cookies: [stateUpdate] } : {}) },
-      { user: result.user, ...(result.email ? { email: result.email } : {}), trail: result.trail, attributes: result.claims },
+      {
+        user: result.user,
+        ...(result.email ? { email: result.email } : {}),
+        // What a back-channel logout token names: the provider's sub and session id.
+        oidc: { sub: result.sub, ...(result.sid !== undefined ? { sid: result.sid } : {}) },
+        trail: result.trail,
+        attributes: result.claims,
+      },
     );
+  });
+
+  // Back-channel logout: the provider ends the sessions its logout token names
+  // (checked in oidc/backchannel.ts), here and on every replica sharing the
+  // revocation list. No cookie is involved: the request comes from the
+  // provider, not from a browser.
+  app.post<{ Params: Params; Body: Record<string, unknown> | undefined }>('/oidc/:ns/:name/backchannel-logout', async (req, reply) => {
+    const { ns, name } = req.params;
+    reply.header('cache-control', 'no-store');
+    const l = lookup(ctx, req.params);
+    const answer = (status: number, reason: string, extra: { revokedKeys?: number } = {}) => {
+      recordLogout(ctx, { correlationId: req.id, connector: l.ok ? l.runtime : l.runtime, namespace: ns, name, initiator: 'idp', status, reason, ...extra });
+      if (status === 200) return reply.code(200).send();
+      return reply.code(status).send(status === 400 ? { error: 'invalid_request', error_description: reason } : { error: 'temporarily_unavailable', error_description: reason });
+    };
+    if (!l.ok) return answer(l.status === 404 ? 404 : 503, l.reason);
+    if (!(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) return answer(400, 'LogoutTokenMissing');
+    const result = await verifyLogoutToken(req.body?.logout_token, {
+      issuer: l.oidc.issuer,
+      clientID: l.oidc.clientID,
+      alg: l.oidc.idTokenAlg,
+      keys: l.oidc.logoutKeys,
+      clockSkewSeconds: l.oidc.clockSkewSeconds,
+    });
+    if (!result.ok) {
+      ctx.logger.warn({ correlationId: req.id, connector: l.runtime.key, reason: result.reason, detail: result.detail }, 'back-channel logout refused');
+      return answer(result.reason === 'ProviderUnavailable' ? 503 : 400, result.reason);
+    }
+    const t = now();
+    const nowSeconds = Math.floor(t.getTime() / 1000);
+    try {
+      if (!(await ctx.replay.remember(`oidc-logout:${l.runtime.key}:${result.jti}`, result.exp + l.oidc.clockSkewSeconds))) return answer(400, 'ReplayDetected');
+      const keys = logoutTokenKeys(l.runtime.key, result);
+      // Kept as long as a session of this connector lives (plus the grace).
+      await Promise.all(keys.map((k) => ctx.revocations.revokeIssuedBefore(k, nowSeconds, nowSeconds + l.runtime.sessionTtlSeconds)));
+      return answer(200, 'Success', { revokedKeys: keys.length });
+    } catch (err) {
+      ctx.logger.error({ correlationId: req.id, connector: l.runtime.key, err: (err as Error).message }, 'could not record the back-channel logout; sessions it names stay valid');
+      return answer(503, 'RevocationListUnavailable');
+    }
   });
 
   // Back from the provider's end_session_endpoint (RP-initiated logout). The

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { createRemoteJWKSet, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { buildClient, classify, completeCallback, pkceVerifier, type OidcConnectorConfig } from '../../../src/oidc/relying-party.ts';
 
 const CLIENT_ID = 'app';
@@ -85,6 +85,7 @@ describe('OIDC callback: ID token checks (openid-client) and ours', () => {
       authorizeParameters: extra.authorizeParameters ?? {},
       clockSkewSeconds: 60,
       client: buildClient({ metadata, clientID: CLIENT_ID, clientSecret: CLIENT_SECRET, clockSkewSeconds: 60 }),
+      logoutKeys: createRemoteJWKSet(new URL(`${issuer}/jwks`)),
     };
   }
 
