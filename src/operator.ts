@@ -11,6 +11,7 @@ import { Registry } from './controller/registry.ts';
 import { MemoryStatusSink } from './controller/status-sink.ts';
 import { StatusWriter } from './controller/status-writer.ts';
 import { createDemoIdp } from './demo-idp/app.ts';
+import { createDemoOp } from './demo-idp/oidc-op.ts';
 import { attachQueues, createMetrics, type Metrics } from './metrics/metrics.ts';
 import { MemoryReplayCache } from './saml/replay-cache.ts';
 import type { ReplayCache } from './saml/types.ts';
@@ -172,8 +173,13 @@ export async function startStandalone(config: RunConfig & { manifests: string },
       logger,
       users: () => store?.get('ConfigMap', 'default', 'demo-idp-users')?.data?.['users.yaml'],
     });
-    overlay.push(...demo.overlay);
-    appOptions.plugins = [demo.plugin];
+    const op = await createDemoOp({
+      publicURL: config.publicURL,
+      logger,
+      users: () => store?.get('ConfigMap', 'default', 'demo-idp-users')?.data?.['users.yaml'],
+    });
+    overlay.push(...demo.overlay, ...op.overlay);
+    appOptions.plugins = [demo.plugin, op.plugin];
     appOptions.homeLinks = [{ href: '/demo-idp/', text: 'Development demo IdP (started with --demo-idp; never use it in production)' }];
     logger.warn({ url: `${config.publicURL}/demo-idp/` }, 'the development demo IdP is on: never use --demo-idp in production');
   }

@@ -69,7 +69,7 @@ async function cell(page: Page, claim: string): Promise<string> {
 async function openIdpForm(page: Page, baseURL: string): Promise<void> {
   const home = await page.goto(`${baseURL}/`);
   assert.equal(home?.status(), 200);
-  const row = page.locator('tr', { hasText: CONNECTOR });
+  const row = page.locator('tr', { hasText: 'Demo IdP (development only)' });
   const signIn = row.getByRole('link', { name: 'Sign in' });
   await signIn.click();
   await page.waitForURL((u) => u.pathname === '/demo-idp/sso', { timeout: 10_000 });
@@ -117,8 +117,9 @@ describe('demo in headless Chromium (examples + --demo-idp)', () => {
       const page = await context.newPage();
       const res = await page.goto(`${op.baseURL}/`);
       assert.equal(res?.status(), 200);
-      const row = page.locator('tr', { hasText: CONNECTOR });
+      const row = page.locator('tr', { hasText: 'Demo IdP (development only)' });
       assert.equal(await row.count(), 1);
+      assert.match(await row.innerText(), new RegExp(CONNECTOR));
       assert.equal(await row.getByText('Demo IdP (development only)').isVisible(), true);
       assert.equal(await row.getByText('not ready').count(), 0);
       const link = row.getByRole('link', { name: 'Sign in' });
@@ -242,6 +243,42 @@ describe('demo in headless Chromium (examples + --demo-idp)', () => {
     });
   });
 
+  test('the OIDC example: demo/demo signs in through the demo OpenID Provider and signs out there too', async () => {
+    const context = await chromium.newContext();
+    try {
+      const page = await context.newPage();
+      const problems = watchProblems(page);
+      await page.goto(`${op.baseURL}/`);
+      const row = page.locator('tr', { hasText: 'default/demo-oidc' });
+      assert.equal(await row.count(), 1, 'the home page lists the OIDC example');
+      await row.getByRole('link', { name: 'Sign in' }).click();
+      await page.waitForURL((u) => u.pathname.startsWith('/demo-op/interaction/'), { timeout: 10_000 });
+      assert.equal(await page.getByRole('heading', { name: 'Demo OpenID Provider' }).isVisible(), true);
+      await submitCredentials(page, 'demo', 'wrong');
+      assert.equal(await page.getByText('Wrong username or password.').isVisible(), true);
+      await submitCredentials(page, 'demo', 'demo');
+      await page.waitForURL(`${op.baseURL}/auth/whoami`, { timeout: 10_000 });
+      assert.equal(await cell(page, 'email'), 'demo@example.com');
+      assert.equal(await cell(page, 'connector'), 'default/demo-oidc');
+      const dir = await mkdtemp(join(tmpdir(), 'sso-operator-e2e-'));
+      await page.screenshot({ path: join(dir, 'whoami-oidc.png'), fullPage: true });
+      console.log(`# screenshot of /auth/whoami after the OIDC sign-in: ${join(dir, 'whoami-oidc.png')}`);
+      // Sign out: here, then at the provider (RP-initiated logout, which asks to confirm).
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.waitForURL((u) => u.pathname.startsWith('/demo-op/session/end'), { timeout: 10_000 });
+      await page.getByRole('button', { name: /yes/i }).click();
+      await page.waitForURL(`${op.baseURL}/`, { timeout: 10_000 });
+      assert.equal(await cookieNamed(context, op.baseURL, 'sso_session'), undefined);
+      // The provider session ended too: signing in again asks for the password.
+      await page.goto(`${op.baseURL}/oidc/default/demo-oidc/login?rd=%2Fauth%2Fwhoami`);
+      await page.waitForURL((u) => u.pathname.startsWith('/demo-op/interaction/'), { timeout: 10_000 });
+      assert.equal(await page.getByLabel('Password').isVisible(), true);
+      assert.deepEqual(problems, [], 'no CSP violations or script errors');
+    } finally {
+      await context.close();
+    }
+  });
+
   test('a wrong password shows an error on the IdP form and sets no session', async () => {
     const context = await chromium.newContext();
     try {
@@ -283,9 +320,10 @@ describe('demo in headless Chromium (examples + --demo-idp)', () => {
   test('the operator logged no errors during the browser flows', () => {
     const errors = op.logs.filter((l) => typeof l.level === 'number' && l.level >= 50);
     assert.deepEqual(errors, []);
-    // Two sign-ins reached the ACS (the wrong password stopped at the IdP): one success, one refusal.
-    const logins = op.logs.filter((l) => l.msg === 'login' || l.msg === 'login refused').map((l) => `${l.status} ${l.reason} ${l.user}`);
-    assert.deepEqual(logins, ['303 Success demo@example.com', '403 BindingNotActive pending@example.com']);
+    // Three sign-ins reached the operator (wrong passwords stopped at the IdP and the OpenID Provider):
+    // SAML and OIDC successes, one refusal.
+    const logins = op.logs.filter((l) => l.msg === 'login' || l.msg === 'login refused').map((l) => `${l.connector} ${l.status} ${l.reason} ${l.user}`);
+    assert.deepEqual(logins.sort(), ['default/demo 303 Success demo@example.com', 'default/demo 403 BindingNotActive pending@example.com', 'default/demo-oidc 303 Success demo@example.com']);
     assert.doesNotMatch(op.rawLogs(), /"password"\s*:\s*"(?!\[redacted\])/, 'no password in the log');
   });
 });
