@@ -260,7 +260,17 @@ const Oidc = Type.Object(
       ...rules(SECURE_URL_RULE, { rule: "!self.contains('/.well-known/')", message: 'must be the issuer itself, not its discovery document' }),
     }),
     clientID: Type.String({ description: 'The client_id registered at the provider.', minLength: 1, maxLength: 1024 }),
-    clientSecretRef: SecretKeySelector,
+    clientSecretRef: Type.Optional(SecretKeySelector),
+    privateKeyJWTSecretRef: Type.Optional(
+      Type.Object(
+        { name: Dns1123Subdomain('Name of a kubernetes.io/tls Secret in the same namespace (keys tls.key and tls.crt).') },
+        {
+          additionalProperties: false,
+          description:
+            'Authenticate to the token endpoint with private_key_jwt instead of a client secret: RSA (2048 bits or more, RS256) or EC P-256/384/521 (ES256/384/512). Register its certificate (or its public key, kid in status.clientKeyID) at the provider.',
+        },
+      ),
+    ),
     scopes: Type.Optional(
       Type.Array(Type.String({ minLength: 1, maxLength: 256, pattern: '^[\\x21\\x23-\\x5b\\x5d-\\x7e]+$', errorMessage: 'must be a scope token (printable, no spaces, quotes or backslashes)' }), {
         description: 'Scopes requested; openid must be among them.',
@@ -315,7 +325,11 @@ const Oidc = Type.Object(
       }),
     ),
   },
-  { additionalProperties: false, description: 'OpenID Connect settings; required when protocol is OIDC.' },
+  {
+    additionalProperties: false,
+    description: 'OpenID Connect settings; required when protocol is OIDC.',
+    ...rules({ rule: 'has(self.clientSecretRef) != has(self.privateKeyJWTSecretRef)', message: 'exactly one of clientSecretRef or privateKeyJWTSecretRef must be set' }),
+  },
 );
 
 export const SsoConnectorSpec = Type.Object(
@@ -418,6 +432,7 @@ export const SsoConnectorStatus = Type.Object(
     metadataURL: Type.Optional(Type.String({ description: 'SP metadata URL.' })),
     callbackURL: Type.Optional(Type.String({ description: 'OIDC: the redirect URI to register at the provider.' })),
     logoutCallbackURL: Type.Optional(Type.String({ description: 'OIDC: the post-logout redirect URI to register at the provider (RP-initiated logout).' })),
+    clientKeyID: Type.Optional(Type.String({ description: 'OIDC with private_key_jwt: the kid of the client key (its RFC 7638 thumbprint).' })),
     issuer: Type.Optional(Type.String({ description: 'OIDC: the issuer in effect.' })),
     certificates: Type.Optional(
       Type.Array(

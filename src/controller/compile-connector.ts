@@ -42,6 +42,7 @@ export interface ConnectorStatusFields {
   callbackURL?: string;
   logoutCallbackURL?: string;
   issuer?: string;
+  clientKeyID?: string;
 }
 
 export interface CompileOutput {
@@ -65,7 +66,8 @@ export interface CompileOutput {
 export function referencedSecretNames(connector: SsoConnector): string[] {
   const saml = connector.spec.saml;
   const names = new Set<string>();
-  if (connector.spec.oidc) names.add(connector.spec.oidc.clientSecretRef.name);
+  if (connector.spec.oidc?.clientSecretRef) names.add(connector.spec.oidc.clientSecretRef.name);
+  if (connector.spec.oidc?.privateKeyJWTSecretRef) names.add(connector.spec.oidc.privateKeyJWTSecretRef.name);
   for (const c of saml?.idp.certificates ?? []) if (c.secretRef) names.add(c.secretRef.name);
   if (saml?.sp?.signingKeySecretRef) names.add(saml.sp.signingKeySecretRef.name);
   return [...names];
@@ -119,6 +121,7 @@ export function compileConnector(input: CompileInput): CompileOutput {
       discovery: input.discovery ?? (() => ({ status: 'failed', reason: 'DiscoveryFailed', message: 'OIDC discovery is not available here' })),
       referenceCondition: referenceCondition(connector, input.siblings),
       sessionTtlSeconds: sessionTtlSeconds(connector),
+      now,
     });
   }
   const { namespace, name } = connector.metadata as { namespace: string; name: string };

@@ -18,7 +18,8 @@ import { parseDuration } from '../api/index.ts';
 import type { DiscoveryState } from '../oidc/discovery.ts';
 import { createRemoteJWKSet, customFetch } from 'jose';
 import { boundedFetch } from '../oidc/bounded-fetch.ts';
-import { buildClient, type OidcConnectorConfig } from '../oidc/relying-party.ts';
+import { buildClient, privateKeyJWT, type ClientCredentials, type OidcConnectorConfig } from '../oidc/relying-party.ts';
+import { loadSpSigningKey } from '../saml/sign.ts';
 import type { ConditionInput } from './conditions.ts';
 import type { CompileOutput, SecretLookup } from './compile-connector.ts';
 
@@ -36,6 +37,7 @@ export function compileOidc(input: {
   discovery: (issuer: string) => DiscoveryState;
   referenceCondition: ConditionInput;
   sessionTtlSeconds: number;
+  now: Date;
 }): CompileOutput {
   const { connector } = input;
   const { namespace, name } = connector.metadata as { namespace: string; name: string };
@@ -45,16 +47,42 @@ export function compileOidc(input: {
   const urls = oidcURLs(input.publicURL, namespace, name);
   const conditions: ConditionInput[] = [];
 
-  const ref = oidc.clientSecretRef;
-  const got = input.secret(namespace, ref.name, ref.key);
-  const secretOK = !('missing' in got) && got.value.length > 0;
-  conditions.push(
-    'missing' in got
-      ? cond('ClientCredentialsValid', 'False', got.missing, got.missing === 'SecretNotFound' ? `Secret ${namespace}/${ref.name} not found` : `Secret ${namespace}/${ref.name} has no key ${ref.key}`)
-      : got.value.length === 0
-        ? cond('ClientCredentialsValid', 'False', 'ClientSecretEmpty', `Secret ${namespace}/${ref.name} key ${ref.key} is empty`)
-        : cond('ClientCredentialsValid', 'True', 'SecretFound', `client secret from Secret ${namespace}/${ref.name} key ${ref.key}`),
-  );
+  // The client's credentials: a client secret, or a private key for private_key_jwt.
+  let credentials: ClientCredentials | undefined;
+  const secretNames: string[] = [];
+  if (oidc.clientSecretRef) {
+    const ref = oidc.clientSecretRef;
+    secretNames.push(ref.name);
+    const got = input.secret(namespace, ref.name, ref.key);
+    if ('missing' in got) conditions.push(cond('ClientCredentialsValid', 'False', got.missing, got.missing === 'SecretNotFound' ? `Secret ${namespace}/${ref.name} not found` : `Secret ${namespace}/${ref.name} has no key ${ref.key}`));
+    else if (got.value.length === 0) conditions.push(cond('ClientCredentialsValid', 'False', 'ClientSecretEmpty', `Secret ${namespace}/${ref.name} key ${ref.key} is empty`));
+    else {
+      credentials = { clientSecret: got.value };
+      conditions.push(cond('ClientCredentialsValid', 'True', 'SecretFound', `client secret from Secret ${namespace}/${ref.name} key ${ref.key}`));
+    }
+  } else {
+    const ref = oidc.privateKeyJWTSecretRef!;
+    secretNames.push(ref.name);
+    const keyPem = input.secret(namespace, ref.name, 'tls.key');
+    const certPem = input.secret(namespace, ref.name, 'tls.crt');
+    const missing = 'missing' in keyPem ? keyPem : 'missing' in certPem ? certPem : undefined;
+    if (missing && 'missing' in missing) {
+      conditions.push(cond('ClientCredentialsValid', 'False', missing.missing, missing.missing === 'SecretNotFound' ? `Secret ${namespace}/${ref.name} not found` : `Secret ${namespace}/${ref.name} has no key ${'missing' in keyPem ? 'tls.key' : 'tls.crt'}`));
+    } else {
+      // The same rules as the SAML SP signing key: strong enough, key and certificate match, not expired.
+      const loaded = loadSpSigningKey((keyPem as { value: string }).value, (certPem as { value: string }).value, input.now);
+      if (!loaded.ok) conditions.push(cond('ClientCredentialsValid', 'False', 'ClientKeyInvalid', `Secret ${namespace}/${ref.name}: ${loaded.message}`));
+      else {
+        const jwt = privateKeyJWT(loaded.signing.key);
+        if ('problem' in jwt) conditions.push(cond('ClientCredentialsValid', 'False', 'ClientKeyInvalid', `Secret ${namespace}/${ref.name}: ${jwt.problem}`));
+        else {
+          credentials = { privateKey: jwt };
+          conditions.push(cond('ClientCredentialsValid', 'True', 'ClientKeyLoaded', `private_key_jwt with ${jwt.alg} key ${jwt.kid} (certificate ${loaded.signing.fingerprint}) from Secret ${namespace}/${ref.name}`));
+        }
+      }
+    }
+  }
+  const secretOK = credentials !== undefined;
 
   const state = input.discovery(oidc.issuer);
   const provider = state.status === 'ok' ? state.provider : state.status === 'failed' ? state.lastGood : undefined;
@@ -107,7 +135,7 @@ export function compileOidc(input: {
         cooldownDuration: 60_000,
         [customFetch]: boundedFetch as unknown as NonNullable<Parameters<typeof createRemoteJWKSet>[1]>[typeof customFetch],
       }),
-      client: buildClient({ metadata: provider.metadata, clientID: oidc.clientID, clientSecret: (got as { value: string }).value, clockSkewSeconds, idTokenAlg: oidc.idTokenSigningAlgorithm ?? 'RS256' }),
+      client: buildClient({ metadata: provider.metadata, clientID: oidc.clientID, credentials: credentials!, clockSkewSeconds, idTokenAlg: oidc.idTokenSigningAlgorithm ?? 'RS256' }),
     };
   }
 
@@ -130,8 +158,14 @@ export function compileOidc(input: {
       loginURL: urls.loginURL,
     },
     conditions,
-    fields: { loginURL: urls.loginURL, callbackURL: urls.callbackURL, logoutCallbackURL: urls.logoutCallbackURL, issuer: oidc.issuer },
-    secretNames: [ref.name],
+    fields: {
+      loginURL: urls.loginURL,
+      callbackURL: urls.callbackURL,
+      logoutCallbackURL: urls.logoutCallbackURL,
+      issuer: oidc.issuer,
+      ...(credentials?.privateKey ? { clientKeyID: credentials.privateKey.kid } : {}),
+    },
+    secretNames,
     trusted: [],
   };
 }

@@ -49,7 +49,7 @@
 //   and UserInfo endpoints and, when a key is unknown, the JWKS (discovery.ts
 //   keeps the metadata).
 
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac, createPublicKey, type KeyObject } from 'node:crypto';
 import {
   allowInsecureRequests,
   authorizationCodeGrant,
@@ -58,6 +58,7 @@ import {
   calculatePKCECodeChallenge,
   ClientSecretBasic,
   ClientSecretPost,
+  PrivateKeyJwt,
   clockTolerance,
   Configuration,
   customFetch,
@@ -90,10 +91,51 @@ export interface OidcConnectorConfig {
   logoutKeys: JWTVerifyGetKey;
 }
 
+/** How the client authenticates to the token endpoint: a client secret, or a private key (private_key_jwt). */
+export type ClientCredentials = { clientSecret: string; privateKey?: undefined } | { privateKey: ClientPrivateKey; clientSecret?: undefined };
+
+export interface ClientPrivateKey {
+  key: CryptoKey;
+  kid: string;
+  alg: string;
+}
+
+const EC_JWS: Record<string, { alg: string; curve: string }> = {
+  prime256v1: { alg: 'ES256', curve: 'P-256' },
+  secp384r1: { alg: 'ES384', curve: 'P-384' },
+  secp521r1: { alg: 'ES512', curve: 'P-521' },
+};
+
+/**
+ * The private key as openid-client signs client assertions with it: a
+ * non-extractable WebCrypto key, its JWS algorithm, and as kid its RFC 7638
+ * thumbprint (what the provider finds it by in the client's registered keys).
+ */
+export function privateKeyJWT(key: KeyObject): ClientPrivateKey | { problem: string } {
+  const pub = createPublicKey(key).export({ format: 'jwk' }) as Record<string, string>;
+  let alg: string;
+  let algorithm: RsaHashedImportParams | EcKeyImportParams;
+  let members: string[];
+  if (key.asymmetricKeyType === 'rsa') {
+    alg = 'RS256';
+    algorithm = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+    members = ['e', 'kty', 'n'];
+  } else {
+    const ec = EC_JWS[key.asymmetricKeyDetails?.namedCurve ?? ''];
+    if (!ec) return { problem: 'the key is neither RSA nor EC P-256/384/521' };
+    alg = ec.alg;
+    algorithm = { name: 'ECDSA', namedCurve: ec.curve };
+    members = ['crv', 'kty', 'x', 'y'];
+  }
+  const canonical = JSON.stringify(Object.fromEntries(members.map((m) => [m, pub[m]])));
+  const kid = createHash('sha256').update(canonical).digest('base64url');
+  return { key: key.toCryptoKey(algorithm, false, ['sign']) as CryptoKey, kid, alg };
+}
+
 export interface BuildClientInput {
   metadata: ServerMetadata;
   clientID: string;
-  clientSecret: string;
+  credentials: ClientCredentials;
   clockSkewSeconds: number;
   idTokenAlg?: string;
 }
@@ -101,8 +143,13 @@ export interface BuildClientInput {
 /** openid-client's Configuration for a discovered provider and a client secret; no network. */
 export function buildClient(input: BuildClientInput): Configuration {
   const methods = input.metadata.token_endpoint_auth_methods_supported;
+  const { clientSecret, privateKey } = input.credentials;
   // client_secret_basic is the default of the specification; post when the provider offers only that.
-  const auth = methods && !methods.includes('client_secret_basic') && methods.includes('client_secret_post') ? ClientSecretPost(input.clientSecret) : ClientSecretBasic(input.clientSecret);
+  const auth = privateKey
+    ? PrivateKeyJwt({ key: privateKey.key, kid: privateKey.kid })
+    : methods && !methods.includes('client_secret_basic') && methods.includes('client_secret_post')
+      ? ClientSecretPost(clientSecret)
+      : ClientSecretBasic(clientSecret);
   const client = new Configuration(input.metadata, input.clientID, { id_token_signed_response_alg: input.idTokenAlg ?? 'RS256', [clockTolerance]: input.clockSkewSeconds }, auth);
   client.timeout = 10;
   client[customFetch] = boundedFetch;

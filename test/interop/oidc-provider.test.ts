@@ -5,7 +5,10 @@
 
 import { afterAll, beforeAll, describe, it, jest } from '@jest/globals';
 import assert from 'node:assert/strict';
-import { importJWK, SignJWT } from 'jose';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { importJWK, SignJWT, type JWK } from 'jose';
+import { generateSigningIdentity } from '../../src/demo-idp/keys.ts';
+import { privateKeyJWT } from '../../src/oidc/relying-party.ts';
 import { stringify } from 'yaml';
 import { BrowserClient } from '../support/browser-client.ts';
 import { loginAtProvider, startOpenIdProvider, type TestOpenIdProvider } from '../support/oidc-provider.ts';
@@ -252,6 +255,63 @@ describe('OIDC connector with a real OpenID Provider (oidc-provider)', () => {
     assert.equal(status.conditions.find((c) => c.type === 'Ready')?.reason, 'SecretKeyNotFound');
     await operator.writeManifest('connector.yaml', m['connector.yaml']!);
     await waitFor(async () => (await fetch(loginURL(), { redirect: 'manual' })).status === 302, 10_000, 50);
+  });
+});
+
+describe('OIDC connector authenticating with private_key_jwt (a kubernetes.io/tls Secret)', () => {
+  jest.setTimeout(60_000);
+  let operator: TestOperator;
+  let provider: TestOpenIdProvider;
+
+  afterAll(async () => {
+    await operator?.stop();
+    await provider?.stop();
+  });
+
+  it('signs in with a client assertion signed by the key (no client secret); status names the key id; a key the provider does not know is refused', async () => {
+    operator = await startTestOperator();
+    const identity = await generateSigningIdentity({ commonName: 'oidc client', days: 30 });
+    const client = privateKeyJWT(createPrivateKey(identity.keyPem));
+    assert.ok(!('problem' in client));
+    const publicJwk = { ...(createPublicKey(identity.keyPem).export({ format: 'jwk' }) as JWK), kid: 'kid' in client ? client.kid : '', alg: 'RS256', use: 'sig' };
+    provider = await startOpenIdProvider({ redirectURIs: [`${operator.baseURL}/oidc/${NS}/${NAME}/callback`], clientJwks: [publicJwk] });
+    provider.accounts.set('alice', { sub: 'alice', email: 'alice@example.com', email_verified: true });
+    const m = manifests(provider);
+    await operator.writeManifest('bindings.yaml', m['bindings.yaml']!);
+    await operator.writeManifest('key.yaml', stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'op-key', namespace: NS }, type: 'kubernetes.io/tls', stringData: { 'tls.key': identity.keyPem, 'tls.crt': identity.certPem } }));
+    await operator.writeManifest('connector.yaml', stringify({
+      apiVersion: 'sso.operator.dev/v1alpha1',
+      kind: 'SsoConnector',
+      metadata: { name: NAME, namespace: NS },
+      spec: { protocol: 'OIDC', oidc: { issuer: provider.issuer, clientID: provider.clientID, privateKeyJWTSecretRef: { name: 'op-key' } } },
+    }));
+    const loginURL = `${operator.baseURL}/oidc/${NS}/${NAME}/login?rd=%2Fapp`;
+    await waitFor(async () => (await fetch(loginURL, { redirect: 'manual' })).status === 302, 15_000, 50);
+    const status = (operator.operator as StandaloneOperator).status.get('SsoConnector', NS, NAME) as { clientKeyID?: string; conditions: { type: string; status: string; reason: string }[] };
+    assert.equal(status.clientKeyID, publicJwk.kid);
+    assert.equal(status.conditions.find((c) => c.type === 'ClientCredentialsValid')?.reason, 'ClientKeyLoaded');
+    const browser = new BrowserClient();
+    const res = await browser.get((await loginAtProvider(browser, loginURL, 'alice')).callback, { followRedirects: false });
+    assert.equal(res.status, 303, res.body.slice(0, 300));
+    // Another key in the Secret: the provider refuses the assertion.
+    const other = await generateSigningIdentity({ commonName: 'other client', days: 30 });
+    await operator.writeManifest('key.yaml', stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'op-key', namespace: NS }, type: 'kubernetes.io/tls', stringData: { 'tls.key': other.keyPem, 'tls.crt': other.certPem } }));
+    await waitFor(() => ((operator.operator as StandaloneOperator).status.get('SsoConnector', NS, NAME) as { clientKeyID?: string }).clientKeyID !== publicJwk.kid, 10_000, 50);
+    const b2 = new BrowserClient();
+    const refused = await b2.get((await loginAtProvider(b2, loginURL, 'alice')).callback, { followRedirects: false });
+    assert.equal(refused.status, 503);
+    assert.match(refused.body, /ClientAuthenticationFailed/);
+  });
+
+  it('a key too weak or not matching its certificate leaves the connector Ready=False ClientKeyInvalid', async () => {
+    const a = await generateSigningIdentity({ commonName: 'a', days: 30 });
+    const b = await generateSigningIdentity({ commonName: 'b', days: 30 });
+    await operator.writeManifest('key.yaml', stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'op-key', namespace: NS }, type: 'kubernetes.io/tls', stringData: { 'tls.key': a.keyPem, 'tls.crt': b.certPem } }));
+    await waitFor(() => ((operator.operator as StandaloneOperator).status.get('SsoConnector', NS, NAME) as { conditions: { type: string; reason: string }[] }).conditions.find((c) => c.type === 'Ready')?.reason === 'ClientKeyInvalid', 10_000, 50);
+    const s = (operator.operator as StandaloneOperator).status.get('SsoConnector', NS, NAME) as { conditions: { type: string; message: string }[] };
+    assert.match(s.conditions.find((c) => c.type === 'ClientCredentialsValid')!.message, /does not match the private key/);
+    assert.doesNotMatch(JSON.stringify(s), /PRIVATE KEY/);
+    assert.equal((await fetch(`${operator.baseURL}/oidc/${NS}/${NAME}/login`, { redirect: 'manual' })).status, 503);
   });
 });
 

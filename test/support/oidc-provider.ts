@@ -45,6 +45,8 @@ export async function startOpenIdProvider(opts: {
   backchannelLogoutURI?: string;
   clientID?: string;
   clientSecret?: string;
+  /** The client authenticates with private_key_jwt using one of these public keys (instead of a client secret). */
+  clientJwks?: JWK[];
   keys?: JWK[];
 }): Promise<TestOpenIdProvider> {
   const server: Server = createServer();
@@ -62,7 +64,9 @@ export async function startOpenIdProvider(opts: {
     ...(opts.backchannelLogoutURI ? { backchannel_logout_uri: opts.backchannelLogoutURI, backchannel_logout_session_required: true } : {}),
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
-    token_endpoint_auth_method: 'client_secret_basic',
+    ...(opts.clientJwks
+      ? { token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: opts.clientJwks } }
+      : { token_endpoint_auth_method: 'client_secret_basic' }),
   });
   const build = () =>
     new Provider(issuer, {

@@ -110,7 +110,9 @@ test('OIDC: the issuer is https (http only on a loopback host), scopes include o
   for (const name of ['state', 'redirect_uri', 'nonce', 'code_challenge', 'client_id']) {
     assert.deepEqual(errorsOf(oidcConnector({ authorizeParameters: [{ name, value: 'x' }] })).map((e) => e.path), ['$.spec.oidc.authorizeParameters[0].name'], name);
   }
-  assert.deepEqual(errorsOf(oidcConnector({ clientSecretRef: undefined })).map((e) => e.path), ['$.spec.oidc.clientSecretRef']);
+  assert.match(errorsOf(oidcConnector({ clientSecretRef: undefined }))[0]!.message, /exactly one of clientSecretRef or privateKeyJWTSecretRef/);
+  assert.match(errorsOf(oidcConnector({ privateKeyJWTSecretRef: { name: 'op-key' } }))[0]!.message, /exactly one of clientSecretRef or privateKeyJWTSecretRef/);
+  accepted(oidcConnector({ clientSecretRef: undefined, privateKeyJWTSecretRef: { name: 'op-key' } }));
   assert.match(errorsOf(oidcConnector({ issuer: 'https://op.example.com/.well-known/openid-configuration' }))[0]!.message, /not its discovery document/);
   assert.match(errorsOf(oidcConnector({ clockSkew: '10m' }))[0]!.message, /at most 5m/);
   accepted(oidcConnector({ clockSkew: '5m', idTokenSigningAlgorithm: 'ES256' }));

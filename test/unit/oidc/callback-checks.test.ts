@@ -84,7 +84,7 @@ describe('OIDC callback: ID token checks (openid-client) and ours', () => {
       idTokenAlg: 'RS256',
       authorizeParameters: extra.authorizeParameters ?? {},
       clockSkewSeconds: 60,
-      client: buildClient({ metadata, clientID: CLIENT_ID, clientSecret: CLIENT_SECRET, clockSkewSeconds: 60 }),
+      client: buildClient({ metadata, clientID: CLIENT_ID, credentials: { clientSecret: CLIENT_SECRET }, clockSkewSeconds: 60 }),
       logoutKeys: createRemoteJWKSet(new URL(`${issuer}/jwks`)),
     };
   }
@@ -187,7 +187,7 @@ describe('OIDC callback: ID token checks (openid-client) and ours', () => {
   });
   it('the provider does not answer: ProviderUnavailable (503)', async () => {
     const cfg = connector();
-    const down = { ...cfg, client: buildClient({ metadata: { issuer, authorization_endpoint: `${issuer}/authorize`, token_endpoint: 'http://127.0.0.1:1/token', jwks_uri: `${issuer}/jwks` }, clientID: CLIENT_ID, clientSecret: CLIENT_SECRET, clockSkewSeconds: 60 }) };
+    const down = { ...cfg, client: buildClient({ metadata: { issuer, authorization_endpoint: `${issuer}/authorize`, token_endpoint: 'http://127.0.0.1:1/token', jwks_uri: `${issuer}/jwks` }, clientID: CLIENT_ID, credentials: { clientSecret: CLIENT_SECRET }, clockSkewSeconds: 60 }) };
     await refused({}, 'ProviderUnavailable', 503, {}, down);
   });
   it('key rotation: a new kid is looked up in a fresh JWKS, at most once a minute, without a restart', async () => {
