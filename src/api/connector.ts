@@ -15,10 +15,11 @@ import {
   StringEnum,
   type CelRule,
 } from './common.ts';
+import { OAUTH2_PROVIDERS } from '../oidc/oauth2-presets.ts';
 
 const rules = (...r: CelRule[]) => ({ 'x-kubernetes-validations': r });
 
-export const PROTOCOLS = ['SAML2', 'OIDC'] as const;
+export const PROTOCOLS = ['SAML2', 'OIDC', 'OAuth2'] as const;
 
 const IdpCertificate = Type.Object(
   {
@@ -332,6 +333,58 @@ const Oidc = Type.Object(
   },
 );
 
+const SecureURL = (description: string) =>
+  Type.String({ description, minLength: 1, maxLength: 2048, pattern: '^https?://[^\\s]+$', errorMessage: 'must be an absolute http:// or https:// URL', ...rules(SECURE_URL_RULE) });
+
+const OAuth2 = Type.Object(
+  {
+    provider: Type.Optional(
+      StringEnum(OAUTH2_PROVIDERS, {
+        description: 'The authentication method: a provider preset (endpoints, scopes and identity field filled in), or Generic with all of them given.',
+        default: 'Generic',
+      }),
+    ),
+    host: Type.Optional(
+      Type.String({
+        description: 'Salesforce: login.salesforce.com (default), test.salesforce.com or the My Domain host; Zoho: the data-centre accounts host (default accounts.zoho.com).',
+        minLength: 1,
+        maxLength: 253,
+        pattern: '^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$',
+        errorMessage: 'must be a host name',
+      }),
+    ),
+    subdomain: Type.Optional(
+      Type.String({ description: 'Zendesk: the account subdomain ({subdomain}.zendesk.com).', minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([a-z0-9-]*[a-z0-9])?$', errorMessage: 'must be a DNS label' }),
+    ),
+    authorizationURL: Type.Optional(SecureURL('Authorization endpoint (overrides the preset).')),
+    tokenURL: Type.Optional(SecureURL('Token endpoint (overrides the preset).')),
+    userinfoURL: Type.Optional(SecureURL('Where the user is read with the access token (overrides the preset).')),
+    identityField: Type.Optional(
+      Type.String({ description: 'Dotted path into the user-info answer that identifies the user, matched against UserBinding spec.user (e.g. email, user.email).', minLength: 1, maxLength: 256, pattern: '^[A-Za-z0-9_$-]+(\\.[A-Za-z0-9_$-]+)*$', errorMessage: 'must be a dotted path such as user.email' }),
+    ),
+    clientID: Type.String({ description: 'The client_id registered at the provider.', minLength: 1, maxLength: 1024 }),
+    clientSecretRef: SecretKeySelector,
+    scopes: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 256, pattern: '^[\\x21\\x23-\\x5b\\x5d-\\x7e]+$', errorMessage: 'must be a scope token (printable, no spaces, quotes or backslashes)' }), {
+        description: 'Scopes requested (default: the preset\'s).',
+        maxItems: 32,
+        'x-kubernetes-list-type': 'set',
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: 'OAuth 2 settings without OpenID Connect; required when protocol is OAuth2.',
+    ...rules(
+      {
+        rule: "(has(self.provider) && self.provider != 'Generic') || (has(self.authorizationURL) && has(self.tokenURL) && has(self.userinfoURL) && has(self.identityField))",
+        message: 'Generic needs authorizationURL, tokenURL, userinfoURL and identityField',
+      },
+      { rule: "!has(self.provider) || self.provider != 'Zendesk' || has(self.subdomain)", message: 'Zendesk needs subdomain' },
+    ),
+  },
+);
+
 export const SsoConnectorSpec = Type.Object(
   {
     displayName: Type.Optional(Type.String({ description: 'Human name of the connector.', maxLength: 256 })),
@@ -354,7 +407,7 @@ export const SsoConnectorSpec = Type.Object(
         default: 'Production',
       }),
     ),
-    protocol: StringEnum(PROTOCOLS, { description: 'Sign-in protocol; exactly the matching block (saml or oidc) is present.' }),
+    protocol: StringEnum(PROTOCOLS, { description: 'Sign-in protocol; exactly the matching block (saml, oidc or oauth2) is present.' }),
     session: Type.Optional(
       Type.Object(
         { ttl: Type.Optional(Duration('Session lifetime, never longer than the IdP SessionNotOnOrAfter.', '8h')) },
@@ -372,6 +425,7 @@ export const SsoConnectorSpec = Type.Object(
     ),
     saml: Type.Optional(Saml),
     oidc: Type.Optional(Oidc),
+    oauth2: Type.Optional(OAuth2),
     access: Type.Optional(
       Type.Object(
         {
@@ -414,6 +468,18 @@ export const SsoConnectorSpec = Type.Object(
         message: 'oidc is allowed only when protocol is OIDC',
         reason: 'FieldValueForbidden',
         fieldPath: '.oidc',
+      },
+      {
+        rule: "self.protocol != 'OAuth2' || has(self.oauth2)",
+        message: 'oauth2 is required when protocol is OAuth2',
+        reason: 'FieldValueRequired',
+        fieldPath: '.oauth2',
+      },
+      {
+        rule: "!has(self.oauth2) || self.protocol == 'OAuth2'",
+        message: 'oauth2 is allowed only when protocol is OAuth2',
+        reason: 'FieldValueForbidden',
+        fieldPath: '.oauth2',
       },
     ),
   },

@@ -118,6 +118,7 @@ const SPECS: CrdSpec[] = [
       { name: 'Issuer', type: 'string', jsonPath: '.spec.saml.idp.entityID', priority: 1 },
       { name: 'Endpoint', type: 'string', jsonPath: '.spec.saml.idp.ssoURL', priority: 1 },
       { name: 'OIDC Issuer', type: 'string', jsonPath: '.spec.oidc.issuer', priority: 1 },
+      { name: 'Provider', type: 'string', jsonPath: '.spec.oauth2.provider' },
       { name: 'NameID', type: 'string', jsonPath: '.spec.saml.sp.nameIDPolicy.format', priority: 1 },
       { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
       AGE,

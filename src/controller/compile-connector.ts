@@ -10,7 +10,7 @@ import { checkRedirect } from '../session/redirects.ts';
 import type { IdpCertificate, SamlConnectorConfig } from '../saml/types.ts';
 import type { DiscoveryState } from '../oidc/discovery.ts';
 import type { ConditionInput } from './conditions.ts';
-import { compileOidc } from './compile-oidc.ts';
+import { compileOAuth2, compileOidc } from './compile-oidc.ts';
 import type { ConnectorRuntime } from './registry.ts';
 
 export const EXPIRING_SOON_SECONDS = 14 * 24 * 3600;
@@ -67,6 +67,7 @@ export function referencedSecretNames(connector: SsoConnector): string[] {
   const saml = connector.spec.saml;
   const names = new Set<string>();
   if (connector.spec.oidc?.clientSecretRef) names.add(connector.spec.oidc.clientSecretRef.name);
+  if (connector.spec.oauth2) names.add(connector.spec.oauth2.clientSecretRef.name);
   if (connector.spec.oidc?.privateKeyJWTSecretRef) names.add(connector.spec.oidc.privateKeyJWTSecretRef.name);
   for (const c of saml?.idp.certificates ?? []) if (c.secretRef) names.add(c.secretRef.name);
   if (saml?.sp?.signingKeySecretRef) names.add(saml.sp.signingKeySecretRef.name);
@@ -113,6 +114,15 @@ function sessionTtlSeconds(connector: SsoConnector): number {
 
 export function compileConnector(input: CompileInput): CompileOutput {
   const { connector, now } = input;
+  if (connector.spec.protocol === 'OAuth2') {
+    return compileOAuth2({
+      connector,
+      secret: input.secret,
+      publicURL: input.publicURL,
+      referenceCondition: referenceCondition(connector, input.siblings),
+      sessionTtlSeconds: sessionTtlSeconds(connector),
+    });
+  }
   if (connector.spec.protocol === 'OIDC') {
     return compileOidc({
       connector,

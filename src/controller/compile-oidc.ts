@@ -18,7 +18,9 @@ import { parseDuration } from '../api/index.ts';
 import type { DiscoveryState } from '../oidc/discovery.ts';
 import { createRemoteJWKSet, customFetch } from 'jose';
 import { boundedFetch } from '../oidc/bounded-fetch.ts';
-import { buildClient, privateKeyJWT, type ClientCredentials, type OidcConnectorConfig } from '../oidc/relying-party.ts';
+import { buildClient, buildOAuth2Client, privateKeyJWT, type ClientCredentials, type OAuth2ConnectorConfig, type OidcConnectorConfig } from '../oidc/relying-party.ts';
+import { issuerAllowed } from '../oidc/discovery.ts';
+import { oauth2Endpoints } from '../oidc/oauth2-presets.ts';
 import { loadSpSigningKey } from '../saml/sign.ts';
 import type { ConditionInput } from './conditions.ts';
 import type { CompileOutput, SecretLookup } from './compile-connector.ts';
@@ -166,6 +168,91 @@ export function compileOidc(input: {
       ...(credentials?.privateKey ? { clientKeyID: credentials.privateKey.kid } : {}),
     },
     secretNames,
+    trusted: [],
+  };
+}
+
+export function oauth2URLs(publicURL: string, namespace: string, name: string) {
+  const base = `${publicURL.replace(/\/+$/, '')}/oauth2/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`;
+  return { loginURL: `${base}/login`, callbackURL: `${base}/callback` };
+}
+
+/**
+ * An OAuth2 connector: a provider preset or Generic endpoints, its client
+ * secret. Conditions: ClientCredentialsValid, EndpointsValid (every endpoint
+ * known and https, http only on loopback), ReferenceUnique, Ready.
+ */
+export function compileOAuth2(input: { connector: SsoConnector; secret: SecretLookup; publicURL: string; referenceCondition: ConditionInput; sessionTtlSeconds: number }): CompileOutput {
+  const { connector } = input;
+  const { namespace, name } = connector.metadata as { namespace: string; name: string };
+  const spec = connector.spec;
+  const o = spec.oauth2!;
+  const key = `${namespace}/${name}`;
+  const urls = oauth2URLs(input.publicURL, namespace, name);
+  const conditions: ConditionInput[] = [];
+  const ref = o.clientSecretRef;
+  const got = input.secret(namespace, ref.name, ref.key);
+  conditions.push(
+    'missing' in got
+      ? cond('ClientCredentialsValid', 'False', got.missing, got.missing === 'SecretNotFound' ? `Secret ${namespace}/${ref.name} not found` : `Secret ${namespace}/${ref.name} has no key ${ref.key}`)
+      : got.value.length === 0
+        ? cond('ClientCredentialsValid', 'False', 'ClientSecretEmpty', `Secret ${namespace}/${ref.name} key ${ref.key} is empty`)
+        : cond('ClientCredentialsValid', 'True', 'SecretFound', `client secret from Secret ${namespace}/${ref.name} key ${ref.key}`),
+  );
+  const endpoints = oauth2Endpoints(o);
+  const insecure = 'problem' in endpoints ? undefined : [endpoints.authorizationURL, endpoints.tokenURL, endpoints.userinfoURL].find((u) => !issuerAllowed(u));
+  conditions.push(
+    'problem' in endpoints
+      ? cond('EndpointsValid', 'False', 'EndpointsIncomplete', endpoints.problem)
+      : insecure
+        ? cond('EndpointsValid', 'False', 'EndpointNotAllowed', `${insecure} is not https (http only on a loopback host)`)
+        : cond('EndpointsValid', 'True', 'EndpointsKnown', `provider ${o.provider ?? 'Generic'}: ${endpoints.authorizationURL}`),
+  );
+  conditions.push(input.referenceCondition);
+  const blocking = conditions.find((c) => c.status !== 'True');
+  const ready = blocking === undefined;
+  const enabled = spec.enabled !== false;
+  conditions.unshift(
+    !ready
+      ? cond('Ready', 'False', blocking!.reason, blocking!.message)
+      : enabled
+        ? cond('Ready', 'True', 'Serving', `serving at ${urls.loginURL}`)
+        : cond('Ready', 'True', 'Disabled', 'SSO is off for this connector (spec.enabled is false); its routes answer 404'),
+  );
+  let config: OAuth2ConnectorConfig | undefined;
+  if (ready && !('problem' in endpoints) && !('missing' in got)) {
+    config = {
+      key,
+      provider: o.provider ?? 'Generic',
+      clientID: o.clientID,
+      callbackURL: urls.callbackURL,
+      scopes: endpoints.scopes,
+      userinfoURL: endpoints.userinfoURL,
+      identityField: endpoints.identityField,
+      client: buildOAuth2Client({ authorizationURL: endpoints.authorizationURL, tokenURL: endpoints.tokenURL, clientID: o.clientID, clientSecret: got.value }),
+    };
+  }
+  return {
+    runtime: {
+      key,
+      namespace,
+      name,
+      ...(spec.displayName !== undefined ? { displayName: spec.displayName } : {}),
+      ...(spec.reference !== undefined ? { reference: spec.reference } : {}),
+      ...(connector.metadata.generation !== undefined ? { generation: connector.metadata.generation } : {}),
+      enabled,
+      ready,
+      ...(ready ? {} : { notReadyReason: blocking!.reason }),
+      stage: spec.stage ?? 'Production',
+      protocol: 'OAuth2',
+      sessionTtlSeconds: input.sessionTtlSeconds,
+      ...(config ? { oauth2: config } : {}),
+      admins: spec.access?.admins ?? [],
+      loginURL: urls.loginURL,
+    },
+    conditions,
+    fields: { loginURL: urls.loginURL, callbackURL: urls.callbackURL },
+    secretNames: [ref.name],
     trusted: [],
   };
 }

@@ -11,7 +11,7 @@
 // safe side, as a deny lands even for a request already in flight.
 
 import type { SamlConnectorConfig } from '../saml/types.ts';
-import type { OidcConnectorConfig } from '../oidc/relying-party.ts';
+import type { OAuth2ConnectorConfig, OidcConnectorConfig } from '../oidc/relying-party.ts';
 
 export type Stage = 'Production' | 'Provisioning';
 
@@ -28,10 +28,11 @@ export interface ConnectorRuntime {
   readonly ready: boolean;
   readonly notReadyReason?: string;
   readonly stage: Stage;
-  readonly protocol: 'SAML2' | 'OIDC';
+  readonly protocol: 'SAML2' | 'OIDC' | 'OAuth2';
   readonly sessionTtlSeconds: number;
   readonly saml?: SamlConnectorConfig;
   readonly oidc?: OidcConnectorConfig;
+  readonly oauth2?: OAuth2ConnectorConfig;
   readonly admins: readonly string[];
   readonly loginURL: string;
   /** SAML: the SP metadata URL. */

@@ -63,12 +63,14 @@ import {
   Configuration,
   customFetch,
   enableNonRepudiationChecks,
+  fetchProtectedResource,
   fetchUserInfo,
   type ServerMetadata,
 } from 'openid-client';
 import type { JWTVerifyGetKey } from 'jose';
 import type { TrailEntry } from '../saml/types.ts';
 import { boundedFetch } from './bounded-fetch.ts';
+import { identityAt } from './oauth2-presets.ts';
 
 export interface OidcConnectorConfig {
   key: string;
@@ -366,4 +368,88 @@ export function classify(err: unknown): { status: number; reason: string } {
 function safeDetail(err: unknown): string {
   const e = err as { code?: string; message?: string; error?: string };
   return [e.code, e.error, e.message].filter(Boolean).join(': ').slice(0, 300);
+}
+
+// ---------------------------------------------------------------------------
+// OAuth 2 without OpenID Connect: the same code flow with PKCE and state, no
+// ID token; the user is read from the provider's user-info endpoint with the
+// access token, at the connector's identityField.
+
+export interface OAuth2ConnectorConfig {
+  key: string;
+  provider: string;
+  clientID: string;
+  callbackURL: string;
+  scopes: readonly string[];
+  userinfoURL: string;
+  identityField: string;
+  client: Configuration;
+}
+
+export function buildOAuth2Client(input: { authorizationURL: string; tokenURL: string; clientID: string; clientSecret: string }): Configuration {
+  // openid-client needs an issuer; an OAuth 2 provider has none, so the
+  // authorization endpoint's origin stands in (it is never compared with an
+  // ID token's: none is asked for, and one that comes along is checked as usual).
+  const metadata: ServerMetadata = { issuer: new URL(input.authorizationURL).origin, authorization_endpoint: input.authorizationURL, token_endpoint: input.tokenURL };
+  const client = new Configuration(metadata, input.clientID, {}, ClientSecretPost(input.clientSecret));
+  client.timeout = 10;
+  client[customFetch] = boundedFetch;
+  if ([input.authorizationURL, input.tokenURL].some((u) => new URL(u).protocol === 'http:')) allowInsecureRequests(client);
+  return client;
+}
+
+export async function oauth2AuthorizationURL(config: OAuth2ConnectorConfig, input: { sid: string; stateKey: Uint8Array }): Promise<URL> {
+  const challenge = await calculatePKCECodeChallenge(pkceVerifier(input.stateKey, input.sid));
+  return buildAuthorizationUrl(config.client, {
+    redirect_uri: config.callbackURL,
+    ...(config.scopes.length ? { scope: config.scopes.join(' ') } : {}),
+    response_type: 'code',
+    state: input.sid,
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+  });
+}
+
+export async function completeOAuth2Callback(config: OAuth2ConnectorConfig, callbackURL: URL, pending: { sid: string; stateKey: Uint8Array }): Promise<CallbackResult> {
+  const trail: TrailEntry[] = [];
+  let accessToken: string;
+  try {
+    const tokens = await authorizationCodeGrant(
+      config.client,
+      callbackURL,
+      { pkceCodeVerifier: pkceVerifier(pending.stateKey, pending.sid), expectedState: pending.sid, idTokenExpected: false },
+      { redirect_uri: config.callbackURL },
+    );
+    accessToken = tokens.access_token;
+  } catch (err) {
+    const { status, reason } = classify(err);
+    trail.push({ check: 'token', ok: false, detail: reason });
+    return { ok: false, status, reason, trail, detail: safeDetail(err) };
+  }
+  trail.push({ check: 'token', ok: true, detail: 'code exchanged for an access token' });
+  let answer: unknown;
+  try {
+    const tokenInPath = config.userinfoURL.includes('{accessToken}');
+    const url = new URL(config.userinfoURL.replace('{accessToken}', encodeURIComponent(accessToken)));
+    const res = tokenInPath
+      ? await boundedFetch(url.href, { method: 'GET', headers: { accept: 'application/json' }, redirect: 'manual', body: undefined } as never)
+      : await fetchProtectedResource(config.client, accessToken, url, 'GET', undefined, new Headers({ accept: 'application/json' }));
+    if (res.status !== 200) {
+      trail.push({ check: 'userinfo', ok: false, detail: `HTTP ${res.status}` });
+      return { ok: false, status: res.status >= 500 ? 503 : 401, reason: res.status >= 500 ? 'ProviderUnavailable' : 'UserInfoInvalid', trail };
+    }
+    answer = await res.json();
+  } catch (err) {
+    const { status, reason } = classify(err);
+    trail.push({ check: 'userinfo', ok: false, detail: reason });
+    return { ok: false, status: status === 503 ? 503 : 401, reason: status === 503 ? 'ProviderUnavailable' : 'UserInfoInvalid', trail, detail: safeDetail(err) };
+  }
+  const user = identityAt(answer, config.identityField);
+  if (user === undefined) {
+    trail.push({ check: 'identity', ok: false, detail: `no string at ${config.identityField}` });
+    return { ok: false, status: 401, reason: 'IdentityClaimMissing', trail };
+  }
+  trail.push({ check: 'identity', ok: true, detail: `user from ${config.identityField}` });
+  const flat = loggedClaims(typeof answer === 'object' && answer !== null && !Array.isArray(answer) ? (answer as Record<string, unknown>) : {});
+  return { ok: true, user, sub: user, ...(/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(user) ? { email: user } : {}), claims: flat, trail };
 }

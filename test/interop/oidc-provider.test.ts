@@ -315,6 +315,79 @@ describe('OIDC connector authenticating with private_key_jwt (a kubernetes.io/tl
   });
 });
 
+describe('OAuth2 Generic connector against the same real provider (no OpenID Connect: the user from its user-info endpoint)', () => {
+  jest.setTimeout(60_000);
+  let operator: TestOperator;
+  let provider: TestOpenIdProvider;
+
+  afterAll(async () => {
+    await operator?.stop();
+    await provider?.stop();
+  });
+
+  it('signs in through the authorization, token and user-info endpoints; the user is at identityField; the unbound are refused', async () => {
+    operator = await startTestOperator();
+    provider = await startOpenIdProvider({ redirectURIs: [`${operator.baseURL}/oauth2/${NS}/gen/callback`], clientSecretMethod: 'client_secret_post' });
+    provider.accounts.set('alice', { sub: 'alice', email: 'alice@example.com', email_verified: true });
+    provider.accounts.set('carol', { sub: 'carol', email: 'carol@example.com', email_verified: true });
+    await operator.writeManifest('secret.yaml', stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'gen-client', namespace: NS }, stringData: { secret: provider.clientSecret } }));
+    await operator.writeManifest('binding.yaml', stringify({ apiVersion: 'sso.operator.dev/v1alpha1', kind: 'UserBinding', metadata: { name: 'alice', namespace: NS }, spec: { user: 'alice@example.com', connectors: ['gen'] } }));
+    await operator.writeManifest('connector.yaml', stringify({
+      apiVersion: 'sso.operator.dev/v1alpha1',
+      kind: 'SsoConnector',
+      metadata: { name: 'gen', namespace: NS },
+      spec: {
+        protocol: 'OAuth2',
+        oauth2: {
+          provider: 'Generic',
+          authorizationURL: `${provider.issuer}/auth`,
+          tokenURL: `${provider.issuer}/token`,
+          userinfoURL: `${provider.issuer}/me`,
+          identityField: 'email',
+          clientID: provider.clientID,
+          clientSecretRef: { name: 'gen-client', key: 'secret' },
+          // oidc-provider serves its user-info endpoint only to tokens with the openid scope.
+          scopes: ['openid', 'email'],
+        },
+      },
+    }));
+    const loginURL = `${operator.baseURL}/oauth2/${NS}/gen/login?rd=%2Fapp`;
+    await waitFor(async () => (await fetch(loginURL, { redirect: 'manual' })).status === 302, 15_000, 50);
+    const status = (operator.operator as StandaloneOperator).status.get('SsoConnector', NS, 'gen') as { conditions: { type: string; status: string; reason: string }[]; callbackURL: string };
+    assert.equal(status.conditions.find((c) => c.type === 'EndpointsValid')?.reason, 'EndpointsKnown');
+    assert.equal(status.callbackURL, `${operator.baseURL}/oauth2/${NS}/gen/callback`);
+    const start = await fetch(loginURL, { redirect: 'manual' });
+    const authorize = new URL(start.headers.get('location')!);
+    assert.equal(authorize.searchParams.get('code_challenge_method'), 'S256');
+    assert.equal(authorize.searchParams.get('nonce'), null, 'no OpenID Connect nonce');
+    const browser = new BrowserClient();
+    const res = await browser.get((await loginAtProvider(browser, loginURL, 'alice')).callback, { followRedirects: false });
+    assert.equal(res.status, 303, res.body.slice(0, 300));
+    const session = browser.cookies.get(operator.baseURL, 'sso_session')!;
+    const verify = await fetch(`${operator.baseURL}/auth/verify`, { headers: { cookie: `sso_session=${session}` } });
+    assert.equal(verify.status, 200);
+    assert.equal(verify.headers.get('x-auth-request-user'), 'alice@example.com');
+    assert.equal(verify.headers.get('x-auth-request-connector'), `${NS}/gen`);
+    const b2 = new BrowserClient();
+    const carol = await b2.get((await loginAtProvider(b2, loginURL, 'carol')).callback, { followRedirects: false });
+    assert.equal(carol.status, 403);
+    // The OIDC routes do not serve an OAuth2 connector.
+    assert.equal((await fetch(`${operator.baseURL}/oidc/${NS}/gen/login`, { redirect: 'manual' })).status, 404);
+  });
+
+  it('Generic without its endpoints, or an http endpoint off loopback, is refused before anything is served', async () => {
+    await operator.writeManifest('connector.yaml', stringify({
+      apiVersion: 'sso.operator.dev/v1alpha1',
+      kind: 'SsoConnector',
+      metadata: { name: 'gen', namespace: NS },
+      spec: { protocol: 'OAuth2', oauth2: { provider: 'Generic', authorizationURL: 'http://op.example.com/auth', tokenURL: `${provider.issuer}/token`, userinfoURL: `${provider.issuer}/me`, identityField: 'email', clientID: 'x', clientSecretRef: { name: 'gen-client', key: 'secret' } } },
+    }));
+    await waitFor(async () => (await fetch(`${operator.baseURL}/oauth2/${NS}/gen/login`, { redirect: 'manual' })).status === 503, 10_000, 50);
+    const problems = operator.operator.store.problems().map((p) => p.message).join(' ');
+    assert.match(problems, /must be an https:\/\/ URL/);
+  });
+});
+
 describe('OIDC connector whose provider is down', () => {
   let operator: TestOperator;
 

@@ -47,6 +47,8 @@ export async function startOpenIdProvider(opts: {
   clientSecret?: string;
   /** The client authenticates with private_key_jwt using one of these public keys (instead of a client secret). */
   clientJwks?: JWK[];
+  /** How the client sends its secret (default client_secret_basic). */
+  clientSecretMethod?: 'client_secret_basic' | 'client_secret_post';
   keys?: JWK[];
 }): Promise<TestOpenIdProvider> {
   const server: Server = createServer();
@@ -66,7 +68,7 @@ export async function startOpenIdProvider(opts: {
     response_types: ['code'],
     ...(opts.clientJwks
       ? { token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: opts.clientJwks } }
-      : { token_endpoint_auth_method: 'client_secret_basic' }),
+      : { token_endpoint_auth_method: opts.clientSecretMethod ?? 'client_secret_basic' }),
   });
   const build = () =>
     new Provider(issuer, {

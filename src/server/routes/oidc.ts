@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { ConnectorRuntime } from '../../controller/registry.ts';
-import { authorizationURL, completeCallback, type OidcConnectorConfig } from '../../oidc/relying-party.ts';
+import { authorizationURL, completeCallback, completeOAuth2Callback, oauth2AuthorizationURL, type OAuth2ConnectorConfig, type OidcConnectorConfig } from '../../oidc/relying-party.ts';
 import { STATE_COOKIE, parseCookies, serializeCookie, stateCookieOptions } from '../../session/cookies.ts';
 import { checkRedirect } from '../../session/redirects.ts';
 import { addPending, decodeState, encodeState, takePending, type PendingLogin } from '../../session/state-cookie.ts';
@@ -37,6 +37,8 @@ type Lookup = { ok: true; runtime: ConnectorRuntime; oidc: OidcConnectorConfig }
 
 function lookup(ctx: PublicContext, p: Params): Lookup {
   const runtime = ctx.registry.current().connectors.get(`${p.ns}/${p.name}`);
+  // A manifest refused by admission fails closed whatever it said: 503.
+  if (runtime?.notReadyReason === 'ManifestInvalid') return { ok: false, status: 503, reason: 'ConnectorNotReady', runtime };
   // A disabled connector, or one of another protocol, is not there for these routes.
   if (!runtime || !runtime.enabled || runtime.protocol !== 'OIDC') return { ok: false, status: 404, reason: 'ConnectorNotFound', ...(runtime ? { runtime } : {}) };
   if (!runtime.ready || !runtime.oidc) return { ok: false, status: 503, reason: 'ConnectorNotReady', runtime };
@@ -118,6 +120,75 @@ export async function oidcRoutes(app: FastifyInstance, ctx: PublicContext): Prom
         trail: result.trail,
         attributes: result.claims,
       },
+    );
+  });
+
+  // OAuth 2 without OpenID Connect, under /oauth2/{ns}/{name}/: the same
+  // state, PKCE and redirect handling; the user comes from the provider's
+  // user-info endpoint (relying-party.ts).
+  const lookupOAuth2 = (p: Params): { ok: true; runtime: ConnectorRuntime; oauth2: OAuth2ConnectorConfig } | { ok: false; status: 404 | 503; reason: string; runtime?: ConnectorRuntime } => {
+    const runtime = ctx.registry.current().connectors.get(`${p.ns}/${p.name}`);
+    if (runtime?.notReadyReason === 'ManifestInvalid') return { ok: false, status: 503, reason: 'ConnectorNotReady', runtime };
+    if (!runtime || !runtime.enabled || runtime.protocol !== 'OAuth2') return { ok: false, status: 404, reason: 'ConnectorNotFound', ...(runtime ? { runtime } : {}) };
+    if (!runtime.ready || !runtime.oauth2) return { ok: false, status: 503, reason: 'ConnectorNotReady', runtime };
+    return { ok: true, runtime, oauth2: runtime.oauth2 };
+  };
+
+  app.get<{ Params: Params; Querystring: { rd?: string } }>('/oauth2/:ns/:name/login', async (req, reply) => {
+    const l = lookupOAuth2(req.params);
+    if (!l.ok) return sendError(reply, l.status, l.reason, req.id);
+    const rd = checkRedirect(req.query.rd, { publicURL: ctx.config.publicURL, allowedHosts: ctx.config.allowedRedirectHosts });
+    if (!rd.ok) return sendError(reply, 400, rd.reason, req.id);
+    const t = now();
+    const sid = randomBytes(16).toString('base64url');
+    const pending = addPending(decodeState(parseCookies(req.headers.cookie)[STATE_COOKIE], ctx.stateKey(), t), {
+      sid,
+      // No nonce in OAuth 2: the pending login's own random id stands in the field.
+      rid: randomBytes(16).toString('base64url'),
+      c: l.runtime.key,
+      rd: rd.target,
+      exp: Math.floor(t.getTime() / 1000) + 600,
+    });
+    const url = await oauth2AuthorizationURL(l.oauth2, { sid, stateKey: ctx.stateKey() });
+    return reply
+      .code(302)
+      .header('cache-control', 'no-store')
+      .header('set-cookie', serializeCookie(STATE_COOKIE, encodeState(pending, ctx.stateKey()), stateCookieOptions(ctx.config.publicURL)))
+      .header('location', url.href)
+      .send();
+  });
+
+  app.get<{ Params: Params }>('/oauth2/:ns/:name/callback', async (req, reply) => {
+    const startedAt = process.hrtime.bigint();
+    const { ns, name } = req.params;
+    let stateUpdate: string | undefined;
+    const base = { correlationId: req.id, namespace: ns, name, startedAt };
+    const fail = (status: number, reason: string, runtime?: ConnectorRuntime, extra: Parameters<typeof refuseSignIn>[5] = {}) =>
+      refuseSignIn(ctx, reply, { ...base, runtime, ...(stateUpdate !== undefined ? { cookies: [stateUpdate] } : {}) }, status, reason, extra);
+    const l = lookupOAuth2(req.params);
+    if (!l.ok) return fail(l.status, l.reason, l.runtime);
+    const q = req.url.indexOf('?');
+    const rawQuery = q >= 0 ? req.url.slice(q + 1) : '';
+    if (rawQuery.length > MAX_CALLBACK_QUERY) return fail(400, 'MalformedCallback', l.runtime);
+    const sid = new URLSearchParams(rawQuery).get('state');
+    if (!sid) return fail(401, 'StateMismatch', l.runtime);
+    const t = now();
+    const pending = decodeState(parseCookies(req.headers.cookie)[STATE_COOKIE], ctx.stateKey(), t);
+    const taken = takePending(pending, sid, l.runtime.key, t);
+    if (taken.rest.length !== pending.length) stateUpdate = stateCookieOf(taken.rest);
+    if (!taken.entry) return fail(401, 'StateMismatch', l.runtime);
+    const callbackURL = new URL(l.oauth2.callbackURL);
+    callbackURL.search = rawQuery;
+    const result = await completeOAuth2Callback(l.oauth2, callbackURL, { sid, stateKey: ctx.stateKey() });
+    if (!result.ok) {
+      ctx.logger.warn({ correlationId: req.id, connector: l.runtime.key, reason: result.reason, detail: result.detail }, 'OAuth2 callback refused');
+      return fail(result.status, result.reason, l.runtime, { trail: result.trail });
+    }
+    return completeSignIn(
+      ctx,
+      reply,
+      { ...base, runtime: l.runtime, now: t, target: taken.entry.rd, ...(stateUpdate !== undefined ? { cookies: [stateUpdate] } : {}) },
+      { user: result.user, ...(result.email ? { email: result.email } : {}), trail: result.trail, attributes: result.claims },
     );
   });
 

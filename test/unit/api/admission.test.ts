@@ -76,13 +76,39 @@ test('bad enum value names the allowed values', () => {
   assert.match(e!.message, /"HTTPRedirect", "HTTPPost".*got "SOAP"/);
 });
 
-test('OAuth2 is not accepted yet; OIDC needs exactly its own block', () => {
+test('OIDC and OAuth2 need exactly their own block; other protocols are refused', () => {
+  const other = validConnector();
+  other.spec.protocol = 'WS-Fed';
+  assert.deepEqual(errorsOf(other).map((e) => e.path), ['$.spec.protocol']);
   const oauth2 = validConnector();
   oauth2.spec.protocol = 'OAuth2';
-  assert.deepEqual(errorsOf(oauth2).map((e) => e.path), ['$.spec.protocol']);
+  assert.deepEqual(errorsOf(oauth2).map((e) => `${e.path} ${e.message}`).sort(), ['$.spec.oauth2 oauth2 is required when protocol is OAuth2', '$.spec.saml saml is allowed only when protocol is SAML2']);
   const samlBlock = validConnector();
   samlBlock.spec.protocol = 'OIDC';
   assert.deepEqual(errorsOf(samlBlock).map((e) => `${e.path} ${e.message}`).sort(), ['$.spec.oidc oidc is required when protocol is OIDC', '$.spec.saml saml is allowed only when protocol is SAML2']);
+});
+
+function oauth2Connector(oauth2: Record<string, unknown>) {
+  const m = validConnector() as Record<string, any>;
+  delete m.spec.saml;
+  m.spec.protocol = 'OAuth2';
+  m.spec.oauth2 = { clientID: 'app', clientSecretRef: { name: 'c', key: 'secret' }, ...oauth2 };
+  return m;
+}
+
+test('OAuth2: a preset needs only what it says (Zendesk a subdomain); Generic needs every endpoint and the identity field; endpoints https', () => {
+  accepted(oauth2Connector({ provider: 'GitHub' }));
+  accepted(oauth2Connector({ provider: 'Salesforce', host: 'acme.my.salesforce.com' }));
+  accepted(oauth2Connector({ provider: 'Zendesk', subdomain: 'acme' }));
+  assert.match(errorsOf(oauth2Connector({ provider: 'Zendesk' }))[0]!.message, /Zendesk needs subdomain/);
+  assert.match(errorsOf(oauth2Connector({}))[0]!.message, /Generic needs authorizationURL, tokenURL, userinfoURL and identityField/);
+  const generic = { provider: 'Generic', authorizationURL: 'https://op.example.com/a', tokenURL: 'https://op.example.com/t', userinfoURL: 'https://op.example.com/u', identityField: 'user.email' };
+  const c = accepted<SsoConnector>(oauth2Connector(generic));
+  assert.equal(c.spec.oauth2?.identityField, 'user.email');
+  assert.deepEqual(errorsOf(oauth2Connector({ ...generic, tokenURL: 'http://op.example.com/t' })).map((e) => e.path), ['$.spec.oauth2.tokenURL']);
+  assert.deepEqual(errorsOf(oauth2Connector({ provider: 'Myspace' })).map((e) => e.path), ['$.spec.oauth2.provider']);
+  assert.deepEqual(errorsOf(oauth2Connector({ ...generic, identityField: 'user..email' })).map((e) => e.path), ['$.spec.oauth2.identityField']);
+  assert.deepEqual(errorsOf(oauth2Connector({ provider: 'Salesforce', host: 'https://evil' })).map((e) => e.path), ['$.spec.oauth2.host']);
 });
 
 function oidcConnector(oidc: Record<string, unknown> = {}) {

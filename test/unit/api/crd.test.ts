@@ -98,13 +98,14 @@ test('SsoConnector names, printer columns and defaults', () => {
     ['Issuer', '.spec.saml.idp.entityID', 1],
     ['Endpoint', '.spec.saml.idp.ssoURL', 1],
     ['OIDC Issuer', '.spec.oidc.issuer', 1],
+    ['Provider', '.spec.oauth2.provider', 0],
     ['NameID', '.spec.saml.sp.nameIDPolicy.format', 1],
     ['Ready', '.status.conditions[?(@.type=="Ready")].status', 0],
     ['Age', '.metadata.creationTimestamp', 0],
   ]);
   const spec = crd.spec.versions[0].schema.openAPIV3Schema.properties.spec;
   assert.equal(spec.properties.enabled.default, true);
-  assert.deepEqual(spec.properties.protocol.enum, ['SAML2', 'OIDC']);
+  assert.deepEqual(spec.properties.protocol.enum, ['SAML2', 'OIDC', 'OAuth2']);
   assert.equal(spec.properties.saml.properties.security.properties.maxResponseBytes.default, 262144);
   assert.equal(spec.properties.saml.properties.idp.properties.certificates.minItems, 1);
 });
