@@ -11,6 +11,7 @@ import type { IdpCertificate, SamlConnectorConfig } from '../saml/types.ts';
 import type { DiscoveryState } from '../oidc/discovery.ts';
 import type { ConditionInput } from './conditions.ts';
 import { compileOAuth2, compileOidc } from './compile-oidc.ts';
+import { cond, readyCondition, runtimeBase } from './compile-common.ts';
 import type { ConnectorRuntime } from './registry.ts';
 
 export const EXPIRING_SOON_SECONDS = 14 * 24 * 3600;
@@ -79,9 +80,6 @@ export function connectorURLs(publicURL: string, namespace: string, name: string
   return { loginURL: `${base}/login`, acsURL: `${base}/acs`, metadataURL: `${base}/metadata`, sloURL: `${base}/slo` };
 }
 
-function cond(type: string, status: ConditionInput['status'], reason: string, message: string): ConditionInput {
-  return { type, status, reason, message };
-}
 
 /** The connector of the namespace that owns `reference`: the earliest created, then by name. */
 function referenceOwner(connector: SsoConnector, siblings: readonly SsoConnector[]): SsoConnector {
@@ -289,14 +287,7 @@ export function compileConnector(input: CompileInput): CompileOutput {
   // 7. Ready: the first failing dependency gives the reason.
   const failing = conditions.find((c) => c.type !== 'CertificateExpiringSoon' && c.status !== 'True') ?? redirectProblem ?? signingProblem;
   const ready = failing === undefined;
-  const enabled = spec.enabled !== false;
-  conditions.unshift(
-    !ready
-      ? cond('Ready', 'False', failing!.reason, failing!.message)
-      : enabled
-        ? cond('Ready', 'True', 'Serving', `serving at ${urls.loginURL}`)
-        : cond('Ready', 'True', 'Disabled', 'SSO is off for this connector (spec.enabled is false); its routes answer 404'),
-  );
+  conditions.unshift(readyCondition(failing, spec.enabled !== false, urls.loginURL));
 
   let samlConfig: SamlConnectorConfig | undefined;
   if (ready) {
@@ -335,23 +326,11 @@ export function compileConnector(input: CompileInput): CompileOutput {
   }
 
   const runtime: ConnectorRuntime = {
-    key,
-    namespace,
-    name,
-    ...(spec.displayName !== undefined ? { displayName: spec.displayName } : {}),
-    ...(spec.reference !== undefined ? { reference: spec.reference } : {}),
-    ...(connector.metadata.generation !== undefined ? { generation: connector.metadata.generation } : {}),
-    enabled,
-    ready,
-    ...(ready ? {} : { notReadyReason: failing!.reason }),
-    stage: spec.stage ?? 'Production',
-    protocol: 'SAML2',
-    sessionTtlSeconds: sessionTtlSeconds(connector),
+    ...runtimeBase(connector, { failing, protocol: 'SAML2', sessionTtlSeconds: sessionTtlSeconds(connector), loginURL: urls.loginURL }),
     ...(samlConfig ? { saml: samlConfig } : {}),
-    admins: spec.access?.admins ?? [],
-    loginURL: urls.loginURL,
     metadataURL: urls.metadataURL,
   };
+
 
   return { runtime, conditions, fields, secretNames: [...secretNames], trusted, ...(requeueAt ? { requeueAt } : {}) };
 }

@@ -23,6 +23,7 @@ import { issuerAllowed } from '../oidc/discovery.ts';
 import { oauth2Endpoints } from '../oidc/oauth2-presets.ts';
 import { loadSpSigningKey } from '../saml/sign.ts';
 import type { ConditionInput } from './conditions.ts';
+import { clientSecretCondition, cond, readyCondition, runtimeBase } from './compile-common.ts';
 import type { CompileOutput, SecretLookup } from './compile-connector.ts';
 
 export function oidcURLs(publicURL: string, namespace: string, name: string) {
@@ -30,7 +31,6 @@ export function oidcURLs(publicURL: string, namespace: string, name: string) {
   return { loginURL: `${base}/login`, callbackURL: `${base}/callback`, logoutCallbackURL: `${base}/logged-out` };
 }
 
-const cond = (type: string, status: ConditionInput['status'], reason: string, message: string): ConditionInput => ({ type, status, reason, message });
 
 export function compileOidc(input: {
   connector: SsoConnector;
@@ -53,15 +53,10 @@ export function compileOidc(input: {
   let credentials: ClientCredentials | undefined;
   const secretNames: string[] = [];
   if (oidc.clientSecretRef) {
-    const ref = oidc.clientSecretRef;
-    secretNames.push(ref.name);
-    const got = input.secret(namespace, ref.name, ref.key);
-    if ('missing' in got) conditions.push(cond('ClientCredentialsValid', 'False', got.missing, got.missing === 'SecretNotFound' ? `Secret ${namespace}/${ref.name} not found` : `Secret ${namespace}/${ref.name} has no key ${ref.key}`));
-    else if (got.value.length === 0) conditions.push(cond('ClientCredentialsValid', 'False', 'ClientSecretEmpty', `Secret ${namespace}/${ref.name} key ${ref.key} is empty`));
-    else {
-      credentials = { clientSecret: got.value };
-      conditions.push(cond('ClientCredentialsValid', 'True', 'SecretFound', `client secret from Secret ${namespace}/${ref.name} key ${ref.key}`));
-    }
+    secretNames.push(oidc.clientSecretRef.name);
+    const got = clientSecretCondition(input.secret, namespace, oidc.clientSecretRef);
+    conditions.push(got.condition);
+    if (got.value !== undefined) credentials = { clientSecret: got.value };
   } else {
     const ref = oidc.privateKeyJWTSecretRef!;
     secretNames.push(ref.name);
@@ -108,14 +103,7 @@ export function compileOidc(input: {
     (provider ? undefined : conditions.find((c) => c.type === 'OIDCDiscoverySucceeded')) ??
     conditions.find((c) => c.type === 'ReferenceUnique' && c.status !== 'True');
   const ready = blocking === undefined;
-  const enabled = spec.enabled !== false;
-  conditions.unshift(
-    !ready
-      ? cond('Ready', 'False', blocking!.reason, blocking!.message)
-      : enabled
-        ? cond('Ready', 'True', 'Serving', `serving at ${urls.loginURL}`)
-        : cond('Ready', 'True', 'Disabled', 'SSO is off for this connector (spec.enabled is false); its routes answer 404'),
-  );
+  conditions.unshift(readyCondition(blocking, spec.enabled !== false, urls.loginURL));
 
   let config: OidcConnectorConfig | undefined;
   if (ready && secretOK && provider) {
@@ -142,23 +130,7 @@ export function compileOidc(input: {
   }
 
   return {
-    runtime: {
-      key,
-      namespace,
-      name,
-      ...(spec.displayName !== undefined ? { displayName: spec.displayName } : {}),
-      ...(spec.reference !== undefined ? { reference: spec.reference } : {}),
-      ...(connector.metadata.generation !== undefined ? { generation: connector.metadata.generation } : {}),
-      enabled,
-      ready,
-      ...(ready ? {} : { notReadyReason: blocking!.reason }),
-      stage: spec.stage ?? 'Production',
-      protocol: 'OIDC',
-      sessionTtlSeconds: input.sessionTtlSeconds,
-      ...(config ? { oidc: config } : {}),
-      admins: spec.access?.admins ?? [],
-      loginURL: urls.loginURL,
-    },
+    runtime: { ...runtimeBase(connector, { failing: blocking, protocol: 'OIDC', sessionTtlSeconds: input.sessionTtlSeconds, loginURL: urls.loginURL }), ...(config ? { oidc: config } : {}) },
     conditions,
     fields: {
       loginURL: urls.loginURL,
@@ -190,15 +162,8 @@ export function compileOAuth2(input: { connector: SsoConnector; secret: SecretLo
   const key = `${namespace}/${name}`;
   const urls = oauth2URLs(input.publicURL, namespace, name);
   const conditions: ConditionInput[] = [];
-  const ref = o.clientSecretRef;
-  const got = input.secret(namespace, ref.name, ref.key);
-  conditions.push(
-    'missing' in got
-      ? cond('ClientCredentialsValid', 'False', got.missing, got.missing === 'SecretNotFound' ? `Secret ${namespace}/${ref.name} not found` : `Secret ${namespace}/${ref.name} has no key ${ref.key}`)
-      : got.value.length === 0
-        ? cond('ClientCredentialsValid', 'False', 'ClientSecretEmpty', `Secret ${namespace}/${ref.name} key ${ref.key} is empty`)
-        : cond('ClientCredentialsValid', 'True', 'SecretFound', `client secret from Secret ${namespace}/${ref.name} key ${ref.key}`),
-  );
+  const secret = clientSecretCondition(input.secret, namespace, o.clientSecretRef);
+  conditions.push(secret.condition);
   const endpoints = oauth2Endpoints(o);
   const insecure = 'problem' in endpoints ? undefined : [endpoints.authorizationURL, endpoints.tokenURL, endpoints.userinfoURL].find((u) => !issuerAllowed(u));
   conditions.push(
@@ -210,17 +175,9 @@ export function compileOAuth2(input: { connector: SsoConnector; secret: SecretLo
   );
   conditions.push(input.referenceCondition);
   const blocking = conditions.find((c) => c.status !== 'True');
-  const ready = blocking === undefined;
-  const enabled = spec.enabled !== false;
-  conditions.unshift(
-    !ready
-      ? cond('Ready', 'False', blocking!.reason, blocking!.message)
-      : enabled
-        ? cond('Ready', 'True', 'Serving', `serving at ${urls.loginURL}`)
-        : cond('Ready', 'True', 'Disabled', 'SSO is off for this connector (spec.enabled is false); its routes answer 404'),
-  );
+  conditions.unshift(readyCondition(blocking, spec.enabled !== false, urls.loginURL));
   let config: OAuth2ConnectorConfig | undefined;
-  if (ready && !('problem' in endpoints) && !('missing' in got)) {
+  if (blocking === undefined && !('problem' in endpoints) && secret.value !== undefined) {
     config = {
       key,
       provider: o.provider ?? 'Generic',
@@ -229,30 +186,14 @@ export function compileOAuth2(input: { connector: SsoConnector; secret: SecretLo
       scopes: endpoints.scopes,
       userinfoURL: endpoints.userinfoURL,
       identityField: endpoints.identityField,
-      client: buildOAuth2Client({ authorizationURL: endpoints.authorizationURL, tokenURL: endpoints.tokenURL, clientID: o.clientID, clientSecret: got.value }),
+      client: buildOAuth2Client({ authorizationURL: endpoints.authorizationURL, tokenURL: endpoints.tokenURL, clientID: o.clientID, clientSecret: secret.value }),
     };
   }
   return {
-    runtime: {
-      key,
-      namespace,
-      name,
-      ...(spec.displayName !== undefined ? { displayName: spec.displayName } : {}),
-      ...(spec.reference !== undefined ? { reference: spec.reference } : {}),
-      ...(connector.metadata.generation !== undefined ? { generation: connector.metadata.generation } : {}),
-      enabled,
-      ready,
-      ...(ready ? {} : { notReadyReason: blocking!.reason }),
-      stage: spec.stage ?? 'Production',
-      protocol: 'OAuth2',
-      sessionTtlSeconds: input.sessionTtlSeconds,
-      ...(config ? { oauth2: config } : {}),
-      admins: spec.access?.admins ?? [],
-      loginURL: urls.loginURL,
-    },
+    runtime: { ...runtimeBase(connector, { failing: blocking, protocol: 'OAuth2', sessionTtlSeconds: input.sessionTtlSeconds, loginURL: urls.loginURL }), ...(config ? { oauth2: config } : {}) },
     conditions,
     fields: { loginURL: urls.loginURL, callbackURL: urls.callbackURL },
-    secretNames: [ref.name],
+    secretNames: [o.clientSecretRef.name],
     trusted: [],
   };
 }

@@ -6,11 +6,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { newRequestId } from '../../saml/authn-request.ts';
 import { buildLogoutRequest } from '../../saml/logout.ts';
 import { endSessionURL } from '../../oidc/relying-party.ts';
-import { SESSION_COOKIE, STATE_COOKIE, parseCookies, serializeCookie, stateCookieOptions } from '../../session/cookies.ts';
+import { SESSION_COOKIE, parseCookies } from '../../session/cookies.ts';
 import { decideForwardAuth } from '../../session/forward-auth.ts';
 import { checkRedirect } from '../../session/redirects.ts';
 import { sessionRevocationKeys } from '../../session/revocation.ts';
-import { PENDING_TTL_SECONDS, addPending, decodeState, encodeState } from '../../session/state-cookie.ts';
+import { addPendingCookie } from '../login-state.ts';
 import type { SessionClaims, VerifyResult } from '../../session/tokens.ts';
 import type { PublicContext } from '../context.ts';
 import { escapeHtml, sendError, sendPage } from '../html.ts';
@@ -166,15 +166,7 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       const t = now();
       const requestId = newRequestId();
       const sid = randomBytes(16).toString('base64url');
-      const pending = addPending(decodeState(parseCookies(req.headers.cookie)[STATE_COOKIE], ctx.stateKey(), t), {
-        sid,
-        rid: requestId,
-        c: claims.connector,
-        rd: target,
-        exp: Math.floor(t.getTime() / 1000) + PENDING_TTL_SECONDS,
-        k: 'logout',
-      }, t);
-      cookies.push(serializeCookie(STATE_COOKIE, encodeState(pending, ctx.stateKey()), stateCookieOptions(ctx.config.publicURL)));
+      cookies.push(addPendingCookie(ctx, req.headers.cookie, { sid, rid: requestId, c: claims.connector, rd: target, k: 'logout' }, t));
       const out = buildLogoutRequest(saml, {
         requestId,
         nameID: ref.nameID,
@@ -198,15 +190,7 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       const sid = randomBytes(16).toString('base64url');
       const url = endSessionURL(oidc, sid);
       if (url) {
-        const pending = addPending(decodeState(parseCookies(req.headers.cookie)[STATE_COOKIE], ctx.stateKey(), t), {
-          sid,
-          rid: randomBytes(16).toString('base64url'),
-          c: claims.connector,
-          rd: target,
-          exp: Math.floor(t.getTime() / 1000) + PENDING_TTL_SECONDS,
-          k: 'logout',
-        }, t);
-        cookies.push(serializeCookie(STATE_COOKIE, encodeState(pending, ctx.stateKey()), stateCookieOptions(ctx.config.publicURL)));
+        cookies.push(addPendingCookie(ctx, req.headers.cookie, { sid, rid: randomBytes(16).toString('base64url'), c: claims.connector, rd: target, k: 'logout' }, t));
         ctx.logger.info({ correlationId: req.id, connector: claims.connector }, 'RP-initiated logout: sent to the provider');
         return reply.header('set-cookie', cookies).code(303).header('location', url.href).send();
       }

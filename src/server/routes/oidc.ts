@@ -1,5 +1,6 @@
-// OpenID Connect routes under /oidc/{ns}/{name}/: login (to the provider)
-// and callback (back from it). The checks are in oidc/relying-party.ts; what
+// OpenID Connect routes under /oidc/{ns}/{name}/ and OAuth 2 routes under
+// /oauth2/{ns}/{name}/: login (to the provider) and callback (back from it),
+// one code for both; logged-out and backchannel-logout for OIDC. The checks are in oidc/relying-party.ts; what
 // follows a verified identity is completeSignIn (sign-in.ts), shared with SAML.
 //
 // What these routes defend against, besides what relying-party.ts checks:
@@ -15,10 +16,11 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { ConnectorRuntime } from '../../controller/registry.ts';
-import { authorizationURL, completeCallback, completeOAuth2Callback, oauth2AuthorizationURL, type OAuth2ConnectorConfig, type OidcConnectorConfig } from '../../oidc/relying-party.ts';
-import { STATE_COOKIE, parseCookies, serializeCookie, stateCookieOptions } from '../../session/cookies.ts';
+import { authorizationURL, completeCallback, completeOAuth2Callback, oauth2AuthorizationURL, type CallbackResult, type OAuth2ConnectorConfig, type OidcConnectorConfig } from '../../oidc/relying-party.ts';
+import { STATE_COOKIE, parseCookies } from '../../session/cookies.ts';
 import { checkRedirect } from '../../session/redirects.ts';
-import { addPending, decodeState, encodeState, takePending, type PendingLogin } from '../../session/state-cookie.ts';
+import { decodeState, takePending, type PendingLogin } from '../../session/state-cookie.ts';
+import { addPendingCookie, stateCookieLine } from '../login-state.ts';
 import type { PublicContext } from '../context.ts';
 import { escapeHtml, sendError, sendPage } from '../html.ts';
 import { completeSignIn, refuseSignIn } from '../sign-in.ts';
@@ -33,164 +35,126 @@ interface Params {
 
 const MAX_CALLBACK_QUERY = 8192;
 
-type Lookup = { ok: true; runtime: ConnectorRuntime; oidc: OidcConnectorConfig } | { ok: false; status: 404 | 503; reason: string; runtime?: ConnectorRuntime };
+type Lookup<C> = { ok: true; runtime: ConnectorRuntime; config: C } | { ok: false; status: 404 | 503; reason: string; runtime?: ConnectorRuntime };
 
-function lookup(ctx: PublicContext, p: Params): Lookup {
+/** The connector of these routes, ready with its config of `protocol`; else why not (404 or 503). */
+function lookup<C>(ctx: PublicContext, p: Params, protocol: ConnectorRuntime['protocol'], configOf: (r: ConnectorRuntime) => C | undefined): Lookup<C> {
   const runtime = ctx.registry.current().connectors.get(`${p.ns}/${p.name}`);
   // A manifest refused by admission fails closed whatever it said: 503.
   if (runtime?.notReadyReason === 'ManifestInvalid') return { ok: false, status: 503, reason: 'ConnectorNotReady', runtime };
   // A disabled connector, or one of another protocol, is not there for these routes.
-  if (!runtime || !runtime.enabled || runtime.protocol !== 'OIDC') return { ok: false, status: 404, reason: 'ConnectorNotFound', ...(runtime ? { runtime } : {}) };
-  if (!runtime.ready || !runtime.oidc) return { ok: false, status: 503, reason: 'ConnectorNotReady', runtime };
-  return { ok: true, runtime, oidc: runtime.oidc };
+  if (!runtime || !runtime.enabled || runtime.protocol !== protocol) return { ok: false, status: 404, reason: 'ConnectorNotFound', ...(runtime ? { runtime } : {}) };
+  const config = configOf(runtime);
+  if (!runtime.ready || !config) return { ok: false, status: 503, reason: 'ConnectorNotReady', runtime };
+  return { ok: true, runtime, config };
 }
+
+/** What differs between OpenID Connect and OAuth 2 in the code flow; the rest is codeFlowRoutes(). */
+interface CodeFlow<C extends { callbackURL: string }> {
+  /** URL prefix and protocol: /oidc/ + OIDC, /oauth2/ + OAuth2. */
+  prefix: 'oidc' | 'oauth2';
+  protocol: 'OIDC' | 'OAuth2';
+  label: string;
+  configOf: (r: ConnectorRuntime) => C | undefined;
+  /** The authorization request; `nonce` is kept with the pending login (OAuth 2 has no use for it). */
+  authorize: (config: C, sid: string, nonce: string, stateKey: Uint8Array) => Promise<URL>;
+  complete: (config: C, callbackURL: URL, sid: string, nonce: string, stateKey: Uint8Array) => Promise<CallbackResult>;
+}
+
+const OIDC_FLOW: CodeFlow<OidcConnectorConfig> = {
+  prefix: 'oidc',
+  protocol: 'OIDC',
+  label: 'OIDC',
+  configOf: (r) => r.oidc,
+  authorize: (config, sid, nonce, stateKey) => authorizationURL(config, { sid, nonce, stateKey }),
+  complete: (config, url, sid, nonce, stateKey) => completeCallback(config, url, { sid, nonce, stateKey }),
+};
+
+const OAUTH2_FLOW: CodeFlow<OAuth2ConnectorConfig> = {
+  prefix: 'oauth2',
+  protocol: 'OAuth2',
+  label: 'OAuth2',
+  configOf: (r) => r.oauth2,
+  authorize: (config, sid, _nonce, stateKey) => oauth2AuthorizationURL(config, { sid, stateKey }),
+  complete: (config, url, sid, _nonce, stateKey) => completeOAuth2Callback(config, url, { sid, stateKey }),
+};
 
 export async function oidcRoutes(app: FastifyInstance, ctx: PublicContext): Promise<void> {
   const now = ctx.now ?? (() => new Date());
+  const lookupOidc = (p: Params) => lookup(ctx, p, 'OIDC', OIDC_FLOW.configOf);
 
-  app.get<{ Params: Params; Querystring: { rd?: string } }>('/oidc/:ns/:name/login', async (req, reply) => {
-    const l = lookup(ctx, req.params);
-    if (!l.ok) return sendError(reply, l.status, l.reason, req.id);
-    const rd = checkRedirect(req.query.rd, { publicURL: ctx.config.publicURL, allowedHosts: ctx.config.allowedRedirectHosts });
-    if (!rd.ok) {
-      ctx.logger.warn({ correlationId: req.id, connector: l.runtime.key, reason: rd.reason }, 'login refused: redirect target not allowed');
-      return sendError(reply, 400, rd.reason, req.id);
-    }
-    const t = now();
-    const sid = randomBytes(16).toString('base64url');
-    const nonce = randomBytes(16).toString('base64url');
-    const pending = addPending(decodeState(parseCookies(req.headers.cookie)[STATE_COOKIE], ctx.stateKey(), t), {
-      sid,
-      rid: nonce,
-      c: l.runtime.key,
-      rd: rd.target,
-      exp: Math.floor(t.getTime() / 1000) + 600,
+  // Login and callback, for OpenID Connect under /oidc/ and for OAuth 2
+  // without OpenID Connect under /oauth2/ (the user then comes from the
+  // provider's user-info endpoint, relying-party.ts).
+  function codeFlowRoutes<C extends { callbackURL: string }>(flow: CodeFlow<C>): void {
+    app.get<{ Params: Params; Querystring: { rd?: string } }>(`/${flow.prefix}/:ns/:name/login`, async (req, reply) => {
+      const l = lookup(ctx, req.params, flow.protocol, flow.configOf);
+      if (!l.ok) return sendError(reply, l.status, l.reason, req.id);
+      const rd = checkRedirect(req.query.rd, { publicURL: ctx.config.publicURL, allowedHosts: ctx.config.allowedRedirectHosts });
+      if (!rd.ok) {
+        ctx.logger.warn({ correlationId: req.id, connector: l.runtime.key, reason: rd.reason }, 'login refused: redirect target not allowed');
+        return sendError(reply, 400, rd.reason, req.id);
+      }
+      const sid = randomBytes(16).toString('base64url');
+      const nonce = randomBytes(16).toString('base64url');
+      const url = await flow.authorize(l.config, sid, nonce, ctx.stateKey());
+      return reply
+        .code(302)
+        .header('cache-control', 'no-store')
+        .header('set-cookie', addPendingCookie(ctx, req.headers.cookie, { sid, rid: nonce, c: l.runtime.key, rd: rd.target }, now()))
+        .header('location', url.href)
+        .send();
     });
-    const url = await authorizationURL(l.oidc, { sid, nonce, stateKey: ctx.stateKey() });
-    return reply
-      .code(302)
-      .header('cache-control', 'no-store')
-      .header('set-cookie', serializeCookie(STATE_COOKIE, encodeState(pending, ctx.stateKey()), stateCookieOptions(ctx.config.publicURL)))
-      .header('location', url.href)
-      .send();
-  });
 
-  app.get<{ Params: Params }>('/oidc/:ns/:name/callback', async (req, reply) => {
-    const startedAt = process.hrtime.bigint();
-    const { ns, name } = req.params;
-    let stateUpdate: string | undefined;
-    const base = { correlationId: req.id, namespace: ns, name, startedAt };
-    const fail = (status: number, reason: string, runtime?: ConnectorRuntime, extra: Parameters<typeof refuseSignIn>[5] = {}) =>
-      refuseSignIn(ctx, reply, { ...base, runtime, ...(stateUpdate !== undefined ? { cookies: [stateUpdate] } : {}) }, status, reason, extra);
-    const l = lookup(ctx, req.params);
-    if (!l.ok) return fail(l.status, l.reason, l.runtime);
+    app.get<{ Params: Params }>(`/${flow.prefix}/:ns/:name/callback`, async (req, reply) => {
+      const startedAt = process.hrtime.bigint();
+      const { ns, name } = req.params;
+      let stateUpdate: string | undefined;
+      const base = { correlationId: req.id, namespace: ns, name, startedAt };
+      const fail = (status: number, reason: string, runtime?: ConnectorRuntime, extra: Parameters<typeof refuseSignIn>[5] = {}) =>
+        refuseSignIn(ctx, reply, { ...base, runtime, ...(stateUpdate !== undefined ? { cookies: [stateUpdate] } : {}) }, status, reason, extra);
+      const l = lookup(ctx, req.params, flow.protocol, flow.configOf);
+      if (!l.ok) return fail(l.status, l.reason, l.runtime);
 
-    const q = req.url.indexOf('?');
-    const rawQuery = q >= 0 ? req.url.slice(q + 1) : '';
-    if (rawQuery.length > MAX_CALLBACK_QUERY) return fail(400, 'MalformedCallback', l.runtime);
-    const params = new URLSearchParams(rawQuery);
-    const sid = params.get('state');
-    if (!sid) return fail(401, 'StateMismatch', l.runtime);
+      const q = req.url.indexOf('?');
+      const rawQuery = q >= 0 ? req.url.slice(q + 1) : '';
+      if (rawQuery.length > MAX_CALLBACK_QUERY) return fail(400, 'MalformedCallback', l.runtime);
+      const sid = new URLSearchParams(rawQuery).get('state');
+      if (!sid) return fail(401, 'StateMismatch', l.runtime);
 
-    const t = now();
-    const pending = decodeState(parseCookies(req.headers.cookie)[STATE_COOKIE], ctx.stateKey(), t);
-    const taken = takePending(pending, sid, l.runtime.key, t);
-    if (taken.rest.length !== pending.length) stateUpdate = stateCookieOf(taken.rest);
-    const entry: PendingLogin | undefined = taken.entry;
-    // No login of this browser, for this connector, with this state: a forged,
-    // replayed or foreign callback. Nothing is sent to the provider.
-    if (!entry) return fail(401, 'StateMismatch', l.runtime);
+      const t = now();
+      const pending = decodeState(parseCookies(req.headers.cookie)[STATE_COOKIE], ctx.stateKey(), t);
+      const taken = takePending(pending, sid, l.runtime.key, t);
+      if (taken.rest.length !== pending.length) stateUpdate = stateCookieLine(ctx, taken.rest);
+      const entry: PendingLogin | undefined = taken.entry;
+      // No login of this browser, for this connector, with this state: a forged,
+      // replayed or foreign callback. Nothing is sent to the provider.
+      if (!entry) return fail(401, 'StateMismatch', l.runtime);
 
-    const callbackURL = new URL(l.oidc.callbackURL);
-    callbackURL.search = rawQuery;
-    const result = await completeCallback(l.oidc, callbackURL, { sid, nonce: entry.rid, stateKey: ctx.stateKey() });
-    if (!result.ok) {
-      ctx.logger.warn({ correlationId: req.id, connector: l.runtime.key, reason: result.reason, detail: result.detail }, 'OIDC callback refused');
-      return fail(result.status, result.reason, l.runtime, { trail: result.trail });
-    }
-    return completeSignIn(
-      ctx,
-      reply,
-      { ...base, runtime: l.runtime, now: t, target: entry.rd, ...(stateUpdate !== undefined ? { cookies: [stateUpdate] } : {}) },
-      {
-        user: result.user,
-        ...(result.email ? { email: result.email } : {}),
-        // What a back-channel logout token names: the provider's sub and session id.
-        oidc: { sub: result.sub, ...(result.sid !== undefined ? { sid: result.sid } : {}) },
-        trail: result.trail,
-        attributes: result.claims,
-      },
-    );
-  });
-
-  // OAuth 2 without OpenID Connect, under /oauth2/{ns}/{name}/: the same
-  // state, PKCE and redirect handling; the user comes from the provider's
-  // user-info endpoint (relying-party.ts).
-  const lookupOAuth2 = (p: Params): { ok: true; runtime: ConnectorRuntime; oauth2: OAuth2ConnectorConfig } | { ok: false; status: 404 | 503; reason: string; runtime?: ConnectorRuntime } => {
-    const runtime = ctx.registry.current().connectors.get(`${p.ns}/${p.name}`);
-    if (runtime?.notReadyReason === 'ManifestInvalid') return { ok: false, status: 503, reason: 'ConnectorNotReady', runtime };
-    if (!runtime || !runtime.enabled || runtime.protocol !== 'OAuth2') return { ok: false, status: 404, reason: 'ConnectorNotFound', ...(runtime ? { runtime } : {}) };
-    if (!runtime.ready || !runtime.oauth2) return { ok: false, status: 503, reason: 'ConnectorNotReady', runtime };
-    return { ok: true, runtime, oauth2: runtime.oauth2 };
-  };
-
-  app.get<{ Params: Params; Querystring: { rd?: string } }>('/oauth2/:ns/:name/login', async (req, reply) => {
-    const l = lookupOAuth2(req.params);
-    if (!l.ok) return sendError(reply, l.status, l.reason, req.id);
-    const rd = checkRedirect(req.query.rd, { publicURL: ctx.config.publicURL, allowedHosts: ctx.config.allowedRedirectHosts });
-    if (!rd.ok) return sendError(reply, 400, rd.reason, req.id);
-    const t = now();
-    const sid = randomBytes(16).toString('base64url');
-    const pending = addPending(decodeState(parseCookies(req.headers.cookie)[STATE_COOKIE], ctx.stateKey(), t), {
-      sid,
-      // No nonce in OAuth 2: the pending login's own random id stands in the field.
-      rid: randomBytes(16).toString('base64url'),
-      c: l.runtime.key,
-      rd: rd.target,
-      exp: Math.floor(t.getTime() / 1000) + 600,
+      const callbackURL = new URL(l.config.callbackURL);
+      callbackURL.search = rawQuery;
+      const result = await flow.complete(l.config, callbackURL, sid, entry.rid, ctx.stateKey());
+      if (!result.ok) {
+        ctx.logger.warn({ correlationId: req.id, connector: l.runtime.key, reason: result.reason, detail: result.detail }, `${flow.label} callback refused`);
+        return fail(result.status, result.reason, l.runtime, { trail: result.trail });
+      }
+      return completeSignIn(
+        ctx,
+        reply,
+        { ...base, runtime: l.runtime, now: t, target: entry.rd, ...(stateUpdate !== undefined ? { cookies: [stateUpdate] } : {}) },
+        {
+          user: result.user,
+          ...(result.email ? { email: result.email } : {}),
+          // What a back-channel logout token names: the provider's sub and session id.
+          ...(flow.protocol === 'OIDC' ? { oidc: { sub: result.sub, ...(result.sid !== undefined ? { sid: result.sid } : {}) } } : {}),
+          trail: result.trail,
+          attributes: result.claims,
+        },
+      );
     });
-    const url = await oauth2AuthorizationURL(l.oauth2, { sid, stateKey: ctx.stateKey() });
-    return reply
-      .code(302)
-      .header('cache-control', 'no-store')
-      .header('set-cookie', serializeCookie(STATE_COOKIE, encodeState(pending, ctx.stateKey()), stateCookieOptions(ctx.config.publicURL)))
-      .header('location', url.href)
-      .send();
-  });
-
-  app.get<{ Params: Params }>('/oauth2/:ns/:name/callback', async (req, reply) => {
-    const startedAt = process.hrtime.bigint();
-    const { ns, name } = req.params;
-    let stateUpdate: string | undefined;
-    const base = { correlationId: req.id, namespace: ns, name, startedAt };
-    const fail = (status: number, reason: string, runtime?: ConnectorRuntime, extra: Parameters<typeof refuseSignIn>[5] = {}) =>
-      refuseSignIn(ctx, reply, { ...base, runtime, ...(stateUpdate !== undefined ? { cookies: [stateUpdate] } : {}) }, status, reason, extra);
-    const l = lookupOAuth2(req.params);
-    if (!l.ok) return fail(l.status, l.reason, l.runtime);
-    const q = req.url.indexOf('?');
-    const rawQuery = q >= 0 ? req.url.slice(q + 1) : '';
-    if (rawQuery.length > MAX_CALLBACK_QUERY) return fail(400, 'MalformedCallback', l.runtime);
-    const sid = new URLSearchParams(rawQuery).get('state');
-    if (!sid) return fail(401, 'StateMismatch', l.runtime);
-    const t = now();
-    const pending = decodeState(parseCookies(req.headers.cookie)[STATE_COOKIE], ctx.stateKey(), t);
-    const taken = takePending(pending, sid, l.runtime.key, t);
-    if (taken.rest.length !== pending.length) stateUpdate = stateCookieOf(taken.rest);
-    if (!taken.entry) return fail(401, 'StateMismatch', l.runtime);
-    const callbackURL = new URL(l.oauth2.callbackURL);
-    callbackURL.search = rawQuery;
-    const result = await completeOAuth2Callback(l.oauth2, callbackURL, { sid, stateKey: ctx.stateKey() });
-    if (!result.ok) {
-      ctx.logger.warn({ correlationId: req.id, connector: l.runtime.key, reason: result.reason, detail: result.detail }, 'OAuth2 callback refused');
-      return fail(result.status, result.reason, l.runtime, { trail: result.trail });
-    }
-    return completeSignIn(
-      ctx,
-      reply,
-      { ...base, runtime: l.runtime, now: t, target: taken.entry.rd, ...(stateUpdate !== undefined ? { cookies: [stateUpdate] } : {}) },
-      { user: result.user, ...(result.email ? { email: result.email } : {}), trail: result.trail, attributes: result.claims },
-    );
-  });
+  }
+  codeFlowRoutes(OIDC_FLOW);
+  codeFlowRoutes(OAUTH2_FLOW);
 
   // Back-channel logout: the provider ends the sessions its logout token names
   // (checked in oidc/backchannel.ts), here and on every replica sharing the
@@ -199,20 +163,20 @@ export async function oidcRoutes(app: FastifyInstance, ctx: PublicContext): Prom
   app.post<{ Params: Params; Body: Record<string, unknown> | undefined }>('/oidc/:ns/:name/backchannel-logout', async (req, reply) => {
     const { ns, name } = req.params;
     reply.header('cache-control', 'no-store');
-    const l = lookup(ctx, req.params);
+    const l = lookupOidc(req.params);
     const answer = (status: number, reason: string, extra: { revokedKeys?: number } = {}) => {
-      recordLogout(ctx, { correlationId: req.id, connector: l.ok ? l.runtime : l.runtime, namespace: ns, name, initiator: 'idp', status, reason, ...extra });
+      recordLogout(ctx, { correlationId: req.id, connector: l.runtime, namespace: ns, name, initiator: 'idp', status, reason, ...extra });
       if (status === 200) return reply.code(200).send();
       return reply.code(status).send(status === 400 ? { error: 'invalid_request', error_description: reason } : { error: 'temporarily_unavailable', error_description: reason });
     };
     if (!l.ok) return answer(l.status === 404 ? 404 : 503, l.reason);
     if (!(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) return answer(400, 'LogoutTokenMissing');
     const result = await verifyLogoutToken(req.body?.logout_token, {
-      issuer: l.oidc.issuer,
-      clientID: l.oidc.clientID,
-      alg: l.oidc.idTokenAlg,
-      keys: l.oidc.logoutKeys,
-      clockSkewSeconds: l.oidc.clockSkewSeconds,
+      issuer: l.config.issuer,
+      clientID: l.config.clientID,
+      alg: l.config.idTokenAlg,
+      keys: l.config.logoutKeys,
+      clockSkewSeconds: l.config.clockSkewSeconds,
     });
     if (!result.ok) {
       ctx.logger.warn({ correlationId: req.id, connector: l.runtime.key, reason: result.reason, detail: result.detail }, 'back-channel logout refused');
@@ -221,7 +185,7 @@ export async function oidcRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     const t = now();
     const nowSeconds = Math.floor(t.getTime() / 1000);
     try {
-      if (!(await ctx.replay.remember(`oidc-logout:${l.runtime.key}:${result.jti}`, result.exp + l.oidc.clockSkewSeconds))) return answer(400, 'ReplayDetected');
+      if (!(await ctx.replay.remember(`oidc-logout:${l.runtime.key}:${result.jti}`, result.exp + l.config.clockSkewSeconds))) return answer(400, 'ReplayDetected');
       const keys = logoutTokenKeys(l.runtime.key, result);
       // Kept as long as a session of this connector lives (plus the grace).
       await Promise.all(keys.map((k) => ctx.revocations.revokeIssuedBefore(k, nowSeconds, nowSeconds + l.runtime.sessionTtlSeconds)));
@@ -242,7 +206,7 @@ export async function oidcRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     const t = now();
     const pending = decodeState(parseCookies(req.headers.cookie)[STATE_COOKIE], ctx.stateKey(), t);
     const taken = typeof req.query.state === 'string' ? takePending(pending, req.query.state, key, t, 'logout') : { rest: pending };
-    if (taken.rest.length !== pending.length) reply.header('set-cookie', stateCookieOf(taken.rest));
+    if (taken.rest.length !== pending.length) reply.header('set-cookie', stateCookieLine(ctx, taken.rest));
     reply.header('cache-control', 'no-store');
     if (taken.entry) {
       ctx.logger.info({ correlationId: req.id, connector: key }, 'RP-initiated logout: back from the provider');
@@ -250,11 +214,4 @@ export async function oidcRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     }
     return sendPage(reply, 200, 'Signed out', `<h1>Signed out</h1><p>Your session at ${escapeHtml(ctx.config.publicURL)} has ended.</p><p><a href="/">Home</a></p>`);
   });
-
-  /** The Set-Cookie line of `sso_state` holding `entries`; with none left the cookie is deleted rather than kept empty. */
-  function stateCookieOf(entries: readonly PendingLogin[]): string {
-    const value = encodeState(entries, ctx.stateKey());
-    const options = stateCookieOptions(ctx.config.publicURL);
-    return serializeCookie(STATE_COOKIE, value, value === '' ? { ...options, maxAge: 0 } : options);
-  }
 }

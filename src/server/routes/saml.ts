@@ -11,9 +11,10 @@ import { buildLogoutResponse, logoutMessageKind, validateLogoutRequest, validate
 import { validateResponse } from '../../saml/validate-response.ts';
 import type { SamlConnectorConfig, TrailEntry } from '../../saml/types.ts';
 import { logoutRequestKeys, samlSessionKeys } from '../../session/revocation.ts';
-import { STATE_COOKIE, parseCookies, serializeCookie, stateCookieOptions } from '../../session/cookies.ts';
+import { STATE_COOKIE, parseCookies } from '../../session/cookies.ts';
 import { checkRedirect } from '../../session/redirects.ts';
-import { addPending, decodeState, encodeState, takePending, type PendingLogin } from '../../session/state-cookie.ts';
+import { decodeState, takePending, type PendingLogin } from '../../session/state-cookie.ts';
+import { addPendingCookie, stateCookieLine } from '../login-state.ts';
 import type { PublicContext } from '../context.ts';
 import { sendAutoPost, sendError, sendPage, escapeHtml } from '../html.ts';
 import { recordLogin, recordLogout, type LoginOutcome } from '../login-log.ts';
@@ -79,12 +80,7 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     };
   }
 
-  /** The Set-Cookie line of `sso_state` holding `entries`; with none left the cookie is deleted rather than kept empty. */
-  function stateCookieOf(entries: readonly PendingLogin[]): string {
-    const value = encodeState(entries, ctx.stateKey());
-    const options = stateCookieOptions(ctx.config.publicURL);
-    return serializeCookie(STATE_COOKIE, value, value === '' ? { ...options, maxAge: 0 } : options);
-  }
+  const stateCookieOf = (entries: readonly PendingLogin[]) => stateCookieLine(ctx, entries);
 
   /** RelayState to echo to the IdP: at most 80 bytes (SAML bindings 3.4.3), else none rather than a huge Location header. */
   function echoedRelayState(relayState: string | undefined): { relayState?: string } {
@@ -112,15 +108,7 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     const t = now();
     const requestId = newRequestId();
     const sid = randomBytes(16).toString('base64url');
-    const cookies = parseCookies(req.headers.cookie);
-    const pending = addPending(decodeState(cookies[STATE_COOKIE], ctx.stateKey(), t), {
-      sid,
-      rid: requestId,
-      c: l.runtime.key,
-      rd: rd.target,
-      exp: Math.floor(t.getTime() / 1000) + 600,
-    });
-    reply.header('set-cookie', serializeCookie(STATE_COOKIE, encodeState(pending, ctx.stateKey()), stateCookieOptions(ctx.config.publicURL)));
+    reply.header('set-cookie', addPendingCookie(ctx, req.headers.cookie, { sid, rid: requestId, c: l.runtime.key, rd: rd.target }, t));
     const out = buildAuthnRequest(l.saml, { requestId, relayState: sid, now: t });
     if (out.binding === 'HTTPRedirect') return reply.code(302).header('cache-control', 'no-store').header('location', out.url).send();
     return sendAutoPost(reply, out.url, out.fields, 'Signing in');
