@@ -198,49 +198,40 @@ export async function createDemoOp(opts: DemoOpOptions): Promise<DemoOp> {
       // oidc-provider reads request bodies itself: nothing is parsed here.
       child.removeAllContentTypeParsers();
       child.addContentTypeParser('*', (_req, _payload, done) => done(null));
-      child.get(`${DEMO_OP_PATH}/interaction/:uid`, async (req, reply) => {
-        reply.hijack();
-        try {
-          const details = await provider.interactionDetails(req.raw, reply.raw);
-          reply.raw.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-          reply.raw.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Demo OP sign-in</title></head><body>${loginForm(details.uid)}</body></html>`);
-        } catch (err) {
-          reply.raw.writeHead(400, { 'content-type': 'text/plain' });
-          reply.raw.end(`no such sign-in: ${(err as Error).message}`);
-        }
-      });
-      child.post<{ Params: { uid: string } }>(`${DEMO_OP_PATH}/interaction/:uid/login`, async (req, reply) => {
-        reply.hijack();
-        const body = await readForm(req.raw);
-        const user = findUser(body.get('username') ?? '');
-        try {
-          if (!user || !sameSecret(user.password, body.get('password') ?? '')) {
-            const details = await provider.interactionDetails(req.raw, reply.raw);
-            reply.raw.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-            reply.raw.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Demo OP sign-in</title></head><body>${loginForm(details.uid, 'Wrong username or password.')}</body></html>`);
-            return;
-          }
-          await provider.interactionFinished(req.raw, reply.raw, { login: { accountId: user.username } }, { mergeWithLastSubmission: false });
-        } catch (err) {
-          reply.raw.writeHead(400, { 'content-type': 'text/plain' });
-          reply.raw.end(`sign-in failed: ${(err as Error).message}`);
-        }
-      });
       child.all(`${DEMO_OP_PATH}/*`, async (req, reply) => forward(req, reply));
       child.all(DEMO_OP_PATH, async (req, reply) => forward(req, reply));
     });
-    app.get('/demo-op-info', async (_req, reply) => sendPage(reply, 200, 'Demo OP', `<h1>Demo OpenID Provider</h1><p>Issuer <code>${escapeHtml(issuer)}</code>, client <code>${DEMO_OP_CLIENT_ID}</code>.</p>`));
+    // The sign-in form, on the operator's own pages (style, CSP); outside the
+    // child context, so the app's form parser reads the login body.
+    app.get<{ Params: { uid: string } }>(`${DEMO_OP_PATH}/interaction/:uid`, async (req, reply) => {
+      try {
+        const details = await provider.interactionDetails(req.raw, reply.raw);
+        return sendPage(reply, 200, 'Demo OP sign-in', loginForm(details.uid));
+      } catch (err) {
+        return sendPage(reply, 400, 'Demo OP', `<h1>No such sign-in</h1><p>${escapeHtml((err as Error).message)}</p>`);
+      }
+    });
+    app.post<{ Params: { uid: string }; Body: Record<string, unknown> | undefined }>(`${DEMO_OP_PATH}/interaction/:uid/login`, async (req, reply) => {
+      const field = (k: string) => (typeof req.body?.[k] === 'string' ? (req.body[k] as string) : '');
+      const user = findUser(field('username'));
+      try {
+        if (!user || !sameSecret(user.password, field('password'))) {
+          const details = await provider.interactionDetails(req.raw, reply.raw);
+          return sendPage(reply, 200, 'Demo OP sign-in', loginForm(details.uid, 'Wrong username or password.'));
+        }
+        // oidc-provider answers with the redirect back to the authorization flow itself.
+        reply.hijack();
+        await provider.interactionFinished(req.raw, reply.raw, { login: { accountId: user.username } }, { mergeWithLastSubmission: false });
+      } catch (err) {
+        if (reply.sent) {
+          // Hijacked: oidc-provider failed before it answered.
+          if (!reply.raw.headersSent) reply.raw.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' }).end('sign-in failed');
+          return;
+        }
+        return sendPage(reply, 400, 'Demo OP', `<h1>Sign-in failed</h1><p>${escapeHtml((err as Error).message)}</p>`);
+      }
+    });
   }
 
   return { issuer, overlay, plugin };
-}
-
-/** A small urlencoded form body (a login form), at most 16 KiB. */
-async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
-  let body = '';
-  for await (const chunk of req) {
-    body += (chunk as Buffer).toString('utf8');
-    if (body.length > 16_384) break;
-  }
-  return new URLSearchParams(body);
 }
