@@ -21,6 +21,7 @@ import { createLogger, serve, type Operator } from './operator.ts';
 import { RedisReplayCache } from './saml/redis-replay-cache.ts';
 import { MemoryReplayCache } from './saml/replay-cache.ts';
 import type { ReplayCache } from './saml/types.ts';
+import { MemoryTokenVault, RedisTokenVault, type TokenVault } from './session/access-tokens.ts';
 import { MemoryRevocationList, RedisRevocationList, type RevocationList } from './session/revocation.ts';
 import { KubeKeyStore } from './session/kube-key-store.ts';
 import { KubernetesStore } from './store/kubernetes-store.ts';
@@ -98,6 +99,7 @@ export async function startCluster(config: RunConfig, logger: Logger = createLog
   let redis: Redis | undefined;
   let replay: ReplayCache;
   let revocations: RevocationList;
+  let tokenVault: TokenVault;
   if (config.redisURL) {
     // No offline queue: while Redis is away a login gets a 503 at once instead of waiting.
     redis = new Redis(config.redisURL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
@@ -106,12 +108,18 @@ export async function startCluster(config: RunConfig, logger: Logger = createLog
     // Shared: a logout on any replica revokes the session on all of them.
     // While Redis is away, forward-auth answers 503 (the state is unknown).
     revocations = new RedisRevocationList(redis);
+    tokenVault = new RedisTokenVault(redis);
   } else {
     replay = new MemoryReplayCache();
     // Per replica only: a logout revokes the session on the replica that
     // served it; the others keep honouring a copied cookie until it expires.
     // Give --redis-url to share revocations across replicas.
     revocations = new MemoryRevocationList();
+    // Per replica too: with session.passAccessToken and several replicas, a
+    // request served by a replica that did not see the sign-in finds no token
+    // (401, the user signs in again). Give --redis-url.
+    tokenVault = new MemoryTokenVault();
+    logger.info('no --redis-url: replay cache, revoked sessions and passed access tokens are kept per replica');
   }
 
   await keyStore.start();
@@ -131,6 +139,7 @@ export async function startCluster(config: RunConfig, logger: Logger = createLog
     startedLog: { identity, namespace, leaseNamespace },
     replay,
     revocations,
+    tokenVault,
     status: () => ({
       mode: 'cluster',
       identity,

@@ -15,6 +15,7 @@ import { createDemoOp } from './demo-idp/oidc-op.ts';
 import { attachQueues, createMetrics, type Metrics } from './metrics/metrics.ts';
 import { MemoryReplayCache } from './saml/replay-cache.ts';
 import type { ReplayCache } from './saml/types.ts';
+import { AccessTokenBroker, MemoryTokenVault, type TokenVault } from './session/access-tokens.ts';
 import { MemoryRevocationList, type RevocationList } from './session/revocation.ts';
 import { buildAdminApp } from './server/admin-app.ts';
 import { buildPublicApp, type PublicAppOptions } from './server/public-app.ts';
@@ -67,6 +68,8 @@ export interface ServeInput {
   replay: ReplayCache;
   /** Sessions ended by logout (shared through Redis in cluster mode with --redis-url). */
   revocations: RevocationList;
+  /** Provider tokens of sessions (session.passAccessToken); shared through Redis like revocations. */
+  tokenVault: TokenVault;
   appOptions?: PublicAppOptions;
   status: () => unknown;
   /** Extra readiness condition (cluster mode: informers synced). */
@@ -106,6 +109,7 @@ export async function serve(input: ServeInput): Promise<Operator> {
       stateKey: () => input.keys().stateKey,
       replay: input.replay,
       revocations: input.revocations,
+      accessTokens: new AccessTokenBroker(input.tokenVault),
       metrics,
       logger,
       config: {
@@ -200,6 +204,9 @@ export async function startStandalone(config: RunConfig & { manifests: string },
     replay: new MemoryReplayCache(),
     // One process: an in-memory list sees every logout.
     revocations: new MemoryRevocationList(),
+    // One process: in memory. Provider tokens do not survive a restart (their
+    // sessions do): forward-auth then answers 401 and the user signs in again.
+    tokenVault: new MemoryTokenVault(),
     appOptions,
     mode: 'standalone',
     startedLog: { manifests: config.manifests },

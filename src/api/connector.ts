@@ -359,6 +359,9 @@ const OAuth2 = Type.Object(
     authorizationURL: Type.Optional(SecureURL('Authorization endpoint (overrides the preset).')),
     tokenURL: Type.Optional(SecureURL('Token endpoint (overrides the preset).')),
     userinfoURL: Type.Optional(SecureURL('Where the user is read with the access token (overrides the preset).')),
+    revocationURL: Type.Optional(
+      SecureURL('RFC 7009 token revocation endpoint (overrides the preset): with session.passAccessToken, logout revokes the tokens there.'),
+    ),
     identityField: Type.Optional(
       Type.String({ description: 'Dotted path into the user-info answer that identifies the user, matched against UserBinding spec.user (e.g. email, user.email).', minLength: 1, maxLength: 256, pattern: '^[A-Za-z0-9_$-]+(\\.[A-Za-z0-9_$-]+)*$', errorMessage: 'must be a dotted path such as user.email' }),
     ),
@@ -410,7 +413,16 @@ export const SsoConnectorSpec = Type.Object(
     protocol: StringEnum(PROTOCOLS, { description: 'Sign-in protocol; exactly the matching block (saml, oidc or oauth2) is present.' }),
     session: Type.Optional(
       Type.Object(
-        { ttl: Type.Optional(Duration('Session lifetime, never longer than the IdP SessionNotOnOrAfter.', '8h')) },
+        {
+          ttl: Type.Optional(Duration('Session lifetime, never longer than the IdP SessionNotOnOrAfter.', '8h')),
+          passAccessToken: Type.Optional(
+            Type.Boolean({
+              description:
+                "OIDC and OAuth2: forward-auth hands the provider's access token to the application in X-Auth-Request-Access-Token; kept encrypted on the server side, refreshed with the refresh token before it expires, revoked at logout.",
+              default: false,
+            }),
+          ),
+        },
         {
           additionalProperties: false,
           description: 'Sessions created by this connector.',
@@ -480,6 +492,12 @@ export const SsoConnectorSpec = Type.Object(
         message: 'oauth2 is allowed only when protocol is OAuth2',
         reason: 'FieldValueForbidden',
         fieldPath: '.oauth2',
+      },
+      {
+        rule: "self.protocol != 'SAML2' || !has(self.session) || !has(self.session.passAccessToken) || !self.session.passAccessToken",
+        message: 'session.passAccessToken needs protocol OIDC or OAuth2: a SAML IdP issues no access token',
+        reason: 'FieldValueForbidden',
+        fieldPath: '.session.passAccessToken',
       },
     ),
   },

@@ -40,6 +40,8 @@ export function runtimeBase(
     stage: spec.stage ?? 'Production',
     protocol: o.protocol,
     sessionTtlSeconds: o.sessionTtlSeconds,
+    // Only a protocol with an access token passes one; admission refuses it on SAML2.
+    passAccessToken: o.protocol !== 'SAML2' && spec.session?.passAccessToken === true,
     admins: spec.access?.admins ?? [],
     loginURL: o.loginURL,
   };

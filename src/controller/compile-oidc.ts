@@ -165,7 +165,7 @@ export function compileOAuth2(input: { connector: SsoConnector; secret: SecretLo
   const secret = clientSecretCondition(input.secret, namespace, o.clientSecretRef);
   conditions.push(secret.condition);
   const endpoints = oauth2Endpoints(o);
-  const insecure = 'problem' in endpoints ? undefined : [endpoints.authorizationURL, endpoints.tokenURL, endpoints.userinfoURL].find((u) => !issuerAllowed(u));
+  const insecure = 'problem' in endpoints ? undefined : [endpoints.authorizationURL, endpoints.tokenURL, endpoints.userinfoURL, endpoints.revocationURL].find((u) => u !== undefined && !issuerAllowed(u));
   conditions.push(
     'problem' in endpoints
       ? cond('EndpointsValid', 'False', 'EndpointsIncomplete', endpoints.problem)
@@ -186,7 +186,13 @@ export function compileOAuth2(input: { connector: SsoConnector; secret: SecretLo
       scopes: endpoints.scopes,
       userinfoURL: endpoints.userinfoURL,
       identityField: endpoints.identityField,
-      client: buildOAuth2Client({ authorizationURL: endpoints.authorizationURL, tokenURL: endpoints.tokenURL, clientID: o.clientID, clientSecret: secret.value }),
+      client: buildOAuth2Client({
+        authorizationURL: endpoints.authorizationURL,
+        tokenURL: endpoints.tokenURL,
+        ...(endpoints.revocationURL !== undefined ? { revocationURL: endpoints.revocationURL } : {}),
+        clientID: o.clientID,
+        clientSecret: secret.value,
+      }),
     };
   }
   return {

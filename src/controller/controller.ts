@@ -320,6 +320,7 @@ export class Controller {
           stage: 'Production',
           protocol: 'SAML2',
           sessionTtlSeconds: 0,
+          passAccessToken: false,
           admins: [],
           loginURL: urls.loginURL,
           metadataURL: urls.metadataURL,

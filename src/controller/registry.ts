@@ -30,6 +30,8 @@ export interface ConnectorRuntime {
   readonly stage: Stage;
   readonly protocol: 'SAML2' | 'OIDC' | 'OAuth2';
   readonly sessionTtlSeconds: number;
+  /** session.passAccessToken: forward-auth hands the provider's access token on (OIDC, OAuth2). */
+  readonly passAccessToken: boolean;
   readonly saml?: SamlConnectorConfig;
   readonly oidc?: OidcConnectorConfig;
   readonly oauth2?: OAuth2ConnectorConfig;

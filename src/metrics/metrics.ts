@@ -18,6 +18,8 @@ export interface Metrics {
   reconcileDuration: Histogram<'kind'>;
   sessionsIssued: Counter<'namespace' | 'connector'>;
   forwardAuth: Counter<'result' | 'reason'>;
+  /** session.passAccessToken: refreshes of provider access tokens by forward-auth, by result (Refreshed, or the reason code of a failure). */
+  accessTokenRefresh: Counter<'namespace' | 'connector' | 'result'>;
   /** SAML single logout messages: `initiator` idp (a LogoutRequest) or sp (our request's LogoutResponse). */
   logouts: Counter<'namespace' | 'connector' | 'initiator' | 'result' | 'reason'>;
   /** Seconds since each watched resource's last event or list; the Kubernetes store fills it at scrape time. */
@@ -107,6 +109,12 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     labelNames: ['result', 'reason'] as const,
     registers,
   });
+  const accessTokenRefresh = new Counter({
+    name: 'sso_access_token_refresh_total',
+    help: 'Provider access tokens refreshed by forward-auth (session.passAccessToken): result Refreshed, or the reason code of a failed refresh.',
+    labelNames: ['namespace', 'connector', 'result'] as const,
+    registers,
+  });
   const logouts = new Counter({
     name: 'sso_logouts_total',
     help: 'SAML single logout messages handled: initiator idp (an IdP LogoutRequest) or sp (the LogoutResponse to ours), by outcome and reason code.',
@@ -149,6 +157,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     reconcileDuration,
     sessionsIssued,
     forwardAuth,
+    accessTokenRefresh,
     logouts,
     informerStaleness,
     queueDepth,
@@ -196,6 +205,7 @@ export async function forgetConnector(metrics: Metrics, namespace: string, name:
     metrics.loginDuration,
     metrics.idpCertNotAfter,
     metrics.sessionsIssued,
+    metrics.accessTokenRefresh,
     metrics.logouts,
   ];
   for (const metric of perConnector) {

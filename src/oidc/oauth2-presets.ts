@@ -14,6 +14,8 @@ export interface OAuth2Preset {
   /** `{accessToken}` in it: the token goes in the path (HubSpot), not in an Authorization header. */
   userinfoURL?: string;
   identityField?: string;
+  /** RFC 7009 token revocation endpoint, when the provider has one that speaks it. */
+  revocationURL?: string;
   scopes: readonly string[];
   /** Fields the admin gives besides clientID and clientSecretRef. */
   requires: readonly ('host' | 'subdomain' | 'authorizationURL' | 'tokenURL' | 'userinfoURL' | 'identityField')[];
@@ -43,6 +45,7 @@ export const OAUTH2_PRESETS: Readonly<Record<OAuth2Provider, OAuth2Preset>> = {
     authorizationURL: 'https://{host}/services/oauth2/authorize',
     tokenURL: 'https://{host}/services/oauth2/token',
     userinfoURL: 'https://{host}/services/oauth2/userinfo',
+    revocationURL: 'https://{host}/services/oauth2/revoke',
     identityField: 'email',
     // Not openid: this is the OAuth 2 connector (for OpenID Connect use protocol OIDC with issuer https://login.salesforce.com).
     scopes: ['id', 'email', 'profile'],
@@ -86,6 +89,7 @@ export interface OAuth2Endpoints {
   authorizationURL: string;
   tokenURL: string;
   userinfoURL: string;
+  revocationURL?: string;
   identityField: string;
   scopes: readonly string[];
 }
@@ -101,6 +105,7 @@ export function oauth2Endpoints(spec: {
   authorizationURL?: string;
   tokenURL?: string;
   userinfoURL?: string;
+  revocationURL?: string;
   identityField?: string;
   scopes?: readonly string[];
 }): OAuth2Endpoints | { problem: string } {
@@ -119,10 +124,11 @@ export function oauth2Endpoints(spec: {
     identityField: spec.identityField ?? preset.identityField,
     scopes: spec.scopes ?? preset.scopes,
   };
+  const revocationURL = spec.revocationURL ?? fill(preset.revocationURL);
   for (const field of ['authorizationURL', 'tokenURL', 'userinfoURL', 'identityField'] as const) {
     if (out[field] === undefined) return { problem: `provider ${spec.provider ?? 'Generic'} needs ${preset.requires.includes('subdomain') ? 'subdomain' : field}` };
   }
-  return out as OAuth2Endpoints;
+  return { ...(out as OAuth2Endpoints), ...(revocationURL !== undefined ? { revocationURL } : {}) };
 }
 
 /** The value at a dotted path (`user.email`) of a JSON answer, if it is a non-empty string. */

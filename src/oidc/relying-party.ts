@@ -65,10 +65,15 @@ import {
   enableNonRepudiationChecks,
   fetchProtectedResource,
   fetchUserInfo,
+  refreshTokenGrant,
+  tokenRevocation,
   type ServerMetadata,
+  type TokenEndpointResponse,
+  type TokenEndpointResponseHelpers,
 } from 'openid-client';
 import type { JWTVerifyGetKey } from 'jose';
 import type { TrailEntry } from '../saml/types.ts';
+import { MAX_ACCESS_TOKEN_LENGTH, RefreshRefusedError, type ProviderTokens, type Refresher } from '../session/access-tokens.ts';
 import { boundedFetch } from './bounded-fetch.ts';
 import { identityAt } from './oauth2-presets.ts';
 
@@ -197,7 +202,18 @@ export function endSessionURL(config: OidcConnectorConfig, sid: string): URL | u
 }
 
 export type CallbackResult =
-  | { ok: true; user: string; email?: string; sub: string; sid?: string; groups?: string[]; claims: Record<string, string[]>; trail: TrailEntry[] }
+  | {
+      ok: true;
+      user: string;
+      email?: string;
+      sub: string;
+      sid?: string;
+      groups?: string[];
+      claims: Record<string, string[]>;
+      trail: TrailEntry[];
+      /** The provider's tokens, for session.passAccessToken; never logged. */
+      tokens?: ProviderTokens;
+    }
   | { ok: false; status: number; reason: string; trail: TrailEntry[]; detail?: string };
 
 /**
@@ -296,6 +312,58 @@ export async function completeCallback(config: OidcConnectorConfig, callbackURL:
     ...(groups ? { groups } : {}),
     claims: received,
     trail,
+    ...(providerTokens(tokens) ? { tokens: providerTokens(tokens)! } : {}),
+  };
+}
+
+/** The token endpoint's answer as the token vault keeps it; undefined without a usable access token. */
+export function providerTokens(t: TokenEndpointResponse & TokenEndpointResponseHelpers, nowMs: number = Date.now()): ProviderTokens | undefined {
+  if (typeof t.access_token !== 'string' || t.access_token.length === 0 || t.access_token.length > MAX_ACCESS_TOKEN_LENGTH) return undefined;
+  const obtainedAt = Math.floor(nowMs / 1000);
+  const expiresIn = t.expiresIn();
+  return {
+    accessToken: t.access_token,
+    obtainedAt,
+    ...(typeof t.refresh_token === 'string' && t.refresh_token.length > 0 && t.refresh_token.length <= MAX_ACCESS_TOKEN_LENGTH ? { refreshToken: t.refresh_token } : {}),
+    ...(expiresIn !== undefined && expiresIn >= 0 ? { expiresAt: obtainedAt + expiresIn } : {}),
+    ...(typeof t.token_type === 'string' ? { tokenType: t.token_type } : {}),
+    ...(typeof t.scope === 'string' ? { scope: t.scope } : {}),
+  };
+}
+
+/**
+ * Refreshes with the provider's token endpoint (client authentication as for
+ * the code exchange). A refused grant (invalid_grant and the like, or a
+ * refreshed ID token that fails its checks) is RefreshRefusedError: the user
+ * signs in again; a provider that does not answer, or refuses our client, is
+ * any other error: the current token is used while it is valid.
+ */
+export function refresherFor(client: Configuration): Refresher {
+  return async (refreshToken) => {
+    try {
+      const t = await refreshTokenGrant(client, refreshToken);
+      const got = providerTokens(t);
+      if (!got) throw new RefreshRefusedError('the refresh answer has no usable access token');
+      return got;
+    } catch (err) {
+      if (err instanceof RefreshRefusedError) throw err;
+      const { status, reason } = classify(err);
+      if (status === 503) throw new Error(reason);
+      throw new RefreshRefusedError(reason);
+    }
+  };
+}
+
+/**
+ * Revokes a session's tokens at the provider (RFC 7009) when it has a
+ * revocation endpoint: the refresh token (which ends the grant, and at most
+ * providers its access tokens) and the access token. Undefined without one.
+ */
+export function revokerFor(client: Configuration): ((tokens: ProviderTokens) => Promise<void>) | undefined {
+  if (!client.serverMetadata().revocation_endpoint) return undefined;
+  return async (tokens) => {
+    if (tokens.refreshToken !== undefined) await tokenRevocation(client, tokens.refreshToken, { token_type_hint: 'refresh_token' });
+    await tokenRevocation(client, tokens.accessToken, { token_type_hint: 'access_token' });
   };
 }
 
@@ -386,15 +454,20 @@ export interface OAuth2ConnectorConfig {
   client: Configuration;
 }
 
-export function buildOAuth2Client(input: { authorizationURL: string; tokenURL: string; clientID: string; clientSecret: string }): Configuration {
+export function buildOAuth2Client(input: { authorizationURL: string; tokenURL: string; revocationURL?: string; clientID: string; clientSecret: string }): Configuration {
   // openid-client needs an issuer; an OAuth 2 provider has none, so the
   // authorization endpoint's origin stands in (it is never compared with an
   // ID token's: none is asked for, and one that comes along is checked as usual).
-  const metadata: ServerMetadata = { issuer: new URL(input.authorizationURL).origin, authorization_endpoint: input.authorizationURL, token_endpoint: input.tokenURL };
+  const metadata: ServerMetadata = {
+    issuer: new URL(input.authorizationURL).origin,
+    authorization_endpoint: input.authorizationURL,
+    token_endpoint: input.tokenURL,
+    ...(input.revocationURL !== undefined ? { revocation_endpoint: input.revocationURL } : {}),
+  };
   const client = new Configuration(metadata, input.clientID, {}, ClientSecretPost(input.clientSecret));
   client.timeout = 10;
   client[customFetch] = boundedFetch;
-  if ([input.authorizationURL, input.tokenURL].some((u) => new URL(u).protocol === 'http:')) allowInsecureRequests(client);
+  if ([input.authorizationURL, input.tokenURL, input.revocationURL].some((u) => u !== undefined && new URL(u).protocol === 'http:')) allowInsecureRequests(client);
   return client;
 }
 
@@ -413,6 +486,7 @@ export async function oauth2AuthorizationURL(config: OAuth2ConnectorConfig, inpu
 export async function completeOAuth2Callback(config: OAuth2ConnectorConfig, callbackURL: URL, pending: { sid: string; stateKey: Uint8Array }): Promise<CallbackResult> {
   const trail: TrailEntry[] = [];
   let accessToken: string;
+  let held: ProviderTokens | undefined;
   try {
     const tokens = await authorizationCodeGrant(
       config.client,
@@ -421,6 +495,7 @@ export async function completeOAuth2Callback(config: OAuth2ConnectorConfig, call
       { redirect_uri: config.callbackURL },
     );
     accessToken = tokens.access_token;
+    held = providerTokens(tokens);
   } catch (err) {
     const { status, reason } = classify(err);
     trail.push({ check: 'token', ok: false, detail: reason });
@@ -451,5 +526,5 @@ export async function completeOAuth2Callback(config: OAuth2ConnectorConfig, call
   }
   trail.push({ check: 'identity', ok: true, detail: `user from ${config.identityField}` });
   const flat = loggedClaims(typeof answer === 'object' && answer !== null && !Array.isArray(answer) ? (answer as Record<string, unknown>) : {});
-  return { ok: true, user, sub: user, ...(/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(user) ? { email: user } : {}), claims: flat, trail };
+  return { ok: true, user, sub: user, ...(/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(user) ? { email: user } : {}), claims: flat, trail, ...(held ? { tokens: held } : {}) };
 }

@@ -22,6 +22,7 @@ import type { FastifyReply } from 'fastify';
 import type { ConnectorRuntime } from '../controller/registry.ts';
 import type { TrailEntry } from '../saml/types.ts';
 import { SESSION_COOKIE, serializeCookie, sessionCookieOptions } from '../session/cookies.ts';
+import { newSealingKey, type ProviderTokens } from '../session/access-tokens.ts';
 import type { SamlSubject } from '../session/tokens.ts';
 import type { PublicContext } from './context.ts';
 import { sendError } from './html.ts';
@@ -38,6 +39,8 @@ export interface VerifiedIdentity {
   /** What a protocol's single logout needs to find this session again. */
   saml?: SamlSubject;
   oidc?: { sub: string; sid?: string };
+  /** The provider's tokens (OIDC, OAuth2): kept for forward-auth when the connector has session.passAccessToken, else dropped. Never logged. */
+  tokens?: ProviderTokens;
   /** For the login log: each check made, and what the identity provider sent about the user. */
   trail?: TrailEntry[];
   attributes?: Record<string, string[]>;
@@ -76,8 +79,15 @@ export async function completeSignIn(ctx: PublicContext, reply: FastifyReply, re
   if (id.notOnOrAfter !== undefined) ttl = Math.min(ttl, id.notOnOrAfter - nowSeconds);
   if (ttl <= 0) return refuseSignIn(ctx, reply, req, 401, 'SessionNotOnOrAfterPassed', logged);
 
+  // session.passAccessToken: the tokens go to the vault under a key only the
+  // session cookie carries; a sign-in whose tokens cannot be kept gets no
+  // session (an app that needs the token would fail with it anyway).
+  const pass = req.runtime.passAccessToken;
+  if (pass && id.tokens === undefined) return refuseSignIn(ctx, reply, req, 401, 'AccessTokenMissing', logged);
+  const atk = pass ? newSealingKey() : undefined;
   const issued = await ctx.sessions.issue(
     {
+      ...(atk !== undefined ? { atk } : {}),
       sub: id.user,
       ...(id.email ? { email: id.email } : {}),
       groups: match.groups,
@@ -88,6 +98,14 @@ export async function completeSignIn(ctx: PublicContext, reply: FastifyReply, re
     ttl,
     req.now,
   );
+  if (atk !== undefined) {
+    try {
+      await ctx.accessTokens.hold({ jti: issued.jti, exp: issued.exp, connector: req.runtime.key, atk }, id.tokens!);
+    } catch (err) {
+      ctx.logger.warn({ correlationId: req.correlationId, connector: req.runtime.key, err: (err as Error).message }, 'could not keep the access token; no session issued');
+      return refuseSignIn(ctx, reply, req, 503, 'TokenVaultUnavailable', logged);
+    }
+  }
   ctx.metrics.sessionsIssued.inc({ namespace: req.namespace, connector: req.name });
   recordLogin(ctx, { correlationId: req.correlationId, connector: req.runtime, namespace: req.namespace, name: req.name, status: 303, reason: 'Success', startedAt: req.startedAt, ...logged });
   const setCookies = [

@@ -38,6 +38,12 @@ export interface SessionClaimsInput {
    * logout token names them, and that is all they are used for).
    */
   oidc?: { sub: string; sid?: string };
+  /**
+   * The key that seals this session's provider tokens in the token vault
+   * (session.passAccessToken; src/session/access-tokens.ts): base64url of 32
+   * random bytes, claim `atk`. It opens nothing without the vault's record.
+   */
+  atk?: string;
 }
 
 /** The OIDC session reference a session carries: hashes of the provider's sub and sid. */
@@ -77,6 +83,7 @@ export const MAX_SAML_REF_LENGTH = 512;
 
 const sha256hex = (v: string): string => createHash('sha256').update(v, 'utf8').digest('hex');
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+const SEALING_KEY = /^[A-Za-z0-9_-]{43}$/;
 
 export interface SessionClaims extends Omit<SessionClaimsInput, 'saml' | 'oidc'> {
   saml?: SamlSessionRef;
@@ -122,6 +129,7 @@ function toClaims(p: JWTPayload): SessionClaims | undefined {
     claims.oidc = { subSha256: c.oidc_sub_sha256 };
     if (typeof c.oidc_sid_sha256 === 'string' && SHA256_HEX.test(c.oidc_sid_sha256)) claims.oidc.sidSha256 = c.oidc_sid_sha256;
   }
+  if (typeof c.atk === 'string' && SEALING_KEY.test(c.atk)) claims.atk = c.atk;
   return claims;
 }
 
@@ -179,6 +187,10 @@ export class SessionTokens {
     if (claims.oidc) {
       payload.oidc_sub_sha256 = sha256hex(claims.oidc.sub);
       if (claims.oidc.sid !== undefined) payload.oidc_sid_sha256 = sha256hex(claims.oidc.sid);
+    }
+    if (claims.atk !== undefined) {
+      if (!SEALING_KEY.test(claims.atk)) throw new TypeError('atk must be base64url of 32 bytes');
+      payload.atk = claims.atk;
     }
     const token = await new SignJWT(payload)
       .setProtectedHeader({ alg: SESSION_ALG, kid: key.kid, typ: 'JWT' })

@@ -15,6 +15,7 @@ import { StatusWriter } from '../../src/controller/status-writer.ts';
 import { parseAuthnRequest } from '../../src/demo-idp/saml-idp.ts';
 import { createMetrics } from '../../src/metrics/metrics.ts';
 import { createLogger } from '../../src/operator.ts';
+import { AccessTokenBroker, MemoryTokenVault } from '../../src/session/access-tokens.ts';
 import { MemoryRevocationList } from '../../src/session/revocation.ts';
 import { MemoryReplayCache } from '../../src/saml/replay-cache.ts';
 import { buildPublicApp } from '../../src/server/public-app.ts';
@@ -62,6 +63,7 @@ export async function benchHttpLogin(plan: BenchPlan): Promise<HttpResult> {
       stateKey: () => keys.stateKey,
       replay: new MemoryReplayCache(),
       revocations: new MemoryRevocationList(),
+      accessTokens: new AccessTokenBroker(new MemoryTokenVault()),
       metrics,
       logger,
       config: { publicURL: PUBLIC_URL, allowedRedirectHosts: [], trustProxy: false },

@@ -50,6 +50,10 @@ export async function startOpenIdProvider(opts: {
   /** How the client sends its secret (default client_secret_basic). */
   clientSecretMethod?: 'client_secret_basic' | 'client_secret_post';
   keys?: JWK[];
+  /** Access token lifetime in seconds (oidc-provider's default is an hour). */
+  accessTokenTTL?: number;
+  /** Issue a refresh token with every code exchange (as providers do for offline access), rotated at each use. */
+  refreshTokens?: boolean;
 }): Promise<TestOpenIdProvider> {
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -77,7 +81,10 @@ export async function startOpenIdProvider(opts: {
       pkce: { required: () => true },
       claims: { openid: ['sub'], email: ['email', 'email_verified'], groups: ['groups'] },
       scopes: ['openid', 'email', 'profile', 'groups', 'offline_access'],
-      features: { devInteractions: { enabled: true }, backchannelLogout: { enabled: true } },
+      features: { devInteractions: { enabled: true }, backchannelLogout: { enabled: true }, revocation: { enabled: true } },
+      ...(opts.accessTokenTTL !== undefined ? { ttl: { AccessToken: opts.accessTokenTTL } } : {}),
+      // Rotation: a refresh token works once; a second use is taken as theft and ends the grant.
+      ...(opts.refreshTokens ? { issueRefreshToken: async () => true, rotateRefreshToken: () => true } : {}),
       findAccount: (_ctx, sub) => {
         const a = accounts.get(sub);
         if (!a) return undefined;

@@ -6,8 +6,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { newRequestId } from '../../saml/authn-request.ts';
 import { buildLogoutRequest } from '../../saml/logout.ts';
 import { endSessionURL } from '../../oidc/relying-party.ts';
+import type { ConnectorRuntime } from '../../controller/registry.ts';
 import { SESSION_COOKIE, parseCookies } from '../../session/cookies.ts';
-import { decideForwardAuth } from '../../session/forward-auth.ts';
+import { refresherFor, revokerFor } from '../../oidc/relying-party.ts';
+import { decideForwardAuth, isHeaderSafe } from '../../session/forward-auth.ts';
 import { checkRedirect } from '../../session/redirects.ts';
 import { sessionRevocationKeys } from '../../session/revocation.ts';
 import { addPendingCookie } from '../login-state.ts';
@@ -85,10 +87,40 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       ctx.metrics.forwardAuth.inc({ result: 'denied', reason: UNAVAILABLE });
       return reply.code(503).send();
     }
+    if (d.status === 200) {
+      const runtime = ctx.registry.current().connectors.get(d.claims.connector);
+      if (runtime?.passAccessToken) {
+        const t = await accessToken(d.claims, runtime);
+        if (!t.ok) {
+          ctx.metrics.forwardAuth.inc({ result: 'denied', reason: t.reason });
+          return reply.code(t.status).send();
+        }
+        ctx.metrics.forwardAuth.inc({ result: 'allowed', reason: 'Allowed' });
+        return reply.code(200).headers({ ...d.headers, 'X-Auth-Request-Access-Token': t.accessToken }).send();
+      }
+    }
     ctx.metrics.forwardAuth.inc({ result: d.status === 200 ? 'allowed' : 'denied', reason: d.status === 200 ? 'Allowed' : d.reason });
     if (d.status === 200) return reply.code(200).headers(d.headers).send();
     return reply.code(d.status).send();
   });
+
+  /**
+   * session.passAccessToken: the provider's access token of an allowed
+   * session, refreshed when due. A session without one (issued before the
+   * setting was turned on, or whose record is gone) is 401 so the user signs
+   * in again and the app gets a token; a token that cannot travel in a header
+   * unchanged is not passed at all.
+   */
+  async function accessToken(claims: SessionClaims, runtime: ConnectorRuntime) {
+    if (claims.atk === undefined) return { ok: false as const, status: 401 as const, reason: 'AccessTokenMissing' as const };
+    const client = runtime.oidc?.client ?? runtime.oauth2?.client;
+    const t = await ctx.accessTokens.obtain({ jti: claims.jti, exp: claims.exp, connector: claims.connector, atk: claims.atk }, client ? refresherFor(client) : undefined);
+    const labels = { namespace: runtime.namespace, connector: runtime.name };
+    if (t.ok && t.refreshed) ctx.metrics.accessTokenRefresh.inc({ ...labels, result: 'Refreshed' });
+    if (!t.ok && (t.reason === 'AccessTokenRefreshFailed' || t.reason === 'ProviderUnavailable')) ctx.metrics.accessTokenRefresh.inc({ ...labels, result: t.reason });
+    if (t.ok && !isHeaderSafe(t.accessToken)) return { ok: false as const, status: 401 as const, reason: 'AccessTokenInvalid' as const };
+    return t;
+  }
 
   app.get<{ Querystring: { connector?: string; rd?: string } }>('/auth/start', async (req, reply) => {
     const rd = checkRedirect(req.query.rd, { publicURL: ctx.config.publicURL, allowedHosts: ctx.config.allowedRedirectHosts });
@@ -121,7 +153,9 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       return sendPage(reply, 401, 'Not signed in', `<h1>Not signed in</h1><p class="muted">Reason: <code>${escapeHtml(d.reason)}</code></p><p><a class="button" href="/">Sign in</a></p>`);
     }
     // Groups as the binding grants them now, which is what forward-auth hands on.
-    const claims = { ...d.claims, groups: d.groups };
+    // The token vault's sealing key is not shown: it is no claim about the user.
+    const { atk: _sealingKey, ...shown } = d.claims;
+    const claims = { ...shown, groups: d.groups };
     if (wantsJSON) return reply.send({ authenticated: true, claims });
     const rows = Object.entries(claims)
       .map(([k, v]) => {

@@ -111,6 +111,19 @@ test('OAuth2: a preset needs only what it says (Zendesk a subdomain); Generic ne
   assert.deepEqual(errorsOf(oauth2Connector({ provider: 'Salesforce', host: 'https://evil' })).map((e) => e.path), ['$.spec.oauth2.host']);
 });
 
+test('session.passAccessToken: accepted for OAuth2 and OIDC, refused by name for SAML2 (a SAML IdP issues no access token); revocationURL https', () => {
+  const oauth2 = oauth2Connector({ provider: 'GitHub' });
+  oauth2.spec.session = { passAccessToken: true };
+  assert.equal(accepted<SsoConnector>(oauth2).spec.session?.passAccessToken, true);
+  assert.equal(accepted<SsoConnector>(validConnector()).spec.session?.passAccessToken, false, 'off by default');
+  const saml = validConnector() as Record<string, any>;
+  saml.spec.session = { passAccessToken: true };
+  assert.deepEqual(errorsOf(saml).map((e) => `${e.path} ${e.message}`), ['$.spec.session.passAccessToken session.passAccessToken needs protocol OIDC or OAuth2: a SAML IdP issues no access token']);
+  saml.spec.session = { passAccessToken: false };
+  accepted(saml);
+  assert.deepEqual(errorsOf(oauth2Connector({ provider: 'GitHub', revocationURL: 'http://op.example.com/revoke' })).map((e) => e.path), ['$.spec.oauth2.revocationURL']);
+});
+
 function oidcConnector(oidc: Record<string, unknown> = {}) {
   const m = validConnector() as Record<string, any>;
   delete m.spec.saml;

@@ -43,7 +43,7 @@ describe('Registry', () => {
   it('swaps whole connector snapshots: one taken before a change does not see it', () => {
     const r = new Registry();
     const before = r.current();
-    r.setConnector('default/a', { key: 'default/a', namespace: 'default', name: 'a', enabled: true, ready: false, stage: 'Production', protocol: 'SAML2', sessionTtlSeconds: 0, admins: [], loginURL: 'x', metadataURL: 'y' });
+    r.setConnector('default/a', { key: 'default/a', namespace: 'default', name: 'a', enabled: true, ready: false, stage: 'Production', protocol: 'SAML2', sessionTtlSeconds: 0, passAccessToken: false, admins: [], loginURL: 'x', metadataURL: 'y' });
     assert.equal(before.connectors.has('default/a'), false);
     assert.equal(r.current().connectors.get('default/a')?.name, 'a');
     assert.ok(r.current().version > before.version);

@@ -34,6 +34,8 @@ describe('OAuth2 presets', () => {
     const sf = oauth2Endpoints({ provider: 'Salesforce', host: 'acme.my.salesforce.com' });
     assert.equal(!('problem' in sf) && sf.authorizationURL, 'https://acme.my.salesforce.com/services/oauth2/authorize');
     assert.equal(!('problem' in sf) && sf.scopes.includes('openid'), false, 'the OAuth2 preset does not ask for an ID token');
+    assert.equal(!('problem' in sf) && sf.revocationURL, 'https://acme.my.salesforce.com/services/oauth2/revoke', 'Salesforce revokes tokens as RFC 7009 does');
+    assert.equal(!('problem' in github) && github.revocationURL, undefined, 'GitHub has no RFC 7009 endpoint');
     const sfDefault = oauth2Endpoints({ provider: 'Salesforce' });
     assert.equal(!('problem' in sfDefault) && sfDefault.userinfoURL, 'https://login.salesforce.com/services/oauth2/userinfo');
     const zoho = oauth2Endpoints({ provider: 'Zoho', host: 'accounts.zoho.eu' });

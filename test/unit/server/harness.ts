@@ -19,6 +19,7 @@ import { MemoryReplayCache } from '../../../src/saml/replay-cache.ts';
 import { buildAdminApp } from '../../../src/server/admin-app.ts';
 import { buildPublicApp } from '../../../src/server/public-app.ts';
 import { generateKeySet, type SessionKeySet } from '../../../src/session/keys.ts';
+import { AccessTokenBroker, MemoryTokenVault } from '../../../src/session/access-tokens.ts';
 import { MemoryRevocationList, type RevocationList } from '../../../src/session/revocation.ts';
 import { SessionTokens } from '../../../src/session/tokens.ts';
 import type { MemoryObject } from '../../../src/store/memory-store.ts';
@@ -39,6 +40,8 @@ export interface HarnessOptions {
   replay?: import('../../../src/saml/types.ts').ReplayCache;
   /** Revocation list of the app (default: a fresh MemoryRevocationList). */
   revocations?: RevocationList;
+  /** Provider-token broker (default: one over a fresh MemoryTokenVault). */
+  accessTokens?: AccessTokenBroker;
 }
 
 export interface Harness {
@@ -82,6 +85,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     stateKey: () => keys.stateKey,
     replay: o.replay ?? new MemoryReplayCache(),
     revocations: o.revocations ?? new MemoryRevocationList(),
+    accessTokens: o.accessTokens ?? new AccessTokenBroker(new MemoryTokenVault()),
     metrics,
     logger,
     config: {
