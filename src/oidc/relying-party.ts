@@ -36,10 +36,11 @@
 //   parameters (prompt, login_hint, ...) are hints;
 // - every answer from the provider is read through boundedFetch (1 MiB);
 // - state, nonce and the PKCE verifier are bound to the browser: the state id
-//   travels through the provider, the nonce sits in the signed `sso_state`
-//   cookie beside it, and the verifier is derived from the state id with the
-//   state key (HMAC), so it never leaves this service and any replica can
-//   finish the flow (StateMismatch when the cookie holds no such login);
+//   travels through the provider, the nonce sits in the signed login-state
+//   cookie beside it (`__Host-sso_state` on https), and the verifier is
+//   derived from the state id with the state key (HMAC), so it never leaves
+//   this service and any replica can finish the flow (StateMismatch when the
+//   cookie holds no such login);
 // - the user: the claim the connector names (default `email`; with `email`,
 //   `email_verified` must be true: EmailNotVerified; a missing or non-string
 //   claim: IdentityClaimMissing);

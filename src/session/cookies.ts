@@ -7,13 +7,35 @@
 // - The state cookie must come back on the IdP's cross-site POST to the ACS,
 //   so it is SameSite=None, which browsers only accept with Secure (they treat
 //   http://localhost as a secure context). It is signed and short-lived.
+// - On an https public URL the state cookie is named `__Host-sso_state`. The
+//   prefix makes browsers refuse it unless it is Secure, Path=/ and has no
+//   Domain, so only this exact host can set it: a sibling subdomain
+//   (evil.example.com next to sso.example.com), or any host that may set
+//   cookies for Domain=example.com, can no longer toss in a state cookie of
+//   its own (login CSRF: a pending login the attacker started, completed in
+//   the victim's browser with the attacker's identity). The HMAC does not
+//   help against that: the tossed cookie is genuinely ours, issued to the
+//   attacker. On a loopback http public URL (development only; config.ts
+//   refuses other http URLs) the name stays `sso_state`: a `__Host-` cookie
+//   must come from a secure origin, which plain http is not in every browser,
+//   even on loopback. src/server/login-state.ts reads and writes the cookie,
+//   and reads the old name on https for one release after the rename.
 // - serializeCookie refuses names, values and attributes that could inject
-//   extra attributes or headers (';', CR, LF, control characters).
+//   extra attributes or headers (';', CR, LF, control characters), and a
+//   `__Host-` cookie without the attributes its prefix demands (the browser
+//   would drop it silently: a login that never completes).
 // - parseCookies returns a prototype-less map (no `__proto__` pollution) and
 //   keeps the first occurrence of a name, like common server libraries.
 
 export const SESSION_COOKIE = 'sso_session';
-export const STATE_COOKIE = 'sso_state';
+/** The login-state cookie on an https public URL (see the notes above). */
+export const HOST_STATE_COOKIE = '__Host-sso_state';
+/**
+ * The login-state cookie without the prefix: its name on a loopback http
+ * public URL, and its name on https before the rename (still read there for
+ * one release, src/server/login-state.ts).
+ */
+export const PLAIN_STATE_COOKIE = 'sso_state';
 export const STATE_COOKIE_MAX_AGE_SECONDS = 600;
 
 export interface CookieOptions {
@@ -46,7 +68,18 @@ export function sessionCookieOptions(opts: {
   return out;
 }
 
-/** The login-state cookie stays on the operator's own host (no Domain attribute). */
+/** Name of the login-state cookie: `__Host-sso_state` on https, `sso_state` on (loopback) http. */
+export function stateCookieName(publicURL: string): string {
+  return isHttps(publicURL) ? HOST_STATE_COOKIE : PLAIN_STATE_COOKIE;
+}
+
+/**
+ * The login-state cookie stays on the operator's own host (no Domain
+ * attribute, whatever --cookie-domain says), Path=/ and Secure: what the
+ * `__Host-` prefix requires, and the attributes `sso_state` always had (so a
+ * line with these and Max-Age=0 deletes an old one). SameSite=None: it must
+ * come back on the IdP's cross-site POST to the ACS.
+ */
 export function stateCookieOptions(_publicURL: string): CookieOptions {
   return { httpOnly: true, sameSite: 'none', secure: true, path: '/', maxAge: STATE_COOKIE_MAX_AGE_SECONDS };
 }
@@ -65,6 +98,10 @@ export function serializeCookie(name: string, value: string, opts: CookieOptions
   if (!Number.isInteger(opts.maxAge) || opts.maxAge < 0) throw new TypeError(`invalid Max-Age ${opts.maxAge}`);
   if (!PATH.test(opts.path)) throw new TypeError(`invalid cookie path ${JSON.stringify(opts.path)}`);
   if (opts.sameSite === 'none' && !opts.secure) throw new TypeError('SameSite=None requires Secure');
+  // RFC 6265bis section 4.1.3: browsers match the prefixes case-insensitively.
+  const lower = name.toLowerCase();
+  if ((lower.startsWith('__host-') || lower.startsWith('__secure-')) && !opts.secure) throw new TypeError(`cookie ${name} requires Secure`);
+  if (lower.startsWith('__host-') && (opts.domain !== undefined || opts.path !== '/')) throw new TypeError(`cookie ${name} requires Path=/ and no Domain`);
   let out = `${name}=${value}; Max-Age=${opts.maxAge}`;
   if (opts.domain !== undefined) {
     if (!DOMAIN.test(opts.domain)) throw new TypeError(`invalid cookie domain ${JSON.stringify(opts.domain)}`);

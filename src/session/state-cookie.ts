@@ -1,8 +1,10 @@
-// The login-state cookie `sso_state`: up to 8 logins in flight, each with
-// the AuthnRequest ID the response must answer (InResponseTo), the connector
-// and the validated target. Only the opaque `sid` travels through the IdP
-// (as RelayState or `?s=`); everything else stays in this cookie, so any
-// replica can finish the login without shared storage.
+// The login-state cookie (`__Host-sso_state` on https, `sso_state` on
+// loopback http; the name is chosen in cookies.ts and login-state.ts): up to
+// 8 logins in flight, each with the AuthnRequest ID the response must answer
+// (InResponseTo), the connector and the validated target. Only the opaque
+// `sid` travels through the IdP (as RelayState or `?s=`); everything else
+// stays in this cookie, so any replica can finish the login without shared
+// storage.
 //
 // Format: `v1.<payload>.<mac>` where payload = base64url(deflate-raw(JSON))
 // and mac = base64url(HMAC-SHA256(stateKey, "sso_state.v1." + payload)).
@@ -34,6 +36,7 @@ const MAX_RID_LENGTH = 256;
 const MAX_CONNECTOR_LENGTH = 320;
 const MAX_INFLATED_BYTES = 64 * 1024;
 const PREFIX = 'v1';
+// Not renamed with the cookie: values set before the rename must still verify.
 const MAC_CONTEXT = 'sso_state.v1.';
 
 export interface PendingLogin {

@@ -12,7 +12,7 @@ import { refresherFor, revokerFor } from '../../oidc/relying-party.ts';
 import { decideForwardAuth, isHeaderSafe } from '../../session/forward-auth.ts';
 import { checkRedirect } from '../../session/redirects.ts';
 import { sessionRevocationKeys } from '../../session/revocation.ts';
-import { addPendingCookie } from '../login-state.ts';
+import { addPendingCookies } from '../login-state.ts';
 import type { SessionClaims, VerifyResult } from '../../session/tokens.ts';
 import type { PublicContext } from '../context.ts';
 import { escapeHtml, sendError, sendPage } from '../html.ts';
@@ -180,8 +180,8 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
    * validated before anything leaves (no open redirect through the IdP).
    */
   const logout = async (req: FastifyRequest<{ Querystring: { rd?: string } }>, reply: FastifyReply) => {
-    const cookies = [clearedSessionCookie(ctx)];
-    reply.header('set-cookie', cookies).header('cache-control', 'no-store');
+    // Set-Cookie lines accumulate: the state cookie lines below are added to this one.
+    reply.header('set-cookie', clearedSessionCookie(ctx)).header('cache-control', 'no-store');
     const claims = await presentedSession(ctx, req, now());
     if (claims) await revokeSession(ctx, req, claims);
     const rd = req.query.rd !== undefined ? checkRedirect(req.query.rd, { publicURL: ctx.config.publicURL, allowedHosts: ctx.config.allowedRedirectHosts }) : undefined;
@@ -200,7 +200,7 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       const t = now();
       const requestId = newRequestId();
       const sid = randomBytes(16).toString('base64url');
-      cookies.push(addPendingCookie(ctx, req.headers.cookie, { sid, rid: requestId, c: claims.connector, rd: target, k: 'logout' }, t));
+      const stateLines = addPendingCookies(ctx, req.headers.cookie, { sid, rid: requestId, c: claims.connector, rd: target, k: 'logout' }, t);
       const out = buildLogoutRequest(saml, {
         requestId,
         nameID: ref.nameID,
@@ -212,7 +212,7 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
         now: t,
       });
       ctx.logger.info({ correlationId: req.id, connector: claims.connector }, 'single logout: LogoutRequest sent to the IdP');
-      return reply.header('set-cookie', cookies).code(303).header('location', out.url).send();
+      return reply.header('set-cookie', stateLines).code(303).header('location', out.url).send();
     }
     // OIDC: RP-initiated logout at the provider's end_session_endpoint, on the
     // same terms (deliberate only); its state id names the pending logout, so
@@ -224,9 +224,9 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       const sid = randomBytes(16).toString('base64url');
       const url = endSessionURL(oidc, sid);
       if (url) {
-        cookies.push(addPendingCookie(ctx, req.headers.cookie, { sid, rid: randomBytes(16).toString('base64url'), c: claims.connector, rd: target, k: 'logout' }, t));
+        const stateLines = addPendingCookies(ctx, req.headers.cookie, { sid, rid: randomBytes(16).toString('base64url'), c: claims.connector, rd: target, k: 'logout' }, t);
         ctx.logger.info({ correlationId: req.id, connector: claims.connector }, 'RP-initiated logout: sent to the provider');
-        return reply.header('set-cookie', cookies).code(303).header('location', url.href).send();
+        return reply.header('set-cookie', stateLines).code(303).header('location', url.href).send();
       }
     }
     return reply.code(303).header('location', target).send();

@@ -6,7 +6,9 @@
 // What these routes defend against, besides what relying-party.ts checks:
 // - login CSRF and a code injected into another browser: the callback is
 //   accepted only with the `state` of a login this browser started (kept in
-//   its signed sso_state cookie, for this connector, used once, 10 minutes);
+//   its signed state cookie, `__Host-sso_state` on https so that no sibling
+//   subdomain can plant one (login-state.ts), for this connector, used once,
+//   10 minutes);
 // - open redirects: `rd` is validated when the login starts, exactly as for
 //   SAML, and only the validated target is kept;
 // - oversized or repeated parameters: a callback query over 8 KiB is refused
@@ -17,10 +19,9 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { ConnectorRuntime } from '../../controller/registry.ts';
 import { authorizationURL, completeCallback, completeOAuth2Callback, oauth2AuthorizationURL, type CallbackResult, type OAuth2ConnectorConfig, type OidcConnectorConfig } from '../../oidc/relying-party.ts';
-import { STATE_COOKIE, parseCookies } from '../../session/cookies.ts';
 import { checkRedirect } from '../../session/redirects.ts';
-import { decodeState, takePending, type PendingLogin } from '../../session/state-cookie.ts';
-import { addPendingCookie, stateCookieLine } from '../login-state.ts';
+import { takePending, type PendingLogin } from '../../session/state-cookie.ts';
+import { addPendingCookies, readPendingState, stateCookieLines } from '../login-state.ts';
 import type { PublicContext } from '../context.ts';
 import { escapeHtml, sendError, sendPage } from '../html.ts';
 import { completeSignIn, refuseSignIn } from '../sign-in.ts';
@@ -101,7 +102,7 @@ export async function oidcRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       return reply
         .code(302)
         .header('cache-control', 'no-store')
-        .header('set-cookie', addPendingCookie(ctx, req.headers.cookie, { sid, rid: nonce, c: l.runtime.key, rd: rd.target }, now()))
+        .header('set-cookie', addPendingCookies(ctx, req.headers.cookie, { sid, rid: nonce, c: l.runtime.key, rd: rd.target }, now()))
         .header('location', url.href)
         .send();
     });
@@ -109,10 +110,10 @@ export async function oidcRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     app.get<{ Params: Params }>(`/${flow.prefix}/:ns/:name/callback`, async (req, reply) => {
       const startedAt = process.hrtime.bigint();
       const { ns, name } = req.params;
-      let stateUpdate: string | undefined;
+      let stateUpdate: string[] | undefined;
       const base = { correlationId: req.id, namespace: ns, name, startedAt };
       const fail = (status: number, reason: string, runtime?: ConnectorRuntime, extra: Parameters<typeof refuseSignIn>[5] = {}) =>
-        refuseSignIn(ctx, reply, { ...base, runtime, ...(stateUpdate !== undefined ? { cookies: [stateUpdate] } : {}) }, status, reason, extra);
+        refuseSignIn(ctx, reply, { ...base, runtime, ...(stateUpdate !== undefined ? { cookies: stateUpdate } : {}) }, status, reason, extra);
       const l = lookup(ctx, req.params, flow.protocol, flow.configOf);
       if (!l.ok) return fail(l.status, l.reason, l.runtime);
 
@@ -123,9 +124,10 @@ export async function oidcRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       if (!sid) return fail(401, 'StateMismatch', l.runtime);
 
       const t = now();
-      const pending = decodeState(parseCookies(req.headers.cookie)[STATE_COOKIE], ctx.stateKey(), t);
+      const presentedState = readPendingState(ctx, req.headers.cookie, t);
+      const pending = presentedState.entries;
       const taken = takePending(pending, sid, l.runtime.key, t);
-      if (taken.rest.length !== pending.length) stateUpdate = stateCookieLine(ctx, taken.rest);
+      if (taken.rest.length !== pending.length) stateUpdate = stateCookieLines(ctx, presentedState, taken.rest);
       const entry: PendingLogin | undefined = taken.entry;
       // No login of this browser, for this connector, with this state: a forged,
       // replayed or foreign callback. Nothing is sent to the provider.
@@ -141,7 +143,7 @@ export async function oidcRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       return completeSignIn(
         ctx,
         reply,
-        { ...base, runtime: l.runtime, now: t, target: entry.rd, ...(stateUpdate !== undefined ? { cookies: [stateUpdate] } : {}) },
+        { ...base, runtime: l.runtime, now: t, target: entry.rd, ...(stateUpdate !== undefined ? { cookies: stateUpdate } : {}) },
         {
           user: result.user,
           ...(result.email ? { email: result.email } : {}),
@@ -200,14 +202,15 @@ export async function oidcRoutes(app: FastifyInstance, ctx: PublicContext): Prom
   // Back from the provider's end_session_endpoint (RP-initiated logout). The
   // local session already ended when the logout began; here the browser goes
   // to the `rd` validated then, but only for a logout this browser started
-  // (its state id in sso_state, kind logout, this connector): otherwise a
-  // plain "signed out" page, never a redirect anyone could choose.
+  // (its state id in the state cookie, kind logout, this connector):
+  // otherwise a plain "signed out" page, never a redirect anyone could choose.
   app.get<{ Params: Params; Querystring: { state?: string } }>('/oidc/:ns/:name/logged-out', async (req, reply) => {
     const key = `${req.params.ns}/${req.params.name}`;
     const t = now();
-    const pending = decodeState(parseCookies(req.headers.cookie)[STATE_COOKIE], ctx.stateKey(), t);
+    const presentedState = readPendingState(ctx, req.headers.cookie, t);
+    const pending = presentedState.entries;
     const taken = typeof req.query.state === 'string' ? takePending(pending, req.query.state, key, t, 'logout') : { rest: pending };
-    if (taken.rest.length !== pending.length) reply.header('set-cookie', stateCookieLine(ctx, taken.rest));
+    if (taken.rest.length !== pending.length) reply.header('set-cookie', stateCookieLines(ctx, presentedState, taken.rest));
     reply.header('cache-control', 'no-store');
     if (taken.entry) {
       ctx.logger.info({ correlationId: req.id, connector: key }, 'RP-initiated logout: back from the provider');

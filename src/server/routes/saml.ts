@@ -11,10 +11,9 @@ import { buildLogoutResponse, logoutMessageKind, validateLogoutRequest, validate
 import { validateResponse } from '../../saml/validate-response.ts';
 import type { SamlConnectorConfig, TrailEntry } from '../../saml/types.ts';
 import { logoutRequestKeys, samlSessionKeys } from '../../session/revocation.ts';
-import { STATE_COOKIE, parseCookies } from '../../session/cookies.ts';
 import { checkRedirect } from '../../session/redirects.ts';
-import { decodeState, takePending, type PendingLogin } from '../../session/state-cookie.ts';
-import { addPendingCookie, stateCookieLine } from '../login-state.ts';
+import { takePending, type PendingLogin } from '../../session/state-cookie.ts';
+import { addPendingCookies, readPendingState, stateCookieLines } from '../login-state.ts';
 import type { PublicContext } from '../context.ts';
 import { sendAutoPost, sendError, sendPage, escapeHtml } from '../html.ts';
 import { recordLogin, recordLogout, type LoginOutcome } from '../login-log.ts';
@@ -80,8 +79,6 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     };
   }
 
-  const stateCookieOf = (entries: readonly PendingLogin[]) => stateCookieLine(ctx, entries);
-
   /** RelayState to echo to the IdP: at most 80 bytes (SAML bindings 3.4.3), else none rather than a huge Location header. */
   function echoedRelayState(relayState: string | undefined): { relayState?: string } {
     return relayState !== undefined && Buffer.byteLength(relayState, 'utf8') <= 80 ? { relayState } : {};
@@ -108,7 +105,7 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     const t = now();
     const requestId = newRequestId();
     const sid = randomBytes(16).toString('base64url');
-    reply.header('set-cookie', addPendingCookie(ctx, req.headers.cookie, { sid, rid: requestId, c: l.runtime.key, rd: rd.target }, t));
+    reply.header('set-cookie', addPendingCookies(ctx, req.headers.cookie, { sid, rid: requestId, c: l.runtime.key, rd: rd.target }, t));
     const out = buildAuthnRequest(l.saml, { requestId, relayState: sid, now: t });
     if (out.binding === 'HTTPRedirect') return reply.code(302).header('cache-control', 'no-store').header('location', out.url).send();
     return sendAutoPost(reply, out.url, out.fields, 'Signing in');
@@ -129,9 +126,9 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       const { ns, name } = req.params;
       // Set once a pending login was taken from the state cookie: it is spent
       // whatever the outcome, so a state id can never complete two logins.
-      let stateUpdate: string | undefined;
+      let stateUpdate: string[] | undefined;
       const fail = (status: number, reason: string, runtime?: ConnectorRuntime, extra: Partial<LoginOutcome> = {}) =>
-        refuseSignIn(ctx, reply, { correlationId: req.id, runtime, namespace: ns, name, startedAt, ...(stateUpdate !== undefined ? { cookies: [stateUpdate] } : {}) }, status, reason, extra);
+        refuseSignIn(ctx, reply, { correlationId: req.id, runtime, namespace: ns, name, startedAt, ...(stateUpdate !== undefined ? { cookies: stateUpdate } : {}) }, status, reason, extra);
       const l = lookup(ctx, req.params);
       if (!l.ok) return fail(l.status, l.reason, l.runtime);
       const body = req.body && typeof req.body === 'object' ? req.body : {};
@@ -144,12 +141,12 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       // The state id travels as RelayState or, for IdPs that drop RelayState, as ?s=.
       const sid = l.saml.acsParameterStyle === 'Query' ? req.query.s : relayState;
       const t = now();
-      const cookies = parseCookies(req.headers.cookie);
-      const pending = decodeState(cookies[STATE_COOKIE], ctx.stateKey(), t);
+      const presentedState = readPendingState(ctx, req.headers.cookie, t);
+      const pending = presentedState.entries;
       const taken = sid ? takePending(pending, sid, l.runtime.key) : { entry: undefined, rest: pending };
       const entry = taken.entry;
       if (taken.rest.length !== pending.length) {
-        stateUpdate = stateCookieOf(taken.rest);
+        stateUpdate = stateCookieLines(ctx, presentedState, taken.rest);
       }
 
       let result: Awaited<ReturnType<typeof validateResponse>>;
@@ -180,7 +177,7 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       return completeSignIn(
         ctx,
         reply,
-        { correlationId: req.id, runtime: l.runtime, namespace: ns, name, startedAt, now: t, target, ...(stateUpdate !== undefined ? { cookies: [stateUpdate] } : {}) },
+        { correlationId: req.id, runtime: l.runtime, namespace: ns, name, startedAt, now: t, target, ...(stateUpdate !== undefined ? { cookies: stateUpdate } : {}) },
         {
           user: a.identity,
           ...(email ? { email } : {}),
@@ -305,7 +302,8 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     // alone against this connector's pending logouts (at most 8).
     const relayState = input.binding === 'HTTPPost' ? req.body?.RelayState : req.query.RelayState;
     const sid = typeof relayState === 'string' ? relayState : undefined;
-    const pending = decodeState(parseCookies(req.headers.cookie)[STATE_COOKIE], ctx.stateKey(), t);
+    const presentedState = readPendingState(ctx, req.headers.cookie, t);
+    const pending = presentedState.entries;
     const candidates = sid !== undefined ? pending.filter((e) => e.sid === sid) : pending.filter((e) => e.k === 'logout' && e.c === key);
     let taken: { entry?: PendingLogin; rest: PendingLogin[] } = { rest: pending };
     let result: ReturnType<typeof validateLogoutResponse> | undefined;
@@ -320,7 +318,7 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       if (result.ok || result.reason !== 'InResponseToMismatch') break;
     }
     if (taken.rest.length !== pending.length && (result === undefined || result.ok)) {
-      reply.header('set-cookie', stateCookieOf(taken.rest));
+      reply.header('set-cookie', stateCookieLines(ctx, presentedState, taken.rest));
     }
     if (!taken.entry || result === undefined) return refuse('sp', 400, 'LogoutNotPending');
     if (!result.ok) return refuse('sp', result.status, result.reason, { trail: result.trail });

@@ -28,7 +28,10 @@ import type { Kind } from '../../../src/store/types.ts';
 import { makeResponse, signingIdentity } from '../../support/saml-fixtures.ts';
 
 export const SESSION = 'sso_session';
-export const STATE = 'sso_state';
+/** The state cookie of the default (https) public URL. */
+export const STATE = '__Host-sso_state';
+/** The state cookie on a loopback http public URL, and its old name on https. */
+export const PLAIN_STATE = 'sso_state';
 
 export interface HarnessOptions {
   publicURL?: string;
@@ -171,28 +174,31 @@ export interface StartedLogin {
   request: ParsedAuthnRequest;
   /** The opaque state id that travels through the IdP (RelayState or ?s=). */
   relayState: string | undefined;
-  /** `sso_state` cookie value to send back. */
+  /** State cookie value to send back. */
   state: string;
+  /** The name it was set under: STATE (https), PLAIN_STATE (http loopback). */
+  stateName: string;
 }
 
 /** GET the login route and read the AuthnRequest back, whatever the binding. */
 export async function startLogin(app: FastifyInstance, url: string, cookie?: string): Promise<StartedLogin> {
   const res = await app.inject({ method: 'GET', url, ...(cookie ? { headers: { cookie } } : {}) });
-  const state = cookieValue(res, STATE);
-  assert.ok(state, `login should set ${STATE}: ${res.statusCode} ${res.body.slice(0, 300)}`);
+  const stateName = setCookieLine(res, STATE) !== undefined ? STATE : PLAIN_STATE;
+  const state = cookieValue(res, stateName);
+  assert.ok(state, `login should set ${STATE} (https) or ${PLAIN_STATE} (http): ${res.statusCode} ${res.body.slice(0, 300)}`);
   if (res.statusCode === 302) {
     const location = new URL(String(res.headers.location));
     const SAMLRequest = location.searchParams.get('SAMLRequest') ?? undefined;
     const RelayState = location.searchParams.get('RelayState') ?? undefined;
     const request = parseAuthnRequest({ ...(SAMLRequest ? { SAMLRequest } : {}), ...(RelayState ? { RelayState } : {}) }, 'HTTPRedirect');
-    return { res, request, relayState: RelayState, state };
+    return { res, request, relayState: RelayState, state, stateName };
   }
   assert.equal(res.statusCode, 200, 'HTTP-POST binding answers an auto-submit page');
   const field = (name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(res.body)?.[1];
   const SAMLRequest = field('SAMLRequest');
   const RelayState = field('RelayState');
   const request = parseAuthnRequest({ ...(SAMLRequest ? { SAMLRequest } : {}), ...(RelayState ? { RelayState } : {}) }, 'HTTPPost');
-  return { res, request, relayState: RelayState, state };
+  return { res, request, relayState: RelayState, state, stateName };
 }
 
 /** A signed response answering `request` (audience, destination, recipient and InResponseTo taken from it). */
@@ -217,13 +223,15 @@ export async function postAcs(
   url: string,
   fields: Record<string, string | undefined>,
   state?: string,
+  /** The state cookie's name: STATE unless the app's public URL is http. */
+  stateName: string = STATE,
 ): Promise<LightMyRequestResponse> {
   const form = new URLSearchParams();
   for (const [k, v] of Object.entries(fields)) if (v !== undefined) form.set(k, v);
   return app.inject({
     method: 'POST',
     url,
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(state ? { cookie: `${STATE}=${state}` } : {}) },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(state ? { cookie: `${stateName}=${state}` } : {}) },
     payload: form.toString(),
   });
 }
@@ -236,7 +244,7 @@ export async function signIn(
   const path = `/saml/${opts.connector ?? 'default/demo'}`;
   const login = await startLogin(h.app, `${path}/login?rd=${encodeURIComponent(opts.rd ?? '/app')}`);
   const samlResponse = answer(h.idp, login.request, opts.response);
-  const acs = await postAcs(h.app, `${path}/acs`, { SAMLResponse: samlResponse, RelayState: login.relayState }, login.state);
+  const acs = await postAcs(h.app, `${path}/acs`, { SAMLResponse: samlResponse, RelayState: login.relayState }, login.state, login.stateName);
   return { acs, login, samlResponse };
 }
 

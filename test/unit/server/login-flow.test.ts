@@ -6,6 +6,7 @@ import { describe, test } from '@jest/globals';
 import { onCleanup } from '../../support/cleanup.ts';
 import { bindingManifest, connectorManifest } from './manifests.ts';
 import {
+  PLAIN_STATE,
   SESSION,
   STATE,
   answer,
@@ -159,22 +160,25 @@ describe('SP-initiated login, end to end', () => {
 });
 
 describe('session cookie attributes follow the public URL and --cookie-domain', () => {
-  const cases: { name: string; o: HarnessOptions; secure: boolean; domain?: string }[] = [
-    { name: 'http loopback: no Secure', o: { publicURL: 'http://127.0.0.1:8080' }, secure: false },
-    { name: 'https: Secure', o: { publicURL: 'https://sp.example.test' }, secure: true },
-    { name: 'cookie domain', o: { publicURL: 'https://sp.example.test', cookieDomain: 'example.test' }, secure: true, domain: 'example.test' },
+  const cases: { name: string; o: HarnessOptions; secure: boolean; domain?: string; stateName: string }[] = [
+    { name: 'http loopback: no Secure', o: { publicURL: 'http://127.0.0.1:8080' }, secure: false, stateName: PLAIN_STATE },
+    { name: 'https: Secure', o: { publicURL: 'https://sp.example.test' }, secure: true, stateName: STATE },
+    { name: 'cookie domain', o: { publicURL: 'https://sp.example.test', cookieDomain: 'example.test' }, secure: true, domain: 'example.test', stateName: STATE },
   ];
   for (const c of cases) {
     test(c.name, async () => {
       const h = await harness(c.o);
       onCleanup(() => h.close());
       const login = await startLogin(h.app, '/saml/default/demo/login?rd=/x');
-      // The state cookie is SameSite=None and so always Secure, even on http loopback.
-      const state = cookieAttributes(setCookieLine(login.res, STATE)!);
+      // The state cookie is SameSite=None and so always Secure, even on http
+      // loopback; __Host-sso_state on https, sso_state on http.
+      assert.equal(login.stateName, c.stateName);
+      const state = cookieAttributes(setCookieLine(login.res, c.stateName)!);
       assert.equal(state.samesite, 'None');
       assert.ok('secure' in state);
       assert.equal(state.domain, undefined, 'the state cookie stays on this host');
-      const acs = await postAcs(h.app, '/saml/default/demo/acs', { SAMLResponse: answer(h.idp, login.request), RelayState: login.relayState }, login.state);
+      assert.equal(state.path, '/');
+      const acs = await postAcs(h.app, '/saml/default/demo/acs', { SAMLResponse: answer(h.idp, login.request), RelayState: login.relayState }, login.state, login.stateName);
       assert.equal(acs.statusCode, 303, acs.body);
       const attrs = cookieAttributes(setCookieLine(acs, SESSION)!);
       assert.equal('secure' in attrs, c.secure);

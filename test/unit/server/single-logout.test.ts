@@ -17,7 +17,8 @@ import { SIG } from '../../../src/saml/algorithms.ts';
 import { formatSamlTime } from '../../../src/saml/time.ts';
 import { NS } from '../../../src/saml/xml.ts';
 import { IDP_ENTITY_ID } from '../../support/saml-fixtures.ts';
-import { SESSION, STATE, cookieValue, jwtPayload, setCookieLine, signIn, startHarness, type Harness } from './harness.ts';
+import { decodeState } from '../../../src/session/state-cookie.ts';
+import { PLAIN_STATE, SESSION, STATE, cookieValue, jwtPayload, setCookieLine, setCookies, signIn, startHarness, type Harness } from './harness.ts';
 import { bindingManifest, connectorManifest } from './manifests.ts';
 
 const IDP_SLO = 'https://idp.example.test/slo';
@@ -333,7 +334,7 @@ async function spLogout(h: Harness, token: string, rd = '/bye', extraCookie = ''
   const { xml, url } = messageAt(String(res.headers.location), 'SAMLRequest');
   assert.equal(`${url.origin}${url.pathname}`, IDP_SLO);
   const state = cookieValue(res, STATE);
-  assert.ok(state, 'a pending logout is kept in sso_state');
+  assert.ok(state, `a pending logout is kept in ${STATE}`);
   return { res, xml, relayState: url.searchParams.get('RelayState') ?? '', state };
 }
 
@@ -364,7 +365,7 @@ test('/auth/logout ends the session here, sends a LogoutRequest to the IdP, and 
   });
   assert.equal(back.statusCode, 303, back.body);
   assert.equal(back.headers.location, '/bye');
-  assert.match(setCookieLine(back, STATE) ?? '', /^sso_state=;/, 'the pending logout is spent');
+  assert.match(setCookieLine(back, STATE) ?? '', /^__Host-sso_state=;/, 'the pending logout is spent');
   assert.ok(await metric(h, /sso_logouts_total\{namespace="default",connector="demo",initiator="sp",result="success",reason="Success"\} 1/));
 
   // The same answer again, with the browser's cookies as they are now: nothing pending any more.
@@ -449,7 +450,7 @@ test('an IdP that drops RelayState is matched to the pending logout by InRespons
   const back = await h.app.inject({ method: 'GET', url: `${SLO_PATH}?${redirectQuery('SAMLResponse', logoutResponseXml(h, requestId))}`, headers: { cookie: `${STATE}=${out.state}` } });
   assert.equal(back.statusCode, 303, back.body);
   assert.equal(back.headers.location, '/gone');
-  assert.match(setCookieLine(back, STATE) ?? '', /^sso_state=;/);
+  assert.match(setCookieLine(back, STATE) ?? '', /^__Host-sso_state=;/);
 });
 
 test('GET /auth/logout from another site ends the session here only; the same site, or POST, also at the IdP', async () => {
@@ -479,4 +480,33 @@ test('our LogoutRequest echoes the NameQualifier and SPNameQualifier the IdP put
     out.xml,
     /<saml:NameID NameQualifier="https:\/\/idp\.example\.test\/metadata" SPNameQualifier="https:\/\/sp\.example\.test\/saml\/default\/demo\/metadata" Format="urn:oasis:names:tc:SAML:1\.1:nameid-format:emailAddress">alice@example\.com<\/saml:NameID>/,
   );
+});
+
+test('a pending logout under the old name sso_state (started before the upgrade) still completes, and the old cookie is expired', async () => {
+  const h = await harness();
+  onCleanup(() => h.close());
+  const out = await spLogout(h, await session(h, '_upgrade'), '/was-pending');
+  const requestId = attrOf(out.xml, 'ID')!;
+  // The old release set the same value under `sso_state`.
+  const back = await h.app.inject({
+    method: 'GET',
+    url: `${SLO_PATH}?${redirectQuery('SAMLResponse', logoutResponseXml(h, requestId), { relayState: out.relayState })}`,
+    headers: { cookie: `${PLAIN_STATE}=${out.state}` },
+  });
+  assert.equal(back.statusCode, 303, back.body);
+  assert.equal(back.headers.location, '/was-pending');
+  assert.match(setCookieLine(back, STATE) ?? '', /^__Host-sso_state=; Max-Age=0;/, 'written under the new name (nothing left: deleted)');
+  assert.equal(setCookieLine(back, PLAIN_STATE), 'sso_state=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=None', 'the old cookie is expired, host-only as it was set');
+});
+
+test('/auth/logout beside a login started before the upgrade: one session line, both pending entries under __Host-sso_state, the old cookie expired', async () => {
+  const h = await harness();
+  onCleanup(() => h.close());
+  const token = await session(h, '_both');
+  const login = await h.app.inject({ method: 'GET', url: '/saml/default/demo/login?rd=/x' });
+  const out = await spLogout(h, token, '/bye', `; ${PLAIN_STATE}=${cookieValue(login, STATE)!}`);
+  assert.equal(setCookies(out.res).filter((l) => l.startsWith(`${SESSION}=`)).length, 1, JSON.stringify(setCookies(out.res)));
+  assert.equal(setCookieLine(out.res, PLAIN_STATE), 'sso_state=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=None');
+  const entries = decodeState(out.state, h.keys.stateKey);
+  assert.deepEqual(entries.map((e) => e.k ?? 'login'), ['login', 'logout']);
 });

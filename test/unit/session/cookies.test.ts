@@ -1,17 +1,27 @@
 import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import {
+  HOST_STATE_COOKIE,
+  PLAIN_STATE_COOKIE,
   SESSION_COOKIE,
-  STATE_COOKIE,
   parseCookies,
   serializeCookie,
   sessionCookieOptions,
+  stateCookieName,
   stateCookieOptions,
 } from '../../../src/session/cookies.ts';
 
 test('cookie names', () => {
   assert.equal(SESSION_COOKIE, 'sso_session');
-  assert.equal(STATE_COOKIE, 'sso_state');
+  assert.equal(HOST_STATE_COOKIE, '__Host-sso_state');
+  assert.equal(PLAIN_STATE_COOKIE, 'sso_state');
+});
+
+test('the state cookie is __Host-sso_state on https, sso_state on loopback http', () => {
+  assert.equal(stateCookieName('https://sso.example.com'), '__Host-sso_state');
+  assert.equal(stateCookieName('https://example.com/sso'), '__Host-sso_state');
+  assert.equal(stateCookieName('http://localhost:8080'), 'sso_state');
+  assert.equal(stateCookieName('http://127.0.0.1:8080'), 'sso_state');
 });
 
 test('session cookie options follow the public URL scheme and cookie domain', () => {
@@ -32,8 +42,9 @@ test('session cookie options follow the public URL scheme and cookie domain', ()
   });
 });
 
-test('state cookie options: SameSite=None, always Secure, 10 minutes', () => {
+test('state cookie options: SameSite=None, always Secure, Path=/, never a Domain, 10 minutes', () => {
   assert.deepEqual(stateCookieOptions('http://localhost:8080'), { httpOnly: true, sameSite: 'none', secure: true, path: '/', maxAge: 600 });
+  assert.deepEqual(stateCookieOptions('https://sso.example.com/prefix'), { httpOnly: true, sameSite: 'none', secure: true, path: '/', maxAge: 600 });
 });
 
 test('serializeCookie', () => {
@@ -43,8 +54,12 @@ test('serializeCookie', () => {
     'sso_session=eyJ.abc-_.sig; Max-Age=3600; Domain=.example.com; Path=/; HttpOnly; Secure; SameSite=Lax',
   );
   assert.equal(
-    serializeCookie(STATE_COOKIE, 'v1.x.y', stateCookieOptions('http://localhost:8080')),
+    serializeCookie(PLAIN_STATE_COOKIE, 'v1.x.y', stateCookieOptions('http://localhost:8080')),
     'sso_state=v1.x.y; Max-Age=600; Path=/; HttpOnly; Secure; SameSite=None',
+  );
+  assert.equal(
+    serializeCookie(HOST_STATE_COOKIE, 'v1.x.y', stateCookieOptions('https://sso.example.com')),
+    '__Host-sso_state=v1.x.y; Max-Age=600; Path=/; HttpOnly; Secure; SameSite=None',
   );
   assert.equal(serializeCookie(SESSION_COOKIE, '', { ...opts, maxAge: 0 }).startsWith('sso_session=; Max-Age=0;'), true);
 });
@@ -60,6 +75,17 @@ test('serializeCookie refuses injection', () => {
   assert.throws(() => serializeCookie('a', 'v', { ...opts, maxAge: -1 }), TypeError);
   assert.throws(() => serializeCookie('a', 'v', { ...opts, maxAge: 1.5 }), TypeError);
   assert.throws(() => serializeCookie('a', 'v', { ...opts, secure: false }), /SameSite=None requires Secure/);
+});
+
+test('serializeCookie refuses a prefixed cookie the browser would drop', () => {
+  const opts = stateCookieOptions('https://sso.example.com');
+  const lax = { ...opts, sameSite: 'lax' as const };
+  assert.throws(() => serializeCookie(HOST_STATE_COOKIE, 'v', { ...opts, domain: 'example.com' }), /requires Path=\/ and no Domain/);
+  assert.throws(() => serializeCookie(HOST_STATE_COOKIE, 'v', { ...opts, path: '/saml' }), /requires Path=\/ and no Domain/);
+  assert.throws(() => serializeCookie(HOST_STATE_COOKIE, 'v', { ...lax, secure: false }), /requires Secure/);
+  assert.throws(() => serializeCookie('__HOST-x', 'v', { ...opts, domain: 'example.com' }), /requires Path=\/ and no Domain/, 'prefixes are case-insensitive');
+  assert.throws(() => serializeCookie('__Secure-x', 'v', { ...lax, secure: false }), /requires Secure/);
+  assert.equal(serializeCookie('__Secure-x', 'v', { ...opts, domain: 'example.com' }).includes('Domain=example.com'), true, '__Secure- allows a Domain');
 });
 
 test('parseCookies', () => {

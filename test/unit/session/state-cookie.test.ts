@@ -11,7 +11,7 @@ import {
   takePending,
   type PendingLogin,
 } from '../../../src/session/state-cookie.ts';
-import { STATE_COOKIE, serializeCookie, stateCookieOptions } from '../../../src/session/cookies.ts';
+import { HOST_STATE_COOKIE, serializeCookie, stateCookieOptions } from '../../../src/session/cookies.ts';
 
 const KEY = new Uint8Array(randomBytes(32));
 const T0 = new Date('2030-01-01T00:00:00Z');
@@ -125,14 +125,14 @@ test('rd longer than 2048 characters is refused; 2048 is accepted', () => {
   assert.throws(() => createPending({ rid: 'r', c: 'a/b', rd: '/a\r\nSet-Cookie: x' }, T0), RangeError);
 });
 
-test('8 entries with long rd values keep the Set-Cookie header well under 4 KB', () => {
+test('8 entries with long rd values keep the Set-Cookie header (with the longer __Host- name) well under 4 KB', () => {
   // Realistic: long but similar URLs compress well, so all 8 fit.
   let list: PendingLogin[] = [];
   for (let i = 0; i < 8; i++) {
     list = addPending(list, pending(i, `https://app.example.com/reports/2030/q${i}?filter=${'region-eu-west,'.repeat(60)}&page=${i}`), T0);
   }
   let value = encodeState(list, KEY);
-  let header = serializeCookie(STATE_COOKIE, value, stateCookieOptions('https://sso.example.com'));
+  let header = serializeCookie(HOST_STATE_COOKIE, value, stateCookieOptions('https://sso.example.com'));
   assert.ok(header.length < 4000, `header is ${header.length} bytes`);
   assert.equal(decodeState(value, KEY, T0).length, 8);
 
@@ -143,7 +143,7 @@ test('8 entries with long rd values keep the Set-Cookie header well under 4 KB',
     list = addPending(list, pending(i, '/' + randomBytes(1536).toString('base64url').slice(0, 2047)), T0);
   }
   value = encodeState(list, KEY);
-  header = serializeCookie(STATE_COOKIE, value, stateCookieOptions('https://sso.example.com'));
+  header = serializeCookie(HOST_STATE_COOKIE, value, stateCookieOptions('https://sso.example.com'));
   assert.ok(header.length < 4000, `header is ${header.length} bytes`);
   const decoded = decodeState(value, KEY, T0);
   assert.ok(decoded.length >= 1);
