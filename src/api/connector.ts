@@ -39,22 +39,86 @@ const IdpCertificate = Type.Object(
   },
 );
 
-const SamlIdp = Type.Object(
+/** https, or http on a loopback host (a provider on the same machine, tests). */
+const SECURE_URL_RULE: CelRule = {
+  rule: "self.startsWith('https://') || self.matches('^http://(127\\\\.0\\\\.0\\\\.1|localhost|\\\\[::1\\\\])(:[0-9]+)?(/.*)?$')",
+  message: 'must be an https:// URL (http:// only on 127.0.0.1, localhost or [::1])',
+};
+
+const ConfigMapKeySelector = Type.Object(
   {
-    entityID: Type.String({ description: 'IdP issuer (EntityID).', minLength: 1, maxLength: 1024 }),
-    ssoURL: HttpURL('Where AuthnRequests are sent (SAML login endpoint).'),
-    ssoBinding: Type.Optional(
-      StringEnum(['HTTPRedirect', 'HTTPPost'] as const, {
-        description: 'How AuthnRequests are sent: HTTPRedirect or HTTPPost.',
-        default: 'HTTPRedirect',
+    name: Dns1123Subdomain('Name of a ConfigMap in the same namespace.'),
+    key: Type.String({
+      description: 'Key inside the ConfigMap.',
+      minLength: 1,
+      maxLength: 253,
+      pattern: '^[-._a-zA-Z0-9]+$',
+      errorMessage: "must consist of alphanumeric characters, '-', '_' or '.'",
+    }),
+  },
+  { additionalProperties: false, description: 'A key of a ConfigMap in the same namespace.' },
+);
+
+const IdpMetadataSource = Type.Object(
+  {
+    url: Type.Optional(
+      Type.String({
+        description:
+          "The IdP's metadata discovery endpoint: fetched and refreshed in reconcile (never on a sign-in), every refreshInterval or sooner when the document's cacheDuration or validUntil says so; the last good copy is kept while the IdP is down or answers with an invalid document.",
+        minLength: 1,
+        maxLength: 2048,
+        ...rules(SECURE_URL_RULE),
       }),
     ),
-    sloURL: Type.Optional(HttpURL('IdP single-logout endpoint.')),
-    certificates: Type.Array(IdpCertificate, {
-      description: 'Certificates the IdP signs with; each is tried in turn, so listing an additional one allows seamless rotation.',
-      minItems: 1,
-      maxItems: 16,
-    }),
+    configMapRef: Type.Optional(ConfigMapKeySelector),
+    secretRef: Type.Optional(SecretKeySelector),
+    refreshInterval: Type.Optional(Duration('How often the metadata url is fetched again (default 1h).')),
+    signingCertificates: Type.Optional(
+      Type.Array(IdpCertificate, {
+        description:
+          'Certificates that sign the metadata document (a federation or the IdP itself): when given, a document not signed by one of them is refused. Without them an unsigned document is accepted, and the MetadataUnsigned condition says so.',
+        minItems: 1,
+        maxItems: 16,
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      "The IdP's SAML metadata: an uploaded file (configMapRef or secretRef) or its discovery endpoint (url). It fills entityID, ssoURL and ssoBinding, sloURL, the signing certificates (every one published, so an announced next key works at once) and the NameID format; fields given in idp override it.",
+    ...rules(
+      {
+        rule: '(has(self.url) ? 1 : 0) + (has(self.configMapRef) ? 1 : 0) + (has(self.secretRef) ? 1 : 0) == 1',
+        message: 'exactly one of url, configMapRef or secretRef must be set',
+      },
+      { rule: '!has(self.refreshInterval) || has(self.url)', message: 'refreshInterval applies to url only', fieldPath: '.refreshInterval' },
+      {
+        rule: "!has(self.refreshInterval) || duration(self.refreshInterval) >= duration('5s')",
+        message: 'refreshInterval must be at least 5s',
+        fieldPath: '.refreshInterval',
+      },
+    ),
+  },
+);
+
+const SamlIdp = Type.Object(
+  {
+    entityID: Type.Optional(Type.String({ description: 'IdP issuer (EntityID); from metadata when absent; picks the entity of an aggregate metadata document.', minLength: 1, maxLength: 1024 })),
+    ssoURL: Type.Optional(HttpURL('Where AuthnRequests are sent (SAML login endpoint); from metadata when absent.')),
+    ssoBinding: Type.Optional(
+      StringEnum(['HTTPRedirect', 'HTTPPost'] as const, {
+        description: 'How AuthnRequests are sent: HTTPRedirect or HTTPPost (default HTTPRedirect, or the binding of the metadata endpoint).',
+      }),
+    ),
+    sloURL: Type.Optional(HttpURL('IdP single-logout endpoint; from metadata when absent.')),
+    certificates: Type.Optional(
+      Type.Array(IdpCertificate, {
+        description: 'Certificates the IdP signs with; each is tried in turn, so listing an additional one allows seamless rotation. From metadata when absent.',
+        minItems: 1,
+        maxItems: 16,
+      }),
+    ),
+    metadata: Type.Optional(IdpMetadataSource),
     fingerprints: Type.Optional(
       Type.Array(
         Type.String({
@@ -63,14 +127,22 @@ const SamlIdp = Type.Object(
           errorMessage: 'must be sha256: followed by 64 hex digits (colons and upper case allowed)',
         }),
         {
-          description: 'Optional pins: a certificate is trusted only if its SHA-256 fingerprint (sha256:<hex>) is listed.',
+          description: 'Optional pins: a certificate (given or from metadata) is trusted only if its SHA-256 fingerprint (sha256:<hex>) is listed.',
           maxItems: 16,
           'x-kubernetes-list-type': 'set',
         },
       ),
     ),
   },
-  { additionalProperties: false, description: 'The identity provider.' },
+  {
+    additionalProperties: false,
+    description: 'The identity provider.',
+    ...rules({
+      rule: 'has(self.metadata) || (has(self.entityID) && has(self.ssoURL) && has(self.certificates))',
+      message: 'give entityID, ssoURL and certificates, or metadata to fill them',
+      reason: 'FieldValueRequired',
+    }),
+  },
 );
 
 const SamlSecurity = Type.Object(
@@ -82,6 +154,13 @@ const SamlSecurity = Type.Object(
       }),
     ),
     allowSHA1: Type.Optional(Type.Boolean({ description: 'Accept SHA-1 signatures.', default: false })),
+    allowLegacyEncryption: Type.Optional(
+      Type.Boolean({
+        description:
+          'Accept assertions encrypted with AES-CBC content encryption or RSA-1_5 key transport (for a legacy IdP; both are open to padding-oracle attacks). Shown as the LegacyEncryptionAllowed condition.',
+        default: false,
+      }),
+    ),
     maxResponseBytes: Type.Optional(
       Type.Integer({
         description: 'Largest SAMLResponse accepted, in bytes (decoded).',
@@ -155,6 +234,26 @@ const SamlSp = Type.Object(
     signAuthnRequests: Type.Optional(
       Type.Boolean({ description: 'Sign AuthnRequests with the key of signingKeySecretRef (AuthnRequestsSigned in the SP metadata).', default: false }),
     ),
+    encryptionKeySecretRef: Type.Optional(
+      Type.Object(
+        { name: Dns1123Subdomain('Name of a kubernetes.io/tls Secret in the same namespace (keys tls.key and tls.crt).') },
+        {
+          additionalProperties: false,
+          description:
+            'The SP encryption key (RSA, 2048 bits or more): the IdP encrypts assertions to its certificate, published in the SP metadata as KeyDescriptor use="encryption".',
+        },
+      ),
+    ),
+    nextEncryptionKeySecretRef: Type.Optional(
+      Type.Object(
+        { name: Dns1123Subdomain('Name of a kubernetes.io/tls Secret in the same namespace (keys tls.key and tls.crt).') },
+        {
+          additionalProperties: false,
+          description:
+            'The next SP encryption key, during a rotation: published in the SP metadata beside the current one and tried in turn, so the IdP may switch to it at any time; then make it encryptionKeySecretRef.',
+        },
+      ),
+    ),
   },
   {
     additionalProperties: false,
@@ -172,6 +271,12 @@ const SamlSp = Type.Object(
         message: 'signAuthnRequests needs signingKeySecretRef',
         reason: 'FieldValueRequired',
         fieldPath: '.signingKeySecretRef',
+      },
+      {
+        rule: '!has(self.nextEncryptionKeySecretRef) || has(self.encryptionKeySecretRef)',
+        message: 'nextEncryptionKeySecretRef needs encryptionKeySecretRef',
+        reason: 'FieldValueRequired',
+        fieldPath: '.encryptionKeySecretRef',
       },
     ),
   },
@@ -214,6 +319,13 @@ const Saml = Type.Object(
     idp: SamlIdp,
     security: Type.Optional(SamlSecurity),
     sp: Type.Optional(SamlSp),
+    encryption: Type.Optional(
+      StringEnum(['None', 'Optional', 'Required'] as const, {
+        description:
+          'Encrypted assertions (the "Encrypted SAML 2.0" method): None refuses them; Optional accepts plain and encrypted ones; Required refuses a plain assertion. Optional and Required need sp.encryptionKeySecretRef.',
+        default: 'None',
+      }),
+    ),
     clockSkew: Type.Optional(Duration('Tolerance for IdP clock differences.', '60s')),
     userIdentity: Type.Optional(
       Type.Object(
@@ -238,14 +350,18 @@ const Saml = Type.Object(
       }),
     ),
   },
-  { additionalProperties: false, description: 'SAML 2.0 settings; required when protocol is SAML2.' },
+  {
+    additionalProperties: false,
+    description: 'SAML 2.0 settings; required when protocol is SAML2.',
+    ...rules({
+      rule: "!has(self.encryption) || self.encryption == 'None' || (has(self.sp) && has(self.sp.encryptionKeySecretRef))",
+      message: 'encryption Optional or Required needs sp.encryptionKeySecretRef',
+      reason: 'FieldValueRequired',
+      fieldPath: '.sp.encryptionKeySecretRef',
+    }),
+  },
 );
 
-/** https, or http on a loopback host (a provider on the same machine, tests). */
-const SECURE_URL_RULE: CelRule = {
-  rule: "self.startsWith('https://') || self.matches('^http://(127\\\\.0\\\\.0\\\\.1|localhost|\\\\[::1\\\\])(:[0-9]+)?(/.*)?$')",
-  message: 'must be an https:// URL (http:// only on 127.0.0.1, localhost or [::1])',
-};
 
 /** Authorize parameters an admin may add; the ones the flow itself sets (state, nonce, PKCE, redirect_uri, ...) are never among them. */
 export const OIDC_AUTHORIZE_PARAMETERS = ['prompt', 'acr_values', 'login_hint', 'max_age', 'ui_locales', 'display', 'hd', 'domain_hint', 'organization', 'resource', 'audience'] as const;
@@ -530,6 +646,19 @@ export const SsoConnectorStatus = Type.Object(
           { additionalProperties: false },
         ),
         { description: 'IdP certificates currently trusted.' },
+      ),
+    ),
+    idpMetadata: Type.Optional(
+      Type.Object(
+        {
+          source: Type.String({ description: 'Where the IdP metadata in use came from: its url, configmap/<name>#<key> or secret/<name>#<key>.' }),
+          entityID: Type.String({ description: 'The IdP entity the metadata describes.' }),
+          fetchedAt: Type.Optional(Type.String({ description: 'When the copy in use was fetched (url).', format: 'date-time' })),
+          validUntil: Type.Optional(Type.String({ description: 'The validUntil of the copy in use: the connector stops serving with it then.', format: 'date-time' })),
+          signedBy: Type.Optional(Type.String({ description: 'sha256:<hex> fingerprint of the certificate that signed the metadata, when it was signed.' })),
+          filled: Type.Array(Type.String(), { description: 'The idp fields taken from the metadata (the others were given in the spec).' }),
+        },
+        { additionalProperties: false, description: 'SAML: the IdP metadata in use (saml.idp.metadata).' },
       ),
     ),
   },

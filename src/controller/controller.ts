@@ -22,7 +22,8 @@ import type { SsoConnector, UserBinding } from '../api/index.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { forgetConnector, setIdpCertificates } from '../metrics/metrics.ts';
 import type { Store, StoreEvent, StoredObject } from '../store/types.ts';
-import { compileConnector, connectorURLs, referencedSecretNames, type SecretLookup } from './compile-connector.ts';
+import { compileConnector, connectorURLs, referencedConfigMapNames, referencedSecretNames, type SecretLookup } from './compile-connector.ts';
+import { MetadataFetcher, type FetchedMetadata } from '../saml/metadata-fetcher.ts';
 import { type ConditionInput, mergeConditions, type Condition } from './conditions.ts';
 import type { BindingPhase, ConnectorRuntime, Registry } from './registry.ts';
 import type { QueueStats } from '../metrics/metrics.ts';
@@ -42,6 +43,8 @@ export interface ControllerOptions {
   now?: () => Date;
   /** OIDC discovery (default: openid-client over the network, refreshed hourly). */
   discovery?: OidcDiscovery;
+  /** IdP metadata urls (default: fetched over the network). */
+  metadataFetcher?: MetadataFetcher;
 }
 
 const CONNECTOR = 'SsoConnector';
@@ -62,6 +65,14 @@ export class Controller {
   readonly #pendingInterest = new Map<string, string[]>();
   /** connector key -> secret index keys it is listed under, to unindex on change. */
   readonly #connectorSecrets = new Map<string, string[]>();
+  /** The same three for ConfigMaps (an IdP metadata file). */
+  readonly #configMapIndex = new Map<string, Set<string>>();
+  readonly #pendingConfigMapInterest = new Map<string, string[]>();
+  readonly #connectorConfigMaps = new Map<string, string[]>();
+  /** IdP metadata urls, fetched apart from reconciles (saml/metadata-fetcher.ts). */
+  readonly #metadata: MetadataFetcher;
+  /** connector key -> the last copy of its metadata url that passed every check. */
+  readonly #lastGoodMetadata = new Map<string, FetchedMetadata>();
   readonly #conditions = new Map<string, Condition[]>();
   /** Connectors the store holds, as last told by its events: bindings need a second look only when this set changes. */
   readonly #connectorsInStore = new Set<string>();
@@ -102,6 +113,21 @@ export class Controller {
           this.#discovery.retain(inUse);
         },
       });
+    // An IdP's metadata changed, appeared or failed: the same, for SAML connectors.
+    this.#metadata =
+      options.metadataFetcher ??
+      new MetadataFetcher({
+        logger: options.logger,
+        onChange: (url) => {
+          const inUse = new Set<string>();
+          for (const c of this.#o.store.list(CONNECTOR) as unknown as SsoConnector[]) {
+            const u = c.spec.saml?.idp.metadata?.url;
+            if (u !== undefined) inUse.add(u);
+            if (u === url) this.#queue.add(keyOf(CONNECTOR, c as unknown as StoredObject), 'trust');
+          }
+          this.#metadata.retain(inUse);
+        },
+      });
   }
 
   /**
@@ -128,6 +154,7 @@ export class Controller {
     this.#queue.stop();
     this.#bindingStatus.stop();
     this.#discovery.stop();
+    this.#metadata.stop();
     await this.#o.store.stop();
   }
 
@@ -195,6 +222,9 @@ export class Controller {
       }
       case 'Secret':
         for (const key of this.#secretIndex.get(`${ns}/${obj.metadata.name}`) ?? []) this.#queue.add(key, 'trust');
+        break;
+      case 'ConfigMap':
+        for (const key of this.#configMapIndex.get(`${ns}/${obj.metadata.name}`) ?? []) this.#queue.add(key, 'trust');
         break;
       case BINDING:
         this.#bindingChanged(ns, obj.metadata.name);
@@ -267,6 +297,32 @@ export class Controller {
     return { value: Buffer.from(b64, 'base64').toString('utf8') };
   };
 
+  #configMapLookup: SecretLookup = (namespace, name, key) => {
+    const c = this.#o.store.get('ConfigMap', namespace, name);
+    if (!c) return { missing: 'SecretNotFound' };
+    const v = c.data?.[key];
+    return v === undefined ? { missing: 'SecretKeyNotFound' } : { value: v };
+  };
+
+  #interestingConfigMaps(): Set<string> {
+    const keys = new Set<string>();
+    for (const [k, connectors] of this.#configMapIndex) if (connectors.size > 0) keys.add(k);
+    for (const wanted of this.#pendingConfigMapInterest.values()) for (const k of wanted) keys.add(k);
+    return keys;
+  }
+
+  #indexConfigMaps(connectorKey: string, namespace: string, names: readonly string[]): void {
+    for (const old of this.#connectorConfigMaps.get(connectorKey) ?? []) this.#configMapIndex.get(old)?.delete(connectorKey);
+    const keys = names.map((n) => `${namespace}/${n}`);
+    for (const k of keys) {
+      let set = this.#configMapIndex.get(k);
+      if (!set) this.#configMapIndex.set(k, (set = new Set()));
+      set.add(connectorKey);
+    }
+    if (keys.length) this.#connectorConfigMaps.set(connectorKey, keys);
+    else this.#connectorConfigMaps.delete(connectorKey);
+  }
+
   #interestingSecrets(): Set<string> {
     const keys = new Set<string>();
     for (const [k, connectors] of this.#secretIndex) if (connectors.size > 0) keys.add(k);
@@ -330,7 +386,10 @@ export class Controller {
       }
       this.#updateConnectorGauge();
       this.#indexSecrets(queueKey, ns, []);
+      this.#indexConfigMaps(queueKey, ns, []);
+      this.#lastGoodMetadata.delete(key);
       await this.#o.store.setInterest?.('Secret', this.#interestingSecrets());
+      await this.#o.store.setInterest?.('ConfigMap', this.#interestingConfigMaps());
       await forgetConnector(this.#o.metrics, ns, name);
       return undefined;
     }
@@ -350,13 +409,37 @@ export class Controller {
         this.#pendingInterest.delete(queueKey);
       }
     }
+    const wantedConfigMaps = referencedConfigMapNames(obj).map((name) => `${ns}/${name}`);
+    if (this.#o.store.setInterest && wantedConfigMaps.some((k) => !this.#configMapIndex.get(k)?.has(queueKey))) {
+      this.#pendingConfigMapInterest.set(queueKey, wantedConfigMaps);
+      try {
+        await this.#o.store.setInterest('ConfigMap', this.#interestingConfigMaps());
+      } finally {
+        this.#pendingConfigMapInterest.delete(queueKey);
+      }
+    }
     const siblings = this.#o.store.list(CONNECTOR, ns) as unknown as SsoConnector[];
-    const out = compileConnector({ connector: obj, secret: this.#secretLookup, publicURL: this.#o.publicURL, siblings, now, discovery: (issuer) => this.#discovery.get(issuer) });
+    const lastGood = this.#lastGoodMetadata.get(key);
+    const out = compileConnector({
+      connector: obj,
+      secret: this.#secretLookup,
+      configMap: this.#configMapLookup,
+      publicURL: this.#o.publicURL,
+      siblings,
+      now,
+      discovery: (issuer) => this.#discovery.get(issuer),
+      idpMetadata: (url, refreshMs) => this.#metadata.get(url, refreshMs),
+      ...(lastGood ? { lastGoodMetadata: lastGood } : {}),
+    });
+    if (out.metadataAccepted) this.#lastGoodMetadata.set(key, out.metadataAccepted);
+    else if (out.metadataURL === undefined) this.#lastGoodMetadata.delete(key);
     const previous = this.#o.registry.current().connectors.get(key);
     this.#o.registry.setConnector(key, out.runtime);
     this.#logTransition(previous, out.runtime, out.conditions);
     this.#indexSecrets(queueKey, ns, out.secretNames);
+    this.#indexConfigMaps(queueKey, ns, out.configMapNames ?? []);
     await this.#o.store.setInterest?.('Secret', this.#interestingSecrets());
+    if (wantedConfigMaps.length > 0 || this.#configMapIndex.size > 0) await this.#o.store.setInterest?.('ConfigMap', this.#interestingConfigMaps());
 
     await setIdpCertificates(this.#o.metrics, ns, name, out.trusted);
     this.#updateConnectorGauge();

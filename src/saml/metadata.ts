@@ -5,6 +5,16 @@ import { BINDING_URN, NAMEID_FORMAT_URN } from './nameid.ts';
 import type { SamlConnectorConfig } from './types.ts';
 import { NS, escapeXml as x } from './xml.ts';
 
+/** Content and key-transport algorithms accepted in encrypted assertions, as published (SAML metadata EncryptionMethod). */
+export const ENCRYPTION_METHODS = [
+  'http://www.w3.org/2009/xmlenc11#aes256-gcm',
+  'http://www.w3.org/2009/xmlenc11#aes128-gcm',
+  'http://www.w3.org/2009/xmlenc11#rsa-oaep',
+  'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p',
+] as const;
+/** Accepted only with saml.security.allowLegacyEncryption. */
+export const LEGACY_ENCRYPTION_METHODS = ['http://www.w3.org/2001/04/xmlenc#aes256-cbc', 'http://www.w3.org/2001/04/xmlenc#aes128-cbc', 'http://www.w3.org/2001/04/xmlenc#rsa-1_5'] as const;
+
 export function buildSpMetadata(cfg: SamlConnectorConfig): string {
   const lines: string[] = [];
   lines.push('<?xml version="1.0" encoding="UTF-8"?>');
@@ -16,6 +26,18 @@ export function buildSpMetadata(cfg: SamlConnectorConfig): string {
     // The certificate of the SP signing key: how the IdP checks our signed requests.
     const der = cfg.spSigning.certPem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, '');
     lines.push(`    <md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="${NS.dsig}"><ds:X509Data><ds:X509Certificate>${der}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>`);
+  }
+  if (cfg.encryption.mode !== 'None') {
+    // The encryption keys (the current one, then the next during a rotation):
+    // the IdP encrypts assertions to one of them, with one of the methods
+    // listed (strongest first; the legacy ones only when allowed).
+    const methods = [...ENCRYPTION_METHODS, ...(cfg.encryption.allowLegacy ? LEGACY_ENCRYPTION_METHODS : [])];
+    for (const k of cfg.encryption.keys) {
+      const der = k.certPem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, '');
+      lines.push(`    <md:KeyDescriptor use="encryption"><ds:KeyInfo xmlns:ds="${NS.dsig}"><ds:X509Data><ds:X509Certificate>${der}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>`);
+      for (const m of methods) lines.push(`      <md:EncryptionMethod Algorithm="${m}"/>`);
+      lines.push('    </md:KeyDescriptor>');
+    }
   }
   if (cfg.sloURL !== undefined) {
     lines.push(`    <md:SingleLogoutService Binding="${BINDING_URN.HTTPRedirect}" Location="${x(cfg.sloURL)}"/>`);

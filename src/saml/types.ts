@@ -43,6 +43,13 @@ export interface SamlConnectorConfig {
   /** The SP's own signing key (saml.sp.signingKeySecretRef): logout messages are signed with it, AuthnRequests with signAuthnRequests. */
   spSigning?: SpSigningKey;
   signAuthnRequests: boolean;
+  /**
+   * Encrypted assertions: None refuses them, Optional accepts plain and
+   * encrypted, Required refuses plain. `keys`: the SP encryption keys
+   * (current first, then the next during a rotation), tried in turn and
+   * published in the SP metadata. `allowLegacy`: AES-CBC and RSA-1_5 too.
+   */
+  encryption: { mode: 'None' | 'Optional' | 'Required'; keys: readonly SpSigningKey[]; allowLegacy: boolean };
   acsParameterStyle: 'RelayState' | 'Query';
   accountID?: string;
   security: {
@@ -68,6 +75,11 @@ export type SamlReason =
   | 'AssertionNotSigned'
   | 'AssertionCountInvalid'
   | 'EncryptedAssertionUnsupported'
+  | 'AssertionNotEncrypted'
+  | 'EncryptedAssertionInvalid'
+  | 'EncryptionAlgorithmNotAllowed'
+  | 'EncryptedIDUnsupported'
+  | 'EncryptedAttributeUnsupported'
   | 'IssuerMismatch'
   | 'AudienceMismatch'
   | 'DestinationMismatch'

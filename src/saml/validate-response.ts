@@ -14,6 +14,7 @@ import {
 } from './assertion-checks.ts';
 import type { CheckContext } from './assertion-checks.ts';
 import { decodeResponse } from './response-decode.ts';
+import { XENC_NS, decryptEncryptedElement } from './xmlenc.ts';
 import { verifyEnvelopedSignature } from './signature.ts';
 import type { SignatureCheck } from './signature.ts';
 import { Rejection, Trail } from './trail.ts';
@@ -63,9 +64,12 @@ async function validate(cfg: SamlConnectorConfig, input: ValidateInput, trail: T
   }
   trail.pass('solicitation', input.expectedInResponseTo === null ? 'unsolicited (allowed)' : 'solicited');
 
-  const assertionEl = singleAssertion(root, trail);
+  const located = locateAssertion(cfg, root, trail);
 
-  const { response, assertion } = verifySignatures(cfg, root, assertionEl, trail);
+  const { response, assertion } = located.encrypted
+    ? uniformly(trail, () => verifySignatures(cfg, root, located.assertion, trail, located.encrypted))
+    : verifySignatures(cfg, root, located.assertion, trail);
+  refuseEncryptedParts(assertion, trail);
 
   const ctx: CheckContext = { cfg, nowMs: input.now.getTime(), skewMs: cfg.clockSkewSeconds * 1000, trail };
   checkIssuers(ctx, response, assertion);
@@ -142,15 +146,118 @@ function checkStatus(root: Element, trail: Trail): void {
   trail.pass('status', 'Success');
 }
 
+/** What the client learns of any failure of the encrypted path (locateAssertion). */
+const UNIFORM_MESSAGE = 'the encrypted assertion could not be decrypted and verified';
+
+/** An EncryptedAssertion as received, and what it decrypted to. */
+interface Encrypted {
+  element: Element;
+  plaintext: string;
+}
+
+/**
+ * The one assertion of the Response: the plain one, or the decrypted content
+ * of the one EncryptedAssertion (saml.encryption Optional or Required).
+ *
+ * Encrypted assertions, what this defends against:
+ * - a decryption oracle (Bleichenbacher on RSA-1_5, Manger on RSA-OAEP, the
+ *   CBC padding oracle of Jager and Somorovsky): a failed decryption, a
+ *   malformed plaintext and a signature that does not verify all answer the
+ *   client with one reason, EncryptedAssertionInvalid (401), and take the
+ *   same path (xmlenc.ts continues with a random key when the key transport
+ *   fails); the step that failed is only in the trail, for the admin's log;
+ * - downgrade: AES-CBC and RSA-1_5 are refused (EncryptionAlgorithmNotAllowed)
+ *   unless saml.security.allowLegacyEncryption is set;
+ * - an attacker who encrypts a forged assertion to our public key: the
+ *   decrypted assertion goes through exactly the checks of a plain one, its
+ *   own signature first (the key that encrypted proves nothing);
+ * - wrapping: exactly one EncryptedAssertion, directly under the Response,
+ *   and then no plain Assertion anywhere; the plaintext must be exactly one
+ *   saml:Assertion (no DOCTYPE, no nested assertion);
+ * - a plain assertion where encryption is Required (AssertionNotEncrypted).
+ */
+function locateAssertion(cfg: SamlConnectorConfig, root: Element, trail: Trail): { assertion: Element; encrypted?: Encrypted } {
+  const encrypted = descendants(root, NS.assertion, 'EncryptedAssertion');
+  if (encrypted.length === 0) {
+    if (cfg.encryption.mode === 'Required') trail.fail('encryption', 'AssertionNotEncrypted', 'the assertion is not encrypted and saml.encryption is Required');
+    return { assertion: singleAssertion(root, trail) };
+  }
+  if (cfg.encryption.mode === 'None') {
+    trail.fail('encryption', 'EncryptedAssertionUnsupported', 'the assertion is encrypted and saml.encryption is None (give sp.encryptionKeySecretRef and set encryption to Optional or Required)');
+  }
+  const direct = childElements(root, NS.assertion, 'EncryptedAssertion');
+  const plain = descendants(root, NS.assertion, 'Assertion');
+  if (encrypted.length !== 1 || direct.length !== 1 || plain.length !== 0) {
+    trail.fail('assertionCount', 'AssertionCountInvalid', `expected exactly one EncryptedAssertion directly in the Response and no plain Assertion, found ${encrypted.length} and ${plain.length}`);
+  }
+  const element = direct[0] as Element;
+  const keys = cfg.encryption.keys.map((k) => ({ privateKey: k.key, fingerprint: k.fingerprint }));
+  const result = decryptEncryptedElement(element, keys, { allowLegacy: cfg.encryption.allowLegacy });
+  if (!result.ok) {
+    if (result.reason === 'EncryptionAlgorithmNotAllowed') trail.fail('decryption', 'EncryptionAlgorithmNotAllowed', result.detail);
+    // The step that failed goes to the trail (the admin's log) only.
+    trail.entries.push({ check: 'decryption', ok: false, detail: `DecryptionFailed: ${result.detail}` });
+    throw new Rejection('EncryptedAssertionInvalid', UNIFORM_MESSAGE);
+  }
+  const assertion = uniformly(trail, () => {
+    const el = decryptedAssertion(result.plaintext, trail);
+    // The decrypted assertion is a document of its own: its IDs are checked as the Response's were.
+    checkUniqueIds(el, trail);
+    return el;
+  });
+  trail.pass('decryption', `${result.contentCipher}, ${result.keyTransport}, key ${result.key}`);
+  trail.pass('assertionCount', '1 (encrypted)');
+  return { assertion, encrypted: { element, plaintext: result.plaintext } };
+}
+
+/** The plaintext of an EncryptedAssertion as an Assertion element: exactly one saml:Assertion with an ID, nothing nested. */
+function decryptedAssertion(plaintext: string, trail: Trail): Element {
+  let el: Element | undefined;
+  try {
+    el = parseXmlStrict(plaintext).documentElement ?? undefined;
+  } catch (err) {
+    if (!(err instanceof XmlParseError)) throw err;
+  }
+  if (!el || el.localName !== 'Assertion' || el.namespaceURI !== NS.assertion || !attr(el, 'ID')) {
+    return trail.fail('decryption', 'MalformedResponse', 'the decrypted content is not one saml:Assertion with an ID');
+  }
+  if (descendants(el, NS.assertion, 'Assertion').length > 0 || descendants(el, NS.assertion, 'EncryptedAssertion').length > 0) {
+    return trail.fail('decryption', 'AssertionCountInvalid', 'the decrypted assertion holds another assertion');
+  }
+  return el;
+}
+
+/**
+ * Runs a step of the encrypted path: any refusal in it becomes
+ * EncryptedAssertionInvalid (401) for the client, its own reason kept in the
+ * trail's detail. See locateAssertion for why.
+ */
+function uniformly<T>(trail: Trail, step: () => T): T {
+  try {
+    return step();
+  } catch (err) {
+    if (!(err instanceof Rejection) || err.reason === 'EncryptedAssertionInvalid') throw err;
+    // The trail's failed entry keeps the step's own reason (`SignatureInvalid: ...`).
+    throw new Rejection('EncryptedAssertionInvalid', UNIFORM_MESSAGE);
+  }
+}
+
+/**
+ * EncryptedID (a NameID encrypted on its own) and EncryptedAttribute are
+ * refused by name rather than read past: a login must not be decided on an
+ * assertion whose identity or attributes were not read.
+ */
+function refuseEncryptedParts(assertion: Element, trail: Trail): void {
+  if (descendants(assertion, NS.assertion, 'EncryptedID').length > 0) trail.fail('encryption', 'EncryptedIDUnsupported', 'the Subject carries an EncryptedID; configure the IdP to encrypt the whole assertion instead');
+  if (descendants(assertion, NS.assertion, 'EncryptedAttribute').length > 0) trail.fail('encryption', 'EncryptedAttributeUnsupported', 'the assertion carries EncryptedAttribute elements; configure the IdP to encrypt the whole assertion instead');
+}
+
 /**
  * Exactly one plain Assertion in the whole document, directly under the
  * Response. Defends against wrapping attacks that add a second (forged or
  * relocated) assertion hoping a reader picks the other one.
  */
 function singleAssertion(root: Element, trail: Trail): Element {
-  if (descendants(root, NS.assertion, 'EncryptedAssertion').length > 0) {
-    trail.fail('assertionCount', 'EncryptedAssertionUnsupported', 'encrypted assertions are not supported yet');
-  }
   const all = descendants(root, NS.assertion, 'Assertion');
   const direct = childElements(root, NS.assertion, 'Assertion');
   if (all.length !== 1 || direct.length !== 1) {
@@ -202,6 +309,7 @@ function verifySignatures(
   root: Element,
   assertionEl: Element,
   trail: Trail,
+  encrypted?: Encrypted,
 ): { response: Element; assertion: Element } {
   const assertionSigned = childElements(assertionEl, NS.dsig, 'Signature').length > 0;
   const responseSigned = childElements(root, NS.dsig, 'Signature').length > 0;
@@ -225,15 +333,33 @@ function verifySignatures(
     assertion = reparse(assertionSig.signedXml, NS.assertion, 'Assertion', assertionID, trail);
   } else if (responseSig.status === 'valid') {
     const signedResponse = reparse(responseSig.signedXml, NS.protocol, 'Response', attr(root, 'ID') ?? '', trail);
-    const inner = childElements(signedResponse, NS.assertion, 'Assertion');
-    if (inner.length !== 1) trail.fail('signedContent', 'AssertionCountInvalid', 'signed Response does not hold exactly one Assertion');
-    assertion = inner[0];
+    if (encrypted) {
+      // The signature covers the ciphertext: the assertion is what the signed
+      // EncryptedAssertion decrypts to, which is the one decrypted already
+      // when both carry the same encrypted key and data.
+      const inner = childElements(signedResponse, NS.assertion, 'EncryptedAssertion');
+      if (inner.length !== 1 || cipherValues(inner[0]!) !== cipherValues(encrypted.element)) {
+        trail.fail('signedContent', 'SignatureInvalid', 'the signed Response does not hold the EncryptedAssertion that was decrypted');
+      }
+      assertion = assertionEl;
+    } else {
+      const inner = childElements(signedResponse, NS.assertion, 'Assertion');
+      if (inner.length !== 1) trail.fail('signedContent', 'AssertionCountInvalid', 'signed Response does not hold exactly one Assertion');
+      assertion = inner[0];
+    }
   }
   if (!assertion || attr(assertion, 'ID') !== assertionID) {
     return trail.fail('signedContent', 'SignatureMissing', 'no signed Assertion content');
   }
   trail.pass('signedContent', assertionSig.status === 'valid' ? 'assertion' : 'response');
   return { response: root, assertion };
+}
+
+/** The CipherValue texts of an encrypted element (its key and its data), in document order. */
+function cipherValues(el: Element): string {
+  return descendants(el, XENC_NS, 'CipherValue')
+    .map((c) => (c.textContent ?? '').replace(/\s+/g, ''))
+    .join('|');
 }
 
 /**

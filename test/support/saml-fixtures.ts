@@ -49,6 +49,7 @@ export function makeConfig(certificates: readonly IdpCertificate[], overrides: C
     acsURL: ACS_URL,
     forceAuthn: false,
     signAuthnRequests: false,
+    encryption: { mode: 'None', keys: [], allowLegacy: false },
     isPassive: false,
     acsParameterStyle: 'RelayState',
     clockSkewSeconds: 60,

@@ -31,9 +31,11 @@ test('defaults are applied to a new object; the input is not modified', () => {
   assert.equal(c.spec.stage, 'Production');
   assert.equal(c.spec.session?.ttl, '8h');
   const saml = c.spec.saml!;
-  assert.equal(saml.idp.ssoBinding, 'HTTPRedirect');
+  // No default in the object: HTTPRedirect unless the IdP metadata names the binding of the endpoint it fills.
+  assert.equal(saml.idp.ssoBinding, undefined);
   assert.equal(saml.clockSkew, '60s');
-  assert.deepEqual(saml.security, { requireSignedAssertions: true, allowSHA1: false, maxResponseBytes: 262144 });
+  assert.deepEqual(saml.security, { requireSignedAssertions: true, allowSHA1: false, allowLegacyEncryption: false, maxResponseBytes: 262144 });
+  assert.equal(saml.encryption, 'None');
   assert.deepEqual(saml.sp, { acsParameterStyle: 'RelayState', forceAuthn: false, isPassive: false, signAuthnRequests: false });
   assert.deepEqual(saml.idpInitiated, { enabled: false });
 });
@@ -180,10 +182,30 @@ test('missing required field and wrong type', () => {
   assert.deepEqual(
     errs.map((e) => [e.path, e.reason]),
     [
-      ['$.spec.saml.idp.entityID', 'MissingField'],
       ['$.spec.saml.security.maxResponseBytes', 'SchemaViolation'],
+      // entityID, ssoURL and certificates are required unless metadata fills them.
+      ['$.spec.saml.idp', 'RuleViolation'],
     ],
   );
+  assert.match(errs[1]!.message, /give entityID, ssoURL and certificates, or metadata to fill them/);
+});
+
+test('saml.idp.metadata: exactly one source; refreshInterval for a url only and at least 5s; url https; it makes entityID, ssoURL and certificates optional', () => {
+  const withMetadata = (metadata: Record<string, unknown>) => {
+    const m = validConnector() as Record<string, any>;
+    m.spec.saml.idp = { metadata };
+    return m;
+  };
+  const c = accepted<SsoConnector>(withMetadata({ url: 'https://idp.example.test/metadata', refreshInterval: '15m' }));
+  assert.equal(c.spec.saml?.idp.metadata?.url, 'https://idp.example.test/metadata');
+  accepted(withMetadata({ configMapRef: { name: 'idp-metadata', key: 'metadata.xml' } }));
+  accepted(withMetadata({ secretRef: { name: 'idp-metadata', key: 'metadata.xml' }, signingCertificates: [{ pem: 'x' }] }));
+  const reasons = (metadata: Record<string, unknown>) => errorsOf(withMetadata(metadata)).map((e) => e.message).join(' | ');
+  assert.match(reasons({ url: 'https://a/x', configMapRef: { name: 'a', key: 'b' } }), /exactly one of url, configMapRef or secretRef/);
+  assert.match(reasons({}), /exactly one of url, configMapRef or secretRef/);
+  assert.match(reasons({ configMapRef: { name: 'a', key: 'b' }, refreshInterval: '1h' }), /refreshInterval applies to url only/);
+  assert.match(reasons({ url: 'https://a/x', refreshInterval: '1s' }), /at least 5s/);
+  assert.match(reasons({ url: 'http://idp.example.test/metadata' }), /must be an https:\/\/ URL/);
 });
 
 test('maxResponseBytes bounds and URL checks', () => {

@@ -209,4 +209,159 @@ describe('compileConnector re-checks what admission checked', () => {
       assert.equal(cond(fresh2, 'CertificateExpiringSoon').status, 'False');
     });
   });
+  describe('SP encryption keys (saml.encryption, saml.sp.encryptionKeySecretRef, nextEncryptionKeySecretRef)', () => {
+    const encrypted = (sp: Record<string, unknown> = {}, saml: Record<string, unknown> = {}) =>
+      connector('e', {}, { encryption: 'Required', sp: { encryptionKeySecretRef: { name: 'sp-enc' }, ...sp }, ...saml });
+    const data = (extra: Record<string, Record<string, string>> = {}) =>
+      secrets({ 'idp-cert': { 'tls.crt': fresh.certPem }, 'sp-enc': { 'tls.crt': second.certPem, 'tls.key': second.keyPem }, ...extra });
+    let ec: SigningIdentity;
+    beforeAll(async () => {
+      ec = await generateSigningIdentity({ commonName: 'ec', algorithm: 'EC', days: 365, notBefore: new Date(now.getTime() - DAY) });
+    });
+
+    it('loads the current and the next key in that order, indexes both Secrets, and keeps key material out of the status', () => {
+      const out = compileConnector({
+        ...base,
+        connector: encrypted({ nextEncryptionKeySecretRef: { name: 'sp-enc-next' } }),
+        secret: data({ 'sp-enc-next': { 'tls.crt': fresh.certPem, 'tls.key': fresh.keyPem } }),
+      });
+      assert.equal(out.runtime.ready, true, JSON.stringify(out.conditions));
+      const enc = out.runtime.saml!.encryption;
+      assert.equal(enc.mode, 'Required');
+      assert.deepEqual(enc.keys.map((k) => k.certPem.trim()), [second.certPem.trim(), fresh.certPem.trim()]);
+      assert.equal(enc.allowLegacy, false);
+      assert.deepEqual(out.secretNames.sort(), ['idp-cert', 'sp-enc', 'sp-enc-next']);
+      assert.equal(out.conditions.find((c) => c.type === 'LegacyEncryptionAllowed'), undefined);
+      assert.ok(!JSON.stringify({ c: out.conditions, f: out.fields, r: out.runtime }).includes('PRIVATE KEY'));
+    });
+
+    const cases: Array<[string, () => Record<string, Record<string, string>>, string]> = [
+      ['a missing Secret', () => ({ 'sp-enc': undefined as never }), 'SecretNotFound'],
+      ['an EC key (RSA-OAEP needs RSA)', () => ({ 'sp-enc': { 'tls.crt': ec.certPem, 'tls.key': ec.keyPem } }), 'EncryptionKeyInvalid'],
+      ['a key that does not match the certificate', () => ({ 'sp-enc': { 'tls.crt': fresh.certPem, 'tls.key': second.keyPem } }), 'EncryptionKeyInvalid'],
+      ['an invalid next key', () => ({ 'sp-enc-next': { 'tls.crt': 'x', 'tls.key': 'y' } }), 'EncryptionKeyInvalid'],
+    ];
+    for (const [what, extra, reason] of cases) {
+      it(`is not Ready with ${what} (${reason})`, () => {
+        const overrides = extra();
+        const map: Record<string, Record<string, string>> = { 'idp-cert': { 'tls.crt': fresh.certPem }, 'sp-enc': { 'tls.crt': second.certPem, 'tls.key': second.keyPem } };
+        for (const [k, v] of Object.entries(overrides)) if (v === undefined) delete map[k]; else map[k] = v;
+        const out = compileConnector({ ...base, connector: encrypted({ nextEncryptionKeySecretRef: { name: 'sp-enc-next' } }), secret: secrets({ 'sp-enc-next': { 'tls.crt': fresh.certPem, 'tls.key': fresh.keyPem }, ...map }) });
+        assert.equal(out.runtime.ready, false);
+        assert.equal(cond(out, 'Ready').reason, reason);
+        assert.ok(!JSON.stringify(out.conditions).includes('PRIVATE'));
+      });
+    }
+
+    it('says so in LegacyEncryptionAllowed when AES-CBC and RSA-1_5 are accepted, and stays Ready', () => {
+      const out = compileConnector({ ...base, connector: encrypted({}, { security: { allowLegacyEncryption: true } }), secret: data() });
+      assert.equal(out.runtime.ready, true);
+      assert.equal(out.runtime.saml!.encryption.allowLegacy, true);
+      const legacy = cond(out, 'LegacyEncryptionAllowed');
+      assert.equal(legacy.status, 'True');
+      assert.match(legacy.message, /padding-oracle/);
+    });
+  });
+  describe('IdP metadata (saml.idp.metadata)', () => {
+    const MD = 'urn:oasis:names:tc:SAML:2.0:metadata';
+    const body = (pem: string) => pem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, '');
+    const doc = (certs: SigningIdentity[], attrs = '') =>
+      `<md:EntityDescriptor xmlns:md="${MD}" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.example.test/md"${attrs}><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">` +
+      certs.map((c) => `<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>${body(c.certPem)}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>`).join('') +
+      `<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.test/slo"/><md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat>` +
+      `<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://idp.example.test/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>`;
+    const fromMetadata = (metadata: Record<string, unknown>, idp: Record<string, unknown> = {}) => {
+      const c = connector('m');
+      (c.spec.saml as Record<string, unknown>).idp = { metadata, ...idp };
+      return c;
+    };
+    const configMaps = (map: Record<string, Record<string, string>>) => secrets(map);
+
+    it('fills entityID, SSO endpoint and binding, SLO, certificates (all of them) and the NameID format from a ConfigMap, and says so in status', () => {
+      const out = compileConnector({
+        ...base,
+        connector: fromMetadata({ configMapRef: { name: 'idp-md', key: 'metadata.xml' } }),
+        secret: secrets({}),
+        configMap: configMaps({ 'idp-md': { 'metadata.xml': doc([fresh, second]) } }),
+      });
+      assert.equal(out.runtime.ready, true, JSON.stringify(out.conditions));
+      const idp = out.runtime.saml!.idp;
+      assert.equal(idp.entityID, 'https://idp.example.test/md');
+      assert.equal(idp.ssoURL, 'https://idp.example.test/sso');
+      assert.equal(idp.ssoBinding, 'HTTPPost');
+      assert.equal(idp.sloURL, 'https://idp.example.test/slo');
+      assert.equal(idp.certificates.length, 2, "the IdP's next key is trusted at once");
+      assert.deepEqual(out.runtime.saml!.nameIDPolicy, { format: 'Persistent' });
+      assert.deepEqual(out.configMapNames, ['idp-md']);
+      assert.equal(cond(out, 'IdPMetadataSynced').status, 'True');
+      assert.equal(cond(out, 'MetadataUnsigned').status, 'True');
+      assert.deepEqual(out.fields.idpMetadata?.filled, ['entityID', 'ssoURL', 'ssoBinding', 'sloURL', 'certificates', 'nameIDFormat']);
+      assert.equal(out.fields.idpMetadata?.source, 'configmap/idp-md#metadata.xml');
+    });
+
+    it('explicit fields override the metadata; fingerprint pins apply to its certificates', () => {
+      const out = compileConnector({
+        ...base,
+        connector: fromMetadata({ configMapRef: { name: 'idp-md', key: 'metadata.xml' } }, { ssoURL: 'https://idp.example.test/other-sso', fingerprints: [] }),
+        secret: secrets({}),
+        configMap: configMaps({ 'idp-md': { 'metadata.xml': doc([fresh, second]) } }),
+      });
+      assert.equal(out.runtime.saml!.idp.ssoURL, 'https://idp.example.test/other-sso');
+      assert.equal(out.runtime.saml!.idp.ssoBinding, 'HTTPRedirect', 'the spec URL keeps the spec (default) binding');
+      assert.ok(!out.fields.idpMetadata!.filled.includes('ssoURL'));
+    });
+
+    it('a missing ConfigMap or an invalid document leaves the connector not Ready with the reason', () => {
+      const missing = compileConnector({ ...base, connector: fromMetadata({ configMapRef: { name: 'idp-md', key: 'metadata.xml' } }), secret: secrets({}), configMap: configMaps({}) });
+      assert.equal(missing.runtime.ready, false);
+      assert.equal(cond(missing, 'IdPMetadataSynced').reason, 'ConfigMapNotFound');
+      const expired = compileConnector({ ...base, connector: fromMetadata({ configMapRef: { name: 'idp-md', key: 'metadata.xml' } }), secret: secrets({}), configMap: configMaps({ 'idp-md': { 'metadata.xml': doc([fresh], ' validUntil="2020-01-01T00:00:00Z"') } }) });
+      assert.equal(expired.runtime.ready, false);
+      assert.equal(cond(expired, 'IdPMetadataSynced').reason, 'MetadataExpired');
+    });
+
+    it('a url: pending, then fetched; an unreachable or invalid later copy keeps the last good one until its validUntil', () => {
+      const url = 'https://idp.example.test/metadata';
+      const c = fromMetadata({ url, refreshInterval: '30m' });
+      const asked: number[] = [];
+      const pending = compileConnector({ ...base, connector: c, secret: secrets({}), idpMetadata: (_u, ms) => (asked.push(ms), { status: 'pending' }) });
+      assert.equal(pending.runtime.ready, false);
+      assert.equal(cond(pending, 'IdPMetadataSynced').status, 'Unknown');
+      assert.deepEqual(asked, [30 * 60_000]);
+      const validUntil = new Date(now.getTime() + 2 * 3600_000).toISOString();
+      const good = { url, text: doc([fresh], ` validUntil="${validUntil}" cacheDuration="PT10M"`), fetchedAt: now.getTime() };
+      const ok = compileConnector({ ...base, connector: c, secret: secrets({}), idpMetadata: () => ({ status: 'ok', document: good }) });
+      assert.equal(ok.runtime.ready, true, JSON.stringify(ok.conditions));
+      assert.equal(ok.metadataAccepted, good);
+      assert.equal(ok.metadataURL, url);
+      assert.ok(ok.requeueAt && ok.requeueAt.getTime() <= Date.parse(validUntil) + 1000, 'requeued by validUntil');
+      // Down: the last good copy serves, the condition says so; cacheDuration shortens the refresh.
+      const down = compileConnector({ ...base, connector: c, secret: secrets({}), lastGoodMetadata: good, idpMetadata: (_u, ms) => (asked.push(ms), { status: 'failed', reason: 'MetadataFetchFailed', message: 'HTTP 503' }) });
+      assert.equal(down.runtime.ready, true);
+      assert.equal(cond(down, 'IdPMetadataSynced').status, 'False');
+      assert.match(cond(down, 'IdPMetadataSynced').message, /HTTP 503; serving with the copy fetched at/);
+      assert.equal(asked.at(-1), 10 * 60_000);
+      // Junk at the url: the same.
+      const junk = compileConnector({ ...base, connector: c, secret: secrets({}), lastGoodMetadata: good, idpMetadata: () => ({ status: 'ok', document: { url, text: '<html/>', fetchedAt: now.getTime() } }) });
+      assert.equal(junk.runtime.ready, true);
+      assert.equal(cond(junk, 'IdPMetadataSynced').reason, 'MetadataInvalid');
+      assert.equal(junk.metadataAccepted, undefined, 'the junk is not remembered as good');
+      // Once the last good copy's validUntil has passed, no more serving.
+      const later = compileConnector({ ...base, now: new Date(Date.parse(validUntil) + 1000), connector: c, secret: secrets({}), lastGoodMetadata: good, idpMetadata: () => ({ status: 'failed', reason: 'MetadataFetchFailed', message: 'HTTP 503' }) });
+      assert.equal(later.runtime.ready, false);
+    });
+
+    it('signed metadata: signingCertificates from a Secret must have signed it', () => {
+      const out = compileConnector({
+        ...base,
+        connector: fromMetadata({ configMapRef: { name: 'idp-md', key: 'metadata.xml' }, signingCertificates: [{ secretRef: { name: 'fed', key: 'tls.crt' } }] }),
+        secret: secrets({ fed: { 'tls.crt': second.certPem } }),
+        configMap: configMaps({ 'idp-md': { 'metadata.xml': doc([fresh]) } }),
+      });
+      assert.equal(out.runtime.ready, false);
+      assert.equal(cond(out, 'IdPMetadataSynced').reason, 'MetadataSignatureMissing');
+      assert.equal(cond(out, 'MetadataUnsigned').status, 'False');
+      assert.ok(out.secretNames.includes('fed'));
+    });
+  });
 });

@@ -76,3 +76,32 @@ describe('buildSpMetadata with an SP signing key', () => {
     assert.equal(spDescriptor(buildSpMetadata({ ...cfg, signAuthnRequests: false })).sp.getAttribute('AuthnRequestsSigned'), 'false');
   });
 });
+
+describe('buildSpMetadata with SP encryption keys', () => {
+  it('publishes each encryption key (current, then next) with the accepted methods, only when encryption is on, legacy methods only when allowed', async () => {
+    const { generateSigningIdentity } = await import('../../../src/demo-idp/keys.ts');
+    const { loadSpSigningKey } = await import('../../../src/saml/sign.ts');
+    const keys = await Promise.all(['enc-current', 'enc-next'].map((commonName) => generateSigningIdentity({ commonName })));
+    const loaded = keys.map((k) => {
+      const l = loadSpSigningKey(k.keyPem, k.certPem);
+      assert.ok(l.ok);
+      return l.signing;
+    });
+    const body = (pem: string) => pem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, '');
+    const cfg = makeConfig([], { sloURL: 'https://sp.example.test/saml/default/demo/slo', encryption: { mode: 'Required', keys: loaded, allowLegacy: false } });
+    const { sp } = spDescriptor(buildSpMetadata(cfg));
+    const descriptors = childElements(sp, NS.metadata, 'KeyDescriptor');
+    assert.deepEqual(descriptors.map((d) => d.getAttribute('use')), ['encryption', 'encryption']);
+    assert.deepEqual(descriptors.map((d) => d.getElementsByTagNameNS(NS.dsig, 'X509Certificate').item(0)?.textContent), keys.map((k) => body(k.certPem)));
+    const methods = childElements(descriptors[0]!, NS.metadata, 'EncryptionMethod').map((m) => m.getAttribute('Algorithm'));
+    assert.deepEqual(methods, ['http://www.w3.org/2009/xmlenc11#aes256-gcm', 'http://www.w3.org/2009/xmlenc11#aes128-gcm', 'http://www.w3.org/2009/xmlenc11#rsa-oaep', 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p']);
+    // Schema order: KeyDescriptor before SingleLogoutService.
+    const children = Array.from({ length: sp.childNodes.length }, (_, i) => sp.childNodes.item(i)).filter((n) => n?.nodeType === 1).map((n) => n?.localName);
+    assert.deepEqual(children.slice(0, 3), ['KeyDescriptor', 'KeyDescriptor', 'SingleLogoutService']);
+    const legacy = spDescriptor(buildSpMetadata({ ...cfg, encryption: { ...cfg.encryption, allowLegacy: true } })).sp;
+    const legacyMethods = childElements(childElements(legacy, NS.metadata, 'KeyDescriptor')[0]!, NS.metadata, 'EncryptionMethod').map((m) => m.getAttribute('Algorithm'));
+    assert.ok(legacyMethods.includes('http://www.w3.org/2001/04/xmlenc#aes128-cbc') && legacyMethods.includes('http://www.w3.org/2001/04/xmlenc#rsa-1_5'));
+    const off = spDescriptor(buildSpMetadata({ ...cfg, encryption: { ...cfg.encryption, mode: 'None' } })).sp;
+    assert.equal(childElements(off, NS.metadata, 'KeyDescriptor').length, 0, 'None: an IdP must not encrypt to us');
+  });
+});
