@@ -17,13 +17,17 @@
 // from this exact host (Secure, Path=/, no Domain), and an unprefixed one is
 // never used while ours is present.
 //
+// The value is bound to the cookie's name (the name is in its HMAC,
+// state-cookie.ts): a value an attacker obtains from a login of their own as
+// `__Host-sso_state` does not verify when planted as `sso_state`.
+//
 // Transition: the unprefixed `sso_state` is still read on https for one
 // release, when the request has no `__Host-sso_state` (a login started before
 // the upgrade), and expired as soon as the state is written back under the new
-// name. During that release a planted `sso_state` is still honoured by a
-// browser that holds no `__Host-sso_state`, which is most of the time (the
-// cookie lives only while a login is in flight): the protection is complete
-// once the fallback in readPendingState is removed.
+// name. Under that name only the previous release's v1 format is accepted on
+// https (this release never writes `sso_state` there), so a tossed cookie
+// could only carry a value the previous release issued, and those expire 10
+// minutes after it stopped serving (PENDING_TTL_SECONDS).
 
 import { HOST_STATE_COOKIE, PLAIN_STATE_COOKIE, parseCookies, serializeCookie, stateCookieName, stateCookieOptions } from '../session/cookies.ts';
 import { PENDING_TTL_SECONDS, addPending, decodeState, encodeState, type PendingLogin } from '../session/state-cookie.ts';
@@ -48,17 +52,19 @@ export interface PresentedState {
 export function readPendingState(ctx: PublicContext, cookieHeader: string | undefined, now: Date): PresentedState {
   const cookies = parseCookies(cookieHeader);
   const name = stateCookieName(ctx.config.publicURL);
-  if (name === PLAIN_STATE_COOKIE) return { entries: decodeState(cookies[PLAIN_STATE_COOKIE], ctx.stateKey(), now), expirePlain: false };
+  // Loopback http (development): the one name; values of the previous release (v1) still read.
+  if (name === PLAIN_STATE_COOKIE) return { entries: decodeState(cookies[PLAIN_STATE_COOKIE], ctx.stateKey(), now, { name: PLAIN_STATE_COOKIE, legacy: true }), expirePlain: false };
   const expirePlain = cookies[PLAIN_STATE_COOKIE] !== undefined;
   const hostValue = cookies[HOST_STATE_COOKIE];
-  if (hostValue !== undefined) return { entries: decodeState(hostValue, ctx.stateKey(), now), expirePlain };
+  if (hostValue !== undefined) return { entries: decodeState(hostValue, ctx.stateKey(), now, { name: HOST_STATE_COOKIE }), expirePlain };
   // Kept for one release after the rename to __Host-sso_state (remove it in
   // the next one): a login or logout started before the upgrade comes back
   // with the old name only, and would otherwise fail with StateMismatch /
-  // UnsolicitedResponseRefused / LogoutNotPending. Same format and key, so
-  // its HMAC is checked exactly as before. This read is what still lets a
-  // tossed cookie in (header notes), so it must not outlive the transition.
-  return { entries: decodeState(cookies[PLAIN_STATE_COOKIE], ctx.stateKey(), now), expirePlain };
+  // UnsolicitedResponseRefused / LogoutNotPending. Only the v1 format the
+  // previous release wrote is accepted here (legacy, and no v2 value is ever
+  // bound to this name on https), with its HMAC checked exactly as before.
+  const plain = cookies[PLAIN_STATE_COOKIE];
+  return { entries: plain?.startsWith('v1.') ? decodeState(plain, ctx.stateKey(), now, { legacy: true }) : [], expirePlain };
 }
 
 /**
@@ -72,7 +78,7 @@ export function readPendingState(ctx: PublicContext, cookieHeader: string | unde
  * while `__Host-sso_state` is there and expires on its own.
  */
 export function stateCookieLines(ctx: PublicContext, presented: PresentedState, entries: readonly PendingLogin[]): string[] {
-  const value = encodeState(entries, ctx.stateKey());
+  const value = encodeState(entries, ctx.stateKey(), stateCookieName(ctx.config.publicURL));
   const options = stateCookieOptions(ctx.config.publicURL);
   const lines = [serializeCookie(stateCookieName(ctx.config.publicURL), value, value === '' ? { ...options, maxAge: 0 } : options)];
   if (presented.expirePlain) lines.push(serializeCookie(PLAIN_STATE_COOKIE, '', { ...options, maxAge: 0 }));

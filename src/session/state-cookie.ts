@@ -6,8 +6,13 @@
 // stays in this cookie, so any replica can finish the login without shared
 // storage.
 //
-// Format: `v1.<payload>.<mac>` where payload = base64url(deflate-raw(JSON))
-// and mac = base64url(HMAC-SHA256(stateKey, "sso_state.v1." + payload)).
+// Format: `v2.<payload>.<mac>` where payload = base64url(deflate-raw(JSON))
+// and mac = base64url(HMAC-SHA256(stateKey, "sso_state.v2." + name + "." +
+// payload)), `name` being the cookie's own name: a value made for
+// `__Host-sso_state` does not verify under any other name, so it cannot be
+// copied into a cookie an attacker can plant (login-state.ts). The v1 format
+// (no name in the MAC, the release before the __Host- rename) is read only
+// where the caller allows it, for that one release.
 //
 // Security notes:
 // - The HMAC defends against a forged or edited state (an attacker choosing
@@ -35,9 +40,13 @@ const MAX_SID_LENGTH = 64;
 const MAX_RID_LENGTH = 256;
 const MAX_CONNECTOR_LENGTH = 320;
 const MAX_INFLATED_BYTES = 64 * 1024;
-const PREFIX = 'v1';
-// Not renamed with the cookie: values set before the rename must still verify.
-const MAC_CONTEXT = 'sso_state.v1.';
+const PREFIX = 'v2';
+const MAC_CONTEXT = 'sso_state.v2.';
+/** The format before the name was bound into the MAC; read only when the caller allows it. */
+const LEGACY_PREFIX = 'v1';
+const LEGACY_MAC_CONTEXT = 'sso_state.v1.';
+/** The cookie name values are bound to when the caller names none. */
+const DEFAULT_NAME = 'sso_state';
 
 export interface PendingLogin {
   /** Opaque state id: what travels as RelayState or `?s=`. */
@@ -129,14 +138,18 @@ export function takePending(
   return { entry: { ...found }, rest };
 }
 
-function mac(payload: string, key: Uint8Array): Buffer {
-  return createHmac('sha256', key).update(MAC_CONTEXT + payload).digest();
+function mac(payload: string, key: Uint8Array, name: string): Buffer {
+  return createHmac('sha256', key).update(`${MAC_CONTEXT}${name}.${payload}`).digest();
 }
 
-function pack(entries: readonly PendingLogin[], key: Uint8Array): string {
+function legacyMac(payload: string, key: Uint8Array): Buffer {
+  return createHmac('sha256', key).update(LEGACY_MAC_CONTEXT + payload).digest();
+}
+
+function pack(entries: readonly PendingLogin[], key: Uint8Array, name: string): string {
   const json = JSON.stringify(entries.map((e) => ({ sid: e.sid, rid: e.rid, c: e.c, rd: e.rd, exp: e.exp, ...(e.k ? { k: e.k } : {}) })));
   const payload = deflateRawSync(Buffer.from(json, 'utf8'), { level: 9 }).toString('base64url');
-  return `${PREFIX}.${payload}.${mac(payload, key).toString('base64url')}`;
+  return `${PREFIX}.${payload}.${mac(payload, key, name).toString('base64url')}`;
 }
 
 /**
@@ -144,25 +157,32 @@ function pack(entries: readonly PendingLogin[], key: Uint8Array): string {
  * budget the oldest entries are dropped first; invalid entries are skipped.
  * An empty list encodes to '' (the caller then clears the cookie).
  */
-export function encodeState(entries: readonly PendingLogin[], key: Uint8Array): string {
+export function encodeState(entries: readonly PendingLogin[], key: Uint8Array, name: string = DEFAULT_NAME): string {
   let list = entries.filter((e) => entryProblem(e) === undefined).slice(-MAX_PENDING_LOGINS);
   while (list.length > 0) {
-    const value = pack(list, key);
+    const value = pack(list, key, name);
     if (value.length <= MAX_STATE_VALUE_LENGTH) return value;
     list = list.slice(1);
   }
   return '';
 }
 
-/** Entries of a cookie value: a tampered, foreign or malformed value gives []. Expired entries are dropped. Never throws. */
-export function decodeState(value: string | undefined | null, key: Uint8Array, now: Date = new Date()): PendingLogin[] {
+/**
+ * Entries of a cookie value read under the cookie name `o.name`: a tampered,
+ * foreign or malformed value, or one made for another cookie name, gives [].
+ * `o.legacy` also accepts the v1 format (the release before the name was
+ * bound into the MAC). Expired entries are dropped. Never throws.
+ */
+export function decodeState(value: string | undefined | null, key: Uint8Array, now: Date = new Date(), o: { name?: string; legacy?: boolean } = {}): PendingLogin[] {
   try {
     if (!value || value.length > MAX_STATE_VALUE_LENGTH) return [];
     const parts = value.split('.');
-    if (parts.length !== 3 || parts[0] !== PREFIX) return [];
+    if (parts.length !== 3) return [];
+    const legacy = parts[0] === LEGACY_PREFIX && o.legacy === true;
+    if (parts[0] !== PREFIX && !legacy) return [];
     const payload = parts[1] ?? '';
     const given = Buffer.from(parts[2] ?? '', 'base64url');
-    const expected = mac(payload, key);
+    const expected = legacy ? legacyMac(payload, key) : mac(payload, key, o.name ?? DEFAULT_NAME);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return [];
     const json = inflateRawSync(Buffer.from(payload, 'base64url'), { maxOutputLength: MAX_INFLATED_BYTES }).toString('utf8');
     const parsed: unknown = JSON.parse(json);

@@ -18,6 +18,7 @@ import { formatSamlTime } from '../../../src/saml/time.ts';
 import { NS } from '../../../src/saml/xml.ts';
 import { IDP_ENTITY_ID } from '../../support/saml-fixtures.ts';
 import { decodeState } from '../../../src/session/state-cookie.ts';
+import { legacyStateValue } from '../../support/legacy-state.ts';
 import { PLAIN_STATE, SESSION, STATE, cookieValue, jwtPayload, setCookieLine, setCookies, signIn, startHarness, type Harness } from './harness.ts';
 import { bindingManifest, connectorManifest } from './manifests.ts';
 
@@ -487,11 +488,12 @@ test('a pending logout under the old name sso_state (started before the upgrade)
   onCleanup(() => h.close());
   const out = await spLogout(h, await session(h, '_upgrade'), '/was-pending');
   const requestId = attrOf(out.xml, 'ID')!;
-  // The old release set the same value under `sso_state`.
+  // The old release set the same entries under `sso_state`, in its v1 format.
+  const old = legacyStateValue(decodeState(out.state, h.keys.stateKey, new Date(), { name: STATE }), h.keys.stateKey);
   const back = await h.app.inject({
     method: 'GET',
     url: `${SLO_PATH}?${redirectQuery('SAMLResponse', logoutResponseXml(h, requestId), { relayState: out.relayState })}`,
-    headers: { cookie: `${PLAIN_STATE}=${out.state}` },
+    headers: { cookie: `${PLAIN_STATE}=${old}` },
   });
   assert.equal(back.statusCode, 303, back.body);
   assert.equal(back.headers.location, '/was-pending');
@@ -504,9 +506,10 @@ test('/auth/logout beside a login started before the upgrade: one session line, 
   onCleanup(() => h.close());
   const token = await session(h, '_both');
   const login = await h.app.inject({ method: 'GET', url: '/saml/default/demo/login?rd=/x' });
-  const out = await spLogout(h, token, '/bye', `; ${PLAIN_STATE}=${cookieValue(login, STATE)!}`);
+  const old = legacyStateValue(decodeState(cookieValue(login, STATE)!, h.keys.stateKey, new Date(), { name: STATE }), h.keys.stateKey);
+  const out = await spLogout(h, token, '/bye', `; ${PLAIN_STATE}=${old}`);
   assert.equal(setCookies(out.res).filter((l) => l.startsWith(`${SESSION}=`)).length, 1, JSON.stringify(setCookies(out.res)));
   assert.equal(setCookieLine(out.res, PLAIN_STATE), 'sso_state=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=None');
-  const entries = decodeState(out.state, h.keys.stateKey);
+  const entries = decodeState(out.state, h.keys.stateKey, new Date(), { name: STATE });
   assert.deepEqual(entries.map((e) => e.k ?? 'login'), ['login', 'logout']);
 });

@@ -10,9 +10,10 @@
 // valid, only its name tells it apart.
 
 import assert from 'node:assert/strict';
+import { legacyStateValue } from '../../support/legacy-state.ts';
 import { describe, test } from '@jest/globals';
 import type { LightMyRequestResponse } from 'fastify';
-import { encodeState, type PendingLogin } from '../../../src/session/state-cookie.ts';
+import { decodeState, encodeState, type PendingLogin } from '../../../src/session/state-cookie.ts';
 import { onCleanup } from '../../support/cleanup.ts';
 import { signingIdentity } from '../../support/saml-fixtures.ts';
 import {
@@ -72,6 +73,12 @@ function assertPlainExpired(res: LightMyRequestResponse): void {
   assert.equal(attrs.domain, undefined, 'it was host-only: a Domain would not match it');
   assert.ok('secure' in attrs);
   assert.equal(attrs.samesite, 'None');
+}
+
+
+/** The same pending entries as a value the previous release (v1, no name bound) would have set. */
+function asPreviousRelease(h: { keys: { stateKey: Uint8Array } }, value: string): string {
+  return legacyStateValue(decodeState(value, h.keys.stateKey, new Date(), { name: STATE }), h.keys.stateKey);
 }
 
 describe('https public URL: __Host-sso_state', () => {
@@ -147,9 +154,9 @@ describe('https public URL: __Host-sso_state', () => {
 
   test('a sso_state alone (a login started before the upgrade) still completes, and is then expired', async () => {
     const h = await harness({ cookieDomain: 'example.test' });
-    // The old release set the same format under the old name, with the same key.
+    // The old release set the v1 format under the old name, with the same key.
     const login = await startLogin(h.app, `${LOGIN}?rd=/before-upgrade`);
-    const acs = await postAnswer(h, login, `${PLAIN_STATE}=${login.state}`, 'alice@example.com');
+    const acs = await postAnswer(h, login, `${PLAIN_STATE}=${asPreviousRelease(h, login.state)}`, 'alice@example.com');
     assert.equal(acs.statusCode, 303, acs.body);
     assert.equal(acs.headers.location, '/before-upgrade');
     assert.equal(jwtPayload(cookieValue(acs, SESSION)!).sub, 'alice@example.com');
@@ -160,10 +167,21 @@ describe('https public URL: __Host-sso_state', () => {
     assert.equal(stateLines(acs).length, 2);
   });
 
+  test('a value of this release copied from __Host-sso_state and tossed in as sso_state is refused: the name is bound into its HMAC', async () => {
+    const h = await harness();
+    // Mallory starts a login of her own and gets a validly signed __Host-sso_state value...
+    const mallory = await startLogin(h.app, `${LOGIN}?rd=/mallory`);
+    assert.match(mallory.state, /^v2\./);
+    // ...and tosses it into the victim's browser under the old name, which a sibling host can set.
+    assertRefused(await postAnswer(h, mallory, `${PLAIN_STATE}=${mallory.state}`, 'mallory@example.com'), 401, 'UnsolicitedResponseRefused');
+    // The same value under its own name is good: only the name made the difference.
+    assert.equal((await postAnswer(h, mallory, `${STATE}=${mallory.state}`, 'alice@example.com')).statusCode, 303);
+  });
+
   test('a sso_state alone must still carry a valid HMAC', async () => {
     const h = await harness();
     const login = await startLogin(h.app, `${LOGIN}?rd=/x`);
-    const forged = `${login.state.slice(0, -4)}AAAA`;
+    const forged = `${asPreviousRelease(h, login.state).slice(0, -4)}AAAA`;
     assertRefused(await postAnswer(h, login, `${PLAIN_STATE}=${forged}`, 'alice@example.com'), 401, 'UnsolicitedResponseRefused');
     // Signed with another key (another deployment's state): refused too.
     const foreign = encodeState([{ sid: login.relayState!, rid: login.request.id, c: 'default/demo', rd: '/x', exp: Math.floor(Date.now() / 1000) + 600 }], new Uint8Array(32).fill(9));
@@ -173,7 +191,7 @@ describe('https public URL: __Host-sso_state', () => {
   test('a login started before the upgrade moves to __Host-sso_state when another one starts', async () => {
     const h = await harness();
     const before = await startLogin(h.app, `${LOGIN}?rd=/before`);
-    const after = await startLogin(h.app, `${LOGIN}?rd=/after`, `${PLAIN_STATE}=${before.state}`);
+    const after = await startLogin(h.app, `${LOGIN}?rd=/after`, `${PLAIN_STATE}=${asPreviousRelease(h, before.state)}`);
     assert.equal(after.stateName, STATE);
     assertPlainExpired(after.res);
     const acs = await postAnswer(h, before, `${STATE}=${after.state}`, 'alice@example.com');
@@ -189,7 +207,7 @@ describe('https public URL: __Host-sso_state', () => {
     const h = await harness();
     const exp = Math.floor(Date.now() / 1000) + 600;
     const entry = (sid: string, rd: string): PendingLogin => ({ sid, rid: `r-${sid}`, c: 'default/oidc', rd, exp, k: 'logout' });
-    const ours = `${STATE}=${encodeState([entry('victim', '/bye')], h.keys.stateKey)}`;
+    const ours = `${STATE}=${encodeState([entry('victim', '/bye')], h.keys.stateKey, STATE)}`;
     const planted = `${PLAIN_STATE}=${encodeState([entry('mallory', '/mallory')], h.keys.stateKey)}`;
     const loggedOut = (state: string, cookie: string) => h.app.inject({ method: 'GET', url: `/oidc/default/oidc/logged-out?state=${state}`, headers: { cookie } });
 
@@ -202,7 +220,7 @@ describe('https public URL: __Host-sso_state', () => {
     assert.equal(own.headers.location, '/bye');
     assertPlainExpired(own);
 
-    const old = await loggedOut('victim', `${PLAIN_STATE}=${encodeState([entry('victim', '/bye')], h.keys.stateKey)}`);
+    const old = await loggedOut('victim', `${PLAIN_STATE}=${legacyStateValue([entry('victim', '/bye')], h.keys.stateKey)}`);
     assert.equal(old.statusCode, 303, 'a logout started before the upgrade still comes back');
     assert.equal(old.headers.location, '/bye');
     assertPlainExpired(old);

@@ -1,3 +1,4 @@
+import { legacyStateValue } from '../../support/legacy-state.ts';
 import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -24,8 +25,20 @@ function pending(n: number, rd = `/app/${n}`, now = T0): PendingLogin {
 test('round-trip', () => {
   const list = addPending(addPending([], pending(1), T0), pending(2), T0);
   const value = encodeState(list, KEY);
-  assert.match(value, /^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+  assert.match(value, /^v2\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
   assert.deepEqual(decodeState(value, KEY, T0), list);
+});
+
+test('a value is bound to its cookie name; the v1 format of the previous release only where allowed', () => {
+  const list = [pending(1)];
+  const host = encodeState(list, KEY, '__Host-sso_state');
+  assert.deepEqual(decodeState(host, KEY, T0, { name: '__Host-sso_state' }), list);
+  assert.deepEqual(decodeState(host, KEY, T0, { name: 'sso_state' }), [], 'under another name');
+  assert.deepEqual(decodeState(host, KEY, T0), [], 'the default name is sso_state');
+  const v1 = legacyStateValue(list, KEY);
+  assert.deepEqual(decodeState(v1, KEY, T0, { legacy: true }), list);
+  assert.deepEqual(decodeState(v1, KEY, T0), [], 'v1 only when allowed');
+  assert.deepEqual(decodeState(v1, KEY, T0, { name: '__Host-sso_state' }), []);
 });
 
 test('createPending: random sid, 10 minute expiry', () => {
@@ -49,7 +62,8 @@ test('tampered, foreign, or malformed values give an empty list and never throw'
     `${v}.${flipped}.${m}`,
     `${v}.${p}.${m.slice(0, -2)}`,
     `${v}.${p}.`,
-    `v2.${p}.${m}`,
+    `v1.${p}.${m}`,
+    `v3.${p}.${m}`,
     `${v}.${p}.${m}.x`,
     encodeState([pending(1)], otherKey),
     'v1.%%%.###',
@@ -64,8 +78,8 @@ test('a validly signed payload with the wrong shape gives [] or drops bad entrie
   const { deflateRawSync } = await import('node:zlib');
   const sign = (json: string) => {
     const payload = deflateRawSync(Buffer.from(json)).toString('base64url');
-    const mac = createHmac('sha256', KEY).update('sso_state.v1.' + payload).digest('base64url');
-    return `v1.${payload}.${mac}`;
+    const mac = createHmac('sha256', KEY).update('sso_state.v2.sso_state.' + payload).digest('base64url');
+    return `v2.${payload}.${mac}`;
   };
   assert.deepEqual(decodeState(sign('{"a":1}'), KEY, T0), []);
   assert.deepEqual(decodeState(sign('not json'), KEY, T0), []);
