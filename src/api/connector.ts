@@ -231,6 +231,16 @@ const SamlSp = Type.Object(
         },
       ),
     ),
+    nextSigningKeySecretRef: Type.Optional(
+      Type.Object(
+        { name: Dns1123Subdomain('Name of a kubernetes.io/tls Secret in the same namespace (keys tls.key and tls.crt).') },
+        {
+          additionalProperties: false,
+          description:
+            'The next SP signing key, during a rotation: its certificate is published in the SP metadata beside the current one (never used to sign), so IdPs that read the metadata trust it first; then make it signingKeySecretRef.',
+        },
+      ),
+    ),
     signAuthnRequests: Type.Optional(
       Type.Boolean({ description: 'Sign AuthnRequests with the key of signingKeySecretRef (AuthnRequestsSigned in the SP metadata).', default: false }),
     ),
@@ -269,6 +279,12 @@ const SamlSp = Type.Object(
       {
         rule: '!has(self.signAuthnRequests) || !self.signAuthnRequests || has(self.signingKeySecretRef)',
         message: 'signAuthnRequests needs signingKeySecretRef',
+        reason: 'FieldValueRequired',
+        fieldPath: '.signingKeySecretRef',
+      },
+      {
+        rule: '!has(self.nextSigningKeySecretRef) || has(self.signingKeySecretRef)',
+        message: 'nextSigningKeySecretRef needs signingKeySecretRef',
         reason: 'FieldValueRequired',
         fieldPath: '.signingKeySecretRef',
       },

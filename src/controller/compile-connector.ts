@@ -89,6 +89,7 @@ export function referencedSecretNames(connector: SsoConnector): string[] {
   for (const c of saml?.idp.metadata?.signingCertificates ?? []) if (c.secretRef) names.add(c.secretRef.name);
   if (saml?.idp.metadata?.secretRef) names.add(saml.idp.metadata.secretRef.name);
   if (saml?.sp?.signingKeySecretRef) names.add(saml.sp.signingKeySecretRef.name);
+  if (saml?.sp?.nextSigningKeySecretRef) names.add(saml.sp.nextSigningKeySecretRef.name);
   if (saml?.sp?.encryptionKeySecretRef) names.add(saml.sp.encryptionKeySecretRef.name);
   if (saml?.sp?.nextEncryptionKeySecretRef) names.add(saml.sp.nextEncryptionKeySecretRef.name);
   return [...names];
@@ -213,6 +214,9 @@ export function compileConnector(input: CompileInput): CompileOutput {
   };
   const signingRef = saml.sp?.signingKeySecretRef;
   const signingPems = tlsPems(signingRef);
+  // The next SP signing key, during a rotation: published, not used to sign.
+  const nextSigningRef = saml.sp?.nextSigningKeySecretRef;
+  const nextSigningPems = tlsPems(nextSigningRef);
   // The SP encryption keys: the current one and, during a rotation, the next.
   const encryptionRefs = [saml.sp?.encryptionKeySecretRef, saml.sp?.nextEncryptionKeySecretRef].filter((r): r is { name: string } => r !== undefined);
   const encryptionPems = encryptionRefs.map((ref) => ({ ref, ...tlsPems(ref) }));
@@ -315,6 +319,12 @@ export function compileConnector(input: CompileInput): CompileOutput {
       signingProblem = cond('Ready', 'False', loaded.reason, `Secret ${namespace}/${signingRef.name}: ${loaded.message}`);
     }
   }
+  let spSigningNext: SpSigningKey | undefined;
+  if (nextSigningRef && secretsOK) {
+    const loaded = loadSpSigningKey(nextSigningPems.key ?? '', nextSigningPems.cert ?? '', now);
+    if (loaded.ok) spSigningNext = loaded.signing;
+    else signingProblem ??= cond('Ready', 'False', loaded.reason, `Secret ${namespace}/${nextSigningRef.name} (next signing key): ${loaded.message}`);
+  }
 
   // 3b. The SP encryption keys: RSA only (RSA-OAEP key transport), 2048 bits
   // or more, key and certificate matching; the IdP encrypts to the certificate.
@@ -404,6 +414,7 @@ export function compileConnector(input: CompileInput): CompileOutput {
       forceAuthn: saml.sp?.forceAuthn ?? false,
       isPassive: saml.sp?.isPassive ?? false,
       ...(spSigning ? { spSigning } : {}),
+      ...(spSigningNext ? { spSigningNext } : {}),
       signAuthnRequests: saml.sp?.signAuthnRequests ?? false,
       encryption: { mode: encryptionMode, keys: encryptionKeys, allowLegacy: saml.security?.allowLegacyEncryption ?? false },
       acsParameterStyle: saml.sp?.acsParameterStyle ?? 'RelayState',

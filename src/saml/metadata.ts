@@ -22,9 +22,12 @@ export function buildSpMetadata(cfg: SamlConnectorConfig): string {
   lines.push(
     `  <md:SPSSODescriptor AuthnRequestsSigned="${cfg.spSigning && cfg.signAuthnRequests ? 'true' : 'false'}" WantAssertionsSigned="${cfg.security.requireSignedAssertions ? 'true' : 'false'}" protocolSupportEnumeration="${NS.protocol}">`,
   );
-  if (cfg.spSigning) {
-    // The certificate of the SP signing key: how the IdP checks our signed requests.
-    const der = cfg.spSigning.certPem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, '');
+  // The certificates of the SP signing keys, how the IdP checks our signed
+  // requests: the current one and, during a rotation, the next, so an IdP
+  // that reads this metadata trusts the next key before it signs anything.
+  for (const signing of [cfg.spSigning, cfg.spSigningNext]) {
+    if (!signing) continue;
+    const der = signing.certPem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, '');
     lines.push(`    <md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="${NS.dsig}"><ds:X509Data><ds:X509Certificate>${der}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>`);
   }
   if (cfg.encryption.mode !== 'None') {

@@ -42,6 +42,8 @@ export interface SamlConnectorConfig {
   isPassive: boolean;
   /** The SP's own signing key (saml.sp.signingKeySecretRef): logout messages are signed with it, AuthnRequests with signAuthnRequests. */
   spSigning?: SpSigningKey;
+  /** The next SP signing key (saml.sp.nextSigningKeySecretRef): published in the SP metadata beside the current one, never used to sign. */
+  spSigningNext?: SpSigningKey;
   signAuthnRequests: boolean;
   /**
    * Encrypted assertions: None refuses them, Optional accepts plain and

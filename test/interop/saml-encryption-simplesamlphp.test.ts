@@ -216,3 +216,81 @@ describe('Encrypted SAML 2.0 with a real SimpleSAMLphp IdP', () => {
     assert.equal(reasonOf(retired.res), 'EncryptedAssertionInvalid');
   });
 });
+
+// Signed AuthnRequests with an SP signing key rotation: SimpleSAMLphp checks
+// every AuthnRequest's signature (validate.authnrequest) against the signing
+// certificates the SP publishes; the next key is published first (never used
+// to sign), the IdP learns it, then it becomes the current one: no failed login.
+describe('SP signing key rotation with SimpleSAMLphp checking signed AuthnRequests', () => {
+  jest.setTimeout(120_000);
+  let idp: SimpleSamlPhp;
+  let op: TestOperator;
+  let keys: Record<'idp' | 'current' | 'next', TestKeyPair>;
+  const entityID = () => `${op.baseURL}/saml/${NS}/signed/metadata`;
+
+  /** SimpleSAMLphp's view of the SP: the signing certificates it trusts (what it read from our metadata). */
+  const registration = (certs: string[]): SpRegistration => ({
+    entityID: entityID(),
+    acsURL: `${op.baseURL}/saml/${NS}/signed/acs`,
+    extraMetadata: { 'validate.authnrequest': true, keys: certs.map((c) => ({ signing: true, encryption: false, type: 'X509Certificate', X509Certificate: pemBody(c) })) },
+  });
+  const spSigningCerts = async () => [...(await (await fetch(entityID())).text()).matchAll(/<md:KeyDescriptor use="signing">.*?<ds:X509Certificate>([^<]+)</g)].map((m) => m[1]!);
+  const connector = (sp: Record<string, unknown>) =>
+    stringify({
+      apiVersion: 'sso.operator.dev/v1alpha1',
+      kind: 'SsoConnector',
+      metadata: { name: 'signed', namespace: NS },
+      spec: { protocol: 'SAML2', saml: { idp: { entityID: idp.entityID, ssoURL: idp.ssoURL, certificates: [{ pem: keys.idp.certPem }] }, sp: { nameIDPolicy: { format: 'EmailAddress' }, signAuthnRequests: true, ...sp } } },
+    });
+  const tls = (name: string, k: TestKeyPair) => stringify({ apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name, namespace: NS }, stringData: { 'tls.key': k.keyPem, 'tls.crt': k.certPem } });
+
+  async function signIn(): Promise<BrowserResponse> {
+    const browser = new BrowserClient();
+    let page = await browser.get(`${op.baseURL}/saml/${NS}/signed/login?rd=%2Fapp`);
+    const loginForm = parseForms(page.body, page.url).find((f) => 'AuthState' in f.fields && 'password' in f.fields);
+    if (loginForm) page = await browser.submit(loginForm, { username: USER.name, password: USER.password });
+    const form = findFormWithField(page, 'SAMLResponse');
+    assert.ok(form, `no SAMLResponse at ${page.url} (${page.status}): ${page.body.slice(0, 600)}`);
+    return browser.submit(form, {}, { followRedirects: false });
+  }
+
+  beforeAll(async () => {
+    const [a, b, c] = await Promise.all([makeTestKeyPair('ssp-idp-2'), makeTestKeyPair('sp-sign-current'), makeTestKeyPair('sp-sign-next')]);
+    keys = { idp: a, current: b, next: c };
+    op = await startTestOperator();
+    idp = await startSimpleSamlPhp({ users: { [USER.name]: { password: USER.password, attributes: { email: [USER.email] } } }, serviceProviders: [], signing: keys.idp });
+    await idp.setServiceProviders([registration([keys.current.certPem])]);
+    await op.writeManifest('secrets.yaml', [tls('sp-sign', keys.current), tls('sp-sign-next', keys.next)].join('---\n'));
+    await op.writeManifest('binding.yaml', stringify({ apiVersion: 'sso.operator.dev/v1alpha1', kind: 'UserBinding', metadata: { name: 'alice', namespace: NS }, spec: { user: USER.email, connectors: ['signed'] } }));
+    await op.writeManifest('connector.yaml', connector({ signingKeySecretRef: { name: 'sp-sign' } }));
+    await waitFor(async () => (await fetch(entityID())).status === 200, 15_000, 50);
+  });
+
+  afterAll(async () => {
+    await op?.stop();
+    await idp?.stop();
+  });
+
+  it('publishes the next key first, then promotes it, with every signed login accepted by the IdP', async () => {
+    assert.equal((await signIn()).status, 303, 'signed with the current key');
+    // A key the IdP does not know is refused by the IdP: the check is real.
+    await idp.setServiceProviders([registration([keys.next.certPem])]);
+    const browser = new BrowserClient();
+    const refused = await browser.get(`${op.baseURL}/saml/${NS}/signed/login?rd=%2Fapp`);
+    assert.ok(!findFormWithField(refused, 'SAMLResponse') && !parseForms(refused.body, refused.url).some((f) => 'AuthState' in f.fields), `the IdP refuses an AuthnRequest signed with a key it does not trust (${refused.status})`);
+    // 1. The next key is published beside the current one.
+    await op.writeManifest('connector.yaml', connector({ signingKeySecretRef: { name: 'sp-sign' }, nextSigningKeySecretRef: { name: 'sp-sign-next' } }));
+    await waitFor(async () => (await spSigningCerts()).length === 2, 10_000, 50);
+    assert.deepEqual(await spSigningCerts(), [pemBody(keys.current.certPem), pemBody(keys.next.certPem)]);
+    // 2. The IdP reads our metadata: it trusts both.
+    await idp.setServiceProviders([registration(await Promise.all([keys.current.certPem, keys.next.certPem]))]);
+    assert.equal((await signIn()).status, 303, 'still signed with the current key');
+    // 3. The next key becomes the current one.
+    await op.writeManifest('connector.yaml', connector({ signingKeySecretRef: { name: 'sp-sign-next' } }));
+    await waitFor(async () => (await spSigningCerts()).join() === pemBody(keys.next.certPem), 10_000, 50);
+    assert.equal((await signIn()).status, 303, 'signed with the promoted key');
+    // 4. The IdP drops the old key.
+    await idp.setServiceProviders([registration([keys.next.certPem])]);
+    assert.equal((await signIn()).status, 303);
+  });
+});

@@ -190,6 +190,20 @@ describe('compileConnector re-checks what admission checked', () => {
       });
     }
 
+    it('loads the next signing key beside the current one (published, never used to sign); a bad one is SigningKeyInvalid', () => {
+      const rotating = connector('s', {}, { sp: { signAuthnRequests: true, signingKeySecretRef: { name: 'sp-signing' }, nextSigningKeySecretRef: { name: 'sp-signing-next' } } });
+      const base2 = { 'idp-cert': { 'tls.crt': fresh.certPem }, 'sp-signing': { 'tls.crt': second.certPem, 'tls.key': second.keyPem } };
+      const ok = compileConnector({ ...base, connector: rotating, secret: secrets({ ...base2, 'sp-signing-next': { 'tls.crt': fresh.certPem, 'tls.key': fresh.keyPem } }) });
+      assert.equal(ok.runtime.ready, true, JSON.stringify(ok.conditions));
+      assert.equal(ok.runtime.saml?.spSigning?.certPem.trim(), second.certPem.trim());
+      assert.equal(ok.runtime.saml?.spSigningNext?.certPem.trim(), fresh.certPem.trim());
+      assert.ok(ok.secretNames.includes('sp-signing-next'));
+      const bad = compileConnector({ ...base, connector: rotating, secret: secrets({ ...base2, 'sp-signing-next': { 'tls.crt': fresh.certPem, 'tls.key': second.keyPem } }) });
+      assert.equal(bad.runtime.ready, false);
+      assert.equal(cond(bad, 'Ready').reason, 'SigningKeyInvalid');
+      assert.match(cond(bad, 'Ready').message, /next signing key/);
+    });
+
     it('warns (CertificateExpiringSoon) within 14 days of the SP certificate expiring, stays Ready, and requeues for it', () => {
       const out = compileConnector({
         ...base,

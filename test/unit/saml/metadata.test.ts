@@ -105,3 +105,20 @@ describe('buildSpMetadata with SP encryption keys', () => {
     assert.equal(childElements(off, NS.metadata, 'KeyDescriptor').length, 0, 'None: an IdP must not encrypt to us');
   });
 });
+
+describe('buildSpMetadata with the next SP signing key', () => {
+  it('publishes the current and the next signing certificate, current first', async () => {
+    const { generateSigningIdentity } = await import('../../../src/demo-idp/keys.ts');
+    const { loadSpSigningKey } = await import('../../../src/saml/sign.ts');
+    const [current, next] = await Promise.all(['sign-current', 'sign-next'].map((commonName) => generateSigningIdentity({ commonName })));
+    const load = (k: { keyPem: string; certPem: string }) => {
+      const l = loadSpSigningKey(k.keyPem, k.certPem);
+      assert.ok(l.ok);
+      return l.signing;
+    };
+    const body = (pem: string) => pem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, '');
+    const { sp } = spDescriptor(buildSpMetadata(makeConfig([], { spSigning: load(current!), spSigningNext: load(next!), signAuthnRequests: true })));
+    const signing = childElements(sp, NS.metadata, 'KeyDescriptor').filter((d) => d.getAttribute('use') === 'signing');
+    assert.deepEqual(signing.map((d) => d.getElementsByTagNameNS(NS.dsig, 'X509Certificate').item(0)?.textContent), [body(current!.certPem), body(next!.certPem)]);
+  });
+});
