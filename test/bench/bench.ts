@@ -2,6 +2,7 @@
 
 import { cpus, loadavg } from 'node:os';
 import { createRequire } from 'node:module';
+import { benchDecryptionSpread } from './decryption-timing.ts';
 import { benchHttpLogin, type HttpResult } from './http-login.ts';
 import { Recorder, gcAvailable, inputsNeeded, runInterleaved, type BenchPlan, type Stats } from './measure.ts';
 import { SCENARIOS, buildScenario, type Scenario } from './responses.ts';
@@ -164,6 +165,14 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (a.failures > 0) console.log(`  last failure: ${httpResult.lastError}`);
 
+  const spread = await benchDecryptionSpread(plan);
+  failures += spread.failures;
+  console.log('\nencrypted assertions (AES-256-GCM, RSA-OAEP-MGF1P, RSA-2048): every refusal answers 401 EncryptedAssertionInvalid; how far their timings differ');
+  console.log(`  ${row(['kind', 'median µs', 'p95 µs'], [14, 10, 10])}`);
+  for (const c of spread.classes) console.log(`  ${row([c.id, fmt(c.stats.medianUs), fmt(c.stats.p95Us)], [14, 10, 10])}  ${c.title}`);
+  const valid = spread.classes.find((c) => c.id === 'valid')!.stats.medianUs;
+  console.log(`  spread of the refusals' medians: ${fmt(spread.spreadUs)} µs (${fmt((spread.spreadUs / valid) * 100, 1)}% of a valid login's validation)`);
+
   console.log('\nwhat each library checks (judge the ratios with this):');
   for (const [id, note] of Object.entries(SUBJECT_NOTES)) console.log(`  ${id}: ${note}`);
   console.log('  heap/RSS: retained growth after a full GC per 1000 calls; ours includes its replay-cache entries (kept until NotOnOrAfter, 2 h here).');
@@ -189,6 +198,7 @@ export async function main(argv: string[]): Promise<number> {
       ratios: Object.fromEntries(Object.entries(s.ratios).map(([k, v]) => [k, Number(v.toFixed(2))])),
     })),
     http: { plan: http, bytes: httpResult.bytes, acs: round(httpResult.acs), login: { calls: httpResult.login.calls, medianUs: round(httpResult.login).medianUs, p95Us: round(httpResult.login).p95Us } },
+    decryption: { spreadUs: Number(spread.spreadUs.toFixed(1)), classes: Object.fromEntries(spread.classes.map((c) => [c.id, round(c.stats)])) },
     failures,
     wallSeconds: Number(totalS.toFixed(1)),
   };
