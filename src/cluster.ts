@@ -21,6 +21,8 @@ import { createLogger, serve, type Operator } from './operator.ts';
 import { RedisReplayCache } from './saml/redis-replay-cache.ts';
 import { MemoryReplayCache } from './saml/replay-cache.ts';
 import type { ReplayCache } from './saml/types.ts';
+import { KubeAccessRequestStore } from './access/requests.ts';
+import { kubeRequest } from './controller/kube-client.ts';
 import { MemoryTokenVault, RedisTokenVault, type TokenVault } from './session/access-tokens.ts';
 import { MemoryRevocationList, RedisRevocationList, type RevocationList } from './session/revocation.ts';
 import { KubeKeyStore } from './session/kube-key-store.ts';
@@ -140,6 +142,8 @@ export async function startCluster(config: RunConfig, logger: Logger = createLog
     replay,
     revocations,
     tokenVault,
+    // Access requests: created on the apiserver (create only), where admins approve or deny them.
+    accessRequests: new KubeAccessRequestStore((path, body) => kubeRequest(kubeConfig, { method: 'POST', path, body })),
     status: () => ({
       mode: 'cluster',
       identity,

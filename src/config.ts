@@ -14,6 +14,8 @@ export interface RunConfig {
   trustProxy: boolean;
   logLevel: string;
   stateDir: string;
+  /** Standalone: where access requests are written as UserBinding manifests. */
+  requestsDir?: string;
   kubeconfig?: string;
   /** Cluster mode: namespaces to watch; empty = all. */
   namespaces: string[];
@@ -40,6 +42,7 @@ const FLAGS = {
   'trust-proxy': { type: 'boolean' },
   'log-level': { type: 'string' },
   'state-dir': { type: 'string' },
+  'requests-dir': { type: 'string' },
   kubeconfig: { type: 'string' },
   namespaces: { type: 'string' },
   'lease-namespace': { type: 'string' },
@@ -60,6 +63,7 @@ export const USAGE = `Usage: sso-operator run [flags]
   --trust-proxy                 honour X-Forwarded-* headers
   --log-level LEVEL             trace, debug, info, warn, error (default info)
   --state-dir DIR               standalone mode: where session keys are kept (default .sso-operator)
+  --requests-dir DIR            standalone mode: where access requests are written (default STATE-DIR/requests)
   --kubeconfig FILE             cluster mode outside a pod (inside a pod the in-cluster config is used)
   --namespaces LIST             cluster mode: comma-separated namespaces to watch (default: all)
   --lease-namespace NS          cluster mode: namespace of the leader-election Lease (default: the operator's own)
@@ -177,5 +181,6 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     trustProxy: bool('trust-proxy'),
     logLevel,
     stateDir: str('state-dir') ?? '.sso-operator',
+    ...(str('requests-dir') !== undefined ? { requestsDir: str('requests-dir')! } : {}),
   };
 }

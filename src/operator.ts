@@ -12,9 +12,10 @@ import { MemoryStatusSink } from './controller/status-sink.ts';
 import { StatusWriter } from './controller/status-writer.ts';
 import { createDemoIdp } from './demo-idp/app.ts';
 import { createDemoOp } from './demo-idp/oidc-op.ts';
-import { attachQueues, createMetrics, type Metrics } from './metrics/metrics.ts';
+import { attachPendingRequests, attachQueues, createMetrics, type Metrics } from './metrics/metrics.ts';
 import { MemoryReplayCache } from './saml/replay-cache.ts';
 import type { ReplayCache } from './saml/types.ts';
+import { DirectoryAccessRequestStore, type AccessRequestStore } from './access/requests.ts';
 import { AccessTokenBroker, MemoryTokenVault, type TokenVault } from './session/access-tokens.ts';
 import { MemoryRevocationList, type RevocationList } from './session/revocation.ts';
 import { buildAdminApp } from './server/admin-app.ts';
@@ -70,6 +71,8 @@ export interface ServeInput {
   revocations: RevocationList;
   /** Provider tokens of sessions (session.passAccessToken); shared through Redis like revocations. */
   tokenVault: TokenVault;
+  /** Where access requests are recorded (spec.access.requests), and how many wait per connector. */
+  accessRequests?: AccessRequestStore;
   appOptions?: PublicAppOptions;
   status: () => unknown;
   /** Extra readiness condition (cluster mode: informers synced). */
@@ -85,6 +88,9 @@ export interface ServeInput {
 export async function serve(input: ServeInput): Promise<Operator> {
   const { config, logger, metrics, registry, controller, store, statusWriter } = input;
   attachQueues(metrics, () => controller.queueStats());
+  // Pending access requests: the store's own count (standalone: its folder), else the Pending bindings served.
+  const pendingRequests = input.accessRequests?.pendingCounts?.bind(input.accessRequests);
+  attachPendingRequests(metrics, pendingRequests ?? (async () => registry.current().bindings.countByPhase('PendingApproval')));
   let started = false;
   let closing = false;
   // The admin listener comes up first, so liveness answers while the caches
@@ -110,6 +116,7 @@ export async function serve(input: ServeInput): Promise<Operator> {
       replay: input.replay,
       revocations: input.revocations,
       accessTokens: new AccessTokenBroker(input.tokenVault),
+      ...(input.accessRequests ? { accessRequests: input.accessRequests } : {}),
       metrics,
       logger,
       config: {
@@ -207,6 +214,8 @@ export async function startStandalone(config: RunConfig & { manifests: string },
     // One process: in memory. Provider tokens do not survive a restart (their
     // sessions do): forward-auth then answers 401 and the user signs in again.
     tokenVault: new MemoryTokenVault(),
+    // Access requests are manifests written into a folder of their own; the admin moves one into the manifests folder to approve it.
+    accessRequests: new DirectoryAccessRequestStore(config.requestsDir ?? join(config.stateDir, 'requests')),
     appOptions,
     mode: 'standalone',
     startedLog: { manifests: config.manifests },

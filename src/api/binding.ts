@@ -30,6 +30,9 @@ export const UserBindingSpec = Type.Object(
         default: 'Approved',
       }),
     ),
+    reason: Type.Optional(
+      Type.String({ description: 'Why an administrator approved or denied the access (shown in the status, not to the user).', minLength: 1, maxLength: 1024 }),
+    ),
   },
   { additionalProperties: false, description: 'Desired state of the binding.' },
 );

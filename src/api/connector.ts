@@ -580,6 +580,13 @@ export const SsoConnectorSpec = Type.Object(
               'x-kubernetes-list-type': 'set',
             }),
           ),
+          requests: Type.Optional(
+            StringEnum(['Disabled', 'Enabled'] as const, {
+              description:
+                'Enabled: a user who signs in without an Active UserBinding may request access, which creates a UserBinding with approval: Pending for an administrator to approve or deny (cluster mode: on the apiserver; standalone: in --requests-dir).',
+              default: 'Disabled',
+            }),
+          ),
         },
         { additionalProperties: false, description: 'Who may do what with this connector.' },
       ),

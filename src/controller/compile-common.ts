@@ -43,6 +43,7 @@ export function runtimeBase(
     // Only a protocol with an access token passes one; admission refuses it on SAML2.
     passAccessToken: o.protocol !== 'SAML2' && spec.session?.passAccessToken === true,
     admins: spec.access?.admins ?? [],
+    accessRequests: spec.access?.requests === 'Enabled',
     loginURL: o.loginURL,
   };
 }

@@ -527,7 +527,7 @@ export function bindingPhase(
   const approval = binding.spec.approval ?? 'Approved';
   if (approval === 'Denied') {
     phase = 'Denied';
-    ready = { type: 'Ready', status: 'False', reason: 'Denied', message: 'access was denied by an administrator' };
+    ready = { type: 'Ready', status: 'False', reason: 'Denied', message: `access was denied by an administrator${binding.spec.reason ? `: ${binding.spec.reason}` : ''}` };
   } else if (approval === 'Pending') {
     phase = 'PendingApproval';
     ready = { type: 'Ready', status: 'False', reason: 'PendingApproval', message: 'waiting for an administrator to approve' };

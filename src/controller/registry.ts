@@ -36,6 +36,8 @@ export interface ConnectorRuntime {
   readonly oidc?: OidcConnectorConfig;
   readonly oauth2?: OAuth2ConnectorConfig;
   readonly admins: readonly string[];
+  /** spec.access.requests: Enabled. */
+  readonly accessRequests?: boolean;
   readonly loginURL: string;
   /** SAML: the SP metadata URL. */
   readonly metadataURL?: string;
@@ -57,6 +59,8 @@ export interface BindingMatch {
   active: boolean;
   groups: string[];
   bindings: string[];
+  /** The phases of every binding of the user at the connector (Pending and Denied ones too). */
+  phases: BindingPhase[];
 }
 
 const EMAIL = /^[^@\s]+@[^@\s]+$/;
@@ -124,12 +128,22 @@ export class BindingIndex {
     return out;
   }
 
+  /** Bindings in `phase` per connector key they list (the pending-requests gauge). */
+  countByPhase(phase: BindingPhase): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const e of this.#entries.values()) {
+      if (e.phase !== phase) continue;
+      for (const c of new Set(e.connectors)) out.set(c, (out.get(c) ?? 0) + 1);
+    }
+    return out;
+  }
+
   /** Active when at least one Active binding grants the user this connector; groups are the union of those. */
   lookup(connectorKey: string, user: string): BindingMatch {
     const list = this.#byConnector.get(connectorKey)?.get(userMatchKey(user)) ?? [];
     const active = list.filter((b) => b.phase === 'Active');
     const groups = [...new Set(active.flatMap((b) => b.groups))].sort();
-    return { active: active.length > 0, groups, bindings: list.map((b) => `${b.namespace}/${b.name}`) };
+    return { active: active.length > 0, groups, bindings: list.map((b) => `${b.namespace}/${b.name}`), phases: list.map((b) => b.phase) };
   }
 
   #unlink(key: string): void {

@@ -18,6 +18,10 @@ export interface Metrics {
   reconcileDuration: Histogram<'kind'>;
   sessionsIssued: Counter<'namespace' | 'connector'>;
   forwardAuth: Counter<'result' | 'reason'>;
+  /** Access requests (spec.access.requests) by result: created, exists, active, rate_limited, refused, failed. */
+  accessRequests: Counter<'namespace' | 'connector' | 'result'>;
+  /** Access requests waiting for an administrator, per connector; filled at scrape time (attachPendingRequests). */
+  accessRequestsPending: Gauge<'namespace' | 'connector'>;
   /** session.passAccessToken: refreshes of provider access tokens by forward-auth, by result (Refreshed, or the reason code of a failure). */
   accessTokenRefresh: Counter<'namespace' | 'connector' | 'result'>;
   /** SAML single logout messages: `initiator` idp (a LogoutRequest) or sp (our request's LogoutResponse). */
@@ -109,6 +113,18 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     labelNames: ['result', 'reason'] as const,
     registers,
   });
+  const accessRequests = new Counter({
+    name: 'sso_access_requests_total',
+    help: 'Access requests (spec.access.requests) by result: created, exists (asked before), active (has access already), rate_limited, refused, failed.',
+    labelNames: ['namespace', 'connector', 'result'] as const,
+    registers,
+  });
+  const accessRequestsPending = new Gauge({
+    name: 'sso_access_requests_pending',
+    help: 'Access requests waiting for an administrator (UserBindings with approval: Pending), per connector.',
+    labelNames: ['namespace', 'connector'] as const,
+    registers,
+  });
   const accessTokenRefresh = new Counter({
     name: 'sso_access_token_refresh_total',
     help: 'Provider access tokens refreshed by forward-auth (session.passAccessToken): result Refreshed, or the reason code of a failed refresh.',
@@ -157,6 +173,8 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     reconcileDuration,
     sessionsIssued,
     forwardAuth,
+    accessRequests,
+    accessRequestsPending,
     accessTokenRefresh,
     logouts,
     informerStaleness,
@@ -174,6 +192,24 @@ export function attachQueues(metrics: Metrics, read: () => readonly QueueStats[]
   };
   age.collect = () => {
     for (const q of read()) metrics.queueOldestAge.set({ queue: q.queue }, q.oldestSeconds);
+  };
+}
+
+/** Fills sso_access_requests_pending at scrape time from `read` (connector `ns/name` -> waiting requests). */
+export function attachPendingRequests(metrics: Metrics, read: () => Promise<Map<string, number>>): void {
+  const gauge = metrics.accessRequestsPending as unknown as { collect?: () => Promise<void> };
+  gauge.collect = async () => {
+    metrics.accessRequestsPending.reset();
+    let counts: Map<string, number>;
+    try {
+      counts = await read();
+    } catch {
+      return;
+    }
+    for (const [key, n] of counts) {
+      const [namespace, connector] = key.split('/') as [string, string];
+      metrics.accessRequestsPending.set({ namespace, connector }, n);
+    }
   };
 }
 
@@ -206,6 +242,8 @@ export async function forgetConnector(metrics: Metrics, namespace: string, name:
     metrics.idpCertNotAfter,
     metrics.sessionsIssued,
     metrics.accessTokenRefresh,
+    metrics.accessRequests,
+    metrics.accessRequestsPending,
     metrics.logouts,
   ];
   for (const metric of perConnector) {

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { RegistryReader } from '../controller/registry.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { ReplayCache } from '../saml/types.ts';
+import type { AccessRequestStore } from '../access/requests.ts';
 import type { AccessTokenBroker } from '../session/access-tokens.ts';
 import type { RevocationList } from '../session/revocation.ts';
 import type { SessionTokens } from '../session/tokens.ts';
@@ -31,6 +32,8 @@ export interface PublicContext {
   revocations: RevocationList;
   /** Provider tokens of sessions whose connector has session.passAccessToken (shared through Redis like revocations). */
   accessTokens: AccessTokenBroker;
+  /** Where access requests go (spec.access.requests: Enabled); without it, connectors answer BindingNotActive as before. */
+  accessRequests?: AccessRequestStore;
   metrics: Metrics;
   logger: Logger;
   config: ServerConfig;

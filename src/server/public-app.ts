@@ -5,6 +5,7 @@ import formbody from '@fastify/formbody';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { PublicContext } from './context.ts';
 import { sendError } from './html.ts';
+import { accessRoutes } from './access-pages.ts';
 import { authRoutes } from './routes/auth.ts';
 import { homeRoutes } from './routes/home.ts';
 import { oidcRoutes } from './routes/oidc.ts';
@@ -52,6 +53,7 @@ export async function buildPublicApp(ctx: PublicContext, options: PublicAppOptio
   await samlRoutes(app, ctx);
   await oidcRoutes(app, ctx);
   await authRoutes(app, ctx);
+  await accessRoutes(app, ctx);
   for (const plugin of options.plugins ?? []) await plugin(app);
   return app;
 }

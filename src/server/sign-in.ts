@@ -25,7 +25,10 @@ import { SESSION_COOKIE, serializeCookie, sessionCookieOptions } from '../sessio
 import { newSealingKey, type ProviderTokens } from '../session/access-tokens.ts';
 import type { SamlSubject } from '../session/tokens.ts';
 import type { PublicContext } from './context.ts';
+import { accessCookieLine, pendingPage, deniedPage, requestPage } from './access-pages.ts';
 import { sendError } from './html.ts';
+import type { BindingPhase } from '../controller/registry.ts';
+import { requestBindingName } from '../access/requests.ts';
 import { recordLogin, type LoginOutcome } from './login-log.ts';
 
 /** Who the identity provider says signed in, after every protocol check passed. */
@@ -72,7 +75,10 @@ export function refuseSignIn(ctx: PublicContext, reply: FastifyReply, req: Omit<
 export async function completeSignIn(ctx: PublicContext, reply: FastifyReply, req: SignInRequest, id: VerifiedIdentity): Promise<FastifyReply> {
   const logged = { ...(id.trail ? { trail: id.trail } : {}), ...(id.attributes ? { attributes: id.attributes } : {}), user: id.user };
   const match = ctx.registry.current().bindings.lookup(req.runtime.key, id.user);
-  if (!match.active) return refuseSignIn(ctx, reply, req, 403, 'BindingNotActive', logged);
+  if (!match.active) {
+    if (req.runtime.accessRequests && ctx.accessRequests) return accessOutcome(ctx, reply, req, id.user, match.phases, logged);
+    return refuseSignIn(ctx, reply, req, 403, 'BindingNotActive', logged);
+  }
 
   const nowSeconds = Math.floor(req.now.getTime() / 1000);
   let ttl = req.runtime.sessionTtlSeconds;
@@ -113,4 +119,42 @@ export async function completeSignIn(ctx: PublicContext, reply: FastifyReply, re
     ...(req.cookies ?? []),
   ];
   return reply.code(303).header('cache-control', 'no-store').header('set-cookie', setCookies).header('location', req.target).send();
+}
+
+/**
+ * A verified user without an Active binding at a connector that takes access
+ * requests: denied (an administrator said no), pending (a request is
+ * waiting), or the page with the Request access button, whose short-lived
+ * cookie carries the identity verified here (access-pages.ts).
+ */
+async function accessOutcome(
+  ctx: PublicContext,
+  reply: FastifyReply,
+  req: SignInRequest,
+  user: string,
+  phases: readonly BindingPhase[],
+  logged: Partial<LoginOutcome>,
+): Promise<FastifyReply> {
+  const log = (reason: string) => recordLogin(ctx, { correlationId: req.correlationId, connector: req.runtime, namespace: req.namespace, name: req.name, status: 403, reason, startedAt: req.startedAt, ...logged });
+  const cookies = [...(req.cookies ?? [])];
+  if (phases.includes('Denied')) {
+    log('AccessDenied');
+    return deniedPage(reply.header('set-cookie', cookies), req.runtime, req.correlationId);
+  }
+  let waiting = phases.includes('PendingApproval');
+  if (!waiting && ctx.accessRequests?.has) {
+    try {
+      waiting = await ctx.accessRequests.has(req.namespace, requestBindingName(req.name, user));
+    } catch {
+      waiting = false;
+    }
+  }
+  if (waiting) {
+    log('AccessPending');
+    return pendingPage(reply.header('set-cookie', cookies), req.runtime, user, req.correlationId, 403);
+  }
+  log('BindingNotActive');
+  const { line, token } = accessCookieLine(ctx, req.runtime.key, user, req.now);
+  cookies.push(line);
+  return requestPage(reply.header('set-cookie', cookies), req.runtime, user, token, req.correlationId);
 }

@@ -224,6 +224,22 @@ function watchedNamespaceCalls(ns: string): Call[] {
     { what: 'create an SsoConnector', method: 'POST', path: api(ns, 'ssoconnectors'), body: { apiVersion: GROUP_VERSION, kind: 'SsoConnector', metadata: { name: 'other' } }, expect: 'forbidden' },
     { what: 'delete an SsoConnector', method: 'DELETE', path: api(ns, 'ssoconnectors', 'demo'), expect: 'forbidden' },
     { what: 'delete a UserBinding', method: 'DELETE', path: api(ns, 'userbindings', 'alice'), expect: 'forbidden' },
+    // Access requests: create a Pending binding, and nothing more (a binding from Git is never changed).
+    {
+      what: 'create a UserBinding (an access request)',
+      method: 'POST',
+      path: api(ns, 'userbindings'),
+      body: { apiVersion: GROUP_VERSION, kind: 'UserBinding', metadata: { name: 'access-demo-request' }, spec: { user: 'newcomer@example.com', connectors: ['demo'], approval: 'Pending' } },
+      expect: 'allowed',
+    },
+    {
+      what: 'change a UserBinding spec (merge patch)',
+      method: 'PATCH',
+      path: api(ns, 'userbindings', 'alice'),
+      contentType: MERGE,
+      body: { spec: { approval: 'Approved' } },
+      expect: 'forbidden',
+    },
     { what: 'list Secrets', method: 'GET', path: core(ns, 'secrets'), expect: 'allowed' },
     { what: 'watch Secrets', method: 'GET', path: `${core(ns, 'secrets')}?watch=1&timeoutSeconds=1`, expect: 'allowed' },
     { what: 'get a Secret', method: 'GET', path: core(ns, 'secrets', 'idp-signing'), expect: 'allowed' },
@@ -527,7 +543,7 @@ describe('helm chart charts/sso-operator', () => {
     assert.equal(sm.spec.endpoints[0].port, 'admin');
     assert.equal(sm.spec.endpoints[0].path, '/metrics');
     const alerts = (one(objs, 'PrometheusRule').spec.groups[0].rules as { alert: string }[]).map((r) => r.alert);
-    assert.deepEqual(alerts, ['SsoIdPCertificateExpiringSoon', 'SsoLoginFailureRatioHigh', 'SsoInformerStale', 'SsoStatusBehind']);
+    assert.deepEqual(alerts, ['SsoIdPCertificateExpiringSoon', 'SsoLoginFailureRatioHigh', 'SsoAccessRequestsWaiting', 'SsoInformerStale', 'SsoStatusBehind']);
     // One replica: no budget (it would block every drain); monitoring objects only on request.
     const single = render('x', 'x', { publicURL: PUBLIC_URL, replicas: 1 });
     assert.equal(find(single, 'PodDisruptionBudget').length, 0);

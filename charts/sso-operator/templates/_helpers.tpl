@@ -83,6 +83,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - apiGroups: ["sso.operator.dev"]
   resources: ["ssoconnectors/status", "userbindings/status"]
   verbs: ["get", "patch", "update"]
+# Access requests (spec.access.requests): create only, never update or
+# delete, so a binding declared in Git is never changed by the operator.
+- apiGroups: ["sso.operator.dev"]
+  resources: ["userbindings"]
+  verbs: ["create"]
 - apiGroups: [""]
   resources: ["secrets", "configmaps"]
   verbs: ["get", "list", "watch"]

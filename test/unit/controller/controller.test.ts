@@ -55,7 +55,7 @@ describe('Controller', () => {
     const t = await setup([secret('idp-cert', { 'tls.crt': idp.certPem }), connector('a'), binding('alice', 'alice@x.io', ['a'], { groups: ['dev'] })]);
     const snap = t.registry.current();
     assert.equal(snap.connectors.get('default/a')?.ready, true);
-    assert.deepEqual(snap.bindings.lookup('default/a', 'alice@x.io'), { active: true, groups: ['dev'], bindings: ['default/alice'] });
+    assert.deepEqual(snap.bindings.lookup('default/a', 'alice@x.io'), { active: true, groups: ['dev'], bindings: ['default/alice'], phases: ['Active'] });
     assert.equal(ready(t.status, 'a')?.status, 'True');
     assert.equal((t.status.get('UserBinding', 'default', 'alice') as { phase: string }).phase, 'Active');
     assert.match(await t.metrics.registry.metrics(), /sso_connectors\{state="ready"\} 1/);

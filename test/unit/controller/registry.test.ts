@@ -69,7 +69,7 @@ describe('BindingIndex changes one binding at a time', () => {
     assert.equal(idx.lookup('default/a', 'a@x.io').active, false);
     assert.equal(idx.lookup('default/b', 'a@x.io').active, false);
     assert.equal(idx.lookup('default/a', 'z@x.io').active, false);
-    assert.deepEqual(idx.lookup('default/b', 'z@x.io'), { active: true, groups: ['g2'], bindings: ['default/b'] });
+    assert.deepEqual(idx.lookup('default/b', 'z@x.io'), { active: true, groups: ['g2'], bindings: ['default/b'], phases: ['Active'] });
     assert.deepEqual(idx.bindingsOf('default/a'), []);
     assert.deepEqual(idx.bindingsOf('default/b'), ['default/b']);
   });
@@ -77,10 +77,10 @@ describe('BindingIndex changes one binding at a time', () => {
   it('removes one binding and leaves the others of the same user', () => {
     const idx = new BindingIndex([entry('c@x.io', { name: 'x', groups: ['gx'] }), entry('c@x.io', { name: 'y', groups: ['gy'] })]);
     idx.remove('default', 'x');
-    assert.deepEqual(idx.lookup('default/a', 'c@x.io'), { active: true, groups: ['gy'], bindings: ['default/y'] });
+    assert.deepEqual(idx.lookup('default/a', 'c@x.io'), { active: true, groups: ['gy'], bindings: ['default/y'], phases: ['Active'] });
     idx.remove('default', 'y');
     idx.remove('default', 'y');
-    assert.deepEqual(idx.lookup('default/a', 'c@x.io'), { active: false, groups: [], bindings: [] });
+    assert.deepEqual(idx.lookup('default/a', 'c@x.io'), { active: false, groups: [], bindings: [], phases: [] });
     assert.equal(idx.size, 0);
   });
 

@@ -40,6 +40,8 @@ test('no metric has a label for a user identity', async () => {
   const metrics = await m.registry.getMetricsAsJSON();
   const names = metrics.map((x) => x.name).sort();
   assert.deepEqual(names, [
+    'sso_access_requests_pending',
+    'sso_access_requests_total',
     'sso_access_token_refresh_total',
     'sso_connectors',
     'sso_forward_auth_total',
@@ -55,7 +57,7 @@ test('no metric has a label for a user identity', async () => {
     'sso_sessions_issued_total',
   ]);
   const allowed = new Set(['namespace', 'connector', 'result', 'reason', 'fingerprint', 'state', 'kind', 'initiator', 'queue']);
-  for (const metric of [m.loginAttempts, m.loginDuration, m.idpCertNotAfter, m.connectors, m.reconcileTotal, m.reconcileDuration, m.sessionsIssued, m.forwardAuth, m.accessTokenRefresh, m.logouts, m.queueDepth, m.queueOldestAge]) {
+  for (const metric of [m.loginAttempts, m.loginDuration, m.idpCertNotAfter, m.connectors, m.reconcileTotal, m.reconcileDuration, m.sessionsIssued, m.forwardAuth, m.accessTokenRefresh, m.accessRequests, m.accessRequestsPending, m.logouts, m.queueDepth, m.queueOldestAge]) {
     const labelNames = (metric as unknown as { labelNames: string[] }).labelNames;
     for (const l of labelNames) assert.ok(allowed.has(l), `unexpected label ${l}`);
     for (const l of ['user', 'sub', 'email', 'identity', 'nameID']) assert.ok(!labelNames.includes(l));

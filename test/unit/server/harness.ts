@@ -45,6 +45,8 @@ export interface HarnessOptions {
   revocations?: RevocationList;
   /** Provider-token broker (default: one over a fresh MemoryTokenVault). */
   accessTokens?: AccessTokenBroker;
+  /** Where access requests go (default: none, as without the feature). */
+  accessRequests?: import('../../../src/access/requests.ts').AccessRequestStore;
 }
 
 export interface Harness {
@@ -89,6 +91,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     replay: o.replay ?? new MemoryReplayCache(),
     revocations: o.revocations ?? new MemoryRevocationList(),
     accessTokens: o.accessTokens ?? new AccessTokenBroker(new MemoryTokenVault()),
+    ...(o.accessRequests ? { accessRequests: o.accessRequests } : {}),
     metrics,
     logger,
     config: {

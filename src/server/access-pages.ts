@@ -1,0 +1,157 @@
+// The pages of access requests (spec.access.requests: Enabled) and the route
+// that records a request. See src/access/requests.ts for what the request
+// flow defends against; this file adds the HTTP side:
+// - the request cookie (`__Host-sso_access` on https): HttpOnly,
+//   SameSite=Strict, Path=/, 10 minutes; its value bound to its name and the
+//   state key, holding only the connector and the user the sign-in verified;
+// - POST /auth/request-access accepts a request only from this site
+//   (Sec-Fetch-Site same-origin, or an Origin equal to the public URL's when a
+//   browser sends no Sec-Fetch-Site), with the form token derived from that
+//   cookie, for a connector that still takes requests, for a user who still
+//   has no Active binding, within the per-connector limit;
+// - every page is a fixed text with escaped values and a correlation id, no
+//   internals; `Accept: application/json` gets the same as JSON.
+
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  ACCESS_COOKIE_TTL_SECONDS,
+  AccessRequestLimiter,
+  csrfToken,
+  csrfTokenValid,
+  decodeAccessCookie,
+  encodeAccessCookie,
+  requestBinding,
+} from '../access/requests.ts';
+import type { ConnectorRuntime } from '../controller/registry.ts';
+import { parseCookies, serializeCookie, stateCookieName } from '../session/cookies.ts';
+import type { PublicContext } from './context.ts';
+import { escapeHtml, sendPage } from './html.ts';
+
+const HOST_ACCESS_COOKIE = '__Host-sso_access';
+const PLAIN_ACCESS_COOKIE = 'sso_access';
+
+/** `__Host-sso_access` wherever the state cookie is `__Host-` (https), `sso_access` on loopback http. */
+export function accessCookieName(publicURL: string): string {
+  return stateCookieName(publicURL).startsWith('__Host-') ? HOST_ACCESS_COOKIE : PLAIN_ACCESS_COOKIE;
+}
+
+const cookieOptions = (maxAge: number) => ({ httpOnly: true, sameSite: 'strict' as const, secure: true, path: '/', maxAge });
+
+/** The Set-Cookie line carrying a verified identity for the request form, and the form's token. */
+export function accessCookieLine(ctx: PublicContext, connector: string, user: string, now: Date): { line: string; token: string } {
+  const name = accessCookieName(ctx.config.publicURL);
+  const { value, identity } = encodeAccessCookie(ctx.stateKey(), name, { c: connector, u: user }, now);
+  return { line: serializeCookie(name, value, cookieOptions(ACCESS_COOKIE_TTL_SECONDS)), token: csrfToken(ctx.stateKey(), identity) };
+}
+
+const label = (runtime: ConnectorRuntime) => runtime.displayName ?? runtime.key;
+const footer = (correlationId: string, reason: string) => `<p class="muted">Reason: <code>${escapeHtml(reason)}</code> · Correlation id: <code>${escapeHtml(correlationId)}</code></p>`;
+
+function wantsJSON(reply: FastifyReply): boolean {
+  return (reply.request.headers.accept ?? '').includes('application/json');
+}
+
+function answer(reply: FastifyReply, status: number, title: string, html: string, json: Record<string, unknown>): FastifyReply {
+  if (wantsJSON(reply)) return reply.code(status).header('cache-control', 'no-store').send(json);
+  return sendPage(reply, status, title, html);
+}
+
+/** No access yet: the Request access button. */
+export function requestPage(reply: FastifyReply, runtime: ConnectorRuntime, user: string, token: string, correlationId: string): FastifyReply {
+  return answer(
+    reply,
+    403,
+    'Request access',
+    `<h1>You do not have access yet</h1><p>You signed in as <strong>${escapeHtml(user)}</strong>, but you have no access through <strong>${escapeHtml(label(runtime))}</strong>.</p>` +
+      `<p>You can ask an administrator for access. They will see your request and approve or decline it.</p>` +
+      `<form method="post" action="/auth/request-access"><input type="hidden" name="token" value="${escapeHtml(token)}"><p><button type="submit">Request access</button></p></form>` +
+      footer(correlationId, 'BindingNotActive'),
+    { status: 403, reason: 'BindingNotActive', correlationId, user, connector: runtime.key, canRequestAccess: true },
+  );
+}
+
+/** A request is waiting for an administrator. */
+export function pendingPage(reply: FastifyReply, runtime: ConnectorRuntime, user: string, correlationId: string, status = 200): FastifyReply {
+  return answer(
+    reply,
+    status,
+    'Pending approval',
+    `<h1>Pending approval</h1><p>Your request for access through <strong>${escapeHtml(label(runtime))}</strong> as <strong>${escapeHtml(user)}</strong> is waiting for an administrator.</p>` +
+      `<p>Sign in again once it has been approved; there is nothing else to do.</p>` +
+      footer(correlationId, 'AccessPending'),
+    { status, reason: 'AccessPending', correlationId, user, connector: runtime.key },
+  );
+}
+
+/** An administrator declined. */
+export function deniedPage(reply: FastifyReply, runtime: ConnectorRuntime, correlationId: string): FastifyReply {
+  return answer(
+    reply,
+    403,
+    'Access denied',
+    `<h1>Access denied</h1><p>An administrator declined access through <strong>${escapeHtml(label(runtime))}</strong>. Ask them if you think this is a mistake.</p>` +
+      footer(correlationId, 'AccessDenied'),
+    { status: 403, reason: 'AccessDenied', correlationId, connector: runtime.key },
+  );
+}
+
+function refused(reply: FastifyReply, status: number, reason: string, correlationId: string, text: string): FastifyReply {
+  return answer(reply, status, 'Request not recorded', `<h1>Request not recorded</h1><p>${escapeHtml(text)}</p>${footer(correlationId, reason)}<p><a href="/">Home</a></p>`, { status, reason, correlationId });
+}
+
+/** Whether the request comes from a page of this site (the request form). */
+function sameSite(req: FastifyRequest, publicURL: string): boolean {
+  const site = req.headers['sec-fetch-site'];
+  if (typeof site === 'string') return site === 'same-origin';
+  const origin = req.headers.origin;
+  return typeof origin === 'string' && origin === new URL(publicURL).origin;
+}
+
+export async function accessRoutes(app: FastifyInstance, ctx: PublicContext): Promise<void> {
+  const now = ctx.now ?? (() => new Date());
+  const limiter = new AccessRequestLimiter();
+
+  app.post<{ Body: Record<string, unknown> | undefined }>('/auth/request-access', async (req, reply) => {
+    const store = ctx.accessRequests;
+    const name = accessCookieName(ctx.config.publicURL);
+    const t = now();
+    const count = (runtime: ConnectorRuntime | undefined, result: string) =>
+      ctx.metrics.accessRequests.inc({ namespace: runtime?.namespace ?? '_unknown', connector: runtime?.name ?? '_unknown', result });
+    if (!sameSite(req, ctx.config.publicURL)) {
+      count(undefined, 'refused');
+      return refused(reply, 403, 'CrossSiteRequest', req.id, 'The request did not come from this site.');
+    }
+    const identity = decodeAccessCookie(ctx.stateKey(), name, parseCookies(req.headers.cookie)[name], t);
+    if (!identity || !csrfTokenValid(ctx.stateKey(), identity, req.body?.token)) {
+      count(undefined, 'refused');
+      return refused(reply, 403, 'AccessRequestExpired', req.id, 'This request form has expired. Sign in again to request access.');
+    }
+    const runtime = ctx.registry.current().connectors.get(identity.c);
+    if (!store || !runtime || !runtime.enabled || !runtime.accessRequests) {
+      count(runtime, 'refused');
+      return refused(reply, 403, 'AccessRequestsDisabled', req.id, 'This connector does not take access requests.');
+    }
+    // Spent either way: the next request needs a new sign-in.
+    reply.header('set-cookie', serializeCookie(name, '', cookieOptions(0)));
+    if (ctx.registry.current().bindings.lookup(runtime.key, identity.u).active) {
+      count(runtime, 'active');
+      return answer(reply, 200, 'Access granted', `<h1>You have access</h1><p><a class="button" href="${escapeHtml(runtime.loginURL)}">Sign in</a></p>`, { status: 200, reason: 'BindingActive', correlationId: req.id });
+    }
+    if (!limiter.take(runtime.key)) {
+      count(runtime, 'rate_limited');
+      ctx.logger.warn({ correlationId: req.id, connector: runtime.key }, 'access request refused: too many requests for this connector');
+      return refused(reply.header('retry-after', '60'), 429, 'AccessRequestRateLimited', req.id, 'Too many access requests right now. Try again in a minute.');
+    }
+    const binding = requestBinding(runtime.namespace, runtime.name, identity.u, t);
+    try {
+      const result = await store.create(binding);
+      count(runtime, result);
+      ctx.logger.info({ correlationId: req.id, connector: runtime.key, binding: binding.metadata.name, result, user: identity.u }, 'access request recorded');
+    } catch (err) {
+      count(runtime, 'failed');
+      ctx.logger.error({ correlationId: req.id, connector: runtime.key, err: (err as Error).message }, 'access request could not be recorded');
+      return refused(reply, 503, 'AccessRequestUnavailable', req.id, 'The request could not be recorded. Try again later.');
+    }
+    return pendingPage(reply, runtime, identity.u, req.id, 200);
+  });
+}
