@@ -355,6 +355,14 @@ const Saml = Type.Object(
         { additionalProperties: false, description: 'Which part of the assertion identifies the user.' },
       ),
     ),
+    groupsAttribute: Type.Optional(
+      Type.String({
+        description:
+          "Attribute whose values are the user's groups at the IdP: handed to applications beside the binding's groups (X-Auth-Request-Groups), and matched against access.allowedIdPGroups.",
+        minLength: 1,
+        maxLength: 1024,
+      }),
+    ),
     idpInitiated: Type.Optional(IdpInitiated),
     accountID: Type.Optional(
       Type.String({
@@ -577,6 +585,14 @@ export const SsoConnectorSpec = Type.Object(
             Type.Array(Type.String({ minLength: 1, maxLength: 1024 }), {
               description: 'Users who may use the admin test sign-in of this connector.',
               maxItems: 256,
+              'x-kubernetes-list-type': 'set',
+            }),
+          ),
+          allowedIdPGroups: Type.Optional(
+            Type.Array(Type.String({ minLength: 1, maxLength: 256 }), {
+              description:
+                'Members of these IdP groups (saml.groupsAttribute, oidc.claims.groups) are let in without a UserBinding; their sessions record the group, and stop verifying once it leaves this list.',
+              maxItems: 64,
               'x-kubernetes-list-type': 'set',
             }),
           ),

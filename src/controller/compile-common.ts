@@ -44,6 +44,7 @@ export function runtimeBase(
     passAccessToken: o.protocol !== 'SAML2' && spec.session?.passAccessToken === true,
     admins: spec.access?.admins ?? [],
     accessRequests: spec.access?.requests === 'Enabled',
+    allowedIdPGroups: spec.access?.allowedIdPGroups ?? [],
     loginURL: o.loginURL,
   };
 }

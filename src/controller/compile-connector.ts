@@ -430,6 +430,7 @@ export function compileConnector(input: CompileInput): CompileOutput {
         ...(redirectPath !== undefined ? { redirectPath } : {}),
       },
       ...(saml.userIdentity?.attribute !== undefined ? { userIdentityAttribute: saml.userIdentity.attribute } : {}),
+      ...(saml.groupsAttribute !== undefined ? { groupsAttribute: saml.groupsAttribute } : {}),
     };
   }
 

@@ -38,6 +38,8 @@ export interface ConnectorRuntime {
   readonly admins: readonly string[];
   /** spec.access.requests: Enabled. */
   readonly accessRequests?: boolean;
+  /** spec.access.allowedIdPGroups: members are let in without a binding. */
+  readonly allowedIdPGroups?: readonly string[];
   readonly loginURL: string;
   /** SAML: the SP metadata URL. */
   readonly metadataURL?: string;

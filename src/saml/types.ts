@@ -63,6 +63,8 @@ export interface SamlConnectorConfig {
   idpInitiated: { enabled: boolean; redirectPath?: string };
   /** Attribute whose value identifies the user; undefined = the NameID. */
   userIdentityAttribute?: string;
+  /** Attribute whose values are the user's IdP groups (saml.groupsAttribute). */
+  groupsAttribute?: string;
 }
 
 /** Reason codes shared by the HTTP log line, the metric `reason` label and conditions. */

@@ -28,6 +28,10 @@ import type { PublicContext } from './context.ts';
 import { accessCookieLine, pendingPage, deniedPage, requestPage } from './access-pages.ts';
 import { sendError } from './html.ts';
 import type { BindingPhase } from '../controller/registry.ts';
+import { sanitizeGroups } from '../session/forward-auth.ts';
+
+/** Most IdP groups a session carries (the cookie must stay under the browsers' size limit). */
+const MAX_IDP_GROUPS = 64;
 import { requestBindingName } from '../access/requests.ts';
 import { recordLogin, type LoginOutcome } from './login-log.ts';
 
@@ -42,6 +46,8 @@ export interface VerifiedIdentity {
   /** What a protocol's single logout needs to find this session again. */
   saml?: SamlSubject;
   oidc?: { sub: string; sid?: string };
+  /** The user's groups at the identity provider (saml.groupsAttribute, oidc.claims.groups). */
+  idpGroups?: string[];
   /** The provider's tokens (OIDC, OAuth2): kept for forward-auth when the connector has session.passAccessToken, else dropped. Never logged. */
   tokens?: ProviderTokens;
   /** For the login log: each check made, and what the identity provider sent about the user. */
@@ -75,7 +81,14 @@ export function refuseSignIn(ctx: PublicContext, reply: FastifyReply, req: Omit<
 export async function completeSignIn(ctx: PublicContext, reply: FastifyReply, req: SignInRequest, id: VerifiedIdentity): Promise<FastifyReply> {
   const logged = { ...(id.trail ? { trail: id.trail } : {}), ...(id.attributes ? { attributes: id.attributes } : {}), user: id.user };
   const match = ctx.registry.current().bindings.lookup(req.runtime.key, id.user);
-  if (!match.active) {
+  // IdP groups as forward-auth can hand them on: header-safe, no commas, bounded.
+  const idpGroups = sanitizeGroups(id.idpGroups ?? []).slice(0, MAX_IDP_GROUPS);
+  // Without an Active binding, membership of an allowlisted IdP group lets the
+  // user in (spec.access.allowedIdPGroups); the session records which group,
+  // and forward-auth re-checks it against the list as it is then. A Denied
+  // binding is an administrator's explicit no: no group overrides it.
+  const viaGroup = match.active || match.phases.includes('Denied') ? undefined : idpGroups.find((g) => (req.runtime.allowedIdPGroups ?? []).includes(g));
+  if (!match.active && viaGroup === undefined) {
     if (req.runtime.accessRequests && ctx.accessRequests) return accessOutcome(ctx, reply, req, id.user, match.phases, logged);
     return refuseSignIn(ctx, reply, req, 403, 'BindingNotActive', logged);
   }
@@ -97,6 +110,8 @@ export async function completeSignIn(ctx: PublicContext, reply: FastifyReply, re
       sub: id.user,
       ...(id.email ? { email: id.email } : {}),
       groups: match.groups,
+      ...(idpGroups.length ? { idpGroups } : {}),
+      ...(viaGroup !== undefined ? { viaGroup } : {}),
       connector: req.runtime.key,
       ...(id.saml ? { saml: id.saml } : {}),
       ...(id.oidc ? { oidc: id.oidc } : {}),

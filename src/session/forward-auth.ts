@@ -33,7 +33,9 @@ export type ForwardAuthDecision =
 export interface ForwardAuthInput {
   verify: VerifyResult;
   connectorEnabled(connectorKey: string): boolean;
-  bindingActive(connectorKey: string, user: string): { active: boolean; groups: readonly string[] };
+  bindingActive(connectorKey: string, user: string): { active: boolean; groups: readonly string[]; denied?: boolean };
+  /** Whether the connector's allowedIdPGroups lists `group` now (a session let in through a group). */
+  groupAllowed?(connectorKey: string, group: string): boolean;
   /** From `?groups=a,b`: the user needs one of them. Absent or empty = no requirement. */
   requiredGroups?: readonly string[] | undefined;
   /**
@@ -82,14 +84,19 @@ export function decideForwardAuth(input: ForwardAuthInput): ForwardAuthDecision 
   const claims = input.verify.claims;
   if (!input.connectorEnabled(claims.connector)) return { status: 401, reason: 'ConnectorDisabled' };
   const binding = input.bindingActive(claims.connector, claims.sub);
-  if (!binding.active) return { status: 401, reason: 'BindingNotActive' };
+  // Let in through an allowlisted IdP group: only while the session carries
+  // that group and the connector still lists it.
+  // A Denied binding is an administrator's explicit no: no group overrides it.
+  const viaGroup = !binding.denied && claims.viaGroup !== undefined && (claims.idpGroups ?? []).includes(claims.viaGroup) && input.groupAllowed?.(claims.connector, claims.viaGroup) === true;
+  if (!binding.active && !viaGroup) return { status: 401, reason: 'BindingNotActive' };
   // An identity that cannot be passed on unchanged is not passed on at all.
   if (!isHeaderSafe(claims.sub)) return { status: 401, reason: 'SessionInvalid' };
   const allowed = (input.allowedConnectors ?? []).filter((c) => c !== '');
   if (allowed.length > 0 && !connectorAllowed(claims.connector, allowed)) {
     return { status: 403, reason: 'ConnectorNotAllowed' };
   }
-  const groups = sanitizeGroups(binding.groups);
+  // The binding's groups, then the IdP's (spec.saml.groupsAttribute, oidc.claims.groups).
+  const groups = sanitizeGroups([...(binding.active ? binding.groups : []), ...(claims.idpGroups ?? [])]);
   const required = (input.requiredGroups ?? []).filter((g) => g !== '');
   if (required.length > 0 && !required.some((g) => groups.includes(g))) {
     return { status: 403, reason: 'GroupRequired' };

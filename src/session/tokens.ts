@@ -38,6 +38,10 @@ export interface SessionClaimsInput {
    * logout token names them, and that is all they are used for).
    */
   oidc?: { sub: string; sid?: string };
+  /** The user's groups at the identity provider (claim `idp_groups`), handed on beside the binding's. */
+  idpGroups?: string[];
+  /** The allowlisted IdP group that let the user in without a binding (claim `via_group`). */
+  viaGroup?: string;
   /**
    * The key that seals this session's provider tokens in the token vault
    * (session.passAccessToken; src/session/access-tokens.ts): base64url of 32
@@ -130,6 +134,14 @@ function toClaims(p: JWTPayload): SessionClaims | undefined {
     if (typeof c.oidc_sid_sha256 === 'string' && SHA256_HEX.test(c.oidc_sid_sha256)) claims.oidc.sidSha256 = c.oidc_sid_sha256;
   }
   if (typeof c.atk === 'string' && SEALING_KEY.test(c.atk)) claims.atk = c.atk;
+  if (c.idp_groups !== undefined) {
+    if (!isStringArray(c.idp_groups)) return undefined;
+    claims.idpGroups = [...c.idp_groups];
+  }
+  if (c.via_group !== undefined) {
+    if (typeof c.via_group !== 'string') return undefined;
+    claims.viaGroup = c.via_group;
+  }
   return claims;
 }
 
@@ -188,6 +200,8 @@ export class SessionTokens {
       payload.oidc_sub_sha256 = sha256hex(claims.oidc.sub);
       if (claims.oidc.sid !== undefined) payload.oidc_sid_sha256 = sha256hex(claims.oidc.sid);
     }
+    if (claims.idpGroups?.length) payload.idp_groups = [...claims.idpGroups];
+    if (claims.viaGroup !== undefined) payload.via_group = claims.viaGroup;
     if (claims.atk !== undefined) {
       if (!SEALING_KEY.test(claims.atk)) throw new TypeError('atk must be base64url of 32 bytes');
       payload.atk = claims.atk;

@@ -59,8 +59,9 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
         },
         bindingActive: (connectorKey, user) => {
           const m = snapshot.bindings.lookup(connectorKey, user);
-          return { active: m.active, groups: m.groups };
+          return { active: m.active, groups: m.groups, denied: m.phases.includes('Denied') };
         },
+        groupAllowed: (connectorKey, group) => snapshot.connectors.get(connectorKey)?.allowedIdPGroups?.includes(group) === true,
         requiredGroups: listParam((req.query as { groups?: unknown }).groups),
         allowedConnectors: listParam((req.query as { connectors?: unknown }).connectors),
       });

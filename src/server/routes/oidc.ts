@@ -150,6 +150,7 @@ export async function oidcRoutes(app: FastifyInstance, ctx: PublicContext): Prom
           // What a back-channel logout token names: the provider's sub and session id.
           ...(flow.protocol === 'OIDC' ? { oidc: { sub: result.sub, ...(result.sid !== undefined ? { sid: result.sid } : {}) } } : {}),
           ...(result.tokens ? { tokens: result.tokens } : {}),
+          ...(result.groups ? { idpGroups: result.groups } : {}),
           trail: result.trail,
           attributes: result.claims,
         },

@@ -190,6 +190,7 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
             ...(a.spNameQualifier !== undefined ? { spNameQualifier: a.spNameQualifier } : {}),
             ...(a.sessionIndex !== undefined ? { sessionIndex: a.sessionIndex } : {}),
           },
+          ...(l.saml.groupsAttribute !== undefined ? { idpGroups: a.attributes[l.saml.groupsAttribute] ?? [] } : {}),
           trail: result.trail,
           attributes: a.attributes,
         },
