@@ -180,6 +180,13 @@ export interface ResponseOptions {
   assertionCount?: number;
   assertionID?: string;
   responseID?: string;
+  /**
+   * Negative tests: rewrites the (first) Assertion XML before it is signed,
+   * or the Response XML before the Response signature, so that a test can
+   * change one thing the builder has no knob for and keep valid signatures.
+   */
+  editAssertion?: (xml: string) => string;
+  editResponse?: (xml: string) => string;
 }
 
 export function newSamlId(): string {
@@ -246,11 +253,15 @@ function assertionXml(o: ResponseOptions, id: string, now: Date): string {
   );
 }
 
-/** Adds an enveloped signature over the element with `ID=id`, placed right after its Issuer. */
+/**
+ * Adds an enveloped signature over the element with `ID=id`, placed right
+ * after its Issuer, or as its first child with `first` (an element without
+ * an Issuer, for negative tests).
+ */
 export function signElement(
   xml: string,
   id: string,
-  opts: { keyPem: string; keyInfoCertPem: string | null; algorithm?: 'sha1' | 'sha256' | 'sha512' },
+  opts: { keyPem: string; keyInfoCertPem: string | null; algorithm?: 'sha1' | 'sha256' | 'sha512'; first?: boolean },
 ): string {
   const { sig: sigUri, digest } = signatureUri(opts.keyPem, opts.algorithm ?? 'sha256');
   const signer = new SignedXml({
@@ -264,7 +275,9 @@ export function signElement(
   signer.addReference({ xpath: target, transforms: [TRANSFORM_ENVELOPED, C14N_EXC], digestAlgorithm: digest });
   signer.computeSignature(xml, {
     prefix: 'ds',
-    location: { reference: `${target}/*[local-name(.)='Issuer' and namespace-uri(.)='${NS.assertion}']`, action: 'after' },
+    location: opts.first
+      ? { reference: target, action: 'prepend' }
+      : { reference: `${target}/*[local-name(.)='Issuer' and namespace-uri(.)='${NS.assertion}']`, action: 'after' },
   });
   return signer.getSignedXml();
 }
@@ -281,6 +294,7 @@ export function buildSignedResponseXml(o: ResponseOptions): string {
   const assertions: string[] = [];
   if (count > 0) {
     let first = assertionXml(o, assertionID, now);
+    if (o.editAssertion) first = o.editAssertion(first);
     if (o.signAssertion !== false) first = signElement(first, assertionID, signing);
     assertions.push(first);
     for (let i = 1; i < count; i++) assertions.push(assertionXml(o, newSamlId(), now));
@@ -301,10 +315,9 @@ export function buildSignedResponseXml(o: ResponseOptions): string {
     `<samlp:Status>${statusXml}</samlp:Status>` +
     assertions.join('') +
     `</samlp:Response>`;
-  if (o.signResponse !== false) {
-    if (responseIssuer === null) throw new Error('a signed Response needs an Issuer to place the signature after');
-    xml = signElement(xml, responseID, signing);
-  }
+  if (o.editResponse) xml = o.editResponse(xml);
+  // Without an Issuer (a negative test) the signature goes first.
+  if (o.signResponse !== false) xml = signElement(xml, responseID, { ...signing, first: responseIssuer === null });
   return xml;
 }
 

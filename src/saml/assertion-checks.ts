@@ -7,7 +7,7 @@ import { parseSamlTime } from './time.ts';
 import type { Trail } from './trail.ts';
 import type { SamlConnectorConfig } from './types.ts';
 import { matchesAcsURL } from './urls.ts';
-import { NS, attr, childElement, childElements, textOf } from './xml.ts';
+import { NS, attr, childElement, childElements, elementChildren, textOf } from './xml.ts';
 
 export interface CheckContext {
   cfg: SamlConnectorConfig;
@@ -36,14 +36,55 @@ function issuerProblem(ctx: CheckContext, issuer: Element): string | undefined {
 }
 
 /**
+ * Version and IssueInstant of the Assertion (SAML core 2.3.3) and the
+ * IssueInstant of the Response (core 3.2.2; its Version and ID are checked
+ * on decoding).
+ *
+ * - Version must be 2.0: a relying party must reject an assertion of a major
+ *   version it does not support (core 4.1.2); read with 2.0 rules, an
+ *   assertion of another version could mean something else.
+ * - IssueInstant is required, a zoned xs:dateTime, and not later than now
+ *   plus the clock skew. A message dated in the future comes from an IdP
+ *   whose clock runs ahead, so its NotOnOrAfter times run ahead as well and
+ *   a stolen bearer assertion stays usable for longer than the IdP meant.
+ *   There is no lower bound here: the time a response may take to arrive is
+ *   bounded by the bearer NotOnOrAfter (checkSubjectConfirmation), as the
+ *   profile intends, and IdPs date the Response and the Assertion when they
+ *   build them, not when the browser posts them.
+ */
+export function checkHeaders(ctx: CheckContext, response: Element, assertion: Element): void {
+  if (attr(assertion, 'Version') !== '2.0') ctx.trail.fail('header', 'MalformedResponse', 'Assertion Version must be 2.0');
+  for (const el of [response, assertion]) {
+    if (attr(el, 'IssueInstant') === undefined) ctx.trail.fail('header', 'MalformedResponse', `${el.localName} has no IssueInstant`);
+    const issued = time(ctx, 'header', el, 'IssueInstant') as number;
+    if (issued > ctx.nowMs + ctx.skewMs) {
+      ctx.trail.fail('header', 'AssertionNotYetValid', `${el.localName} IssueInstant ${new Date(issued).toISOString()} is in the future`);
+    }
+  }
+  ctx.trail.pass('header');
+}
+
+/**
  * Issuer of the Response (when present) and of the Assertion must be the
  * configured IdP. Defends against a response minted by another IdP (another
- * tenant, a second connector sharing certificates) being accepted here.
+ * tenant, a second connector sharing certificates) being accepted here; as
+ * both must equal the one configured entity ID, a Response whose Issuer
+ * differs from its Assertion's is refused too (profile 4.1.4.2: one
+ * responding IdP).
+ *
+ * A signed Response, or one that carries an encrypted assertion, must have
+ * an Issuer (profile 4.1.4.2 as corrected by errata E17). The key already
+ * ties the signature to the IdP, so this adds little against forgery; it
+ * keeps to the profile, so that a message the IdP's key signed for some
+ * other use, without an Issuer, is not taken as a login response.
  */
-export function checkIssuers(ctx: CheckContext, response: Element, assertion: Element): void {
+export function checkIssuers(ctx: CheckContext, response: Element, assertion: Element, how: { responseSigned: boolean; encrypted: boolean }): void {
   const responseIssuers = childElements(response, NS.assertion, 'Issuer');
   if (responseIssuers.length > 1) ctx.trail.fail('issuer', 'IssuerMismatch', 'Response carries several Issuer elements');
   const ri = responseIssuers[0];
+  if (!ri && (how.responseSigned || how.encrypted)) {
+    ctx.trail.fail('issuer', 'IssuerMismatch', `the Response ${how.responseSigned ? 'is signed' : 'carries an encrypted assertion'} but has no Issuer`);
+  }
   const rProblem = ri ? issuerProblem(ctx, ri) : undefined;
   if (rProblem) ctx.trail.fail('issuer', 'IssuerMismatch', `Response ${rProblem}`);
   const assertionIssuers = childElements(assertion, NS.assertion, 'Issuer');
@@ -93,16 +134,76 @@ export function checkConditionsTime(ctx: CheckContext, assertion: Element): numb
   if (notOnOrAfter !== undefined && ctx.nowMs - ctx.skewMs >= notOnOrAfter) {
     ctx.trail.fail('conditions', 'AssertionExpired', `Conditions NotOnOrAfter ${new Date(notOnOrAfter).toISOString()} has passed`);
   }
+  // Core 2.5.1.2: NotBefore must be earlier than NotOnOrAfter. An empty or
+  // inverted window would otherwise pass inside the clock skew.
+  if (notBefore !== undefined && notOnOrAfter !== undefined && notBefore >= notOnOrAfter) {
+    ctx.trail.fail('conditions', 'MalformedResponse', 'Conditions NotBefore is not earlier than NotOnOrAfter');
+  }
   ctx.trail.pass('conditions');
   return notOnOrAfter;
 }
 
+const UNDERSTOOD_CONDITIONS = new Set(['AudienceRestriction', 'OneTimeUse', 'ProxyRestriction']);
+const CONDITIONS_ATTRIBUTES = new Set(['NotBefore', 'NotOnOrAfter']);
+const XMLNS_NS = 'http://www.w3.org/2000/xmlns/';
+
 /**
- * Response Destination, when present, must be this ACS. Defends against a
- * response addressed to another SP endpoint being posted here.
+ * Every condition must be understood (SAML core 2.5.1.1): one that cannot
+ * be evaluated makes the assertion indeterminate, and an indeterminate
+ * assertion must be rejected as an invalid one is; the SSO profile (4.1.4.2)
+ * adds that every condition must be understood and accepted by the SP.
+ * Defends against an IdP restricting an assertion in a way this SP would
+ * silently ignore (a custom saml:Condition, e.g. a delegation restriction),
+ * so that an assertion meant to be usable only in narrower circumstances is
+ * used here anyway. Runs after the audience and time checks: an invalid
+ * assertion is reported as such before an indeterminate one (2.5.1.1).
+ *
+ * Understood: NotBefore / NotOnOrAfter (checkConditionsTime),
+ * AudienceRestriction (checkAudience), OneTimeUse (always valid per 2.5.1.5;
+ * the replay cache refuses a second use of any assertion, and the SP keeps
+ * no assertion for later use) and ProxyRestriction (always valid per
+ * 2.5.1.6; it limits assertions a relying party issues on the basis of this
+ * one, and this SP issues no SAML assertions). At most one OneTimeUse and
+ * one ProxyRestriction (2.5.1).
  */
-export function checkDestination(ctx: CheckContext, response: Element): void {
+export function checkConditionsUnderstood(ctx: CheckContext, assertion: Element): void {
+  const conditions = conditionsOf(ctx, assertion);
+  if (!conditions) return ctx.trail.pass('conditionsUnderstood', 'no Conditions');
+  for (let i = 0; i < conditions.attributes.length; i++) {
+    const a = conditions.attributes.item(i);
+    if (!a || a.namespaceURI === XMLNS_NS || (!a.namespaceURI && CONDITIONS_ATTRIBUTES.has(a.localName ?? a.name))) continue;
+    ctx.trail.fail('conditionsUnderstood', 'ConditionNotUnderstood', `Conditions carries the attribute ${a.name.slice(0, 100)}`);
+  }
+  const seen: Record<string, number> = {};
+  for (const el of elementChildren(conditions)) {
+    const name = el.localName ?? '';
+    if (el.namespaceURI !== NS.assertion || !UNDERSTOOD_CONDITIONS.has(name)) {
+      const type = el.getAttributeNS(NS.xsi, 'type');
+      ctx.trail.fail('conditionsUnderstood', 'ConditionNotUnderstood', `condition {${(el.namespaceURI ?? '').slice(0, 100)}}${name.slice(0, 100)}${type ? ` of type ${type.slice(0, 100)}` : ''} is not understood`);
+    }
+    seen[name] = (seen[name] ?? 0) + 1;
+  }
+  if ((seen.OneTimeUse ?? 0) > 1 || (seen.ProxyRestriction ?? 0) > 1) {
+    ctx.trail.fail('conditionsUnderstood', 'MalformedResponse', 'Conditions carries more than one OneTimeUse or ProxyRestriction');
+  }
+  const extra = ['OneTimeUse', 'ProxyRestriction'].filter((n) => (seen[n] ?? 0) > 0);
+  ctx.trail.pass('conditionsUnderstood', extra.length > 0 ? extra.join(', ') : undefined);
+}
+
+/**
+ * Response Destination, when present, must be this ACS (SAML core 3.2.2).
+ * Defends against a response addressed to another SP endpoint being posted
+ * here. A signed Response must carry one (HTTP-POST binding 3.5.5.2): the
+ * signature then binds the message to the endpoint it was sent to, so a
+ * signed Response taken from another SP's traffic cannot be posted here.
+ * An unsigned Response may omit it (core 3.2.2 makes it optional; the signed
+ * assertion's Recipient is checked in any case).
+ */
+export function checkDestination(ctx: CheckContext, response: Element, responseSigned: boolean): void {
   const destination = attr(response, 'Destination');
+  if (destination === undefined && responseSigned) {
+    ctx.trail.fail('destination', 'DestinationMismatch', 'the Response is signed but carries no Destination');
+  }
   if (destination !== undefined && !matchesAcsURL(ctx.cfg, destination)) {
     ctx.trail.fail('destination', 'DestinationMismatch', `Destination '${destination.slice(0, 300)}' is not this ACS`);
   }
@@ -195,7 +296,8 @@ export function readIdentity(ctx: CheckContext, assertion: Element): Identity {
       if (name === undefined || name === '') continue;
       const values = (attributes[name] ??= []);
       for (const v of childElements(a, NS.assertion, 'AttributeValue')) {
-        if (attr(v, 'xsi:nil') === 'true' || v.getAttributeNS(NS.xsi, 'nil') === 'true') continue;
+        // A null value (core 2.7.3.1.1: xsi:nil "true" or "1") is no value at all, not ''.
+        if (v.hasAttributeNS(NS.xsi, 'nil') && ['true', '1'].includes((v.getAttributeNS(NS.xsi, 'nil') ?? '').trim())) continue;
         values.push(textOf(v));
       }
     }
@@ -226,20 +328,40 @@ export interface SessionInfo {
 }
 
 /**
- * AuthnStatement session facts. A SessionNotOnOrAfter that has already
- * passed means the IdP session this login stands for is over: refused.
+ * AuthnStatement session facts.
+ *
+ * At least one AuthnStatement is required (profile 4.1.4.2; core 3.4.1.4):
+ * an assertion without one does not say that the user authenticated to the
+ * IdP (an attribute assertion, say, obtained by a query or issued for some
+ * other purpose), so it must not open a session. Each one must carry what
+ * SAML core 2.7.2 requires of it, an AuthnInstant (a zoned xs:dateTime) and
+ * one AuthnContext: without them it describes no authentication. The SP
+ * reads neither further. SessionIndex is not required (only IdPs that
+ * support single logout must send it); the first one given is kept.
+ *
+ * SessionNotOnOrAfter: the session must be considered ended then (core
+ * 2.7.2). With several AuthnStatements the earliest is honoured (profile
+ * 4.1.4.3: the one closest to the present); one that has already passed
+ * means the IdP session this login stands for is over: refused. Otherwise
+ * it caps the local session (completeSignIn).
  */
 export function readSession(ctx: CheckContext, assertion: Element): SessionInfo {
-  const statement = childElement(assertion, NS.assertion, 'AuthnStatement');
-  if (!statement) return {};
+  const statements = childElements(assertion, NS.assertion, 'AuthnStatement');
+  if (statements.length === 0) ctx.trail.fail('session', 'AuthnStatementMissing', 'the assertion carries no AuthnStatement');
   const out: SessionInfo = {};
-  const index = attr(statement, 'SessionIndex');
-  if (index !== undefined) out.sessionIndex = index;
-  const until = time(ctx, 'session', statement, 'SessionNotOnOrAfter');
-  if (until !== undefined) {
-    if (ctx.nowMs - ctx.skewMs >= until) ctx.trail.fail('session', 'AssertionExpired', `SessionNotOnOrAfter ${new Date(until).toISOString()} has passed`);
-    out.sessionNotOnOrAfterMs = until;
+  for (const statement of statements) {
+    if (attr(statement, 'AuthnInstant') === undefined) ctx.trail.fail('session', 'MalformedResponse', 'AuthnStatement has no AuthnInstant');
+    time(ctx, 'session', statement, 'AuthnInstant');
+    if (childElements(statement, NS.assertion, 'AuthnContext').length !== 1) ctx.trail.fail('session', 'MalformedResponse', 'AuthnStatement must carry exactly one AuthnContext');
+    const index = attr(statement, 'SessionIndex');
+    if (index !== undefined && out.sessionIndex === undefined) out.sessionIndex = index;
+    const until = time(ctx, 'session', statement, 'SessionNotOnOrAfter');
+    if (until !== undefined && (out.sessionNotOnOrAfterMs === undefined || until < out.sessionNotOnOrAfterMs)) out.sessionNotOnOrAfterMs = until;
   }
-  ctx.trail.pass('session');
+  const until = out.sessionNotOnOrAfterMs;
+  if (until !== undefined && ctx.nowMs - ctx.skewMs >= until) {
+    ctx.trail.fail('session', 'AssertionExpired', `SessionNotOnOrAfter ${new Date(until).toISOString()} has passed`);
+  }
+  ctx.trail.pass('session', statements.length > 1 ? `${statements.length} AuthnStatements` : undefined);
   return out;
 }

@@ -59,9 +59,12 @@ export function decodeResponse(samlResponse: string, maxBytes: number, trail: Tr
   if (root.localName !== 'Response' || root.namespaceURI !== NS.protocol) {
     trail.fail('root', 'MalformedResponse', `root element is {${root.namespaceURI ?? ''}}${root.localName}, expected samlp:Response`);
   }
+  // SAML core 3.2.2: Version 2.0 (another major version is another message
+  // format) and an ID, which every Response must carry (xs:ID, required).
   if (attr(root, 'Version') !== '2.0') {
     trail.fail('root', 'MalformedResponse', 'Response Version must be 2.0');
   }
+  if (!attr(root, 'ID')) trail.fail('root', 'MalformedResponse', 'Response has no ID');
   trail.pass('root');
   return { xml, doc, root };
 }

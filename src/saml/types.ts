@@ -91,6 +91,17 @@ export type SamlReason =
   | 'SubjectConfirmationInvalid'
   | 'AssertionNotYetValid'
   | 'AssertionExpired'
+  /**
+   * Conditions holds an element or attribute this SP does not understand (a
+   * custom saml:Condition, anything else): SAML core 2.5.1.1 makes the
+   * assertion indeterminate, which must be rejected like an invalid one.
+   */
+  | 'ConditionNotUnderstood'
+  /**
+   * The assertion carries no AuthnStatement, so it does not say that the
+   * user authenticated to the IdP (Web Browser SSO profile 4.1.4.2).
+   */
+  | 'AuthnStatementMissing'
   | 'StatusNotSuccess'
   | 'InResponseToMismatch'
   | 'UnsolicitedResponseRefused'

@@ -6,7 +6,9 @@ import type { Element } from '@xmldom/xmldom';
 import {
   checkAudience,
   checkConditionsTime,
+  checkConditionsUnderstood,
   checkDestination,
+  checkHeaders,
   checkIssuers,
   checkSubjectConfirmation,
   readIdentity,
@@ -66,16 +68,19 @@ async function validate(cfg: SamlConnectorConfig, input: ValidateInput, trail: T
 
   const located = locateAssertion(cfg, root, trail);
 
-  const { response, assertion } = located.encrypted
+  const { response, assertion, responseSigned } = located.encrypted
     ? uniformly(trail, () => verifySignatures(cfg, root, located.assertion, trail, located.encrypted))
     : verifySignatures(cfg, root, located.assertion, trail);
   refuseEncryptedParts(assertion, trail);
 
+  // PROFILE-MUSTS.md maps each check below to the requirement it enforces.
   const ctx: CheckContext = { cfg, nowMs: input.now.getTime(), skewMs: cfg.clockSkewSeconds * 1000, trail };
-  checkIssuers(ctx, response, assertion);
+  checkHeaders(ctx, response, assertion);
+  checkIssuers(ctx, response, assertion, { responseSigned, encrypted: located.encrypted !== undefined });
   checkAudience(ctx, assertion);
   const conditionsNotOnOrAfter = checkConditionsTime(ctx, assertion);
-  checkDestination(ctx, response);
+  checkConditionsUnderstood(ctx, assertion);
+  checkDestination(ctx, response, responseSigned);
   const confirmation = checkSubjectConfirmation(ctx, assertion);
   checkInResponseTo(input.expectedInResponseTo, attr(response, 'InResponseTo'), confirmation.inResponseTo, trail);
   const identity = readIdentity(ctx, assertion);
@@ -132,16 +137,28 @@ function checkUniqueIds(root: Element, trail: Trail): void {
   trail.pass('uniqueIds');
 }
 
-/** Status must be Success (read from the Response even when unsigned: a forged failure only denies). */
+/**
+ * The top-level StatusCode must be Success (SAML core 3.2.2.2), read from
+ * the Response even when unsigned: a forged failure only denies. It is
+ * checked before any assertion is looked at, so an assertion in an error
+ * response (which profile 4.1.4.2 forbids the IdP to send) is never used.
+ * Exactly one Status and one top-level StatusCode: with two, which one
+ * counts would depend on the reader. The second-level code, when there is
+ * one, only explains a failure (AuthnFailed, NoPassive, RequestDenied...):
+ * it goes in the message, cut short, as the values are unauthenticated.
+ * A Success with a second-level code is still a Success (core 3.2.2.2
+ * defines the subordinate code only as detail of an error).
+ */
 function checkStatus(root: Element, trail: Trail): void {
-  const status = childElement(root, NS.protocol, 'Status');
-  const code = status ? childElement(status, NS.protocol, 'StatusCode') : undefined;
-  if (!code) return trail.fail('status', 'MalformedResponse', 'Response has no Status/StatusCode');
+  const statuses = childElements(root, NS.protocol, 'Status');
+  const codes = statuses.length === 1 ? childElements(statuses[0] as Element, NS.protocol, 'StatusCode') : [];
+  if (codes.length !== 1) return trail.fail('status', 'MalformedResponse', 'Response must carry exactly one Status with one StatusCode');
+  const code = codes[0] as Element;
   const top = attr(code, 'Value') ?? '';
   if (top !== SUCCESS) {
     const second = childElement(code, NS.protocol, 'StatusCode');
     const sub = second ? attr(second, 'Value') : undefined;
-    trail.fail('status', 'StatusNotSuccess', `IdP returned status ${top}${sub ? ` / ${sub}` : ''}`);
+    trail.fail('status', 'StatusNotSuccess', `IdP returned status ${top.slice(0, 200)}${sub ? ` / ${sub.slice(0, 200)}` : ''}`);
   }
   trail.pass('status', 'Success');
 }
@@ -310,7 +327,7 @@ function verifySignatures(
   assertionEl: Element,
   trail: Trail,
   encrypted?: Encrypted,
-): { response: Element; assertion: Element } {
+): { response: Element; assertion: Element; responseSigned: boolean } {
   const assertionSigned = childElements(assertionEl, NS.dsig, 'Signature').length > 0;
   const responseSigned = childElements(root, NS.dsig, 'Signature').length > 0;
   // Unsigned content would let anyone assert any identity.
@@ -352,7 +369,8 @@ function verifySignatures(
     return trail.fail('signedContent', 'SignatureMissing', 'no signed Assertion content');
   }
   trail.pass('signedContent', assertionSig.status === 'valid' ? 'assertion' : 'response');
-  return { response: root, assertion };
+  // A Signature present on the Response has verified by now (or refused).
+  return { response: root, assertion, responseSigned: responseSig.status === 'valid' };
 }
 
 /** The CipherValue texts of an encrypted element (its key and its data), in document order. */

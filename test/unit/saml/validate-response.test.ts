@@ -67,12 +67,14 @@ describe('valid responses', () => {
   });
 
   it('tolerates clock skew', async () => {
-    const r = makeResponse(idp, { notBefore: new Date(Date.now() + 30_000), notOnOrAfter: new Date(Date.now() - 30_000) });
-    assertAccepted(await validateResponse(cfg, input(r)));
+    // Two responses: one window that has not quite begun, one that has just ended (a window must not be empty).
+    assertAccepted(await validateResponse(cfg, input(makeResponse(idp, { notBefore: new Date(Date.now() + 30_000) }))));
+    assertAccepted(await validateResponse(cfg, input(makeResponse(idp, { notBefore: new Date(Date.now() - 120_000), notOnOrAfter: new Date(Date.now() - 30_000) }))));
+    assertAccepted(await validateResponse(cfg, input(makeResponse(idp, { now: new Date(Date.now() + 30_000) }))));
   });
 
-  it('accepts a response without Destination (it is optional)', async () => {
-    assertAccepted(await validateResponse(cfg, input(makeResponse(idp, { destination: null }))));
+  it('accepts an unsigned Response without Destination (optional there; required on a signed one)', async () => {
+    assertAccepted(await validateResponse(cfg, input(makeResponse(idp, { destination: null, signResponse: false }))));
   });
 
   it('never puts XML, keys or signature values in the trail', async () => {
@@ -334,7 +336,10 @@ describe('the trail', () => {
     const r = await validateResponse(cfg, input(makeResponse(idp)));
     assert.deepEqual(
       r.trail.map((e) => e.check),
-      ['size', 'doctype', 'xml', 'root', 'uniqueIds', 'status', 'solicitation', 'assertionCount', 'signature.response', 'signature.assertion', 'signedContent', 'issuer', 'audience', 'conditions', 'destination', 'subjectConfirmation', 'inResponseTo', 'identity', 'session', 'replay'],
+      [
+        ...['size', 'doctype', 'xml', 'root', 'uniqueIds', 'status', 'solicitation', 'assertionCount', 'signature.response', 'signature.assertion', 'signedContent'],
+        ...['header', 'issuer', 'audience', 'conditions', 'conditionsUnderstood', 'destination', 'subjectConfirmation', 'inResponseTo', 'identity', 'session', 'replay'],
+      ],
     );
   });
 

@@ -6,7 +6,7 @@ import { test } from '@jest/globals';
 import { onCleanup } from '../../support/cleanup.ts';
 import { signingIdentity } from '../../support/saml-fixtures.ts';
 import { ACS_BODY_LIMIT } from '../../../src/server/routes/saml.ts';
-import { answer, assertRefused, postAcs, signIn, startHarness, startLogin, unsolicited } from './harness.ts';
+import { STATE, answer, assertRefused, postAcs, signIn, startHarness, startLogin, unsolicited } from './harness.ts';
 import { bindingManifest, connectorManifest } from './manifests.ts';
 
 const ACS = '/saml/default/demo/acs';
@@ -24,11 +24,13 @@ async function harness() {
   });
 }
 
-test('400 MalformedResponse: SAMLResponse missing, empty, not base64, not XML', async () => {
+test('400 MalformedResponse: SAMLResponse missing (an HTTP-Artifact SAMLart too), empty, not base64, not XML', async () => {
   const h = await harness();
   onCleanup(() => h.close());
   const login = await startLogin(h.app, '/saml/default/demo/login');
   assertRefused(await postAcs(h.app, ACS, { RelayState: login.relayState }, login.state), 400, 'MalformedResponse');
+  // The HTTP-Artifact binding is not supported: an artifact is not a response.
+  assertRefused(await postAcs(h.app, ACS, { SAMLart: 'AAQAAMh48/1oXIM+sDo7Dh2qMp1HM4IF5DaRNmDj6RdUmllwn9jJHyEgIi8=', RelayState: login.relayState }, login.state), 400, 'MalformedResponse');
   assertRefused(await postAcs(h.app, ACS, { SAMLResponse: '', RelayState: login.relayState }, login.state), 400, 'MalformedResponse');
   assertRefused(await postAcs(h.app, ACS, { SAMLResponse: '%%% not base64 !!!', RelayState: login.relayState }, login.state), 400, 'MalformedResponse');
   const notXml = Buffer.from('hello, this is not a SAML response').toString('base64');
@@ -73,6 +75,19 @@ test('401 InResponseToMismatch when the response answers another request', async
   const login = await startLogin(h.app, '/saml/default/demo/login');
   const samlResponse = answer(h.idp, login.request, { inResponseTo: '_00000000000000000000000000000000' });
   assertRefused(await postAcs(h.app, ACS, { SAMLResponse: samlResponse, RelayState: login.relayState }, login.state), 401, 'InResponseToMismatch');
+});
+
+test('401 InResponseToMismatch when the RelayState values of two pending logins are swapped (HTTP-POST binding 3.5.5.2)', async () => {
+  const h = await harness();
+  onCleanup(() => h.close());
+  const first = await startLogin(h.app, '/saml/default/demo/login?rd=/first');
+  const second = await startLogin(h.app, '/saml/default/demo/login?rd=/second', `${STATE}=${first.state}`);
+  // Bindings 3.5.3: RelayState at most 80 bytes (ours: a random state id).
+  assert.ok(Buffer.byteLength(first.relayState ?? '', 'utf8') <= 80 && (first.relayState ?? '').length >= 22);
+  // The response to the first login, posted with the second login's RelayState: the pending
+  // entry it selects names another request, so the swap cannot send the user to /second.
+  const swapped = await postAcs(h.app, ACS, { SAMLResponse: answer(h.idp, first.request), RelayState: second.relayState }, second.state);
+  assertRefused(swapped, 401, 'InResponseToMismatch');
 });
 
 test('401 when the state cookie is missing or forged: the response is treated as unsolicited', async () => {
