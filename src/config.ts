@@ -54,7 +54,7 @@ const FLAGS = {
 export const USAGE = `Usage: sso-operator run [flags]
 
   --manifests DIR               standalone mode: read SsoConnector, UserBinding, Secret and ConfigMap YAML from DIR and watch it
-  --demo-idp                    also serve a development-only SAML IdP at /demo-idp/ (never in production)
+  --demo-idp                    also serve a development-only SAML IdP at /demo-idp/ and OpenID Provider at /demo-op/ (never in production)
   --listen HOST:PORT            public listener (default 0.0.0.0:8080)
   --admin-listen HOST:PORT      metrics, probes and /admin/status (default 0.0.0.0:9090)
   --public-url URL              externally visible base URL, path prefix allowed (default http://localhost:8080)

@@ -388,7 +388,7 @@ const Saml = Type.Object(
 
 
 /** Authorize parameters an admin may add; the ones the flow itself sets (state, nonce, PKCE, redirect_uri, ...) are never among them. */
-export const OIDC_AUTHORIZE_PARAMETERS = ['prompt', 'acr_values', 'login_hint', 'max_age', 'ui_locales', 'display', 'hd', 'domain_hint', 'organization', 'resource', 'audience'] as const;
+export const OIDC_AUTHORIZE_PARAMETERS = ['prompt', 'acr_values', 'login_hint', 'max_age', 'ui_locales', 'display', 'hd', 'domain_hint', 'organization', 'resource', 'audience', 'access_type'] as const;
 
 const Oidc = Type.Object(
   {

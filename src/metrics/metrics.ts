@@ -133,7 +133,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
   });
   const logouts = new Counter({
     name: 'sso_logouts_total',
-    help: 'SAML single logout messages handled: initiator idp (an IdP LogoutRequest) or sp (the LogoutResponse to ours), by outcome and reason code.',
+    help: 'Logout messages handled: SAML single logout (initiator idp: an IdP LogoutRequest; sp: the LogoutResponse to ours) and OIDC back-channel logout tokens (initiator idp), by outcome and reason code.',
     labelNames: ['namespace', 'connector', 'initiator', 'result', 'reason'] as const,
     registers,
   });
