@@ -5,16 +5,23 @@
 // example connector references. Users come from the ConfigMap
 // default/demo-idp-users in the manifests folder. Never for production: it
 // has plain-text passwords and no rate limiting.
+//
+// Its Responses are built by samlify (samlify-response.ts), not by the
+// project's own saml-idp.ts, so the demo runs the SP against an independent
+// implementation. It reads each SP's metadata (sp-metadata.ts) and encrypts
+// the assertion when the SP publishes an encryption certificate.
 
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { escapeHtml, sendAutoPost, sendPage } from '../server/html.ts';
 import type { StoredObject } from '../store/types.ts';
 import { generateSigningIdentity, type SigningIdentity } from './keys.ts';
 import { loadSpSigningKey, redirectBindingURL } from '../saml/sign.ts';
-import { buildSignedResponse, logoutResponseXml, parseAuthnRequest, parseLogoutRequest, type ParsedAuthnRequest } from './saml-idp.ts';
+import { logoutResponseXml, parseAuthnRequest, parseLogoutRequest, type ParsedAuthnRequest } from './saml-idp.ts';
+import { createSamlifyIdp } from './samlify-response.ts';
+import { SpMetadataLookup, spMetadataPath } from './sp-metadata.ts';
 
 export interface DemoUser {
   username: string;
@@ -40,6 +47,16 @@ export interface DemoIdp {
 
 const PENDING_TTL_MS = 10 * 60 * 1000;
 const MAX_PENDING = 1000;
+const SESSION_MS = 8 * 3600 * 1000;
+
+/** A login waiting for the user's password: an AuthnRequest's, or an IdP-initiated one (no request id, ACS from the SP metadata). */
+interface PendingLogin {
+  /** The SP entity ID (the AuthnRequest Issuer, or the one chosen at the IdP). */
+  sp: string;
+  /** The AuthnRequest; absent for an IdP-initiated login. */
+  request?: ParsedAuthnRequest;
+  relayState?: string;
+}
 
 export function parseDemoUsers(text: string | undefined): DemoUser[] {
   if (!text) return [];
@@ -52,6 +69,13 @@ export function parseDemoUsers(text: string | undefined): DemoUser[] {
     }
     return { username: o.username, password: o.password, email: o.email, ...(o.attributes ? { attributes: o.attributes } : {}) };
   });
+}
+
+/** The users file's attributes as lists of strings (a single value may be written without a list). */
+function attributeLists(attributes: DemoUser['attributes']): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [name, v] of Object.entries(attributes ?? {})) out[name] = (Array.isArray(v) ? v : [v]).map((x: unknown) => String(x));
+  return out;
 }
 
 function sameSecret(a: string, b: string): boolean {
@@ -93,19 +117,21 @@ export async function createDemoIdp(opts: DemoIdpOptions): Promise<DemoIdp> {
       data: { 'tls.crt': Buffer.from(identity.certPem).toString('base64') },
     },
   ];
-  const pending = new Map<string, { request: ParsedAuthnRequest; expires: number }>();
+  const pending = new Map<string, { login: PendingLogin; expires: number }>();
+  const samlifyIdp = createSamlifyIdp({ entityID, ssoURL: `${base}/sso`, sloURL: `${base}/slo`, identity });
+  let spMetadata: SpMetadataLookup | undefined;
 
-  function remember(request: ParsedAuthnRequest): string {
+  function remember(login: PendingLogin): string {
     const now = Date.now();
     for (const [k, v] of pending) if (v.expires < now) pending.delete(k);
     if (pending.size >= MAX_PENDING) pending.delete(pending.keys().next().value!);
     const ticket = randomBytes(16).toString('base64url');
-    pending.set(ticket, { request, expires: now + PENDING_TTL_MS });
+    pending.set(ticket, { login, expires: now + PENDING_TTL_MS });
     return ticket;
   }
 
-  function loginForm(ticket: string, request: ParsedAuthnRequest, error?: string): string {
-    return `<h1>Demo IdP</h1><p class="muted">Development only. Signing in to <code>${escapeHtml(request.issuer)}</code>.</p>` +
+  function loginForm(ticket: string, login: PendingLogin, error?: string): string {
+    return `<h1>Demo IdP</h1><p class="muted">Development only. Signing in to <code>${escapeHtml(login.sp)}</code>${login.request ? '' : ' (IdP-initiated)'}.</p>` +
       (error ? `<p><strong>${escapeHtml(error)}</strong></p>` : '') +
       `<form method="post" action="/demo-idp/login"><input type="hidden" name="ticket" value="${escapeHtml(ticket)}">` +
       `<p><label>Username<br><input name="username" autocomplete="username" autofocus></label></p>` +
@@ -113,14 +139,65 @@ export async function createDemoIdp(opts: DemoIdpOptions): Promise<DemoIdp> {
       `<p><button type="submit">Sign in</button></p></form><p class="muted">Users are in <code>examples/demo-idp-users.yaml</code> (try demo / demo).</p>`;
   }
 
+  /**
+   * The signed (and, when the SP's metadata asks for it, encrypted) Response
+   * for `user`, built by samlify, as the auto-POST page to the ACS. The SP
+   * metadata was requested when the login came in; it is awaited here.
+   */
+  async function respond(reply: FastifyReply, login: PendingLogin, user: DemoUser, correlationId: string): Promise<FastifyReply> {
+    const lookup = spMetadata!;
+    const md = await lookup.get(login.sp);
+    if (!md.ok) opts.logger.warn({ demoIdp: true, correlationId, sp: login.sp, err: md.message }, 'demo IdP: SP metadata not read; the assertion is not encrypted');
+    const metadata = md.ok ? md.metadata : undefined;
+    // SP-initiated: the ACS of the AuthnRequest (checked when it came in);
+    // IdP-initiated: the SP's HTTP-POST ACS from its metadata, on this operator only.
+    const acsURL = login.request ? login.request.acsURL! : metadata?.acsURL;
+    if (!acsURL || !acsURL.startsWith(`${opts.publicURL}/saml/`)) {
+      return sendPage(reply, 400, 'Demo IdP', '<h1>Unknown service provider</h1><p>Its metadata names no assertion consumer service of this operator.</p>');
+    }
+    const now = new Date();
+    let out: { samlResponse: string; encrypted: boolean };
+    try {
+      out = await samlifyIdp.loginResponse({
+        spEntityID: login.sp,
+        acsURL,
+        ...(login.request ? { inResponseTo: login.request.id } : {}),
+        nameID: user.email,
+        attributes: { email: [user.email], username: [user.username], ...attributeLists(user.attributes) },
+        now,
+        sessionNotOnOrAfter: new Date(now.getTime() + SESSION_MS),
+        ...(metadata?.encryptionCertificate ? { encryptionCertificate: metadata.encryptionCertificate } : {}),
+      });
+    } catch (err) {
+      opts.logger.error({ demoIdp: true, correlationId, sp: login.sp, err: (err as Error).message }, 'demo IdP: the Response could not be built');
+      return sendPage(reply, 500, 'Demo IdP', '<h1>Sign-in failed</h1><p>The demo IdP could not build the SAML Response (see the log).</p>');
+    }
+    opts.logger.info(
+      { demoIdp: true, correlationId, sp: login.sp, username: user.username, idpInitiated: !login.request, encrypted: out.encrypted },
+      out.encrypted ? 'demo IdP: SAML Response sent, assertion encrypted to the SP' : 'demo IdP: SAML Response sent, assertion not encrypted',
+    );
+    const fields: Record<string, string> = { SAMLResponse: out.samlResponse };
+    if (login.relayState !== undefined) fields.RelayState = login.relayState;
+    return sendAutoPost(reply, acsURL, fields);
+  }
+
   async function plugin(app: FastifyInstance): Promise<void> {
+    spMetadata = new SpMetadataLookup({ publicURL: opts.publicURL, addresses: () => app.addresses().filter((a) => typeof a !== 'string') });
+    const exampleSP = `${opts.publicURL}/saml/default/demo/metadata`;
     app.get('/demo-idp/', async (_req, reply) =>
-      sendPage(reply, 200, 'Demo IdP', `<h1>Demo IdP</h1><p>A development-only SAML IdP in the sso-operator process.</p><p>Entity ID: <code>${escapeHtml(entityID)}</code><br><a href="/demo-idp/metadata">Metadata</a></p>`),
+      sendPage(
+        reply,
+        200,
+        'Demo IdP',
+        `<h1>Demo IdP</h1><p>A development-only SAML IdP in the sso-operator process.</p><p>Entity ID: <code>${escapeHtml(entityID)}</code><br><a href="/demo-idp/metadata">Metadata</a></p>` +
+          `<h2>IdP-initiated sign-in</h2><form method="get" action="/demo-idp/idp-initiated"><p><label>Service provider (its entity ID)<br><input name="sp" size="60" value="${escapeHtml(exampleSP)}"></label></p>` +
+          `<p><button type="submit">Sign in to it</button></p></form>`,
+      ),
     );
     app.get('/demo-idp/metadata', async (_req, reply) =>
       reply.header('content-type', 'application/samlmetadata+xml; charset=utf-8').send(demoIdpMetadata(entityID, base, identity.certPem)),
     );
-    const sso = (binding: 'HTTPRedirect' | 'HTTPPost') => async (req: { query: unknown; body: unknown; id: string }, reply: import('fastify').FastifyReply) => {
+    const sso = (binding: 'HTTPRedirect' | 'HTTPPost') => async (req: { query: unknown; body: unknown; id: string }, reply: FastifyReply) => {
       const params = (binding === 'HTTPRedirect' ? req.query : req.body) as { SAMLRequest?: string; RelayState?: string } | undefined;
       let request: ParsedAuthnRequest;
       try {
@@ -133,8 +210,24 @@ export async function createDemoIdp(opts: DemoIdpOptions): Promise<DemoIdp> {
       if (!request.acsURL || !request.acsURL.startsWith(`${opts.publicURL}/saml/`)) {
         return sendPage(reply, 400, 'Demo IdP', '<h1>Bad AuthnRequest</h1><p>The AssertionConsumerServiceURL is not an endpoint of this operator.</p>');
       }
-      return sendPage(reply, 200, 'Demo IdP sign-in', loginForm(remember(request), request));
+      // The SP's metadata is read while the user types the password (only
+      // for an Issuer that is an SP metadata URL of this operator).
+      void spMetadata!.get(request.issuer);
+      const login: PendingLogin = { sp: request.issuer, request, ...(request.relayState !== undefined ? { relayState: request.relayState } : {}) };
+      return sendPage(reply, 200, 'Demo IdP sign-in', loginForm(remember(login), login));
     };
+    // IdP-initiated: the user picks an SP of this operator here; its Response
+    // answers no request and goes to the ACS of the SP's metadata.
+    app.get<{ Querystring: { sp?: string; RelayState?: string } }>('/demo-idp/idp-initiated', async (req, reply) => {
+      const sp = typeof req.query.sp === 'string' ? req.query.sp : '';
+      if (!spMetadataPath(opts.publicURL, sp)) {
+        return sendPage(reply, 400, 'Demo IdP', `<h1>Unknown service provider</h1><p>Give the entity ID of a connector of this operator, such as <code>${escapeHtml(exampleSP)}</code>.</p>`);
+      }
+      void spMetadata!.get(sp);
+      const relayState = typeof req.query.RelayState === 'string' ? req.query.RelayState : undefined;
+      const login: PendingLogin = { sp, ...(relayState !== undefined ? { relayState } : {}) };
+      return sendPage(reply, 200, 'Demo IdP sign-in', loginForm(remember(login), login));
+    });
     // Single logout: the demo IdP keeps no session of its own, so it only
     // answers an SP's LogoutRequest with a signed LogoutResponse (HTTP-Redirect)
     // to that SP's SLO endpoint, which must be one of this operator's (derived
@@ -173,28 +266,10 @@ export async function createDemoIdp(opts: DemoIdpOptions): Promise<DemoIdp> {
       const user = users.find((u) => u.username === username);
       if (!user || !sameSecret(user.password, password)) {
         opts.logger.info({ demoIdp: true, username }, 'demo IdP: wrong username or password');
-        return sendPage(reply, 200, 'Demo IdP sign-in', loginForm(ticket, p.request, 'Wrong username or password.'));
+        return sendPage(reply, 200, 'Demo IdP sign-in', loginForm(ticket, p.login, 'Wrong username or password.'));
       }
       pending.delete(ticket);
-      const request = p.request;
-      const now = new Date();
-      const samlResponse = buildSignedResponse({
-        signingKeyPem: identity.keyPem,
-        signingCertPem: identity.certPem,
-        issuer: entityID,
-        audience: request.issuer,
-        destination: request.acsURL!,
-        recipient: request.acsURL!,
-        inResponseTo: request.id,
-        nameID: user.email,
-        nameIDFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress',
-        attributes: { email: [user.email], username: [user.username], ...(user.attributes ?? {}) },
-        now,
-        sessionNotOnOrAfter: new Date(now.getTime() + 8 * 3600 * 1000),
-      });
-      const fields: Record<string, string> = { SAMLResponse: samlResponse };
-      if (request.relayState !== undefined) fields.RelayState = request.relayState;
-      return sendAutoPost(reply, request.acsURL!, fields);
+      return respond(reply, p.login, user, req.id);
     });
   }
 

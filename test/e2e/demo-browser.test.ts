@@ -14,6 +14,7 @@ import { startTestOperator, waitFor, type TestOperator } from '../support/operat
 const EXAMPLES = new URL('../../examples/', import.meta.url);
 const EXAMPLE_URL = 'http://localhost:8080';
 const CONNECTOR = 'default/demo';
+const ENCRYPTED = 'default/demo-encrypted';
 
 /** examples/*.yaml with the default public URL replaced by `baseURL`. */
 async function exampleManifests(baseURL: string): Promise<Record<string, string>> {
@@ -40,7 +41,10 @@ async function startDemo(demoIdp: boolean): Promise<TestOperator> {
       const c = op.operator.registry.current().connectors.get(CONNECTOR);
       const users = op.operator.store.get('ConfigMap', 'default', 'demo-idp-users');
       const bindings = op.operator.registry.current().bindings.lookup(CONNECTOR, 'demo@example.com');
-      return c !== undefined && c.loginURL.startsWith(op.baseURL) && users !== undefined && bindings.active && (!demoIdp || c.ready);
+      // demo-encrypted is configured from the demo IdP's metadata URL: Ready once that was fetched.
+      const encrypted = op.operator.registry.current().connectors.get(ENCRYPTED);
+      const encryptedReady = encrypted !== undefined && encrypted.ready && op.operator.registry.current().bindings.lookup(ENCRYPTED, 'demo@example.com').active;
+      return c !== undefined && c.loginURL.startsWith(op.baseURL) && users !== undefined && bindings.active && (!demoIdp || (c.ready && encryptedReady));
     }, 10_000);
     return op;
   } catch (err) {
@@ -317,13 +321,104 @@ describe('demo in headless Chromium (examples + --demo-idp)', () => {
     }
   });
 
+  /** The assertion of a SAMLResponse posted to the ACS, as the browser sent it: encrypted or not. */
+  function postedResponse(acs: import('playwright-core').Response): string {
+    const form = new URLSearchParams(acs.request().postData() ?? '');
+    return Buffer.from(form.get('SAMLResponse') ?? '', 'base64').toString('utf8');
+  }
+
+  async function whoamiScreenshot(page: Page, name: string): Promise<void> {
+    const dir = await mkdtemp(join(tmpdir(), 'sso-operator-e2e-'));
+    const shot = join(dir, name);
+    await page.screenshot({ path: shot, fullPage: true });
+    const png = await readFile(shot);
+    assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'PNG signature');
+    assert.ok(png.length > 1000, 'screenshot is not empty');
+    console.log(`# screenshot of /auth/whoami: ${shot} (${png.length} bytes)`);
+  }
+
+  test('demo-encrypted: demo/demo signs in, the samlify-built Response carries the assertion encrypted to the connector, and lands on /auth/whoami', async () => {
+    const context = await chromium.newContext();
+    try {
+      const page = await context.newPage();
+      const problems = watchProblems(page);
+      await page.goto(`${op.baseURL}/`);
+      const row = page.locator('tr', { hasText: 'Demo IdP, encrypted assertions (development only)' });
+      assert.equal(await row.count(), 1, 'the home page lists the encrypted example');
+      assert.match(await row.innerText(), new RegExp(ENCRYPTED));
+      await row.getByRole('link', { name: 'Sign in' }).click();
+      await page.waitForURL((u) => u.pathname === '/demo-idp/sso', { timeout: 10_000 });
+      assert.match(await page.locator('body').innerText(), /saml\/default\/demo-encrypted\/metadata/, 'the IdP names the SP it signs in to');
+      const acs = page.waitForResponse((r) => new URL(r.url()).pathname === '/saml/default/demo-encrypted/acs');
+      await submitCredentials(page, 'demo', 'demo');
+      const acsResponse = await acs;
+      assert.equal(acsResponse.status(), 303);
+      const posted = postedResponse(acsResponse);
+      assert.match(posted, /<saml:EncryptedAssertion/, 'the browser carried an encrypted assertion');
+      assert.doesNotMatch(posted, /<saml:Assertion|demo@example\.com/, 'nothing of the assertion is readable on the way');
+      assert.match(posted, /xmlenc11#aes256-gcm/);
+      await page.waitForURL(`${op.baseURL}/auth/whoami`, { timeout: 10_000 });
+      assert.equal(await page.getByRole('heading', { name: 'Signed in' }).isVisible(), true);
+      assert.equal(await cell(page, 'email'), 'demo@example.com');
+      assert.equal(await cell(page, 'connector'), ENCRYPTED);
+      await whoamiScreenshot(page, 'whoami-encrypted.png');
+      const sent = op.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('demo IdP: SAML Response sent') && l.sp === `${op.baseURL}/saml/default/demo-encrypted/metadata`);
+      assert.equal(sent.length, 1);
+      assert.equal(sent[0]?.encrypted, true);
+      assert.deepEqual(problems, [], 'no CSP violations or script errors');
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('IdP-initiated from the demo IdP page into demo-encrypted: lands on the connector redirectPath, signed in', async () => {
+    const context = await chromium.newContext();
+    try {
+      const page = await context.newPage();
+      const problems = watchProblems(page);
+      await page.goto(`${op.baseURL}/demo-idp/`);
+      await page.getByLabel('Service provider (its entity ID)').fill(`${op.baseURL}/saml/default/demo-encrypted/metadata`);
+      await page.getByRole('button', { name: 'Sign in to it' }).click();
+      await page.waitForURL((u) => u.pathname === '/demo-idp/idp-initiated', { timeout: 10_000 });
+      const acs = page.waitForResponse((r) => new URL(r.url()).pathname === '/saml/default/demo-encrypted/acs');
+      await submitCredentials(page, 'demo', 'demo');
+      const acsResponse = await acs;
+      assert.equal(acsResponse.status(), 303);
+      const posted = postedResponse(acsResponse);
+      assert.match(posted, /<saml:EncryptedAssertion/);
+      assert.doesNotMatch(posted, /InResponseTo/, 'unsolicited: it answers no request');
+      await page.waitForURL(`${op.baseURL}/auth/whoami`, { timeout: 10_000 });
+      assert.equal(await cell(page, 'connector'), ENCRYPTED);
+      assert.equal(await cell(page, 'sub'), 'demo@example.com');
+      await whoamiScreenshot(page, 'whoami-idp-initiated.png');
+      assert.deepEqual(problems, [], 'no CSP violations or script errors');
+    } finally {
+      await context.close();
+    }
+  });
+
   test('the operator logged no errors during the browser flows', () => {
     const errors = op.logs.filter((l) => typeof l.level === 'number' && l.level >= 50);
     assert.deepEqual(errors, []);
-    // Three sign-ins reached the operator (wrong passwords stopped at the IdP and the OpenID Provider):
-    // SAML and OIDC successes, one refusal.
+    // Five sign-ins reached the operator (wrong passwords stopped at the IdP and the OpenID Provider):
+    // SAML (plain, encrypted SP- and IdP-initiated) and OIDC successes, one refusal.
     const logins = op.logs.filter((l) => l.msg === 'login' || l.msg === 'login refused').map((l) => `${l.connector} ${l.status} ${l.reason} ${l.user}`);
-    assert.deepEqual(logins.sort(), ['default/demo 303 Success demo@example.com', 'default/demo 403 BindingNotActive pending@example.com', 'default/demo-oidc 303 Success demo@example.com']);
+    assert.deepEqual(logins.sort(), [
+      'default/demo 303 Success demo@example.com',
+      'default/demo 403 BindingNotActive pending@example.com',
+      'default/demo-encrypted 303 Success demo@example.com',
+      'default/demo-encrypted 303 Success demo@example.com',
+      'default/demo-oidc 303 Success demo@example.com',
+    ]);
+    // The demo IdP said for each Response whether it encrypted it, and logged no assertion.
+    const sent = op.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('demo IdP: SAML Response sent')).map((l) => `${String(l.sp).replace(op.baseURL, '')} ${l.idpInitiated} ${l.encrypted}`);
+    assert.deepEqual(sent.sort(), [
+      '/saml/default/demo-encrypted/metadata false true',
+      '/saml/default/demo-encrypted/metadata true true',
+      '/saml/default/demo/metadata false false',
+      '/saml/default/demo/metadata false false',
+    ]);
+    assert.doesNotMatch(op.rawLogs(), /EncryptedAssertion|saml:Assertion|SAMLResponse"/, 'no SAML message in the log');
     assert.doesNotMatch(op.rawLogs(), /"password"\s*:\s*"(?!\[redacted\])/, 'no password in the log');
   });
 });

@@ -62,7 +62,7 @@ async function npmStartArgs(): Promise<string[]> {
 
 describe('sso-operator run (the quick-start command)', () => {
   // Every test and hook here may take this long (the default is 30 s).
-  jest.setTimeout(45_000);
+  jest.setTimeout(60_000);
   let root: string;
 
   beforeAll(async () => {
@@ -111,6 +111,32 @@ describe('sso-operator run (the quick-start command)', () => {
       assert.match(html, /default\/demo/);
       assert.match(html, /href="\/saml\/default\/demo\/login\?rd=%2Fauth%2Fwhoami">Sign in</, 'the connector is ready with a Sign in link');
       assert.match(html, /href="\/demo-idp\/"/);
+
+      // Every example SsoConnector becomes Ready, demo-encrypted too, which is
+      // configured from the demo IdP's metadata URL and has its own encryption
+      // key. That URL is on this very process, whose first fetch comes before
+      // the public port listens and fails; the retry 5 s later succeeds, so
+      // demo-encrypted is Ready some seconds after /readyz.
+      type Resource = { kind: string; namespace?: string; name: string; status?: { conditions?: { type: string; status: string; reason: string; message?: string }[] } };
+      const expected = ['default/demo', 'default/demo-encrypted', 'default/demo-oidc'];
+      let notReady: string[] = [];
+      for (const until = performance.now() + 20_000; ; ) {
+        const status = (await (await fetch(`http://127.0.0.1:${adminPort}/admin/status`)).json()) as { resources: Resource[] };
+        const connectors = status.resources.filter((r) => r.kind === 'SsoConnector');
+        notReady = expected.filter((key) => {
+          const r = connectors.find((c) => `${c.namespace}/${c.name}` === key);
+          return !r?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+        }).map((key) => `${key}: ${JSON.stringify(connectors.find((c) => `${c.namespace}/${c.name}` === key)?.status?.conditions ?? 'no status yet')}`);
+        if (notReady.length === 0) {
+          assert.deepEqual(connectors.map((r) => `${r.namespace}/${r.name}`).sort(), expected, 'the example connectors');
+          break;
+        }
+        assert.ok(performance.now() < until, `not Ready within 20 s: ${notReady.join('; ')}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      console.log(`# every example connector Ready ${Math.round(performance.now() - started)} ms after start`);
+      const homeAgain = await (await fetch(`http://127.0.0.1:${port}/`)).text();
+      assert.match(homeAgain, /href="\/saml\/default\/demo-encrypted\/login\?rd=%2Fauth%2Fwhoami">Sign in</, 'demo-encrypted has a Sign in link');
 
       // The SP-initiated login goes to the demo IdP at the rewritten URL.
       const login = await fetch(`http://127.0.0.1:${port}/saml/default/demo/login?rd=%2Fauth%2Fwhoami`, { redirect: 'manual' });
