@@ -229,7 +229,7 @@ function watchedNamespaceCalls(ns: string): Call[] {
       what: 'create a UserBinding (an access request)',
       method: 'POST',
       path: api(ns, 'userbindings'),
-      body: { apiVersion: GROUP_VERSION, kind: 'UserBinding', metadata: { name: 'access-demo-request' }, spec: { user: 'newcomer@example.com', connectors: ['demo'], approval: 'Pending' } },
+      body: { apiVersion: GROUP_VERSION, kind: 'UserBinding', metadata: { generateName: 'access-demo-' }, spec: { user: 'newcomer@example.com', connectors: ['demo'], approval: 'Pending' } },
       expect: 'allowed',
     },
     {

@@ -13,7 +13,7 @@ import { X509Certificate } from 'node:crypto';
 import { stringify } from 'yaml';
 import { BrowserClient, findFormWithField, parseForms, type BrowserResponse, type ParsedForm } from '../support/browser-client.ts';
 import { startTestOperator, waitFor, type TestOperator } from '../support/operator.ts';
-import { makeTestKeyPair, startSimpleSamlPhp, type SimpleSamlPhp, type TestKeyPair } from '../support/simplesamlphp.ts';
+import { makeTestKeyPair, pemBody, startSimpleSamlPhp, type SimpleSamlPhp, type TestKeyPair } from '../support/simplesamlphp.ts';
 
 const NS = 'default';
 const USER = { name: 'alice', password: 'alice-Pw-md-4r!Zq', email: 'alice@example.com' };
@@ -26,6 +26,7 @@ describe('SAML connector configured from SimpleSAMLphp metadata', () => {
   let op: TestOperator;
   let first: TestKeyPair;
   let second: TestKeyPair;
+  let encryption: TestKeyPair;
 
   const entityIDOf = (c: string) => `${op.baseURL}/saml/${NS}/${c}/metadata`;
 
@@ -48,11 +49,19 @@ describe('SAML connector configured from SimpleSAMLphp metadata', () => {
   const reasonOf = (res: BrowserResponse) => /Reason: <code>([^<]*)<\/code>/.exec(res.body)?.[1];
 
   beforeAll(async () => {
-    [first, second] = await Promise.all([makeTestKeyPair('ssp-md-first'), makeTestKeyPair('ssp-md-second')]);
+    [first, second, encryption] = await Promise.all([makeTestKeyPair('ssp-md-first'), makeTestKeyPair('ssp-md-second'), makeTestKeyPair('ssp-md-sp-encryption')]);
     op = await startTestOperator();
     idp = await startSimpleSamlPhp({
       users: { [USER.name]: { password: USER.password, attributes: { email: [USER.email] } } },
-      serviceProviders: ['from-url', 'from-file'].map((c) => ({ entityID: entityIDOf(c), acsURL: `${op.baseURL}/saml/${NS}/${c}/acs` })),
+      serviceProviders: [
+        ...['from-url', 'from-file'].map((c) => ({ entityID: entityIDOf(c), acsURL: `${op.baseURL}/saml/${NS}/${c}/acs` })),
+        // Encrypts its assertions to the SP's encryption certificate (as it would read it from the SP metadata).
+        {
+          entityID: entityIDOf('md-encrypted'),
+          acsURL: `${op.baseURL}/saml/${NS}/md-encrypted/acs`,
+          extraMetadata: { 'assertion.encryption': true, keys: [{ encryption: true, signing: false, type: 'X509Certificate', X509Certificate: pemBody(encryption.certPem) }] },
+        },
+      ],
       signing: first,
     });
     await op.writeManifest('binding.yaml', stringify({ apiVersion: 'sso.operator.dev/v1alpha1', kind: 'UserBinding', metadata: { name: 'alice', namespace: NS }, spec: { user: USER.email, connectors: ['from-url', 'from-file'] } }));
@@ -78,6 +87,34 @@ describe('SAML connector configured from SimpleSAMLphp metadata', () => {
     assert.deepEqual(await trusted('from-url'), [fingerprintOf(first.certPem)]);
     const res = await signIn('from-url');
     assert.equal(res.status, 303, `${res.status} ${reasonOf(res)}\n${op.rawLogs().slice(-1500)}`);
+  });
+
+  it('Encrypted SAML from metadata alone: a connector with only the metadata url and encryption Required signs in with an encrypted assertion', async () => {
+    await idp.setBlockCipher('aes256-gcm');
+    await op.writeManifest(
+      'md-encrypted.yaml',
+      [
+        stringify({ apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: 'md-sp-enc', namespace: NS }, stringData: { 'tls.key': encryption.keyPem, 'tls.crt': encryption.certPem } }),
+        stringify({
+          apiVersion: 'sso.operator.dev/v1alpha1',
+          kind: 'SsoConnector',
+          metadata: { name: 'md-encrypted', namespace: NS },
+          spec: { protocol: 'SAML2', saml: { idp: { metadata: { url: idp.metadataURL } }, encryption: 'Required', sp: { encryptionKeySecretRef: { name: 'md-sp-enc' } } } },
+        }),
+      ].join('---\n'),
+    );
+    await op.writeManifest('binding.yaml', stringify({ apiVersion: 'sso.operator.dev/v1alpha1', kind: 'UserBinding', metadata: { name: 'alice', namespace: NS }, spec: { user: USER.email, connectors: ['from-url', 'from-file', 'md-encrypted'] } }));
+    await waitFor(async () => (await status('md-encrypted'))?.conditions.some((c) => c.type === 'Ready' && c.status === 'True') ?? false, 20_000, 100);
+    const browser = new BrowserClient();
+    let page = await browser.get(`${op.baseURL}/saml/${NS}/md-encrypted/login?rd=%2Fapp`);
+    const loginForm = parseForms(page.body, page.url).find((f) => 'AuthState' in f.fields && 'password' in f.fields);
+    if (loginForm) page = await browser.submit(loginForm, { username: USER.name, password: USER.password });
+    const form = findFormWithField(page, 'SAMLResponse')!;
+    const xml = Buffer.from(form.fields['SAMLResponse']!, 'base64').toString('utf8');
+    assert.match(xml, /EncryptedAssertion/);
+    assert.match(xml, /xmlenc11#aes256-gcm/);
+    const res = await browser.submit(form, {}, { followRedirects: false });
+    assert.equal(res.status, 303, `${res.status} ${reasonOf(res)}`);
   });
 
   it('follows a signing key rollover announced only through the metadata endpoint, with no failed sign-in', async () => {
