@@ -92,6 +92,28 @@ function parseBool(flag: string, value: string): boolean {
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
+export const DEFAULT_PUBLIC_URL = 'http://localhost:8080';
+
+/** --public-url as `run` accepts it (the admin CLI checks it the same way). */
+export function parsePublicURL(publicRaw: string): URL {
+  let publicURL: URL;
+  try {
+    publicURL = new URL(publicRaw);
+  } catch {
+    throw new ConfigError(`--public-url is not a URL: ${JSON.stringify(publicRaw)}`);
+  }
+  if (publicURL.protocol !== 'https:' && publicURL.protocol !== 'http:') throw new ConfigError('--public-url must be http or https');
+  // The login-state cookie is SameSite=None and so must be Secure; browsers
+  // accept that on plain http only for loopback.
+  if (publicURL.protocol === 'http:' && !LOOPBACK.has(publicURL.hostname)) {
+    throw new ConfigError(`--public-url ${publicRaw} is plain http on a non-loopback host; use https (cookies must be Secure)`);
+  }
+  if (publicURL.search || publicURL.hash || publicURL.username || publicURL.password) {
+    throw new ConfigError('--public-url must not carry a query, fragment or credentials');
+  }
+  return publicURL;
+}
+
 export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): RunConfig | 'help' {
   let parsed;
   try {
@@ -114,22 +136,7 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     return fromEnv === undefined ? false : parseBool(flag, fromEnv);
   };
 
-  const publicRaw = str('public-url') ?? 'http://localhost:8080';
-  let publicURL: URL;
-  try {
-    publicURL = new URL(publicRaw);
-  } catch {
-    throw new ConfigError(`--public-url is not a URL: ${JSON.stringify(publicRaw)}`);
-  }
-  if (publicURL.protocol !== 'https:' && publicURL.protocol !== 'http:') throw new ConfigError('--public-url must be http or https');
-  // The login-state cookie is SameSite=None and so must be Secure; browsers
-  // accept that on plain http only for loopback.
-  if (publicURL.protocol === 'http:' && !LOOPBACK.has(publicURL.hostname)) {
-    throw new ConfigError(`--public-url ${publicRaw} is plain http on a non-loopback host; use https (cookies must be Secure)`);
-  }
-  if (publicURL.search || publicURL.hash || publicURL.username || publicURL.password) {
-    throw new ConfigError('--public-url must not carry a query, fragment or credentials');
-  }
+  const publicURL = parsePublicURL(str('public-url') ?? DEFAULT_PUBLIC_URL);
 
   const manifests = str('manifests');
   const kubeconfig = str('kubeconfig');

@@ -84,7 +84,7 @@ export function toCrdSchema(node: SchemaNode, path = '$'): Record<string, unknow
   return out;
 }
 
-interface PrinterColumn {
+export interface PrinterColumn {
   name: string;
   type: 'string' | 'integer' | 'number' | 'boolean' | 'date';
   jsonPath: string;
@@ -187,6 +187,13 @@ export function buildCrd(spec: CrdSpec): Record<string, unknown> {
       ],
     },
   };
+}
+
+/** The additionalPrinterColumns of a kind's CRD: what `kubectl get` shows (the admin CLI's status too). */
+export function printerColumns(kind: string): readonly PrinterColumn[] {
+  const spec = SPECS.find((s) => s.kind === kind);
+  if (!spec) throw new Error(`no CRD for kind ${kind}`);
+  return spec.columns;
 }
 
 /** File name -> YAML text of every CRD, e.g. `sso.operator.dev_ssoconnectors.yaml`. */

@@ -69,7 +69,25 @@ export class ManifestCache {
  */
 export async function loadManifests(dir: string, admit: Admit, overlay: readonly StoredObject[] = [], cache = new ManifestCache()): Promise<LoadResult> {
   const listing = await listManifestFiles(dir);
-  const problems: SourceProblem[] = [...listing.problems];
+  const loaded = await loadManifestFiles(listing.files, admit, overlay, cache);
+  const problems: SourceProblem[] = [...listing.problems, ...loaded.problems];
+  problems.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.documentIndex - b.documentIndex));
+  return { exists: listing.exists, dirId: listing.dirId, fingerprint: listingFingerprint(listing), objects: loaded.objects, problems };
+}
+
+/**
+ * The files given, in their order: read, parse, admit, de-duplicate (the
+ * first definition of an object wins). Problems name each file by its `path`.
+ * loadManifests runs this on a folder's listing; the admin CLI on the files
+ * and folders it is given.
+ */
+export async function loadManifestFiles(
+  files: readonly ManifestFile[],
+  admit: Admit,
+  overlay: readonly StoredObject[] = [],
+  cache = new ManifestCache(),
+): Promise<{ objects: LoadedObject[]; problems: SourceProblem[] }> {
+  const problems: SourceProblem[] = [];
   const objects: LoadedObject[] = [];
   const byKey = new Map<string, LoadedObject>();
   const keep = (loaded: LoadedObject): void => {
@@ -94,8 +112,8 @@ export async function loadManifests(dir: string, admit: Admit, overlay: readonly
 
   overlay.forEach((object, i) => keep({ object, file: OVERLAY_FILE, documentIndex: i, path: '$' }));
 
-  const texts = await Promise.all(listing.files.map((file) => readManifest(file)));
-  listing.files.forEach((file, i) => {
+  const texts = await Promise.all(files.map((file) => readManifest(file)));
+  files.forEach((file, i) => {
     const text = texts[i];
     if (text === undefined) return;
     if (typeof text !== 'string') {
@@ -116,10 +134,9 @@ export async function loadManifests(dir: string, admit: Admit, overlay: readonly
       else problems.push(...entry.problems);
     }
   });
-  cache.retain(new Set(listing.files.map((f) => f.path)));
-
+  cache.retain(new Set(files.map((f) => f.path)));
   problems.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.documentIndex - b.documentIndex));
-  return { exists: listing.exists, dirId: listing.dirId, fingerprint: listingFingerprint(listing), objects, problems };
+  return { objects, problems };
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
