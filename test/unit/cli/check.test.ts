@@ -100,7 +100,7 @@ describe('sso-operator check', () => {
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.equal(r.stderr, '');
     const lines = r.stdout.trimEnd().split('\n');
-    assert.equal(lines.at(-1), 'checked 4 files, 5 objects: 0 problems, 2 warnings');
+    assert.equal(lines.at(-1), 'checked 5 files, 7 objects: 0 problems, 2 warnings');
     assert.match(lines[0]!, /^examples\/connector\.yaml \(document 0\) \$\.spec\.saml\.idp\.certificates\[0\]\.secretRef: warning SecretNotFound: Secret default\/demo-idp-signing /);
     assert.match(lines[1]!, /^examples\/oidc-connector\.yaml \(document 0\) \$\.spec\.oidc\.clientSecretRef: warning SecretNotFound: Secret default\/demo-op-client /);
   });
@@ -108,7 +108,7 @@ describe('sso-operator check', () => {
   it('with --demo-idp (what run --demo-idp provides), examples/ has nothing at all to report', async () => {
     const r = await runCli(['check', '--demo-idp', 'examples']);
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.equal(r.stdout, 'checked 4 files, 5 objects: 0 problems\n');
+    assert.equal(r.stdout, 'checked 5 files, 7 objects: 0 problems\n');
   });
 
   it('--strict makes the warnings count: exit 1', async () => {

@@ -111,7 +111,7 @@ describe('usage and exit codes', () => {
         });
       const ok = await run(['check', '--demo-idp', 'examples']);
       assert.equal(ok.code, 0, ok.stderr);
-      assert.equal(ok.stdout, 'checked 4 files, 5 objects: 0 problems\n');
+      assert.equal(ok.stdout, 'checked 5 files, 7 objects: 0 problems\n');
       const broken = await run(['check', '-o', 'json', 'test/fixtures/broken-manifests']);
       assert.equal(broken.code, 1, broken.stderr);
       assert.equal((JSON.parse(broken.stdout) as unknown[]).length, 56);
@@ -173,6 +173,7 @@ describe('sso-operator status (a folder of manifests)', () => {
     assert.deepEqual(table!.split('\n').map((l) => l.split(/\s{3,}/)), [
       ['NAMESPACE', 'NAME', 'REFERENCE', 'TYPE', 'PROVIDER', 'READY', 'AGE'],
       ['default', 'demo', 'demo-idp', 'SAML2', '<none>', 'False', '<none>'],
+      ['default', 'demo-encrypted', 'demo-idp-encrypted', 'SAML2', '<none>', 'Unknown', '<none>'],
       ['default', 'demo-oidc', '<none>', 'OIDC', '<none>', 'False', '<none>'],
     ]);
     const rows = conditions!.trimEnd().split('\n').map((l) => l.split(/\s{3,}/).slice(0, 4));
@@ -182,6 +183,11 @@ describe('sso-operator status (a folder of manifests)', () => {
       ['default/demo', 'SecretsResolved', 'False', 'SecretNotFound'],
       ['default/demo', 'CertificatesValid', 'Unknown', 'SecretsUnresolved'],
       ['default/demo', 'CertificateExpiringSoon', 'Unknown', 'CertificatesNotValid'],
+      ['default/demo-encrypted', 'Ready', 'Unknown', 'NotFetched'],
+      ['default/demo-encrypted', 'MetadataUnsigned', 'True', 'NoSigningCertificates'],
+      ['default/demo-encrypted', 'IdPMetadataSynced', 'Unknown', 'NotFetched'],
+      ['default/demo-encrypted', 'CertificatesValid', 'Unknown', 'IdPMetadataUnavailable'],
+      ['default/demo-encrypted', 'CertificateExpiringSoon', 'Unknown', 'CertificatesNotValid'],
       ['default/demo-oidc', 'Ready', 'False', 'SecretNotFound'],
       ['default/demo-oidc', 'ClientCredentialsValid', 'False', 'SecretNotFound'],
       ['default/demo-oidc', 'OIDCDiscoverySucceeded', 'Unknown', 'NotFetched'],
@@ -214,8 +220,13 @@ describe('sso-operator status (a folder of manifests)', () => {
       loginURL: 'http://localhost:8080/saml/default/demo/login',
       conditions: [],
     });
-    assert.equal(list[1]!.loginURL, 'http://localhost:8080/oidc/default/demo-oidc/login');
-    assert.deepEqual((list[1]!.conditions as { reason: string }[]).map((c) => c.reason), ['NotFetched', 'NotFetched']);
+    const oidc = list.find((c) => c.name === 'demo-oidc')!;
+    assert.equal(oidc.loginURL, 'http://localhost:8080/oidc/default/demo-oidc/login');
+    assert.deepEqual((oidc.conditions as { reason: string }[]).map((c) => c.reason), ['NotFetched', 'NotFetched']);
+    // The example configured only from the demo IdP's metadata: not fetched offline either.
+    const encrypted = list.find((c) => c.name === 'demo-encrypted')!;
+    assert.equal(encrypted.ready, 'Unknown');
+    assert.ok((encrypted.conditions as { reason: string }[]).some((c) => c.reason === 'NotFetched'));
     const yaml = await runCli(['status', '--manifests', 'examples', '--demo-idp', '-o', 'yaml']);
     assert.deepEqual(parseYaml(yaml.stdout), list);
   });
