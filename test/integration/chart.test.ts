@@ -544,6 +544,9 @@ describe('helm chart charts/sso-operator', () => {
     assert.equal(sm.spec.endpoints[0].path, '/metrics');
     const alerts = (one(objs, 'PrometheusRule').spec.groups[0].rules as { alert: string }[]).map((r) => r.alert);
     assert.deepEqual(alerts, ['SsoIdPCertificateExpiringSoon', 'SsoLoginFailureRatioHigh', 'SsoAccessRequestsWaiting', 'SsoInformerStale', 'SsoStatusBehind']);
+    // Users without access (or waiting, or denied) are not failed logins to page anyone about.
+    const ratio = (one(objs, 'PrometheusRule').spec.groups[0].rules as { alert: string; expr: string }[]).find((r) => r.alert === 'SsoLoginFailureRatioHigh')!;
+    assert.match(ratio.expr, /result="failure",reason!~"BindingNotActive\|AccessPending\|AccessDenied"/);
     // One replica: no budget (it would block every drain); monitoring objects only on request.
     const single = render('x', 'x', { publicURL: PUBLIC_URL, replicas: 1 });
     assert.equal(find(single, 'PodDisruptionBudget').length, 0);
