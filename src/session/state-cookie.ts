@@ -63,10 +63,10 @@ export interface PendingLogin {
    * 'logout' for an SP-initiated single logout waiting for the IdP's
    * LogoutResponse (rid is then the LogoutRequest ID); absent for a login.
    */
-  k?: 'logout';
+  k?: 'logout' | 'test';
 }
 
-export type PendingKind = 'login' | 'logout';
+export type PendingKind = 'login' | 'logout' | 'test';
 
 const SID = /^[A-Za-z0-9_-]+$/;
 // Printable ASCII only: keeps the cookie compact and free of anything that
@@ -80,7 +80,7 @@ function entryProblem(e: PendingLogin): string | undefined {
   if (typeof e.rd !== 'string' || !PRINTABLE.test(e.rd)) return 'rd';
   if (e.rd.length > MAX_RD_LENGTH) return 'rd (longer than 2048 characters)';
   if (typeof e.exp !== 'number' || !Number.isSafeInteger(e.exp)) return 'exp';
-  if (e.k !== undefined && e.k !== 'logout') return 'k';
+  if (e.k !== undefined && e.k !== 'logout' && e.k !== 'test') return 'k';
   return undefined;
 }
 
@@ -134,7 +134,11 @@ export function takePending(
   const found = list.find((e) => e.sid === sid);
   const rest = list.filter((e) => e.sid !== sid && e.exp > t);
   if (!found || found.c !== connector || found.exp <= t) return { rest };
-  if ((found.k === 'logout' ? 'logout' : 'login') !== kind) return { rest };
+  // The IdP's answer to a login and to an admin's test sign-in (k: 'test')
+  // comes to the same endpoint: 'login' takes both, and the caller looks at
+  // entry.k; a logout is only ever taken as a logout.
+  const k = found.k ?? 'login';
+  if (kind === 'login' ? k === 'logout' : k !== kind) return { rest };
   return { entry: { ...found }, rest };
 }
 

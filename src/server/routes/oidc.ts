@@ -25,6 +25,7 @@ import { addPendingCookies, readPendingState, stateCookieLines } from '../login-
 import type { PublicContext } from '../context.ts';
 import { escapeHtml, sendError, sendPage } from '../html.ts';
 import { completeSignIn, refuseSignIn } from '../sign-in.ts';
+import { refuseTest, sendTestResult, testSignInAllowed } from '../test-sign-in.ts';
 import { recordLogout } from '../login-log.ts';
 import { verifyLogoutToken } from '../../oidc/backchannel.ts';
 import { logoutTokenKeys } from '../../session/revocation.ts';
@@ -107,6 +108,24 @@ export async function oidcRoutes(app: FastifyInstance, ctx: PublicContext): Prom
         .send();
     });
 
+    // Admin test sign-in (test-sign-in.ts): the provider's answer shows the decision trail instead of creating a session.
+    app.get<{ Params: Params }>(`/${flow.prefix}/:ns/:name/test`, async (req, reply) => {
+      const l = lookup(ctx, req.params, flow.protocol, flow.configOf);
+      if (!l.ok) return sendError(reply, l.status, l.reason, req.id);
+      const t = now();
+      const allowed = await testSignInAllowed(ctx, req, l.runtime, t);
+      if (!allowed.ok) return refuseTest(reply, allowed.status, allowed.reason, req.id);
+      const sid = randomBytes(16).toString('base64url');
+      const nonce = randomBytes(16).toString('base64url');
+      const url = await flow.authorize(l.config, sid, nonce, ctx.stateKey());
+      return reply
+        .code(302)
+        .header('cache-control', 'no-store')
+        .header('set-cookie', addPendingCookies(ctx, req.headers.cookie, { sid, rid: nonce, c: l.runtime.key, rd: '/', k: 'test' }, t))
+        .header('location', url.href)
+        .send();
+    });
+
     app.get<{ Params: Params }>(`/${flow.prefix}/:ns/:name/callback`, async (req, reply) => {
       const startedAt = process.hrtime.bigint();
       const { ns, name } = req.params;
@@ -136,6 +155,18 @@ export async function oidcRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       const callbackURL = new URL(l.config.callbackURL);
       callbackURL.search = rawQuery;
       const result = await flow.complete(l.config, callbackURL, sid, entry.rid, ctx.stateKey());
+      if (entry.k === 'test') {
+        if (stateUpdate !== undefined) reply.header('set-cookie', stateUpdate);
+        return sendTestResult(
+          ctx,
+          reply,
+          l.runtime,
+          result.ok
+            ? { ok: true, reason: 'Success', trail: result.trail, attributes: result.claims, user: result.user, ...(result.groups ? { idpGroups: result.groups } : {}) }
+            : { ok: false, reason: result.reason, trail: result.trail },
+          req.id,
+        );
+      }
       if (!result.ok) {
         ctx.logger.warn({ correlationId: req.id, connector: l.runtime.key, reason: result.reason, detail: result.detail }, `${flow.label} callback refused`);
         return fail(result.status, result.reason, l.runtime, { trail: result.trail });

@@ -16,6 +16,7 @@ import { takePending, type PendingLogin } from '../../session/state-cookie.ts';
 import { addPendingCookies, readPendingState, stateCookieLines } from '../login-state.ts';
 import type { PublicContext } from '../context.ts';
 import { sendAutoPost, sendError, sendPage, escapeHtml } from '../html.ts';
+import { refuseTest, sendTestResult, testSignInAllowed } from '../test-sign-in.ts';
 import { recordLogin, recordLogout, type LoginOutcome } from '../login-log.ts';
 import { completeSignIn, refuseSignIn } from '../sign-in.ts';
 import { clearedSessionCookie, presentedSession, revokeSession } from '../session-end.ts';
@@ -112,6 +113,21 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
   });
   methodNotAllowed(app, '/saml/:ns/:name/login', ['GET']);
 
+  // Admin test sign-in (test-sign-in.ts): a real login whose answer shows the decision trail instead of creating a session.
+  app.get<{ Params: Params }>('/saml/:ns/:name/test', async (req, reply) => {
+    const l = lookup(ctx, req.params);
+    if (!l.ok) return sendError(reply, l.status, l.reason, req.id);
+    const t = now();
+    const allowed = await testSignInAllowed(ctx, req, l.runtime, t);
+    if (!allowed.ok) return refuseTest(reply, allowed.status, allowed.reason, req.id);
+    const requestId = newRequestId();
+    const sid = randomBytes(16).toString('base64url');
+    reply.header('set-cookie', addPendingCookies(ctx, req.headers.cookie, { sid, rid: requestId, c: l.runtime.key, rd: '/', k: 'test' }, t));
+    const out = buildAuthnRequest(l.saml, { requestId, relayState: sid, now: t });
+    if (out.binding === 'HTTPRedirect') return reply.code(302).header('cache-control', 'no-store').header('location', out.url).send();
+    return sendAutoPost(reply, out.url, out.fields, 'Test sign-in');
+  });
+
   app.post<{ Params: Params; Body: Record<string, unknown> | undefined; Querystring: { s?: string } }>(
     '/saml/:ns/:name/acs',
     {
@@ -162,6 +178,24 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
         // whose replay status is unknown is never accepted: 503, no session.
         ctx.logger.error({ correlationId: req.id, connector: l.runtime.key, err: (err as Error).message }, 'replay cache unavailable');
         return fail(503, (err as { reason?: string }).reason ?? 'ReplayCacheUnavailable', l.runtime);
+      }
+      // An admin's test sign-in: the trail, whatever the outcome; never a session.
+      if (entry?.k === 'test') {
+        if (stateUpdate !== undefined) reply.header('set-cookie', stateUpdate);
+        const a = result.ok ? result.assertion : undefined;
+        return sendTestResult(
+          ctx,
+          reply,
+          l.runtime,
+          {
+            ok: result.ok,
+            reason: result.ok ? 'Success' : result.reason,
+            trail: result.trail,
+            ...(a ? { attributes: a.attributes, user: a.identity } : {}),
+            ...(a && l.saml.groupsAttribute !== undefined ? { idpGroups: a.attributes[l.saml.groupsAttribute] ?? [] } : {}),
+          },
+          req.id,
+        );
       }
       if (!result.ok) return fail(result.status, result.reason, l.runtime, { trail: result.trail });
 
