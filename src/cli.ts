@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Entry point: `sso-operator <command> [flags]` (run, check, crds, login-url,
-// status, help), also installed as the kubectl plugin `kubectl-sso`. The
+// status, requests, help), also installed as the kubectl plugin `kubectl-sso`. The
 // commands live in src/cli/.
 
 import { main, processIO } from './cli/main.ts';

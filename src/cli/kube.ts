@@ -1,14 +1,15 @@
 // The cluster reads of the admin CLI: a kubeconfig as kubectl finds it, and
-// GETs of SsoConnectors with the operator's own request function
+// GETs of SsoConnectors and UserBindings (and the merge patch of `requests
+// approve|deny`) with the operator's own request function
 // (controller/kube-client.ts: client-node's credentials, a 10 s bound per
 // request). client-node is loaded only when a command reads a cluster.
 
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { SsoConnector } from '../api/index.ts';
+import type { SsoConnector, UserBinding } from '../api/index.ts';
 import { GROUP_VERSION } from '../api/index.ts';
-import { KubeApiError, kubeRequest } from '../controller/kube-client.ts';
+import { KubeApiError, kubeRequest, type KubeRequest } from '../controller/kube-client.ts';
 import { UsageError } from './io.ts';
 
 /** The cluster could not be read: exit 1 with this message. */
@@ -58,52 +59,101 @@ export async function loadCluster(o: { kubeconfig?: string; context?: string }, 
 /** An SsoConnector as the apiserver has it, status included. */
 export type ClusterConnector = SsoConnector & { status?: Record<string, unknown> };
 
-const RESOURCE = 'ssoconnectors';
+/** A UserBinding as the apiserver has it, status included. */
+export type ClusterBinding = UserBinding & { status?: Record<string, unknown> };
 
-async function get(cluster: Cluster, apiPath: string, what: string) {
+const CONNECTORS = 'ssoconnectors';
+const BINDINGS = 'userbindings';
+
+async function send(cluster: Cluster, req: KubeRequest, what: string) {
   let res;
   try {
-    res = await kubeRequest(cluster.kubeConfig, { method: 'GET', path: apiPath, timeoutMs: REQUEST_TIMEOUT_MS });
+    res = await kubeRequest(cluster.kubeConfig, { timeoutMs: REQUEST_TIMEOUT_MS, ...req });
   } catch (err) {
     throw new ClusterError(`${what}: ${(err as Error).message}`);
   }
   return res;
 }
 
-function failure(what: string, res: Awaited<ReturnType<typeof get>>): ClusterError {
+const get = (cluster: Cluster, apiPath: string, what: string) => send(cluster, { method: 'GET', path: apiPath }, what);
+
+function failure(what: string, res: Awaited<ReturnType<typeof get>>, resource: string): ClusterError {
   const message = new KubeApiError(what, res).message;
   if (res.status === 404 && (res.body as { details?: { name?: string } } | undefined)?.details?.name === undefined) {
-    return new ClusterError(`${message}\nthe apiserver serves no ${RESOURCE}.${GROUP_VERSION.split('/')[0]}: are the CRDs installed? (sso-operator crds | kubectl apply --server-side -f -)`);
+    return new ClusterError(`${message}\nthe apiserver serves no ${resource}.${GROUP_VERSION.split('/')[0]}: are the CRDs installed? (sso-operator crds | kubectl apply --server-side -f -)`);
   }
   return new ClusterError(message);
 }
 
-/** One connector, or undefined when it does not exist. */
-export async function getConnector(cluster: Cluster, namespace: string, name: string): Promise<ClusterConnector | undefined> {
-  const what = `get SsoConnector ${namespace}/${name}`;
-  const res = await get(cluster, `/apis/${GROUP_VERSION}/namespaces/${encodeURIComponent(namespace)}/${RESOURCE}/${encodeURIComponent(name)}`, what);
+const objectPath = (resource: string, namespace: string, name?: string) =>
+  `/apis/${GROUP_VERSION}/namespaces/${encodeURIComponent(namespace)}/${resource}${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
+
+/** One object, or undefined when it does not exist. */
+async function getOne<T>(cluster: Cluster, resource: string, kind: string, namespace: string, name: string): Promise<T | undefined> {
+  const what = `get ${kind} ${namespace}/${name}`;
+  const res = await get(cluster, objectPath(resource, namespace, name), what);
   if (res.status === 404) {
     // 404 for the object, or for the whole resource (no CRD): a list tells them apart.
-    const list = await get(cluster, `/apis/${GROUP_VERSION}/namespaces/${encodeURIComponent(namespace)}/${RESOURCE}?limit=1`, what);
-    if (list.status === 404) throw failure(what, list);
+    const list = await get(cluster, `${objectPath(resource, namespace)}?limit=1`, what);
+    if (list.status === 404) throw failure(what, list, resource);
     return undefined;
   }
-  if (res.status !== 200) throw failure(what, res);
-  return res.body as ClusterConnector;
+  if (res.status !== 200) throw failure(what, res, resource);
+  return res.body as T;
 }
 
-/** Every connector of a namespace (all namespaces when undefined), page by page. */
-export async function listConnectors(cluster: Cluster, namespace: string | undefined): Promise<ClusterConnector[]> {
-  const what = `list SsoConnectors ${namespace === undefined ? 'in all namespaces' : `in ${namespace}`}`;
-  const base = `/apis/${GROUP_VERSION}/${namespace === undefined ? '' : `namespaces/${encodeURIComponent(namespace)}/`}${RESOURCE}?limit=500`;
-  const items: ClusterConnector[] = [];
+/** Every object of a namespace (all namespaces when undefined), page by page. */
+async function listAll<T>(cluster: Cluster, resource: string, kinds: string, namespace: string | undefined, labelSelector?: string): Promise<T[]> {
+  const what = `list ${kinds} ${namespace === undefined ? 'in all namespaces' : `in ${namespace}`}`;
+  const selector = labelSelector === undefined ? '' : `&labelSelector=${encodeURIComponent(labelSelector)}`;
+  const base = `/apis/${GROUP_VERSION}/${namespace === undefined ? '' : `namespaces/${encodeURIComponent(namespace)}/`}${resource}?limit=500${selector}`;
+  const items: T[] = [];
   let next: string | undefined;
   do {
     const res = await get(cluster, next ? `${base}&continue=${encodeURIComponent(next)}` : base, what);
-    if (res.status !== 200) throw failure(what, res);
-    const body = res.body as { items?: ClusterConnector[]; metadata?: { continue?: string } };
+    if (res.status !== 200) throw failure(what, res, resource);
+    const body = res.body as { items?: T[]; metadata?: { continue?: string } };
     items.push(...(body.items ?? []));
     next = body.metadata?.continue || undefined;
   } while (next);
   return items;
+}
+
+/** One connector, or undefined when it does not exist. */
+export function getConnector(cluster: Cluster, namespace: string, name: string): Promise<ClusterConnector | undefined> {
+  return getOne<ClusterConnector>(cluster, CONNECTORS, 'SsoConnector', namespace, name);
+}
+
+/** Every connector of a namespace (all namespaces when undefined), page by page. */
+export function listConnectors(cluster: Cluster, namespace: string | undefined): Promise<ClusterConnector[]> {
+  return listAll<ClusterConnector>(cluster, CONNECTORS, 'SsoConnectors', namespace);
+}
+
+/** One binding, or undefined when it does not exist. */
+export function getUserBinding(cluster: Cluster, namespace: string, name: string): Promise<ClusterBinding | undefined> {
+  return getOne<ClusterBinding>(cluster, BINDINGS, 'UserBinding', namespace, name);
+}
+
+/** The bindings of a namespace (all namespaces when undefined) that match a label selector, page by page. */
+export function listUserBindings(cluster: Cluster, namespace: string | undefined, labelSelector: string): Promise<ClusterBinding[]> {
+  return listAll<ClusterBinding>(cluster, BINDINGS, 'UserBindings', namespace, labelSelector);
+}
+
+/**
+ * A JSON merge patch of one binding (as kubectl patch --type merge). Resolves
+ * with the patched object, or 'conflict' (409: its resourceVersion changed
+ * meanwhile) or 'gone' (404); other refusals (422 with the CRD's message) are
+ * a ClusterError.
+ */
+export async function mergePatchUserBinding(cluster: Cluster, namespace: string, name: string, patch: unknown, fieldManager: string): Promise<ClusterBinding | 'conflict' | 'gone'> {
+  const what = `patch UserBinding ${namespace}/${name}`;
+  const res = await send(
+    cluster,
+    { method: 'PATCH', path: `${objectPath(BINDINGS, namespace, name)}?fieldManager=${encodeURIComponent(fieldManager)}`, body: patch, contentType: 'application/merge-patch+json' },
+    what,
+  );
+  if (res.status === 409) return 'conflict';
+  if (res.status === 404) return 'gone';
+  if (res.status !== 200) throw failure(what, res, BINDINGS);
+  return res.body as ClusterBinding;
 }

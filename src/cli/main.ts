@@ -19,6 +19,7 @@ const HANDLERS: Record<Exclude<Command, 'help'>, () => Promise<Handler>> = {
   crds: async () => (await import('./crds.ts')).crdsCommand,
   'login-url': async () => (await import('./login-url.ts')).loginURLCommand,
   status: async () => (await import('./status.ts')).statusCommand,
+  requests: async () => (await import('./requests.ts')).requestsCommand,
 };
 
 /** `kubectl sso` when invoked as the kubectl plugin (kubectl-sso), else `sso-operator`. */

@@ -11,6 +11,7 @@ const MAIN = `Usage: sso-operator <command> [flags]
   crds       print the CustomResourceDefinitions (SsoConnector, UserBinding) to apply
   login-url  print the login URL of a connector
   status     list connectors as kubectl get ssoconnectors does, with their conditions that are not fine
+  requests   list, approve or deny access requests (requests list|approve|deny)
   help       print the usage of a command (help <command>)
 
 Run sso-operator <command> --help (or sso-operator help <command>) for its flags.
@@ -82,7 +83,48 @@ operator would, without the network unless --fetch (OIDC discovery and metadata 
 
 Exit codes: 0 every connector listed is Ready, 1 one is not (or the cluster is unreadable), 2 usage error.`;
 
-export const COMMANDS = ['run', 'check', 'crds', 'login-url', 'status', 'help'] as const;
+const REQUESTS = `Usage: sso-operator requests list [flags]
+       sso-operator requests approve [flags] NAME...
+       sso-operator requests deny --reason TEXT [flags] NAME...
+
+Access requests (connectors with spec.access.requests: Enabled) are UserBindings with approval: Pending,
+named access-<connector>-<hash> and labelled sso.operator.dev/access-request=true. In a cluster they are
+on the apiserver. Standalone, each is a manifest REQUESTS-DIR/NAMESPACE/NAME.yaml that takes effect only
+once it is in the manifests folder the operator watches (until then the user sees Pending approval).
+
+  list        the requests waiting: NAMESPACE, NAME, USER, CONNECTOR, APPROVAL, REQUESTED (age), REASON,
+              and FILE standalone (every file still in the requests folder counts as waiting)
+  approve     set approval: Approved (and reason: --reason, or none)
+  deny        set approval: Denied and reason: --reason (required)
+
+In a cluster approve and deny send a JSON merge patch of spec.approval and spec.reason, to bindings
+labelled as access requests only: a binding declared in Git is never changed by this command. Standalone
+they rewrite the file (its comments kept) and move it to MANIFESTS/NAMESPACE/NAME.yaml, never over an
+existing file; a denial must be there too for the user to see Access denied.
+
+  NAME                   a request as list shows it, or NAMESPACE/NAME; a user's email with --connector
+  --user USER            instead of NAME: the request of USER (repeatable) at --connector
+  --connector NAME       the connector (NAME or NAMESPACE/NAME) of --user: the request's name is computed
+  --reason TEXT          why (spec.reason, shown in the binding's status); required for deny
+  --all                  list: every approval, not only the Pending ones
+  --requests-dir DIR     standalone: the operator's --requests-dir (default STATE-DIR/requests)
+  --state-dir DIR        standalone: the operator's --state-dir (default .sso-operator)
+  --manifests DIR        standalone: the folder the operator watches; required for approve and deny, and
+                         list then also shows the requests already moved there
+  --kubeconfig FILE      cluster to use (default: KUBECONFIG, ~/.kube/config, or the in-cluster config)
+  --context NAME         kubeconfig context to use (default: the current one)
+  -n, --namespace NS     namespace of the requests (cluster default: the context's namespace, or default;
+                         standalone default: every namespace)
+  -A, --all-namespaces   list: every namespace
+  -o, --output FORMAT    list: json or yaml
+  -h, --help             print this text
+
+Standalone mode is chosen by --requests-dir, --state-dir or --manifests; relative folders are resolved
+from the current folder, as run resolves them.
+Exit codes: 0 done (list: listed), 1 a request not found, refused or not moved (or the cluster or a request
+file unreadable), 2 usage error.`;
+
+export const COMMANDS = ['run', 'check', 'crds', 'login-url', 'status', 'requests', 'help'] as const;
 export type Command = (typeof COMMANDS)[number];
 
 const TEXTS: Record<Command | 'main', string> = {
@@ -92,6 +134,7 @@ const TEXTS: Record<Command | 'main', string> = {
   crds: CRDS,
   'login-url': LOGIN_URL,
   status: STATUS,
+  requests: REQUESTS,
   help: `Usage: sso-operator help [COMMAND]\n\nPrints the usage of COMMAND (${COMMANDS.filter((c) => c !== 'help').join(', ')}), or the list of commands.`,
 };
 

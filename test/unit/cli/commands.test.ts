@@ -16,7 +16,7 @@ import { REPO, runCli } from '../../support/cli.ts';
 
 jest.setTimeout(60_000);
 
-const COMMANDS = ['run', 'check', 'crds', 'login-url', 'status'] as const;
+const COMMANDS = ['run', 'check', 'crds', 'login-url', 'status', 'requests'] as const;
 
 describe('usage and exit codes', () => {
   it.each(COMMANDS)('%s --help, -h and help <command> print its usage naming it, exit 0', async (command) => {
