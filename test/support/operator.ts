@@ -15,6 +15,8 @@ export interface TestOperator {
   baseURL: string;
   adminURL: string;
   manifestsDir: string;
+  /** The operator's own --state-dir (a temp folder); standalone access requests go to `<stateDir>/requests`. */
+  stateDir: string;
   /** Every log line so far, parsed. */
   logs: Record<string, unknown>[];
   /** The raw log text, for leak checks. */
@@ -37,6 +39,7 @@ export interface TestOperatorOptions {
 export async function startTestOperator(opts: TestOperatorOptions = {}): Promise<TestOperator> {
   const root = await mkdtemp(join(tmpdir(), 'sso-operator-test-'));
   const manifestsDir = join(root, 'manifests');
+  const stateDir = join(root, 'state');
   await mkdir(manifestsDir, { recursive: true });
   const writeManifest = async (rel: string, yaml: string) => {
     const p = join(manifestsDir, rel);
@@ -59,7 +62,7 @@ export async function startTestOperator(opts: TestOperatorOptions = {}): Promise
     allowedRedirectHosts: opts.allowedRedirectHosts ?? [],
     trustProxy: false,
     logLevel: opts.logLevel ?? 'debug',
-    stateDir: join(root, 'state'),
+    stateDir,
     namespaces: [],
     ...(opts.cookieDomain ? { cookieDomain: opts.cookieDomain } : {}),
   };
@@ -69,6 +72,7 @@ export async function startTestOperator(opts: TestOperatorOptions = {}): Promise
     baseURL,
     adminURL: `http://127.0.0.1:${adminPort}`,
     manifestsDir,
+    stateDir,
     logs: capture.lines,
     rawLogs: capture.raw,
     writeManifest,
