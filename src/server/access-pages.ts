@@ -78,6 +78,7 @@ export function pendingPage(reply: FastifyReply, runtime: ConnectorRuntime, user
     'Pending approval',
     `<h1>Pending approval</h1><p>Your request for access through <strong>${escapeHtml(label(runtime))}</strong> as <strong>${escapeHtml(user)}</strong> is waiting for an administrator.</p>` +
       `<p>Sign in again once it has been approved; there is nothing else to do.</p>` +
+      `<p><a class="button" href="${escapeHtml(runtime.loginURL)}">Sign in again</a> <a href="/">Home</a></p>` +
       footer(correlationId, 'AccessPending'),
     { status, reason: 'AccessPending', correlationId, user, connector: runtime.key },
   );
@@ -90,6 +91,7 @@ export function deniedPage(reply: FastifyReply, runtime: ConnectorRuntime, corre
     403,
     'Access denied',
     `<h1>Access denied</h1><p>An administrator declined access through <strong>${escapeHtml(label(runtime))}</strong>. Ask them if you think this is a mistake.</p>` +
+      `<p><a href="/">Home</a></p>` +
       footer(correlationId, 'AccessDenied'),
     { status: 403, reason: 'AccessDenied', correlationId, connector: runtime.key },
   );
