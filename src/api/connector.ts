@@ -596,6 +596,21 @@ export const SsoConnectorSpec = Type.Object(
               'x-kubernetes-list-type': 'set',
             }),
           ),
+          identityExpression: Type.Optional(
+            Type.String({
+              description:
+                "CEL expression giving the user (matched against UserBinding spec.user) from `user`, `attributes` (map of lists of strings: SAML attributes or OIDC/OAuth2 claims) and `groups`, e.g. attributes['mail'][0].lowerAscii(). Compiled when reconciled: an invalid one makes the connector Ready=False ExpressionInvalid.",
+              minLength: 1,
+              maxLength: 4096,
+            }),
+          ),
+          groupsExpression: Type.Optional(
+            Type.String({
+              description: "CEL expression giving the IdP groups handed on (a list of strings), from the same variables, e.g. groups.filter(g, g.startsWith('app-')).",
+              minLength: 1,
+              maxLength: 4096,
+            }),
+          ),
           requests: Type.Optional(
             StringEnum(['Disabled', 'Enabled'] as const, {
               description:

@@ -6,6 +6,7 @@ import type { SsoConnector } from '../api/index.ts';
 import { normaliseFingerprint, parseDuration } from '../api/index.ts';
 import { parseCertificates } from '../saml/certificates.ts';
 import { readIdpMetadata, type IdpMetadata } from '../saml/idp-metadata.ts';
+import { compileExpression, type CompiledExpression } from '../access/expressions.ts';
 import type { FetchedMetadata, MetadataFetchState } from '../saml/metadata-fetcher.ts';
 import { loadSpSigningKey, type SpSigningKey } from '../saml/sign.ts';
 import { checkRedirect } from '../session/redirects.ts';
@@ -136,7 +137,41 @@ function sessionTtlSeconds(connector: SsoConnector): number {
   return Math.max(1, Math.floor(parseDuration(connector.spec.session?.ttl ?? '8h')));
 }
 
+/**
+ * Compiles a connector, then its access expressions (spec.access.identityExpression,
+ * groupsExpression): one that does not compile leaves the connector
+ * Ready=False ExpressionInvalid with the compiler's message, whatever its protocol.
+ */
 export function compileConnector(input: CompileInput): CompileOutput {
+  const out = compileProtocol(input);
+  const access = input.connector.spec.access;
+  if (access?.identityExpression === undefined && access?.groupsExpression === undefined) return out;
+  const compiled: { identityExpression?: CompiledExpression; groupsExpression?: CompiledExpression } = {};
+  const problems: string[] = [];
+  for (const field of ['identityExpression', 'groupsExpression'] as const) {
+    const source = access[field];
+    if (source === undefined) continue;
+    const c = compileExpression(source);
+    if (c.ok) compiled[field] = c.run;
+    else problems.push(`spec.access.${field}: ${c.error}`);
+  }
+  if (problems.length === 0) {
+    out.conditions.push(cond('ExpressionsValid', 'True', 'Compiled', 'the access expressions compile'));
+    out.runtime = { ...out.runtime, ...compiled };
+    return out;
+  }
+  const message = problems.join('; ');
+  out.conditions.push(cond('ExpressionsValid', 'False', 'ExpressionInvalid', message));
+  if (out.runtime.ready) {
+    const i = out.conditions.findIndex((c) => c.type === 'Ready');
+    if (i >= 0) out.conditions[i] = cond('Ready', 'False', 'ExpressionInvalid', message);
+    const { saml: _s, oidc: _o, oauth2: _a, ...rest } = out.runtime;
+    out.runtime = { ...rest, ready: false, notReadyReason: 'ExpressionInvalid' };
+  }
+  return out;
+}
+
+function compileProtocol(input: CompileInput): CompileOutput {
   const { connector, now } = input;
   if (connector.spec.protocol === 'OAuth2') {
     return compileOAuth2({

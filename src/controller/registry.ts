@@ -10,6 +10,7 @@
 // snapshot taken before a binding change therefore sees it; that errs on the
 // safe side, as a deny lands even for a request already in flight.
 
+import type { CompiledExpression } from '../access/expressions.ts';
 import type { SamlConnectorConfig } from '../saml/types.ts';
 import type { OAuth2ConnectorConfig, OidcConnectorConfig } from '../oidc/relying-party.ts';
 
@@ -40,6 +41,9 @@ export interface ConnectorRuntime {
   readonly accessRequests?: boolean;
   /** spec.access.allowedIdPGroups: members are let in without a binding. */
   readonly allowedIdPGroups?: readonly string[];
+  /** spec.access.identityExpression / groupsExpression, compiled. */
+  readonly identityExpression?: CompiledExpression;
+  readonly groupsExpression?: CompiledExpression;
   readonly loginURL: string;
   /** SAML: the SP metadata URL. */
   readonly metadataURL?: string;

@@ -33,6 +33,7 @@ import { sanitizeGroups } from '../session/forward-auth.ts';
 /** Most IdP groups a session carries (the cookie must stay under the browsers' size limit). */
 const MAX_IDP_GROUPS = 64;
 import { requestBindingName } from '../access/requests.ts';
+import { groupsFrom, identityFrom } from '../access/expressions.ts';
 import { recordLogin, type LoginOutcome } from './login-log.ts';
 
 /** Who the identity provider says signed in, after every protocol check passed. */
@@ -79,6 +80,14 @@ export function refuseSignIn(ctx: PublicContext, reply: FastifyReply, req: Omit<
 
 /** Binding, lifetime, session, log and redirect for a verified identity. */
 export async function completeSignIn(ctx: PublicContext, reply: FastifyReply, req: SignInRequest, id: VerifiedIdentity): Promise<FastifyReply> {
+  // The admin's expressions (spec.access.identityExpression, groupsExpression)
+  // derive the user and the groups from what the identity provider sent.
+  const mapped = applyExpressions(req.runtime, id);
+  if (!mapped.ok) {
+    const trail = [...(id.trail ?? []), { check: 'expression', ok: false, detail: mapped.error }];
+    return refuseSignIn(ctx, reply, req, 401, mapped.reason, { trail, ...(id.attributes ? { attributes: id.attributes } : {}), user: id.user });
+  }
+  id = mapped.id;
   const logged = { ...(id.trail ? { trail: id.trail } : {}), ...(id.attributes ? { attributes: id.attributes } : {}), user: id.user };
   const match = ctx.registry.current().bindings.lookup(req.runtime.key, id.user);
   // IdP groups as forward-auth can hand them on: header-safe, no commas, bounded.
@@ -172,4 +181,25 @@ async function accessOutcome(
   const { line, token } = accessCookieLine(ctx, req.runtime.key, user, req.now);
   cookies.push(line);
   return requestPage(reply.header('set-cookie', cookies), req.runtime, user, token, req.correlationId);
+}
+
+/** The identity after the connector's expressions (unchanged without them). */
+export function applyExpressions(runtime: ConnectorRuntime, id: VerifiedIdentity): { ok: true; id: VerifiedIdentity } | { ok: false; reason: 'IdentityExpressionFailed' | 'GroupsExpressionFailed'; error: string } {
+  if (!runtime.identityExpression && !runtime.groupsExpression) return { ok: true, id };
+  const vars = { user: id.user, attributes: id.attributes ?? {}, groups: id.idpGroups ?? [] };
+  let out: VerifiedIdentity = id;
+  const trail = [...(id.trail ?? [])];
+  if (runtime.identityExpression) {
+    const r = identityFrom(runtime.identityExpression, vars);
+    if (!r.ok) return { ok: false, reason: 'IdentityExpressionFailed', error: r.error };
+    out = { ...out, user: r.user };
+    trail.push({ check: 'identityExpression', ok: true, detail: 'user from spec.access.identityExpression' });
+  }
+  if (runtime.groupsExpression) {
+    const r = groupsFrom(runtime.groupsExpression, vars);
+    if (!r.ok) return { ok: false, reason: 'GroupsExpressionFailed', error: r.error };
+    out = { ...out, idpGroups: r.groups };
+    trail.push({ check: 'groupsExpression', ok: true, detail: `${r.groups.length} group(s) from spec.access.groupsExpression` });
+  }
+  return { ok: true, id: { ...out, trail } };
 }

@@ -21,6 +21,7 @@ import type { SessionClaims } from '../session/tokens.ts';
 import type { PublicContext } from './context.ts';
 import { escapeHtml, sendError, sendPage } from './html.ts';
 import { presentedSession } from './session-end.ts';
+import { applyExpressions } from './sign-in.ts';
 
 /** The admin allowed to test `runtime`, or the refusal to send. */
 export async function testSignInAllowed(
@@ -64,7 +65,15 @@ export interface TestOutcome {
 }
 
 /** The decision trail page of a test sign-in (never a session). */
-export function sendTestResult(ctx: PublicContext, reply: FastifyReply, runtime: ConnectorRuntime, o: TestOutcome, correlationId: string): FastifyReply {
+export function sendTestResult(ctx: PublicContext, reply: FastifyReply, runtime: ConnectorRuntime, outcome: TestOutcome, correlationId: string): FastifyReply {
+  // The connector's expressions, as a real sign-in applies them.
+  let o = outcome;
+  if (o.ok && o.user !== undefined) {
+    const mapped = applyExpressions(runtime, { user: o.user, trail: o.trail, ...(o.attributes ? { attributes: o.attributes } : {}), ...(o.idpGroups ? { idpGroups: o.idpGroups } : {}) });
+    o = mapped.ok
+      ? { ...o, user: mapped.id.user, trail: mapped.id.trail ?? o.trail, ...(mapped.id.idpGroups ? { idpGroups: mapped.id.idpGroups } : {}) }
+      : { ok: false, reason: mapped.reason, trail: [...o.trail, { check: 'expression', ok: false, detail: mapped.error }], ...(o.attributes ? { attributes: o.attributes } : {}) };
+  }
   const match = o.user !== undefined ? ctx.registry.current().bindings.lookup(runtime.key, o.user) : undefined;
   const idpGroups = sanitizeGroups(o.idpGroups ?? []);
   const viaGroup = match && !match.active && !match.phases.includes('Denied') ? idpGroups.find((g) => (runtime.allowedIdPGroups ?? []).includes(g)) : undefined;
