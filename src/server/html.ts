@@ -11,7 +11,7 @@ export function escapeHtml(value: unknown): string {
 
 const STYLE = 'body{font-family:system-ui,sans-serif;max-width:46rem;margin:3rem auto;padding:0 1rem;line-height:1.5;color:#1b1b1f}' +
   'code,pre{background:#f3f3f6;padding:.1rem .3rem;border-radius:4px}pre{padding:.8rem;overflow:auto}' +
-  'table{border-collapse:collapse}td,th{padding:.25rem .75rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}' +
+  'table{border-collapse:collapse}td,th{padding:.25rem .75rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}td:last-child{overflow-wrap:anywhere}' +
   '.muted{color:#666;font-size:.9rem}a.button,button{display:inline-block;padding:.4rem .9rem;border-radius:6px;background:#3451b2;color:#fff;text-decoration:none;border:0;font-size:1rem;cursor:pointer}';
 const STYLE_HASH = `'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`;
 

@@ -11,9 +11,9 @@
 import { afterAll, beforeAll, describe, it, jest } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { stringify } from 'yaml';
-import { BrowserClient, findFormWithField, parseForms, type BrowserResponse, type ParsedForm } from '../support/browser-client.ts';
+import { BrowserClient, findFormWithField, parseForms, type BrowserResponse } from '../support/browser-client.ts';
 import { startTestOperator, waitFor, type TestOperator } from '../support/operator.ts';
-import { makeTestKeyPair, pemBody, startSimpleSamlPhp, type SimpleSamlPhp, type SpRegistration, type TestKeyPair } from '../support/simplesamlphp.ts';
+import { makeTestKeyPair, pemBody, samlResponseForm, startSimpleSamlPhp, type SimpleSamlPhp, type SpRegistration, type TestKeyPair } from '../support/simplesamlphp.ts';
 
 const NS = 'default';
 const USER = { name: 'alice', password: 'alice-Pw-enc-7q!Xk2', email: 'alice@example.com' };
@@ -82,14 +82,7 @@ describe('Encrypted SAML 2.0 with a real SimpleSAMLphp IdP', () => {
   const ready = async (name: string) => (await status(name)).conditions.some((c) => c.type === 'Ready' && c.status === 'True');
 
   /** Through the IdP's login form to its auto-submit SAMLResponse form. */
-  async function toSamlResponse(browser: BrowserClient, start: BrowserResponse): Promise<ParsedForm> {
-    let page = start;
-    const loginForm = parseForms(page.body, page.url).find((f) => 'AuthState' in f.fields && 'password' in f.fields);
-    if (loginForm) page = await browser.submit(loginForm, { username: USER.name, password: USER.password });
-    const form = findFormWithField(page, 'SAMLResponse');
-    assert.ok(form, `no SAMLResponse at ${page.url} (${page.status}):\n${page.body.slice(0, 1500)}\n${idp.logs().slice(-3000)}`);
-    return form;
-  }
+  const toSamlResponse = (browser: BrowserClient, start: BrowserResponse) => samlResponseForm(browser, start, USER);
 
   /** An SP-initiated sign-in at connector `c`: the ACS answer and the Response XML the IdP sent. */
   async function signIn(c: string): Promise<{ res: BrowserResponse; xml: string }> {
@@ -246,11 +239,7 @@ describe('SP signing key rotation with SimpleSAMLphp checking signed AuthnReques
 
   async function signIn(): Promise<BrowserResponse> {
     const browser = new BrowserClient();
-    let page = await browser.get(`${op.baseURL}/saml/${NS}/signed/login?rd=%2Fapp`);
-    const loginForm = parseForms(page.body, page.url).find((f) => 'AuthState' in f.fields && 'password' in f.fields);
-    if (loginForm) page = await browser.submit(loginForm, { username: USER.name, password: USER.password });
-    const form = findFormWithField(page, 'SAMLResponse');
-    assert.ok(form, `no SAMLResponse at ${page.url} (${page.status}): ${page.body.slice(0, 600)}`);
+    const form = await samlResponseForm(browser, await browser.get(`${op.baseURL}/saml/${NS}/signed/login?rd=%2Fapp`), USER);
     return browser.submit(form, {}, { followRedirects: false });
   }
 

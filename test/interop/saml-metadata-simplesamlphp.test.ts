@@ -11,9 +11,9 @@ import { afterAll, beforeAll, describe, it, jest } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { stringify } from 'yaml';
-import { BrowserClient, findFormWithField, parseForms, type BrowserResponse, type ParsedForm } from '../support/browser-client.ts';
+import { BrowserClient, type BrowserResponse } from '../support/browser-client.ts';
 import { startTestOperator, waitFor, type TestOperator } from '../support/operator.ts';
-import { makeTestKeyPair, pemBody, startSimpleSamlPhp, type SimpleSamlPhp, type TestKeyPair } from '../support/simplesamlphp.ts';
+import { makeTestKeyPair, pemBody, samlResponseForm, startSimpleSamlPhp, type SimpleSamlPhp, type TestKeyPair } from '../support/simplesamlphp.ts';
 
 const NS = 'default';
 const USER = { name: 'alice', password: 'alice-Pw-md-4r!Zq', email: 'alice@example.com' };
@@ -39,11 +39,7 @@ describe('SAML connector configured from SimpleSAMLphp metadata', () => {
 
   async function signIn(c: string): Promise<BrowserResponse> {
     const browser = new BrowserClient();
-    let page = await browser.get(`${op.baseURL}/saml/${NS}/${c}/login?rd=%2Fapp`);
-    const loginForm = parseForms(page.body, page.url).find((f) => 'AuthState' in f.fields && 'password' in f.fields);
-    if (loginForm) page = await browser.submit(loginForm, { username: USER.name, password: USER.password });
-    const form: ParsedForm | undefined = findFormWithField(page, 'SAMLResponse');
-    assert.ok(form, `no SAMLResponse at ${page.url} (${page.status}): ${page.body.slice(0, 800)}`);
+    const form = await samlResponseForm(browser, await browser.get(`${op.baseURL}/saml/${NS}/${c}/login?rd=%2Fapp`), USER);
     return browser.submit(form, {}, { followRedirects: false });
   }
   const reasonOf = (res: BrowserResponse) => /Reason: <code>([^<]*)<\/code>/.exec(res.body)?.[1];
@@ -106,10 +102,7 @@ describe('SAML connector configured from SimpleSAMLphp metadata', () => {
     await op.writeManifest('binding.yaml', stringify({ apiVersion: 'sso.operator.dev/v1alpha1', kind: 'UserBinding', metadata: { name: 'alice', namespace: NS }, spec: { user: USER.email, connectors: ['from-url', 'from-file', 'md-encrypted'] } }));
     await waitFor(async () => (await status('md-encrypted'))?.conditions.some((c) => c.type === 'Ready' && c.status === 'True') ?? false, 20_000, 100);
     const browser = new BrowserClient();
-    let page = await browser.get(`${op.baseURL}/saml/${NS}/md-encrypted/login?rd=%2Fapp`);
-    const loginForm = parseForms(page.body, page.url).find((f) => 'AuthState' in f.fields && 'password' in f.fields);
-    if (loginForm) page = await browser.submit(loginForm, { username: USER.name, password: USER.password });
-    const form = findFormWithField(page, 'SAMLResponse')!;
+    const form = await samlResponseForm(browser, await browser.get(`${op.baseURL}/saml/${NS}/md-encrypted/login?rd=%2Fapp`), USER);
     const xml = Buffer.from(form.fields['SAMLResponse']!, 'base64').toString('utf8');
     assert.match(xml, /EncryptedAssertion/);
     assert.match(xml, /xmlenc11#aes256-gcm/);

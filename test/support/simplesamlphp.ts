@@ -10,6 +10,7 @@ import { mkdtemp, writeFile, rename, rm, mkdir, symlink, readFile } from 'node:f
 import { rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { findFormWithField, parseForms, type BrowserClient, type BrowserResponse, type ParsedForm } from './browser-client.ts';
 import { ensureDebianPackages, freePort } from './system-deps.ts';
 
 export const SIMPLESAMLPHP_PACKAGES = ['simplesamlphp', 'php-cli', 'php-xml', 'php-mbstring'];
@@ -586,4 +587,19 @@ export async function startSimpleSamlPhp(opts: SimpleSamlPhpOptions): Promise<Si
   }
   await rm(root, { recursive: true, force: true });
   throw lastError instanceof Error ? lastError : new Error(String(lastError));
+}
+
+/**
+ * From a page of a sign-in (the IdP's login form, or its answer when the
+ * browser already has an IdP session) to SimpleSAMLphp's auto-submit form
+ * carrying the SAMLResponse: fills the login form with `user` when it is
+ * shown. Throws with the page when no SAMLResponse comes.
+ */
+export async function samlResponseForm(browser: BrowserClient, start: BrowserResponse, user: { name: string; password: string }): Promise<ParsedForm> {
+  let page = start;
+  const loginForm = parseForms(page.body, page.url).find((f) => 'AuthState' in f.fields && 'password' in f.fields);
+  if (loginForm) page = await browser.submit(loginForm, { username: user.name, password: user.password });
+  const form = findFormWithField(page, 'SAMLResponse');
+  if (!form) throw new Error(`no SAMLResponse at ${page.url} (${page.status}):\n${page.body.slice(0, 1500)}`);
+  return form;
 }

@@ -16,7 +16,7 @@
 //   to the provider.
 
 import { randomBytes } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ConnectorRuntime } from '../../controller/registry.ts';
 import { authorizationURL, completeCallback, completeOAuth2Callback, oauth2AuthorizationURL, type CallbackResult, type OAuth2ConnectorConfig, type OidcConnectorConfig } from '../../oidc/relying-party.ts';
 import { checkRedirect } from '../../session/redirects.ts';
@@ -89,6 +89,19 @@ export async function oidcRoutes(app: FastifyInstance, ctx: PublicContext): Prom
   // without OpenID Connect under /oauth2/ (the user then comes from the
   // provider's user-info endpoint, relying-party.ts).
   function codeFlowRoutes<C extends { callbackURL: string }>(flow: CodeFlow<C>): void {
+    /** To the provider's authorization endpoint, a pending login (or test sign-in) of this browser in sso_state. */
+    const toProvider = async (req: FastifyRequest, reply: FastifyReply, l: Extract<Lookup<C>, { ok: true }>, pending: { rd: string; k?: 'test' }, t: Date) => {
+      const sid = randomBytes(16).toString('base64url');
+      const nonce = randomBytes(16).toString('base64url');
+      const url = await flow.authorize(l.config, sid, nonce, ctx.stateKey());
+      return reply
+        .code(302)
+        .header('cache-control', 'no-store')
+        .header('set-cookie', addPendingCookies(ctx, req.headers.cookie, { sid, rid: nonce, c: l.runtime.key, ...pending }, t))
+        .header('location', url.href)
+        .send();
+    };
+
     app.get<{ Params: Params; Querystring: { rd?: string } }>(`/${flow.prefix}/:ns/:name/login`, async (req, reply) => {
       const l = lookup(ctx, req.params, flow.protocol, flow.configOf);
       if (!l.ok) return sendError(reply, l.status, l.reason, req.id);
@@ -97,15 +110,7 @@ export async function oidcRoutes(app: FastifyInstance, ctx: PublicContext): Prom
         ctx.logger.warn({ correlationId: req.id, connector: l.runtime.key, reason: rd.reason }, 'login refused: redirect target not allowed');
         return sendError(reply, 400, rd.reason, req.id);
       }
-      const sid = randomBytes(16).toString('base64url');
-      const nonce = randomBytes(16).toString('base64url');
-      const url = await flow.authorize(l.config, sid, nonce, ctx.stateKey());
-      return reply
-        .code(302)
-        .header('cache-control', 'no-store')
-        .header('set-cookie', addPendingCookies(ctx, req.headers.cookie, { sid, rid: nonce, c: l.runtime.key, rd: rd.target }, now()))
-        .header('location', url.href)
-        .send();
+      return toProvider(req, reply, l, { rd: rd.target }, now());
     });
 
     // Admin test sign-in (test-sign-in.ts): the provider's answer shows the decision trail instead of creating a session.
@@ -115,15 +120,7 @@ export async function oidcRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       const t = now();
       const allowed = await testSignInAllowed(ctx, req, l.runtime, t);
       if (!allowed.ok) return refuseTest(reply, allowed.status, allowed.reason, req.id);
-      const sid = randomBytes(16).toString('base64url');
-      const nonce = randomBytes(16).toString('base64url');
-      const url = await flow.authorize(l.config, sid, nonce, ctx.stateKey());
-      return reply
-        .code(302)
-        .header('cache-control', 'no-store')
-        .header('set-cookie', addPendingCookies(ctx, req.headers.cookie, { sid, rid: nonce, c: l.runtime.key, rd: '/', k: 'test' }, t))
-        .header('location', url.href)
-        .send();
+      return toProvider(req, reply, l, { rd: '/', k: 'test' }, t);
     });
 
     app.get<{ Params: Params }>(`/${flow.prefix}/:ns/:name/callback`, async (req, reply) => {

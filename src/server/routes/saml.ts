@@ -95,6 +95,16 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
   });
   methodNotAllowed(app, '/saml/:ns/:name/metadata', ['GET']);
 
+  /** An AuthnRequest to the IdP, its pending login (or test sign-in) kept in this browser's sso_state. */
+  const toIdp = (req: FastifyRequest, reply: FastifyReply, l: Extract<Lookup, { ok: true }>, pending: { rd: string; k?: 'test' }, t: Date, title: string) => {
+    const requestId = newRequestId();
+    const sid = randomBytes(16).toString('base64url');
+    reply.header('set-cookie', addPendingCookies(ctx, req.headers.cookie, { sid, rid: requestId, c: l.runtime.key, ...pending }, t));
+    const out = buildAuthnRequest(l.saml, { requestId, relayState: sid, now: t });
+    if (out.binding === 'HTTPRedirect') return reply.code(302).header('cache-control', 'no-store').header('location', out.url).send();
+    return sendAutoPost(reply, out.url, out.fields, title);
+  };
+
   app.get<{ Params: Params; Querystring: { rd?: string } }>('/saml/:ns/:name/login', async (req, reply) => {
     const l = lookup(ctx, req.params);
     if (!l.ok) return sendError(reply, l.status, l.reason, req.id);
@@ -103,13 +113,7 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       ctx.logger.warn({ correlationId: req.id, connector: l.runtime.key, reason: rd.reason }, 'login refused: redirect target not allowed');
       return sendError(reply, 400, rd.reason, req.id);
     }
-    const t = now();
-    const requestId = newRequestId();
-    const sid = randomBytes(16).toString('base64url');
-    reply.header('set-cookie', addPendingCookies(ctx, req.headers.cookie, { sid, rid: requestId, c: l.runtime.key, rd: rd.target }, t));
-    const out = buildAuthnRequest(l.saml, { requestId, relayState: sid, now: t });
-    if (out.binding === 'HTTPRedirect') return reply.code(302).header('cache-control', 'no-store').header('location', out.url).send();
-    return sendAutoPost(reply, out.url, out.fields, 'Signing in');
+    return toIdp(req, reply, l, { rd: rd.target }, now(), 'Signing in');
   });
   methodNotAllowed(app, '/saml/:ns/:name/login', ['GET']);
 
@@ -120,12 +124,7 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     const t = now();
     const allowed = await testSignInAllowed(ctx, req, l.runtime, t);
     if (!allowed.ok) return refuseTest(reply, allowed.status, allowed.reason, req.id);
-    const requestId = newRequestId();
-    const sid = randomBytes(16).toString('base64url');
-    reply.header('set-cookie', addPendingCookies(ctx, req.headers.cookie, { sid, rid: requestId, c: l.runtime.key, rd: '/', k: 'test' }, t));
-    const out = buildAuthnRequest(l.saml, { requestId, relayState: sid, now: t });
-    if (out.binding === 'HTTPRedirect') return reply.code(302).header('cache-control', 'no-store').header('location', out.url).send();
-    return sendAutoPost(reply, out.url, out.fields, 'Test sign-in');
+    return toIdp(req, reply, l, { rd: '/', k: 'test' }, t, 'Test sign-in');
   });
 
   app.post<{ Params: Params; Body: Record<string, unknown> | undefined; Querystring: { s?: string } }>(

@@ -64,7 +64,7 @@ describe('IdP groups', () => {
     assert.equal((await signIn(h, asUser('dave@example.com', ['engineering']))).acs.statusCode, 403);
   });
 
-  it('a session cannot claim a group it was not let in through: via_group must be among its own IdP groups', async () => {
+  it('the session claims (idp_groups, via_group) are signed: a session whose via_group was changed does not verify', async () => {
     const h = await harness(['engineering', 'ops']);
     const acs = (await signIn(h, asUser('dave@example.com', ['engineering']))).acs;
     assert.equal(acs.statusCode, 303);

@@ -90,3 +90,17 @@ test('helpers', () => {
   assert.deepEqual(parseGroupsParam('a, b,,c '), ['a', 'b', 'c']);
   assert.deepEqual(sanitizeGroups(['a', 'a', 'b,c', 'd']), ['a', 'd']);
 });
+
+test('a session let in through an IdP group: only while that group is among its own IdP groups, the connector lists it, and no binding denies the user', () => {
+  const noBinding = () => ({ active: false, groups: [] as string[] });
+  const allowed = (_: string, g: string): boolean => g === 'engineering';
+  const decide = (c: Partial<SessionClaims>, bindingActive: ForwardAuthInput['bindingActive'] = noBinding, groupAllowed = allowed) =>
+    decideForwardAuth({ ...input({ claims: c, bindingActive }), groupAllowed });
+  const ok = decide({ idpGroups: ['engineering'], viaGroup: 'engineering' });
+  assert.equal(ok.status, 200);
+  assert.equal(ok.status === 200 && ok.headers['X-Auth-Request-Groups'], 'engineering');
+  assert.deepEqual(decide({ idpGroups: ['marketing'], viaGroup: 'engineering' }), { status: 401, reason: 'BindingNotActive' }, 'via_group not among its own groups');
+  assert.deepEqual(decide({ idpGroups: ['engineering'], viaGroup: 'engineering' }, noBinding, () => false), { status: 401, reason: 'BindingNotActive' }, 'no longer listed');
+  assert.deepEqual(decide({ idpGroups: ['engineering'], viaGroup: 'engineering' }, () => ({ active: false, groups: [], denied: true })), { status: 401, reason: 'BindingNotActive' }, 'denied');
+  assert.deepEqual(decide({ idpGroups: ['engineering'] }), { status: 401, reason: 'BindingNotActive' }, 'no via_group at all');
+});
