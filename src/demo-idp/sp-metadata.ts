@@ -26,7 +26,7 @@
 // publishes two encryption keys (a rotation).
 
 import type { AddressInfo } from 'node:net';
-import type { Element } from '@xmldom/xmldom';
+import type { Element } from '../saml/xml.ts';
 import { NS, XmlParseError, attr, childElements, hasDoctypeOrDeclarations, parseXmlStrict, textOf } from '../saml/xml.ts';
 
 const BINDING_POST = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST';

@@ -2,7 +2,7 @@
 // assertion element re-parsed from the canonical XML that a verified
 // signature covers (never a node of the received document), so nothing an
 // attacker adds around or inside the signed element can be read.
-import type { Element } from '@xmldom/xmldom';
+import type { Element } from './xml.ts';
 import { parseSamlTime } from './time.ts';
 import type { Trail } from './trail.ts';
 import type { SamlConnectorConfig } from './types.ts';
@@ -169,9 +169,8 @@ const XMLNS_NS = 'http://www.w3.org/2000/xmlns/';
 export function checkConditionsUnderstood(ctx: CheckContext, assertion: Element): void {
   const conditions = conditionsOf(ctx, assertion);
   if (!conditions) return ctx.trail.pass('conditionsUnderstood', 'no Conditions');
-  for (let i = 0; i < conditions.attributes.length; i++) {
-    const a = conditions.attributes.item(i);
-    if (!a || a.namespaceURI === XMLNS_NS || (!a.namespaceURI && CONDITIONS_ATTRIBUTES.has(a.localName ?? a.name))) continue;
+  for (const a of conditions.attributes) {
+    if (a.namespaceURI === XMLNS_NS || (!a.namespaceURI && CONDITIONS_ATTRIBUTES.has(a.localName ?? a.name))) continue;
     ctx.trail.fail('conditionsUnderstood', 'ConditionNotUnderstood', `Conditions carries the attribute ${a.name.slice(0, 100)}`);
   }
   const seen: Record<string, number> = {};

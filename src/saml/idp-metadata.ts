@@ -33,8 +33,8 @@
 // so it is given the one chosen EntityDescriptor, serialised from the
 // verified DOM.
 
-import type { Element } from '@xmldom/xmldom';
-import { XMLSerializer } from '@xmldom/xmldom';
+import type { Element } from './xml.ts';
+import { canonicalise } from './c14n.ts';
 import * as samlify from 'samlify';
 import { parseCertificates } from './certificates.ts';
 import { BINDING_URN } from './nameid.ts';
@@ -185,7 +185,8 @@ function read(xml: string, o: ReadIdpMetadataOptions): IdpMetadataResult {
   if (certificates.length === 0) return fail('NoSigningCertificate', 'the IdP publishes no signing certificate');
 
   // Endpoints and NameID formats through samlify, on the chosen entity alone.
-  const entityXml = new XMLSerializer().serializeToString(entity);
+  // Its exclusive canonical form is a standalone document (every namespace it uses declared).
+  const entityXml = canonicalise(entity);
   const meta = samlify.IdentityProvider({ metadata: entityXml }).entityMeta;
   const entityID = meta.getEntityID();
   if (typeof entityID !== 'string' || entityID === '') return fail('MetadataInvalid', 'the EntityDescriptor has no entityID');

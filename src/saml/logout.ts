@@ -9,7 +9,7 @@
 // every field is then read from the canonical octets it covers.
 import { KeyObject, verify } from 'node:crypto';
 import { inflateRawSync } from 'node:zlib';
-import type { Element } from '@xmldom/xmldom';
+import type { Element } from './xml.ts';
 import { isSha1Signature, publicKeyOf, signatureMethod } from './algorithms.ts';
 import { newRequestId } from './authn-request.ts';
 import { maxEncodedLength } from './response-decode.ts';

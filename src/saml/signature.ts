@@ -3,16 +3,20 @@
 // actually signed, so callers read nothing from outside the signed content.
 //
 // This is XML-DSig core validation for the one profile SAML uses, done on the
-// already parsed document with xml-crypto's exclusive canonicaliser, instead
-// of SignedXml.checkSignature(): that one re-parses the whole message and
-// resolves each Reference with several whole-document XPath scans, which
-// made it the dominant cost of an ACS request. The guarantees are the same
-// as SignedXml.getSignedReferences(): the references are read from the
-// re-parsed canonical SignedInfo whose bytes the signature covers, and the
-// returned XML is the exact canonical octet string whose digest was checked.
+// already parsed document with the project's exclusive canonicaliser
+// (c14n.ts, which produces xml-crypto's octets), instead of
+// SignedXml.checkSignature(): that one re-parses the whole message with
+// xmldom and resolves each Reference with several whole-document XPath
+// scans, which made it the dominant cost of an ACS request. The guarantees
+// are the same as SignedXml.getSignedReferences(): the references are read
+// from the re-parsed canonical SignedInfo whose bytes the signature covers,
+// and the returned XML is the exact canonical octet string whose digest was
+// checked. test/unit/saml/xml-differential.test.ts holds this function to
+// xml-crypto's checkSignature on thousands of generated valid and tampered
+// documents.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { ExclusiveCanonicalization } from 'xml-crypto';
-import type { Element, Node } from '@xmldom/xmldom';
+import { canonicalise as excC14n } from './c14n.ts';
+import type { Document, Element } from './xml.ts';
 import {
   C14N_EXC,
   DIGEST,
@@ -27,7 +31,7 @@ import {
 import type { KeyMatch } from './algorithms.ts';
 import { derBase64Of } from './certificates.ts';
 import type { IdpCertificate } from './types.ts';
-import { NS, XmlParseError, attr, childElement, childElements, descendants, parseXmlStrict, textOf } from './xml.ts';
+import { NS, XMLNS_NS, XmlParseError, attr, childElement, childElements, descendants, parseXmlStrict, textOf } from './xml.ts';
 
 export type SignatureCheck =
   | { status: 'absent' }
@@ -36,9 +40,7 @@ export type SignatureCheck =
 
 const EXPECTED_TRANSFORMS = [TRANSFORM_ENVELOPED, C14N_EXC] as const;
 const EXC_C14N_NS = 'http://www.w3.org/2001/10/xml-exc-c14n#';
-const XMLNS_NS = 'http://www.w3.org/2000/xmlns/';
 const HASH_OF_DIGEST: Readonly<Record<string, string>> = { [DIGEST.sha1]: 'sha1', [DIGEST.sha256]: 'sha256', [DIGEST.sha512]: 'sha512' };
-const canonicaliser = new ExclusiveCanonicalization();
 
 function invalid(reason: 'SignatureInvalid' | 'WeakAlgorithm' | 'CertificateNotTrusted', detail: string): SignatureCheck {
   return { status: 'invalid', reason, detail };
@@ -64,17 +66,15 @@ function prefixListOf(parent: Element | undefined): string[] {
  */
 function ancestorNamespaces(el: Element): Array<{ prefix: string; namespaceURI: string }> {
   const own = new Set<string>([el.prefix ?? '']);
-  for (let i = 0; i < el.attributes.length; i++) {
-    const a = el.attributes.item(i);
-    if (a && a.namespaceURI === XMLNS_NS) own.add(a.prefix === 'xmlns' ? a.localName ?? '' : '');
+  for (const a of el.attributes) {
+    if (a.namespaceURI === XMLNS_NS) own.add(a.prefix === 'xmlns' ? a.localName ?? '' : '');
   }
   const seen = new Set<string>();
   const out: Array<{ prefix: string; namespaceURI: string }> = [];
-  for (let p: Node | null = el.parentNode; p != null && p.nodeType === 1; p = p.parentNode) {
+  for (let p: Element | Document | null = el.parentNode; p != null && p.nodeType === 1; p = p.parentNode) {
     const pe = p as Element;
-    for (let i = 0; i < pe.attributes.length; i++) {
-      const a = pe.attributes.item(i);
-      if (!a || a.namespaceURI !== XMLNS_NS) continue;
+    for (const a of pe.attributes) {
+      if (a.namespaceURI !== XMLNS_NS) continue;
       const prefix = a.prefix === 'xmlns' ? (a.localName ?? '') : '';
       if (seen.has(prefix)) continue;
       seen.add(prefix);
@@ -86,33 +86,10 @@ function ancestorNamespaces(el: Element): Array<{ prefix: string; namespaceURI: 
 
 /**
  * exc-c14n (without comments) of `el`, with its direct child `omit` left out
- * (the enveloped-signature transform). `omit` is detached for the duration
- * and put back, which is much cheaper than xmldom's cloneNode; a clone is
- * made only when an InclusiveNamespaces PrefixList makes the canonicaliser
- * add declarations to the apex element.
+ * (the enveloped-signature transform).
  */
 function canonicalise(el: Element, prefixList: string[], omit?: Element): string {
-  const ancestors = ancestorNamespaces(el);
-  const mutates = prefixList.some((p) => ancestors.some((a) => a.prefix === p));
-  const target = mutates ? (el.cloneNode(true) as Element) : el;
-  let removed: Node | null = null;
-  let next: Node | null = null;
-  if (omit) {
-    let index = 0;
-    for (let n = el.firstChild; n != null && n !== omit; n = n.nextSibling) index++;
-    removed = target.childNodes.item(index);
-    next = removed?.nextSibling ?? null;
-    if (removed) target.removeChild(removed);
-  }
-  try {
-    return canonicaliser.process(target as never, {
-      inclusiveNamespacesPrefixList: prefixList,
-      ancestorNamespaces: ancestors,
-      defaultNsForPrefix: { ds: NS.dsig },
-    } as never) as string;
-  } finally {
-    if (removed && !mutates) target.insertBefore(removed, next);
-  }
+  return excC14n(el, { prefixList, ancestorNamespaces: () => ancestorNamespaces(el), omit });
 }
 
 /** Base64 DER of every X509Certificate the signature's KeyInfo carries (diagnostics only). */

@@ -1,8 +1,8 @@
 // ACS validation of a SAML 2.0 Response (HTTP-POST binding). Built directly on
-// xmldom + xml-crypto rather than samlify: see SAMLIFY-CHECKS.md for why.
+// the project's strict XML parser and canonicaliser rather than samlify: see SAMLIFY-CHECKS.md for why.
 // Order: cheap structural checks, signatures, then checks on the signed
 // content only, and the replay cache last.
-import type { Element } from '@xmldom/xmldom';
+import type { Element } from './xml.ts';
 import {
   checkAudience,
   checkConditionsTime,
@@ -124,10 +124,8 @@ async function validate(cfg: SamlConnectorConfig, input: ValidateInput, trail: T
 function checkUniqueIds(root: Element, trail: Trail): void {
   const seen = new Set<string>();
   const walk = (el: Element): void => {
-    const attrs = el.attributes;
-    for (let i = 0; i < attrs.length; i++) {
-      const a = attrs.item(i);
-      if (!a || !ID_ATTRIBUTES.has(a.localName ?? a.name)) continue;
+    for (const a of el.attributes) {
+      if (!ID_ATTRIBUTES.has(a.localName ?? a.name)) continue;
       if (seen.has(a.value)) trail.fail('uniqueIds', 'SignatureInvalid', 'duplicate ID attribute values (signature wrapping attempt)');
       seen.add(a.value);
     }

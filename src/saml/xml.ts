@@ -1,8 +1,11 @@
 // Small XML helpers shared by the SP side (and the demo IdP): strict parsing,
 // escaping and namespace-aware child lookup. Elements are always selected by
 // namespace URI + local name, never by prefix.
-import { DOMParser } from '@xmldom/xmldom';
-import type { Document, Element, Node } from '@xmldom/xmldom';
+import { ELEMENT_NODE, XmlParseError, parseXml } from './xml-parser.ts';
+import type { Document, Element, Node } from './xml-parser.ts';
+
+export type { Attr, Document, Element, Node } from './xml-parser.ts';
+export { ELEMENT_NODE, XMLNS_NS, XML_NS, XmlParseError } from './xml-parser.ts';
 
 export const NS = {
   protocol: 'urn:oasis:names:tc:SAML:2.0:protocol',
@@ -11,8 +14,6 @@ export const NS = {
   dsig: 'http://www.w3.org/2000/09/xmldsig#',
   xsi: 'http://www.w3.org/2001/XMLSchema-instance',
 } as const;
-
-export const ELEMENT_NODE = 1;
 
 /** Escapes text for use in element content and double-quoted attribute values. */
 export function escapeXml(value: string): string {
@@ -28,34 +29,18 @@ export function escapeXml(value: string): string {
  * is signed versus what is read.
  */
 export function hasDoctypeOrDeclarations(xml: string): boolean {
-  return /<!\s*(DOCTYPE|ENTITY|ELEMENT|ATTLIST|NOTATION)/i.test(xml);
+  return xml.includes('<!') && /<!\s*(DOCTYPE|ENTITY|ELEMENT|ATTLIST|NOTATION)/i.test(xml);
 }
 
-export class XmlParseError extends Error {}
-
 /**
- * Parses XML with every parser warning and error treated as fatal, so a
- * document that xmldom would "repair" is refused instead of being read in a
- * form that differs from what the signer saw.
+ * Parses XML with the project's strict parser (`xml-parser.ts`): anything
+ * not well-formed, any DOCTYPE or entity declaration, and processing
+ * instructions inside the document are refused, so a document that another
+ * parser would "repair" or expand is never read in a form that differs from
+ * what the signer saw.
  */
 export function parseXmlStrict(xml: string): Document {
-  let problem: string | undefined;
-  const parser = new DOMParser({
-    onError: (level: string, message: string) => {
-      problem ??= `${level}: ${message}`;
-      throw new XmlParseError(message);
-    },
-  });
-  let doc: Document;
-  try {
-    doc = parser.parseFromString(xml, 'text/xml');
-  } catch (err) {
-    throw new XmlParseError(problem ?? (err instanceof Error ? err.message : String(err)));
-  }
-  if (problem !== undefined || doc.documentElement == null) {
-    throw new XmlParseError(problem ?? 'no root element');
-  }
-  return doc;
+  return parseXml(xml);
 }
 
 export function isElement(node: Node | null | undefined): node is Element {

@@ -14,7 +14,7 @@
 // which step failed is only in `detail`, for the admin log.
 import { constants, createDecipheriv, privateDecrypt, randomBytes } from 'node:crypto';
 import type { CipherGCMTypes, KeyObject } from 'node:crypto';
-import type { Element } from '@xmldom/xmldom';
+import type { Element } from './xml.ts';
 import { NS, attr, childElements, elementChildren, hasDoctypeOrDeclarations, parseXmlStrict, textOf } from './xml.ts';
 
 export const XENC_NS = 'http://www.w3.org/2001/04/xmlenc#';

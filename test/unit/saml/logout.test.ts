@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createPrivateKey, sign } from 'node:crypto';
 import { beforeAll, describe, it } from '@jest/globals';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import type { Element } from '@xmldom/xmldom';
+import type { Element } from '../../../src/saml/xml.ts';
 import type { SigningIdentity } from '../../../src/demo-idp/keys.ts';
 import { signElement } from '../../../src/demo-idp/saml-idp.ts';
 import { SIG, SIGNATURE_METHODS } from '../../../src/saml/algorithms.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from '@jest/globals';
-import type { Element } from '@xmldom/xmldom';
+import type { Element } from '../../../src/saml/xml.ts';
 import { buildSpMetadata } from '../../../src/saml/metadata.ts';
 import { NS, childElement, childElements, parseXmlStrict } from '../../../src/saml/xml.ts';
 import { makeConfig } from '../../support/saml-fixtures.ts';
@@ -41,7 +41,7 @@ describe('buildSpMetadata', () => {
       .concat(childElements(sp, NS.metadata, 'NameIDFormat'), childElements(sp, NS.metadata, 'AssertionConsumerService'))
       .map((e) => e.localName);
     assert.deepEqual(order, ['SingleLogoutService', 'SingleLogoutService', 'NameIDFormat', 'AssertionConsumerService']);
-    const children = Array.from({ length: sp.childNodes.length }, (_, i) => sp.childNodes.item(i)).filter((n) => n?.nodeType === 1).map((n) => n?.localName);
+    const children = Array.from({ length: sp.childNodes.length }, (_, i) => sp.childNodes[i]).filter((n) => n?.nodeType === 1).map((n) => n?.localName);
     assert.deepEqual(children, order);
     assert.equal(childElement(sp, NS.metadata, 'NameIDFormat')?.textContent, 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent');
   });
@@ -92,11 +92,11 @@ describe('buildSpMetadata with SP encryption keys', () => {
     const { sp } = spDescriptor(buildSpMetadata(cfg));
     const descriptors = childElements(sp, NS.metadata, 'KeyDescriptor');
     assert.deepEqual(descriptors.map((d) => d.getAttribute('use')), ['encryption', 'encryption']);
-    assert.deepEqual(descriptors.map((d) => d.getElementsByTagNameNS(NS.dsig, 'X509Certificate').item(0)?.textContent), keys.map((k) => body(k.certPem)));
+    assert.deepEqual(descriptors.map((d) => d.getElementsByTagNameNS(NS.dsig, 'X509Certificate')[0]?.textContent), keys.map((k) => body(k.certPem)));
     const methods = childElements(descriptors[0]!, NS.metadata, 'EncryptionMethod').map((m) => m.getAttribute('Algorithm'));
     assert.deepEqual(methods, ['http://www.w3.org/2009/xmlenc11#aes256-gcm', 'http://www.w3.org/2009/xmlenc11#aes128-gcm', 'http://www.w3.org/2009/xmlenc11#rsa-oaep', 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p']);
     // Schema order: KeyDescriptor before SingleLogoutService.
-    const children = Array.from({ length: sp.childNodes.length }, (_, i) => sp.childNodes.item(i)).filter((n) => n?.nodeType === 1).map((n) => n?.localName);
+    const children = Array.from({ length: sp.childNodes.length }, (_, i) => sp.childNodes[i]).filter((n) => n?.nodeType === 1).map((n) => n?.localName);
     assert.deepEqual(children.slice(0, 3), ['KeyDescriptor', 'KeyDescriptor', 'SingleLogoutService']);
     const legacy = spDescriptor(buildSpMetadata({ ...cfg, encryption: { ...cfg.encryption, allowLegacy: true } })).sp;
     const legacyMethods = childElements(childElements(legacy, NS.metadata, 'KeyDescriptor')[0]!, NS.metadata, 'EncryptionMethod').map((m) => m.getAttribute('Algorithm'));
@@ -119,6 +119,6 @@ describe('buildSpMetadata with the next SP signing key', () => {
     const body = (pem: string) => pem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, '');
     const { sp } = spDescriptor(buildSpMetadata(makeConfig([], { spSigning: load(current!), spSigningNext: load(next!), signAuthnRequests: true })));
     const signing = childElements(sp, NS.metadata, 'KeyDescriptor').filter((d) => d.getAttribute('use') === 'signing');
-    assert.deepEqual(signing.map((d) => d.getElementsByTagNameNS(NS.dsig, 'X509Certificate').item(0)?.textContent), [body(current!.certPem), body(next!.certPem)]);
+    assert.deepEqual(signing.map((d) => d.getElementsByTagNameNS(NS.dsig, 'X509Certificate')[0]?.textContent), [body(current!.certPem), body(next!.certPem)]);
   });
 });

@@ -13,7 +13,7 @@ import { beforeAll, describe, it } from '@jest/globals';
 import { inspect } from 'node:util';
 import { inflateRawSync } from 'node:zlib';
 import pino from 'pino';
-import type { Element } from '@xmldom/xmldom';
+import type { Element } from '../../../src/saml/xml.ts';
 import { generateSigningIdentity } from '../../../src/demo-idp/keys.ts';
 import type { SigningIdentity } from '../../../src/demo-idp/keys.ts';
 import { SIG, signatureMethod } from '../../../src/saml/algorithms.ts';

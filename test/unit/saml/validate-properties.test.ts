@@ -127,7 +127,8 @@ let spDecryption: SpSigningKey;
 const plainBases: Base[] = [];
 const encryptedBases: Base[] = [];
 
-const parser = new DOMParser({ onError: () => undefined });
+// (typed loosely: two xmldom copies are installed and the compiler may pick the older one's options type)
+const parser = new DOMParser({ onError: () => undefined } as never);
 const serializer = new XMLSerializer();
 const parse = (xml: string): Document => parser.parseFromString(xml, 'text/xml');
 function tryParse(xml: string): Document | undefined {
