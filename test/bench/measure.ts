@@ -82,21 +82,27 @@ export class Recorder {
   }
 
   stats(): Stats {
-    const sorted = [...this.samples].sort((a, b) => a - b);
-    const n = sorted.length;
-    const total = sorted.reduce((s, v) => s + v, 0);
+    const n = this.samples.length;
     const per1000 = (bytes: number) => (n === 0 ? 0 : (bytes / 1024 / n) * 1000);
-    return {
-      calls: n,
-      failures: this.failures,
-      medianUs: quantile(sorted, 0.5),
-      p95Us: quantile(sorted, 0.95),
-      meanUs: n === 0 ? 0 : total / n,
-      opsPerSec: total === 0 ? 0 : n / (total / 1e6),
-      heapKiBPer1000: per1000(this.heapDelta),
-      rssKiBPer1000: per1000(this.rssDelta),
-    };
+    return { ...timingStats(this.samples, this.failures), heapKiBPer1000: per1000(this.heapDelta), rssKiBPer1000: per1000(this.rssDelta) };
   }
+}
+
+/** Stats of per-call timings (µs) taken elsewhere, e.g. inside a peer process; heap/RSS figures are NaN (not measured). */
+export function timingStats(samplesUs: readonly number[], failures: number): Stats {
+  const sorted = [...samplesUs].sort((a, b) => a - b);
+  const n = sorted.length;
+  const total = sorted.reduce((s, v) => s + v, 0);
+  return {
+    calls: n,
+    failures,
+    medianUs: quantile(sorted, 0.5),
+    p95Us: quantile(sorted, 0.95),
+    meanUs: n === 0 ? 0 : total / n,
+    opsPerSec: total === 0 ? 0 : n / (total / 1e6),
+    heapKiBPer1000: Number.NaN,
+    rssKiBPer1000: Number.NaN,
+  };
 }
 
 function quantile(sorted: number[], q: number): number {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares the benchmark peers that do not run in Node (test/bench, and the peer test
-# test/unit/bench-peers.test.ts):
+# test/integration/saml-peers.test.ts):
 #
 # - saml-go: tools/peers/saml-go (github.com/crewjam/saml and
 #   github.com/russellhaering/gosaml2, pinned in its go.mod), built into a cache folder

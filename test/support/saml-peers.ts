@@ -1,14 +1,17 @@
-// The benchmark peers that run outside Node: crewjam/saml and gosaml2 (one Go
-// program, tools/peers/saml-go) and python3-saml (tools/peers/saml-python/
-// validate.py under Debian's /usr/bin/python3). tools/peers/build.sh builds
-// the Go program into a cache outside the repo and installs the Debian
-// package when missing; warm it returns at once.
+// The SAML service-provider peers that run outside Node, for the benchmark
+// (test/bench) and the peer test (test/integration/saml-peers.test.ts):
+// crewjam/saml and gosaml2 (one Go program, tools/peers/saml-go) and
+// python3-saml (tools/peers/saml-python/validate.py under Debian's
+// /usr/bin/python3). tools/peers/build.sh builds the Go program into a cache
+// outside the repo and installs the Debian package when missing; warm it
+// returns in well under a second. The Jest global set-up runs it first.
 //
 // A peer process gets the whole batch as JSON on stdin and times each
 // validation itself, so process start, imports and I/O are not in its
-// figures. Used by the benchmark and by the peer test.
+// figures.
 
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -103,4 +106,21 @@ export function runPythonPeer(batch: PeerBatch): Promise<PeerRun> {
   const peers = ensurePeers();
   if (!peers.ok) return Promise.resolve(peers);
   return runJson(PYTHON, [PYTHON_SCRIPT], batch, { ...process.env, PYTHONDONTWRITEBYTECODE: '1' });
+}
+
+/** Versions of the process peers, for the report header: go.mod's pins and the Debian package's version. */
+export function peerVersions(): { crewjam: string; gosaml2: string; python3Saml: string } {
+  let gomod = '';
+  try {
+    gomod = readFileSync(join(REPO_ROOT, 'tools', 'peers', 'saml-go', 'go.mod'), 'utf8');
+  } catch {
+    // reported as unknown
+  }
+  const pin = (mod: string) => new RegExp(`^\\s*(?:require\\s+)?${mod.replaceAll('.', '\\.')}\\s+(v\\S+)`, 'm').exec(gomod)?.[1] ?? 'unknown';
+  const dpkg = spawnSync('dpkg-query', ['-W', '-f=${Version}', 'python3-onelogin-saml2'], { encoding: 'utf8' });
+  return {
+    crewjam: pin('github.com/crewjam/saml'),
+    gosaml2: pin('github.com/russellhaering/gosaml2'),
+    python3Saml: dpkg.status === 0 && dpkg.stdout ? dpkg.stdout : 'not installed',
+  };
 }
