@@ -5,7 +5,7 @@
 //
 // - kube-apiserver and etcd (tools/kube/build.sh; cold about 9-15 minutes on 2 cores)
 // - helm (tools/helm/build.sh; cold about 2 minutes)
-// - the SAML peers outside Node (tools/peers/build.sh; cold about a minute)
+// - the SAML peers outside Node (tools/peers/build.sh; cold 1 to 3 minutes)
 // - Debian packages: SimpleSAMLphp and PHP, Redis, Chromium, openssl, lua5.1
 
 import { ensureHelm } from './helm.ts';

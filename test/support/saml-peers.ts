@@ -50,8 +50,8 @@ export type PeerRun = { ok: true; results: Partial<Record<ProcessPeerId, PeerRes
 let built: { ok: true; goBinary: string } | { ok: false; reason: string } | undefined;
 
 /**
- * Runs tools/peers/build.sh once per process (a cold Go build takes about a
- * minute, an apt-get install about 20 s; warm, well under a second). Its
+ * Runs tools/peers/build.sh once per process (a cold Go build takes 1 to 3
+ * minutes, an apt-get install about 20 s; warm, well under a second). Its
  * progress goes to stderr; the reason of a failure is its last error line.
  */
 export function ensurePeers(): { ok: true; goBinary: string } | { ok: false; reason: string } {

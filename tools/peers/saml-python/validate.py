@@ -5,7 +5,8 @@ python3-onelogin-saml2 (installed by tools/peers/build.sh) imports only there.
 Input (stdin, JSON) and output (stdout, JSON) as tools/peers/saml-go: the IdP
 certificate and entity ID, the SP entity ID and ACS URL, the expected NameID,
 the plan (warmup, rounds) and the responses, each base64 with the AuthnRequest
-ID it answers. Each validation is OneLogin_Saml2_Response(settings, b64)
+ID it answers. Responses [0, warmup) are validated untimed, the rest timed (one
+library: no turns to take, so rounds is only checked). Each validation is OneLogin_Saml2_Response(settings, b64)
 .is_valid(request_data, request_id) in strict mode (signature, Destination,
 Recipient, audience, issuer, InResponseTo, times), plus the NameID read, timed
 on its own with perf_counter_ns in this process: interpreter start, imports and
