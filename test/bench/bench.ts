@@ -3,10 +3,10 @@
 import { cpus, loadavg } from 'node:os';
 import { createRequire } from 'node:module';
 import { ACS_URL, IDP_ENTITY_ID, SP_ENTITY_ID } from '../support/saml-fixtures.ts';
-import { peerVersions, runGoPeers, runPythonPeer, type PeerBatch, type PeerRun, type ProcessPeerId } from '../support/saml-peers.ts';
+import { PEER_PROGRAMS, PeerProcess, peerVersions, type ProcessPeerId } from '../support/saml-peers.ts';
 import { benchDecryptionSpread } from './decryption-timing.ts';
 import { benchHttpLogin, type HttpResult } from './http-login.ts';
-import { Recorder, gcAvailable, inputsNeeded, runInterleaved, timingStats, type BenchPlan, type Stats } from './measure.ts';
+import { Recorder, RemoteRecorder, gcAvailable, inputsNeeded, runInterleaved, type BenchPlan, type Stats } from './measure.ts';
 import { SCENARIOS, buildScenario, type Scenario, type ScenarioSpec } from './responses.ts';
 import {
   EXPECTED_NAME_ID,
@@ -51,11 +51,6 @@ const PEERS: { id: SubjectId; make: (s: Scenario) => Subject }[] = [
   { id: 'floor', make: floorSubject },
 ];
 
-/** Peers in their own processes: each run gives the libraries it holds. */
-const PROCESS_PEERS: { ids: ProcessPeerId[]; run: (batch: PeerBatch) => Promise<PeerRun> }[] = [
-  { ids: ['crewjam', 'gosaml2'], run: runGoPeers },
-  { ids: ['python3-saml'], run: runPythonPeer },
-];
 
 /** Row order of the tables. */
 const ORDER: SubjectId[] = ['ours', 'samlify', 'node-saml', 'crewjam', 'gosaml2', 'python3-saml', 'floor'];
@@ -105,89 +100,70 @@ function printScenario(r: ScenarioResult): void {
   }
 }
 
-/**
- * The process peers on the scenario's responses, after the in-process run:
- * the probe response and the same warm-up untimed, then the same number of
- * timed validations. A missing toolchain skips them with its reason.
- */
-async function runProcessPeers(spec: ScenarioSpec, scenario: Scenario, plan: BenchPlan): Promise<{ results: SubjectResult[]; failures: number }> {
-  const batch: PeerBatch = {
-    idpCertPem: scenario.identity.certPem,
-    idpEntityId: IDP_ENTITY_ID,
-    spEntityId: SP_ENTITY_ID,
-    acsUrl: ACS_URL,
-    expectedNameId: EXPECTED_NAME_ID,
-    warmup: 1 + plan.warmup,
-    rounds: plan.rounds,
-    samples: scenario.samples,
-  };
-  const results: SubjectResult[] = [];
-  let failures = 0;
-  for (const group of PROCESS_PEERS) {
-    const run = await group.run(batch);
-    for (const id of group.ids) {
-      const r = run.ok ? run.results[id] : undefined;
-      if (!run.ok || r === undefined) {
-        results.push({ id, skipped: `skipped: ${run.ok ? 'no result' : run.reason}` });
-        continue;
-      }
-      const why = r.errors[0] ?? 'refused';
-      if (!r.accepted[0]) {
-        if (spec.peersMayRefuse) {
-          results.push({ id, skipped: `unsupported, probe refused: ${why}` });
-        } else {
-          failures++;
-          results.push({ id, skipped: `PROBE FAILED (benchmark error): ${why}` });
-        }
-        continue;
-      }
-      failures += r.failures;
-      if (r.failures > 0) console.log(`  ${id}: ${r.failures} refusals, first: ${why}`);
-      results.push({ id, stats: timingStats(r.timingsUs, r.failures) });
-    }
-  }
-  return { results, failures };
-}
-
 async function runScenario(spec: ScenarioSpec, plan: BenchPlan): Promise<{ result: ScenarioResult; failures: number }> {
   const t0 = performance.now();
   const scenario = await buildScenario(spec, inputsNeeded(plan));
   const genMs = performance.now() - t0;
   const results: SubjectResult[] = [];
-  const recorders: { id: SubjectId; rec: Recorder }[] = [];
+  const recorders: { id: SubjectId; rec: Recorder | RemoteRecorder }[] = [];
   let failures = 0;
+  /** Ours must accept every scenario; a peer that cannot is skipped and says why. */
+  const refused = (id: SubjectId, refusal: string) => {
+    if (id === 'ours') throw new Error(`ours refused the ${scenario.id} probe response: ${refusal}`);
+    const why = refusal.split('\n')[0] ?? refusal;
+    if (spec.peersMayRefuse) {
+      results.push({ id, skipped: `unsupported, probe refused: ${why}` });
+    } else {
+      // A configuration mistake, not a result: counted as a benchmark error.
+      failures++;
+      results.push({ id, skipped: `PROBE FAILED (benchmark error): ${why}` });
+    }
+  };
   for (const peer of PEERS) {
     const subject = peer.make(scenario);
     const refusal = await probe(subject, 0);
     if (refusal !== undefined) {
-      // Ours must accept every scenario; a peer that cannot is skipped and says why.
-      if (peer.id === 'ours') throw new Error(`ours refused the ${scenario.id} probe response: ${refusal}`);
-      const why = refusal.split('\n')[0] ?? refusal;
-      if (spec.peersMayRefuse) {
-        results.push({ id: peer.id, skipped: `unsupported, probe refused: ${why}` });
-      } else {
-        // A configuration mistake, not a result: counted as a benchmark error.
-        failures++;
-        results.push({ id: peer.id, skipped: `PROBE FAILED (benchmark error): ${why}` });
-      }
+      refused(peer.id, refusal);
       continue;
     }
     const rec = new Recorder(subject.call, 1);
     if (subject.beforeSegment) rec.beforeSegment = subject.beforeSegment;
     recorders.push({ id: peer.id, rec });
   }
-  await runInterleaved(
-    recorders.map((r) => r.rec),
-    plan,
-  );
+  // The peers in other processes take their turns in the same rounds on the same responses.
+  const processes: PeerProcess[] = [];
+  const setup = { idpCertPem: scenario.identity.certPem, idpEntityId: IDP_ENTITY_ID, spEntityId: SP_ENTITY_ID, acsUrl: ACS_URL, expectedNameId: EXPECTED_NAME_ID, samples: scenario.samples };
+  try {
+    for (const [program, ids] of Object.entries(PEER_PROGRAMS) as [keyof typeof PEER_PROGRAMS, readonly ProcessPeerId[]][]) {
+      const started = PeerProcess.start(program, setup);
+      if (!started.ok) {
+        for (const id of ids) results.push({ id, skipped: `skipped: ${started.reason}` });
+        continue;
+      }
+      const { peer } = started;
+      processes.push(peer);
+      for (const id of ids) {
+        const answer = await peer.segment(id, 0, 1);
+        if (!answer.accepted[0]) {
+          refused(id, answer.errors[0] ?? 'refused');
+          continue;
+        }
+        recorders.push({ id, rec: new RemoteRecorder((from, to) => peer.segment(id, from, to), 1) });
+      }
+    }
+    await runInterleaved(
+      recorders.map((r) => r.rec),
+      plan,
+    );
+  } finally {
+    await Promise.all(processes.map((p) => p.close()));
+  }
   for (const { id, rec } of recorders) {
     const stats = rec.stats();
     failures += stats.failures;
     results.push({ id, stats });
+    if (rec instanceof RemoteRecorder && rec.failures > 0) console.log(`  ${id}: ${rec.failures} refusals, first: ${rec.errors[0] ?? '?'}`);
   }
-  const processPeers = await runProcessPeers(spec, scenario, plan);
-  results.push(...processPeers.results);
-  failures += processPeers.failures;
   results.sort((a, b) => ORDER.indexOf(a.id) - ORDER.indexOf(b.id));
   const ourStats = results.find((r) => r.id === 'ours');
   const ratios: Partial<Record<SubjectId, number>> = {};

@@ -63,8 +63,8 @@ export const SUBJECT_NOTES: Record<SubjectId, string> = {
 /** Printed with the notes: how the figures of the other processes were taken. */
 export const PROCESS_PEERS_NOTE =
   'crewjam, gosaml2, python3-saml: each validation timed inside the peer process (Go time.Now, Python perf_counter_ns) around ' +
-  'the same call as above; process start, imports and JSON I/O are excluded; the same responses after the same warm-up, ' +
-  'run after the in-process subjects (not interleaved with them); no heap/RSS figures';
+  'the same call as above; process start, imports and the JSON round trip are excluded; their segments take turns with the ' +
+  'in-process ones round by round, on the same responses after the same warm-up; no heap/RSS figures';
 
 export function ours(scenario: Scenario): Subject {
   const cfg = makeConfig(certificatesOf(scenario.identity));

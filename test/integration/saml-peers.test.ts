@@ -7,7 +7,8 @@
 
 import { describe, expect, it } from '@jest/globals';
 import { ACS_URL, IDP_ENTITY_ID, SP_ENTITY_ID, makeResponse, signingIdentity } from '../support/saml-fixtures.ts';
-import { runGoPeers, runPythonPeer, type PeerBatch, type PeerRun, type ProcessPeerId } from '../support/saml-peers.ts';
+import { onCleanup } from '../support/cleanup.ts';
+import { PEER_PROGRAMS, PeerProcess } from '../support/saml-peers.ts';
 import { referenceAttributes } from '../bench/responses.ts';
 import type { ResponseOptions } from '../../src/demo-idp/saml-idp.ts';
 
@@ -48,37 +49,36 @@ async function cases(): Promise<Case[]> {
   ];
 }
 
-async function judge(run: (batch: PeerBatch) => Promise<PeerRun>, ids: ProcessPeerId[]): Promise<void> {
+async function judge(program: keyof typeof PEER_PROGRAMS): Promise<void> {
   const all = await cases();
   const idp = await signingIdentity('peer-idp');
-  const out = await run({
+  const started = PeerProcess.start(program, {
     idpCertPem: idp.certPem,
     idpEntityId: IDP_ENTITY_ID,
     spEntityId: SP_ENTITY_ID,
     acsUrl: ACS_URL,
     expectedNameId: NAME_ID,
-    warmup: 0,
-    rounds: 1,
     samples: all.map((c) => ({ samlResponse: c.samlResponse, requestId: c.requestId })),
   });
-  if (!out.ok) throw new Error(out.reason);
-  for (const id of ids) {
-    const result = out.results[id];
-    if (!result) throw new Error(`${id} gave no result`);
-    // One line per case, so that a failure names the case and the peer's reason.
-    const got = all.map((c, i) => `${c.name}: ${result.accepted[i] ? 'accepted' : 'refused'}`);
+  if (!started.ok) throw new Error(started.reason);
+  const { peer } = started;
+  onCleanup(() => peer.close());
+  for (const id of PEER_PROGRAMS[program]) {
+    const answer = await peer.segment(id, 0, all.length);
+    // One line per case, so that a failure names the case.
+    const got = all.map((c, i) => `${c.name}: ${answer.accepted[i] ? 'accepted' : 'refused'}`);
     const want = all.map((c) => `${c.name}: ${c.valid ? 'accepted' : 'refused'}`);
     expect({ peer: id, verdicts: got }).toEqual({ peer: id, verdicts: want });
-    expect(result.timingsUs).toHaveLength(all.length);
+    expect(answer.timingsUs).toHaveLength(all.length);
   }
 }
 
 describe('benchmark peers outside Node', () => {
   it('crewjam/saml and gosaml2 accept valid responses and refuse tampered or mismatched ones', async () => {
-    await judge(runGoPeers, ['crewjam', 'gosaml2']);
+    await judge('go');
   });
 
   it('python3-saml accepts valid responses and refuses tampered or mismatched ones', async () => {
-    await judge(runPythonPeer, ['python3-saml']);
+    await judge('python');
   });
 });

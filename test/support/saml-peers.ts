@@ -6,13 +6,16 @@
 // outside the repo and installs the Debian package when missing; warm it
 // returns in well under a second. The Jest global set-up runs it first.
 //
-// A peer process gets the whole batch as JSON on stdin and times each
-// validation itself, so process start, imports and I/O are not in its
-// figures.
+// A peer process reads a setup line (certificate, URLs, the responses) and
+// then validates one segment of responses per request line, timing each
+// validation itself: process start, imports and I/O are not in its figures,
+// and the benchmark can interleave its segments with the in-process
+// libraries' round by round.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -23,29 +26,24 @@ const PYTHON = '/usr/bin/python3';
 
 export type ProcessPeerId = 'crewjam' | 'gosaml2' | 'python3-saml';
 
-export interface PeerBatch {
+export interface PeerSetup {
   idpCertPem: string;
   idpEntityId: string;
   spEntityId: string;
   acsUrl: string;
   expectedNameId: string;
-  /** Responses [0, warmup) are validated untimed, the rest timed in `rounds` segments. */
-  warmup: number;
-  rounds: number;
   samples: { samlResponse: string; requestId: string }[];
 }
 
-export interface PeerResult {
+/** The answer to one segment [from, to). */
+export interface PeerSegment {
   /** Per response: accepted with the expected NameID. */
   accepted: boolean[];
-  /** Timed validations, µs, measured inside the peer process. */
+  /** Per response, µs, measured inside the peer process. */
   timingsUs: number[];
-  failures: number;
-  /** The first few refusals, for the report. */
+  /** The first few refusals. */
   errors: string[];
 }
-
-export type PeerRun = { ok: true; results: Partial<Record<ProcessPeerId, PeerResult>> } | { ok: false; reason: string };
 
 let built: { ok: true; goBinary: string } | { ok: false; reason: string } | undefined;
 
@@ -70,42 +68,75 @@ export function ensurePeers(): { ok: true; goBinary: string } | { ok: false; rea
   return (built = { ok: true, goBinary });
 }
 
-function runJson(cmd: string, args: string[], input: unknown, env: NodeJS.ProcessEnv): Promise<PeerRun> {
-  return new Promise((resolvePromise) => {
+/** The libraries each peer program holds. */
+export const PEER_PROGRAMS = {
+  go: ['crewjam', 'gosaml2'],
+  python: ['python3-saml'],
+} as const satisfies Record<string, readonly ProcessPeerId[]>;
+
+/** A running peer program (one validation at a time; segments are queued). */
+export class PeerProcess {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly waiting: { resolve: (s: PeerSegment) => void; reject: (e: Error) => void }[] = [];
+  private stderr = '';
+  private exited: Error | undefined;
+
+  private constructor(cmd: string, args: string[], env: NodeJS.ProcessEnv, setup: PeerSetup) {
     const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', (e) => resolvePromise({ ok: false, reason: `could not start ${cmd}: ${e.message}` }));
-    child.on('close', (code, signal) => {
-      const stderr = Buffer.concat(err).toString('utf8').trim();
-      if (code !== 0) {
-        resolvePromise({ ok: false, reason: `${cmd} exited with ${code ?? signal}: ${stderr.split('\n').at(-1) ?? ''}` });
-        return;
-      }
-      try {
-        resolvePromise({ ok: true, results: JSON.parse(Buffer.concat(out).toString('utf8')) as Partial<Record<ProcessPeerId, PeerResult>> });
-      } catch (e) {
-        resolvePromise({ ok: false, reason: `${cmd} printed no JSON result: ${(e as Error).message}` });
-      }
-    });
+    this.child = child;
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d: string) => (this.stderr = (this.stderr + d).slice(-4000)));
+    createInterface({ input: child.stdout }).on('line', (line) => this.answer(line));
+    const fail = (e: Error) => {
+      this.exited ??= e;
+      for (const w of this.waiting.splice(0)) w.reject(this.exited);
+    };
+    child.on('error', (e) => fail(new Error(`could not start ${cmd}: ${e.message}`)));
+    child.on('close', (code, signal) => fail(new Error(`${cmd} exited with ${code ?? signal}: ${this.stderr.trim().split('\n').at(-1) ?? ''}`)));
     child.stdin.on('error', () => {}); // a child that died early reports through 'close'
-    child.stdin.end(JSON.stringify(input));
-  });
-}
+    child.stdin.write(`${JSON.stringify(setup)}\n`);
+  }
 
-/** crewjam/saml and gosaml2 on one goroutine (GOMAXPROCS=1), taking turns segment by segment. */
-export function runGoPeers(batch: PeerBatch): Promise<PeerRun> {
-  const peers = ensurePeers();
-  if (!peers.ok) return Promise.resolve(peers);
-  return runJson(peers.goBinary, [], { ...batch, libraries: ['crewjam', 'gosaml2'] }, { ...process.env, GOMAXPROCS: '1' });
-}
+  /** Starts the Go program (crewjam, gosaml2; GOMAXPROCS=1) or the Python one (python3-saml), building them first when needed. */
+  static start(program: keyof typeof PEER_PROGRAMS, setup: PeerSetup): { ok: true; peer: PeerProcess } | { ok: false; reason: string } {
+    const peers = ensurePeers();
+    if (!peers.ok) return peers;
+    const peer =
+      program === 'go'
+        ? new PeerProcess(peers.goBinary, [], { ...process.env, GOMAXPROCS: '1' }, setup)
+        : new PeerProcess(PYTHON, [PYTHON_SCRIPT], { ...process.env, PYTHONDONTWRITEBYTECODE: '1' }, setup);
+    return { ok: true, peer };
+  }
 
-export function runPythonPeer(batch: PeerBatch): Promise<PeerRun> {
-  const peers = ensurePeers();
-  if (!peers.ok) return Promise.resolve(peers);
-  return runJson(PYTHON, [PYTHON_SCRIPT], batch, { ...process.env, PYTHONDONTWRITEBYTECODE: '1' });
+  /** Has `library` validate responses [from, to); rejects when the program fails. */
+  segment(library: ProcessPeerId, from: number, to: number): Promise<PeerSegment> {
+    if (this.exited) return Promise.reject(this.exited);
+    return new Promise((resolvePromise, reject) => {
+      this.waiting.push({ resolve: resolvePromise, reject });
+      this.child.stdin.write(`${JSON.stringify({ library, from, to })}\n`);
+    });
+  }
+
+  private answer(line: string): void {
+    const w = this.waiting.shift();
+    if (!w) return;
+    try {
+      const a = JSON.parse(line) as PeerSegment & { error?: string };
+      if (a.error) w.reject(new Error(a.error));
+      else w.resolve(a);
+    } catch (e) {
+      w.reject(new Error(`unreadable answer from the peer program: ${(e as Error).message}`));
+    }
+  }
+
+  /** Closes its stdin and waits for it to exit. */
+  close(): Promise<void> {
+    if (this.exited) return Promise.resolve();
+    return new Promise((resolvePromise) => {
+      this.child.once('close', () => resolvePromise());
+      this.child.stdin.end();
+    });
+  }
 }
 
 /** Versions of the process peers, for the report header: go.mod's pins and the Debian package's version. */

@@ -1,22 +1,22 @@
-// saml-go validates a batch of SAML responses with two Go service-provider
-// libraries, github.com/crewjam/saml and github.com/russellhaering/gosaml2, for
-// the ACS benchmark (test/bench) and its peer test. Built by tools/peers/build.sh.
+// saml-go validates SAML responses with two Go service-provider libraries,
+// github.com/crewjam/saml and github.com/russellhaering/gosaml2, for the ACS
+// benchmark (test/bench) and its peer test. Built by tools/peers/build.sh;
+// driven by test/support/saml-peers.ts.
 //
-// Input (stdin, JSON): the IdP certificate and entity ID, the SP entity ID and
-// ACS URL, the expected NameID, the plan (warmup, rounds) and the responses, each
-// base64 with the AuthnRequest ID it answers. Per library, responses [0, warmup)
-// are validated untimed, the rest in `rounds` segments, the libraries taking
-// turns segment by segment (as the Node subjects do). Each validation is timed
-// on its own, in this process, on one goroutine (run it with GOMAXPROCS=1):
-// process start and JSON I/O are not in the figures.
-//
-// Output (stdout, JSON): per library, whether each response was accepted, the
-// timings (µs) of the timed ones and the first error messages. A refusal is a
-// failure; the caller decides what it means (the bench expects none, the peer
-// test expects tampered responses refused).
+// Protocol, one JSON document per line. The first line on stdin is the setup:
+// the IdP certificate and entity ID, the SP entity ID and ACS URL, the
+// expected NameID and the responses, each base64 with the AuthnRequest ID it
+// answers. Every further line asks one library to validate the responses
+// [from, to); the answer, on one stdout line, says whether each was accepted
+// (with the expected NameID), how long each took (µs, timed here on its own
+// around the library call: process start and JSON I/O are not in the
+// figures) and the first refusal messages. The process ends when stdin
+// closes. Run it with GOMAXPROCS=1: one goroutine validates, one at a time,
+// so the benchmark can interleave its segments with the other libraries'.
 package main
 
 import (
+	"bufio"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -37,23 +37,26 @@ type sample struct {
 	RequestID    string `json:"requestId"`
 }
 
-type input struct {
+type setup struct {
 	IdpCertPem     string   `json:"idpCertPem"`
 	IdpEntityID    string   `json:"idpEntityId"`
 	SpEntityID     string   `json:"spEntityId"`
 	AcsURL         string   `json:"acsUrl"`
 	ExpectedNameID string   `json:"expectedNameId"`
-	Libraries      []string `json:"libraries"`
-	Warmup         int      `json:"warmup"`
-	Rounds         int      `json:"rounds"`
 	Samples        []sample `json:"samples"`
 }
 
-type result struct {
+type request struct {
+	Library string `json:"library"`
+	From    int    `json:"from"`
+	To      int    `json:"to"`
+}
+
+type answer struct {
 	Accepted  []bool    `json:"accepted"`
 	TimingsUs []float64 `json:"timingsUs"`
-	Failures  int       `json:"failures"`
 	Errors    []string  `json:"errors"`
+	Error     string    `json:"error,omitempty"`
 }
 
 type validator func(s sample) error
@@ -66,11 +69,17 @@ func main() {
 }
 
 func run() error {
-	var in input
-	if err := json.NewDecoder(os.Stdin).Decode(&in); err != nil {
-		return fmt.Errorf("reading the input JSON: %w", err)
+	in := bufio.NewScanner(os.Stdin)
+	in.Buffer(make([]byte, 0, 1<<20), 1<<30)
+	out := json.NewEncoder(os.Stdout)
+	if !in.Scan() {
+		return errors.New("no setup line on stdin")
 	}
-	block, _ := pem.Decode([]byte(in.IdpCertPem))
+	var set setup
+	if err := json.Unmarshal(in.Bytes(), &set); err != nil {
+		return fmt.Errorf("reading the setup line: %w", err)
+	}
+	block, _ := pem.Decode([]byte(set.IdpCertPem))
 	if block == nil {
 		return errors.New("idpCertPem holds no PEM block")
 	}
@@ -78,71 +87,52 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("idpCertPem: %w", err)
 	}
-	acs, err := url.Parse(in.AcsURL)
+	acs, err := url.Parse(set.AcsURL)
 	if err != nil {
 		return fmt.Errorf("acsUrl: %w", err)
 	}
-	if in.Warmup < 0 || in.Rounds < 1 || in.Warmup > len(in.Samples) {
-		return fmt.Errorf("bad plan: warmup %d, rounds %d, %d samples", in.Warmup, in.Rounds, len(in.Samples))
-	}
+	validators := map[string]validator{"crewjam": crewjam(set, cert, *acs), "gosaml2": gosaml2(set, cert)}
 
-	validators := map[string]validator{}
-	for _, lib := range in.Libraries {
-		switch lib {
-		case "crewjam":
-			validators[lib] = crewjam(in, cert, *acs)
-		case "gosaml2":
-			validators[lib] = gosaml2(in, cert)
+	for in.Scan() {
+		var req request
+		if err := json.Unmarshal(in.Bytes(), &req); err != nil {
+			return fmt.Errorf("reading a request line: %w", err)
+		}
+		validate, known := validators[req.Library]
+		var a answer
+		switch {
+		case !known:
+			a.Error = fmt.Sprintf("unknown library %q (crewjam, gosaml2)", req.Library)
+		case req.From < 0 || req.To < req.From || req.To > len(set.Samples):
+			a.Error = fmt.Sprintf("bad range [%d, %d) of %d responses", req.From, req.To, len(set.Samples))
 		default:
-			return fmt.Errorf("unknown library %q (crewjam, gosaml2)", lib)
+			a = segment(validate, set.Samples, req.From, req.To)
+		}
+		if err := out.Encode(a); err != nil {
+			return err
 		}
 	}
+	return in.Err()
+}
 
-	results := map[string]*result{}
-	for _, lib := range in.Libraries {
-		results[lib] = &result{Accepted: make([]bool, len(in.Samples)), TimingsUs: []float64{}, Errors: []string{}}
-	}
-	call := func(lib string, i int, timed bool) {
-		r := results[lib]
+func segment(validate validator, samples []sample, from, to int) answer {
+	a := answer{Accepted: make([]bool, 0, to-from), TimingsUs: make([]float64, 0, to-from), Errors: []string{}}
+	for i := from; i < to; i++ {
 		t0 := time.Now()
-		err := validators[lib](in.Samples[i])
-		us := float64(time.Since(t0).Nanoseconds()) / 1000
-		if timed {
-			r.TimingsUs = append(r.TimingsUs, us)
-		}
-		r.Accepted[i] = err == nil
-		if err != nil {
-			r.Failures++
-			if len(r.Errors) < 3 {
-				r.Errors = append(r.Errors, fmt.Sprintf("response %d: %v", i, err))
-			}
+		err := validate(samples[i])
+		a.TimingsUs = append(a.TimingsUs, float64(time.Since(t0).Nanoseconds())/1000)
+		a.Accepted = append(a.Accepted, err == nil)
+		if err != nil && len(a.Errors) < 3 {
+			a.Errors = append(a.Errors, fmt.Sprintf("response %d: %v", i, err))
 		}
 	}
-
-	for _, lib := range in.Libraries {
-		for i := 0; i < in.Warmup; i++ {
-			call(lib, i, false)
-		}
-	}
-	timed := len(in.Samples) - in.Warmup
-	per := (timed + in.Rounds - 1) / in.Rounds
-	for round := 0; round < in.Rounds; round++ {
-		from := in.Warmup + round*per
-		to := min(from+per, len(in.Samples))
-		for k := range in.Libraries {
-			lib := in.Libraries[(round+k)%len(in.Libraries)]
-			for i := from; i < to; i++ {
-				call(lib, i, true)
-			}
-		}
-	}
-	return json.NewEncoder(os.Stdout).Encode(results)
+	return a
 }
 
 // crewjam: ServiceProvider.ParseXMLResponse checks the signatures (Response if
 // signed, else each Assertion must be), Destination, Issuer, InResponseTo
 // against the possible request IDs, audience, Recipient, and the times.
-func crewjam(in input, cert *x509.Certificate, acs url.URL) validator {
+func crewjam(in setup, cert *x509.Certificate, acs url.URL) validator {
 	// The benchmark's responses are generated before the run and validated
 	// minutes later; crewjam refuses an assertion issued more than MaxIssueDelay
 	// (90 s by default) ago. NotBefore/NotOnOrAfter are still checked.
@@ -184,7 +174,7 @@ func crewjam(in input, cert *x509.Certificate, acs url.URL) validator {
 // Recipient and the bearer confirmation; audience and time problems come back
 // as warnings, and InResponseTo is not checked at all: both are the caller's
 // job, done here as a gosaml2 user must.
-func gosaml2(in input, cert *x509.Certificate) validator {
+func gosaml2(in setup, cert *x509.Certificate) validator {
 	sp := &saml2.SAMLServiceProvider{
 		IdentityProviderIssuer:      in.IdpEntityID,
 		AssertionConsumerServiceURL: in.AcsURL,
