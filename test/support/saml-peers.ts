@@ -100,12 +100,13 @@ export class PeerProcess {
   /** Starts the Go program (crewjam, gosaml2; GOMAXPROCS=1) or the Python one (python3-saml), building them first when needed. */
   static start(program: keyof typeof PEER_PROGRAMS, setup: PeerSetup): { ok: true; peer: PeerProcess } | { ok: false; reason: string } {
     const peers = ensurePeers();
-    if (!peers.ok) return peers;
-    const peer =
-      program === 'go'
-        ? new PeerProcess(peers.goBinary, [], { ...process.env, GOMAXPROCS: '1' }, setup)
-        : new PeerProcess(PYTHON, [PYTHON_SCRIPT], { ...process.env, PYTHONDONTWRITEBYTECODE: '1' }, setup);
-    return { ok: true, peer };
+    if (program === 'go') {
+      if (!peers.ok) return peers;
+      return { ok: true, peer: new PeerProcess(peers.goBinary, [], { ...process.env, GOMAXPROCS: '1' }, setup) };
+    }
+    // build.sh installs the Python peer before building the Go one: a missing Go toolchain must not skip it too.
+    if (!peers.ok && spawnSync(PYTHON, ['-c', 'import onelogin.saml2.response']).status !== 0) return peers;
+    return { ok: true, peer: new PeerProcess(PYTHON, [PYTHON_SCRIPT], { ...process.env, PYTHONDONTWRITEBYTECODE: '1' }, setup) };
   }
 
   /** Has `library` validate responses [from, to); rejects when the program fails. */
