@@ -51,7 +51,6 @@ const PEERS: { id: SubjectId; make: (s: Scenario) => Subject }[] = [
   { id: 'floor', make: floorSubject },
 ];
 
-
 /** Row order of the tables. */
 const ORDER: SubjectId[] = ['ours', 'samlify', 'node-saml', 'crewjam', 'gosaml2', 'python3-saml', 'floor'];
 
@@ -132,7 +131,14 @@ async function runScenario(spec: ScenarioSpec, plan: BenchPlan): Promise<{ resul
   }
   // The peers in other processes take their turns in the same rounds on the same responses.
   const processes: PeerProcess[] = [];
-  const setup = { idpCertPem: scenario.identity.certPem, idpEntityId: IDP_ENTITY_ID, spEntityId: SP_ENTITY_ID, acsUrl: ACS_URL, expectedNameId: EXPECTED_NAME_ID, samples: scenario.samples };
+  const setup = {
+    idpCertPem: scenario.identity.certPem,
+    idpEntityId: IDP_ENTITY_ID,
+    spEntityId: SP_ENTITY_ID,
+    acsUrl: ACS_URL,
+    expectedNameId: EXPECTED_NAME_ID,
+    samples: scenario.samples,
+  };
   try {
     for (const [program, ids] of Object.entries(PEER_PROGRAMS) as [keyof typeof PEER_PROGRAMS, readonly ProcessPeerId[]][]) {
       const started = PeerProcess.start(program, setup);
