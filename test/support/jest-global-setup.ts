@@ -10,7 +10,7 @@
 
 import { ensureHelm } from './helm.ts';
 import { ensureControlPlaneBinaries } from './kube.ts';
-import { ensurePeers } from './saml-peers.ts';
+import { ensurePeer } from './saml-peers.ts';
 import { SIMPLESAMLPHP_PACKAGES } from './simplesamlphp.ts';
 import { ensureDebianPackages } from './system-deps.ts';
 
@@ -19,8 +19,10 @@ export default async function globalSetup(): Promise<void> {
   const installed = await ensureDebianPackages([...SIMPLESAMLPHP_PACKAGES, 'openssl', 'redis-server', 'chromium', 'lua5.1']);
   ensureControlPlaneBinaries();
   ensureHelm();
-  const peers = ensurePeers();
-  if (!peers.ok) throw new Error(peers.reason);
+  for (const program of ['python', 'go'] as const) {
+    const peer = ensurePeer(program);
+    if (!peer.ok) throw new Error(peer.reason);
+  }
   const seconds = (Date.now() - started) / 1000;
   if (installed.length > 0 || seconds > 5) console.log(`\n[setup] test prerequisites ready in ${seconds.toFixed(1)} s${installed.length ? `; installed ${installed.join(' ')}` : ''}`);
 }

@@ -21,10 +21,14 @@ import { fileURLToPath } from 'node:url';
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BUILD_SCRIPT = join(REPO_ROOT, 'tools', 'peers', 'build.sh');
 const PYTHON_SCRIPT = join(REPO_ROOT, 'tools', 'peers', 'saml-python', 'validate.py');
-/** Debian's interpreter: python3-onelogin-saml2 is installed for it, not for another python3 on the PATH. */
-const PYTHON = '/usr/bin/python3';
 
 export type ProcessPeerId = 'crewjam' | 'gosaml2' | 'python3-saml';
+
+/** The libraries each peer program holds. */
+export const PEER_PROGRAMS = {
+  go: ['crewjam', 'gosaml2'],
+  python: ['python3-saml'],
+} as const satisfies Record<string, readonly ProcessPeerId[]>;
 
 export interface PeerSetup {
   idpCertPem: string;
@@ -45,34 +49,38 @@ export interface PeerSegment {
   errors: string[];
 }
 
-let built: { ok: true; goBinary: string } | { ok: false; reason: string } | undefined;
+const prepared = new Map<keyof typeof PEER_PROGRAMS, { ok: true; command: string } | { ok: false; reason: string }>();
 
 /**
- * Runs tools/peers/build.sh once per process (a cold Go build takes 1 to 3
- * minutes, an apt-get install about 20 s; warm, well under a second). Its
- * progress goes to stderr; the reason of a failure is its last error line.
+ * Runs `tools/peers/build.sh go|python` once per process and program (a cold
+ * Go build takes 1 to 3 minutes, an apt-get install about 20 s; warm, well
+ * under a second): the command to run, or why there is none. Its progress
+ * goes to stderr; the reason of a failure is its last error line.
  */
-export function ensurePeers(): { ok: true; goBinary: string } | { ok: false; reason: string } {
-  if (built) return built;
-  const res = spawnSync('bash', [BUILD_SCRIPT], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  if (res.error) return (built = { ok: false, reason: `could not run tools/peers/build.sh: ${res.error.message}` });
-  const logLines = res.stderr.split('\n').filter((l) => l.trim() !== '');
-  // Only a build or an install is worth showing; the warm check says nothing new.
-  if (res.status !== 0 || logLines.some((l) => !l.includes('up to date'))) process.stderr.write(res.stderr);
-  if (res.status !== 0) {
-    const why = logLines.filter((l) => l.includes('ERROR')).at(-1) ?? `exit ${res.status ?? res.signal}`;
-    return (built = { ok: false, reason: `tools/peers/build.sh failed: ${why}` });
+export function ensurePeer(program: keyof typeof PEER_PROGRAMS): { ok: true; command: string } | { ok: false; reason: string } {
+  const known = prepared.get(program);
+  if (known) return known;
+  const res = spawnSync('bash', [BUILD_SCRIPT, program], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  let outcome: { ok: true; command: string } | { ok: false; reason: string };
+  if (res.error) {
+    outcome = { ok: false, reason: `could not run tools/peers/build.sh: ${res.error.message}` };
+  } else {
+    const logLines = res.stderr.split('\n').filter((l) => l.trim() !== '');
+    // Only a build or an install is worth showing; the warm check says nothing new.
+    if (res.status !== 0 || logLines.some((l) => !l.includes('up to date'))) process.stderr.write(res.stderr);
+    const command = res.stdout.trim().split('\n').at(-1) ?? '';
+    if (res.status !== 0) {
+      const why = logLines.filter((l) => l.includes('ERROR')).at(-1) ?? `exit ${res.status ?? res.signal}`;
+      outcome = { ok: false, reason: `tools/peers/build.sh ${program} failed: ${why}` };
+    } else if (command === '') {
+      outcome = { ok: false, reason: `tools/peers/build.sh ${program} printed no command` };
+    } else {
+      outcome = { ok: true, command };
+    }
   }
-  const goBinary = res.stdout.trim().split('\n').at(-1) ?? '';
-  if (goBinary === '') return (built = { ok: false, reason: 'tools/peers/build.sh printed no binary path' });
-  return (built = { ok: true, goBinary });
+  prepared.set(program, outcome);
+  return outcome;
 }
-
-/** The libraries each peer program holds. */
-export const PEER_PROGRAMS = {
-  go: ['crewjam', 'gosaml2'],
-  python: ['python3-saml'],
-} as const satisfies Record<string, readonly ProcessPeerId[]>;
 
 /** A running peer program (one validation at a time; segments are queued). */
 export class PeerProcess {
@@ -97,16 +105,15 @@ export class PeerProcess {
     child.stdin.write(`${JSON.stringify(setup)}\n`);
   }
 
-  /** Starts the Go program (crewjam, gosaml2; GOMAXPROCS=1) or the Python one (python3-saml), building them first when needed. */
+  /** Starts the Go program (crewjam, gosaml2; GOMAXPROCS=1) or the Python one (python3-saml), building or installing it first when needed. */
   static start(program: keyof typeof PEER_PROGRAMS, setup: PeerSetup): { ok: true; peer: PeerProcess } | { ok: false; reason: string } {
-    const peers = ensurePeers();
-    if (program === 'go') {
-      if (!peers.ok) return peers;
-      return { ok: true, peer: new PeerProcess(peers.goBinary, [], { ...process.env, GOMAXPROCS: '1' }, setup) };
-    }
-    // build.sh installs the Python peer before building the Go one: a missing Go toolchain must not skip it too.
-    if (!peers.ok && spawnSync(PYTHON, ['-c', 'import onelogin.saml2.response']).status !== 0) return peers;
-    return { ok: true, peer: new PeerProcess(PYTHON, [PYTHON_SCRIPT], { ...process.env, PYTHONDONTWRITEBYTECODE: '1' }, setup) };
+    const ready = ensurePeer(program);
+    if (!ready.ok) return ready;
+    const peer =
+      program === 'go'
+        ? new PeerProcess(ready.command, [], { ...process.env, GOMAXPROCS: '1' }, setup)
+        : new PeerProcess(ready.command, [PYTHON_SCRIPT], { ...process.env, PYTHONDONTWRITEBYTECODE: '1' }, setup);
+    return { ok: true, peer };
   }
 
   /** Has `library` validate responses [from, to); rejects when the program fails. */

@@ -16,32 +16,53 @@
 # CPU-seconds, 180 s wall at nice 10 on 2 busy cores); the apt-get install takes about
 # 20 s. Concurrent runs are serialised with lock files.
 #
-# Usage: tools/peers/build.sh [--force]       prints the saml-go binary path as its last line
+# Usage: tools/peers/build.sh [--force] [go|python]
+#   go:     only saml-go; prints its binary path as the last line
+#   python: only python3-saml; prints the interpreter to run validate.py with
+#   (both, the default: python3-saml first, then saml-go, printing the binary path)
 set -euo pipefail
 
 peers="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=../lib/build-go-tool.sh
 source "$peers/../lib/build-go-tool.sh"
-go_tool_init peers "$@"
+force_arg=()
+part=both
+for arg in "$@"; do
+  case "$arg" in
+    --force) force_arg=(--force) ;;
+    go | python) part="$arg" ;;
+    *) echo "usage: tools/peers/build.sh [--force] [go|python]" >&2; exit 2 ;;
+  esac
+done
+go_tool_init peers "${force_arg[@]}"
 
 # --- python3-saml --------------------------------------------------------------------
 python_pkg=python3-onelogin-saml2
-if [[ "$(dpkg-query -W -f='${Status}' "$python_pkg" 2>/dev/null || true)" != *"ok installed" ]]; then
-  command -v apt-get >/dev/null 2>&1 || die "$python_pkg is missing and there is no apt-get to install it"
-  [[ "$(id -u)" == 0 ]] || die "$python_pkg is missing; installing it needs root: sudo apt-get install -y --no-install-recommends $python_pkg"
-  t="$(now)"
-  log "installing $python_pkg with apt-get"
-  # The same lock as the test set-up (test/support/system-deps.ts): one apt-get at a time.
-  apt() { flock -w 900 /var/lock/sso-operator-tests-apt.lock env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 "$@"; }
-  if ! apt install -y --no-install-recommends "$python_pkg" >&2; then
-    log "apt-get install failed; running apt-get update once and retrying"
-    apt update >&2 || die "apt-get update failed"
-    apt install -y --no-install-recommends "$python_pkg" >&2 || die "apt-get install $python_pkg failed"
+
+ensure_python_saml() {
+  if [[ "$(dpkg-query -W -f='${Status}' "$python_pkg" 2>/dev/null || true)" != *"ok installed" ]]; then
+    command -v apt-get >/dev/null 2>&1 || die "$python_pkg is missing and there is no apt-get to install it"
+    [[ "$(id -u)" == 0 ]] || die "$python_pkg is missing; installing it needs root: sudo apt-get install -y --no-install-recommends $python_pkg"
+    t="$(now)"
+    log "installing $python_pkg with apt-get"
+    # The same lock as the test set-up (test/support/system-deps.ts): one apt-get at a time.
+    apt() { flock -w 900 /var/lock/sso-operator-tests-apt.lock env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 "$@"; }
+    if ! apt install -y --no-install-recommends "$python_pkg" >&2; then
+      log "apt-get install failed; running apt-get update once and retrying"
+      apt update >&2 || die "apt-get update failed"
+      apt install -y --no-install-recommends "$python_pkg" >&2 || die "apt-get install $python_pkg failed"
+    fi
+    log "phase $python_pkg: $(since "$t")"
   fi
-  log "phase $python_pkg: $(since "$t")"
+  /usr/bin/python3 -c 'import onelogin.saml2.response' 2>/dev/null \
+    || die "$python_pkg is installed but /usr/bin/python3 cannot import onelogin.saml2"
+}
+
+if [[ $part != go ]]; then ensure_python_saml; fi
+if [[ $part == python ]]; then
+  echo /usr/bin/python3
+  exit 0
 fi
-/usr/bin/python3 -c 'import onelogin.saml2.response' 2>/dev/null \
-  || die "$python_pkg is installed but /usr/bin/python3 cannot import onelogin.saml2"
 
 # --- saml-go -------------------------------------------------------------------------
 here="$peers/saml-go"
