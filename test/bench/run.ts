@@ -1,10 +1,13 @@
 // ACS validation benchmark: `npm run bench` (or `node test/bench/run.ts [--quick]`).
 //
-// Measures validateResponse against samlify and @node-saml/node-saml on the
-// same pre-generated responses in the same run, prints a table with the
-// ratio peer / ours, one whole login through the HTTP layer, and a final
-// `BENCH_JSON {...}` line for comparing runs. Speed claims are checked here,
-// never by timed tests. Exit code 1 when any validation failed.
+// Measures validateResponse against samlify and @node-saml/node-saml (in
+// this process), crewjam/saml, gosaml2 and python3-saml (in their own
+// processes, see test/support/saml-peers.ts) and one XML parse (the floor) on
+// the same pre-generated responses in the same run, prints a table with the
+// ratio peer / ours, the issue's targets, one whole login through the HTTP
+// layer, and a final `BENCH_JSON {...}` line for comparing runs. Speed claims
+// are checked here, never by timed tests. Exit code 1 when any validation of
+// a valid response failed (a missed target is printed, not an error).
 //
 // Memory figures need a full GC between segments: without --expose-gc this
 // script re-runs itself in a child process with it.

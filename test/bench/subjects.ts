@@ -1,19 +1,23 @@
-// The three validators under test, each configured to accept the same
-// responses: ours (validateResponse), samlify 2.13 and @node-saml/node-saml 5.
+// The validators under test, each configured to accept the same responses:
+// in this process ours (validateResponse), samlify 2.13 and
+// @node-saml/node-saml 5, plus the floor (one XML parse); in their own
+// processes (test/support/saml-peers.ts) crewjam/saml, gosaml2 and python3-saml.
 // Each `call` resolves true only when the library accepted the response and
 // read the expected NameID; a thrown error or a refusal is a failure.
 
 import { SAML, ValidateInResponseTo } from '@node-saml/node-saml';
+import { DOMParser } from '@xmldom/xmldom';
 import * as samlify from 'samlify';
 import { MemoryReplayCache } from '../../src/saml/replay-cache.ts';
 import { validateResponse } from '../../src/saml/validate-response.ts';
 import { ACS_URL, IDP_ENTITY_ID, IDP_SSO_URL, SP_ENTITY_ID, certificatesOf, makeConfig } from '../support/saml-fixtures.ts';
 import type { Call } from './measure.ts';
+import type { ProcessPeerId } from '../support/saml-peers.ts';
 import type { Sample, Scenario } from './responses.ts';
 
 export const EXPECTED_NAME_ID = 'alice@example.com';
 
-export type SubjectId = 'ours' | 'samlify' | 'node-saml';
+export type SubjectId = 'ours' | 'samlify' | 'node-saml' | 'floor' | ProcessPeerId;
 
 export interface Subject {
   id: SubjectId;
@@ -40,7 +44,27 @@ export const SUBJECT_NOTES: Record<SubjectId, string> = {
     'validatePostResponseAsync: verifies both signatures (the Response one is checked even with wantAuthnResponseSigned:false), ' +
     'validateInResponseTo:always against its default InMemoryCacheProvider (request ids saved untimed before each segment), ' +
     'audience/time checks; no recipient/destination/replay checks',
+  crewjam:
+    'github.com/crewjam/saml ServiceProvider.ParseXMLResponse (base64 decode included): signatures, Destination, issuer, ' +
+    'InResponseTo, audience, Recipient, times; MaxIssueDelay raised from 90 s to 3 h because the responses are generated ' +
+    'before the run (NotBefore/NotOnOrAfter still checked); no replay check. Own process, GOMAXPROCS=1, one goroutine',
+  gosaml2:
+    'github.com/russellhaering/gosaml2 RetrieveAssertionInfo: signatures, Destination, issuer, Recipient; its audience and ' +
+    'time warnings and the SubjectConfirmationData InResponseTo are checked by the caller (gosaml2 leaves both to it); no ' +
+    'replay check. Same process as crewjam, taking turns segment by segment',
+  'python3-saml':
+    "Debian's python3-onelogin-saml2 (libxml2 + xmlsec in C) OneLogin_Saml2_Response(settings, b64).is_valid(request, " +
+    'request_id), strict: signatures, Destination, Recipient, audience, issuer, InResponseTo, times; no replay check. Own process',
+  floor:
+    'not a validator: one @xmldom/xmldom DOMParser.parseFromString of the decoded document (decoded untimed), the physical ' +
+    'floor of a one-parse design; its row shows how many floors ours takes',
 };
+
+/** Printed with the notes: how the figures of the other processes were taken. */
+export const PROCESS_PEERS_NOTE =
+  'crewjam, gosaml2, python3-saml: each validation timed inside the peer process (Go time.Now, Python perf_counter_ns) around ' +
+  'the same call as above; process start, imports and the JSON round trip are excluded; their segments take turns with the ' +
+  'in-process ones round by round, on the same responses after the same warm-up; no heap/RSS figures';
 
 export function ours(scenario: Scenario): Subject {
   const cfg = makeConfig(certificatesOf(scenario.identity));
@@ -56,6 +80,16 @@ export function ours(scenario: Scenario): Subject {
     },
   };
   return subject;
+}
+
+/** One DOM parse of the decoded document: what validation costs at the least if it parses once. */
+export function floorSubject(scenario: Scenario): Subject {
+  const decoded = scenario.samples.map((s) => Buffer.from(s.samlResponse, 'base64').toString('utf8'));
+  const parser = new DOMParser();
+  return {
+    id: 'floor',
+    call: async (i) => parser.parseFromString(decoded[i] as string, 'text/xml').documentElement?.localName === 'Response',
+  };
 }
 
 let schemaValidatorSet = false;
