@@ -46,7 +46,13 @@ export function accessCookieLine(ctx: PublicContext, connector: string, user: st
 
 const label = (runtime: ConnectorRuntime) => runtime.displayName ?? runtime.key;
 
-/** No access yet: the Request access button (and, as JSON, where the form posts and its token). */
+/**
+ * No access yet: the Request access button (and, as JSON, where the form
+ * posts and its token). The token in the JSON is the one the HTML form
+ * carries: only this response's reader gets it (no CORS header lets another
+ * site read it), and it is worth nothing without the SameSite=Strict cookie
+ * it was derived from and a same-origin POST.
+ */
 export function requestPage(reply: FastifyReply, runtime: ConnectorRuntime, user: string, token: string, correlationId: string): FastifyReply {
   const reason = 'BindingNotActive';
   return sendOutcome(

@@ -36,6 +36,7 @@ import {
   connectorManifest,
   getObject,
   GROUP_VERSION,
+  listEvents,
   IDP_SECRET,
   idpSecretManifest,
   NS,
@@ -198,6 +199,19 @@ describe('access requests in cluster mode, in headless Chromium (SimpleSAMLphp, 
     return (r.body.items as K8sObject[]).map((b) => b.metadata.name).sort();
   };
   const recorded = () => op.logs.filter((l) => l.msg === 'access request recorded');
+  /** Reasons of the Events on a UserBinding, once they include every one of `expected` (Events are written after status, within --kube-qps). */
+  const bindingEvents = async (name: string, expected: string[]) =>
+    (
+      await pollFor(
+        `Events ${expected.join(', ')} on UserBinding ${name}`,
+        async () => {
+          const reasons = (await listEvents(fx.cp, NS.teamA, { kind: 'UserBinding', name })).map((e) => e.reason);
+          return expected.every((r) => reasons.includes(r)) && reasons.sort();
+        },
+        STEP_MS,
+        100,
+      )
+    ).value;
 
   beforeAll(async () => {
     const t0 = performance.now();
@@ -291,6 +305,8 @@ describe('access requests in cluster mode, in headless Chromium (SimpleSAMLphp, 
     assert.deepEqual(approve, { code: 0, stdout: `UserBinding ${KEY.split('/')[0]}/${bindingName} approved (user ${BOB.email}, connector ${CONNECTOR})\n`, stderr: '' });
     assert.equal((await getObject(fx.cp, GROUP_VERSION, 'UserBinding', NS.teamA, bindingName))?.spec.approval, 'Approved');
     await pollFor('the binding is Active', async () => (await getObject(fx.cp, GROUP_VERSION, 'UserBinding', NS.teamA, bindingName))?.status?.phase === 'Active', STEP_MS, 100);
+    // What told the admins someone waited, and that it was settled.
+    assert.deepEqual(await bindingEvents(bindingName, ['BindingPending', 'BindingActive']), ['BindingActive', 'BindingPending']);
 
     // 5. bob opens the application: forward-auth sends him through the sign-in, and he reaches it.
     const approved = await signIn(page, BOB, () => page.goto(`${app.url}/wiki/start`));
@@ -349,6 +365,7 @@ describe('access requests in cluster mode, in headless Chromium (SimpleSAMLphp, 
       reason: 'Contractors get access through #infra',
     });
     await pollFor('the binding is Denied', async () => (await getObject(fx.cp, GROUP_VERSION, 'UserBinding', NS.teamA, bindingName))?.status?.phase === 'Denied', STEP_MS, 100);
+    assert.deepEqual(await bindingEvents(bindingName, ['BindingPending', 'BindingDenied']), ['BindingDenied', 'BindingPending']);
 
     // Through the application: sent to sign in, refused with Access denied, never let in.
     const refused = await signIn(page, CAROL, () => page.goto(`${app.url}/wiki/start`));
