@@ -89,7 +89,7 @@ export interface OutcomeJSON {
 }
 
 /** Whether the client asked for JSON (`Accept: application/json`) rather than a page. */
-export function wantsJSON(reply: FastifyReply): boolean {
+function wantsJSON(reply: FastifyReply): boolean {
   return (reply.request.headers.accept ?? '').includes('application/json');
 }
 
