@@ -25,7 +25,7 @@ import {
 import type { ConnectorRuntime } from '../controller/registry.ts';
 import { parseCookies, serializeCookie, stateCookieName } from '../session/cookies.ts';
 import type { PublicContext } from './context.ts';
-import { escapeHtml, sendPage } from './html.ts';
+import { escapeHtml, outcomeFooter, sendOutcome } from './html.ts';
 
 const HOST_ACCESS_COOKIE = '__Host-sso_access';
 const PLAIN_ACCESS_COOKIE = 'sso_access';
@@ -45,60 +45,90 @@ export function accessCookieLine(ctx: PublicContext, connector: string, user: st
 }
 
 const label = (runtime: ConnectorRuntime) => runtime.displayName ?? runtime.key;
-const footer = (correlationId: string, reason: string) => `<p class="muted">Reason: <code>${escapeHtml(reason)}</code> · Correlation id: <code>${escapeHtml(correlationId)}</code></p>`;
 
-function wantsJSON(reply: FastifyReply): boolean {
-  return (reply.request.headers.accept ?? '').includes('application/json');
-}
-
-function answer(reply: FastifyReply, status: number, title: string, html: string, json: Record<string, unknown>): FastifyReply {
-  if (wantsJSON(reply)) return reply.code(status).header('cache-control', 'no-store').send(json);
-  return sendPage(reply, status, title, html);
-}
-
-/** No access yet: the Request access button. */
+/**
+ * No access yet: the Request access button (and, as JSON, where the form
+ * posts and its token). The token in the JSON is the one the HTML form
+ * carries: only this response's reader gets it (no CORS header lets another
+ * site read it), and it is worth nothing without the SameSite=Strict cookie
+ * it was derived from and a same-origin POST.
+ */
 export function requestPage(reply: FastifyReply, runtime: ConnectorRuntime, user: string, token: string, correlationId: string): FastifyReply {
-  return answer(
+  const reason = 'BindingNotActive';
+  return sendOutcome(
     reply,
-    403,
-    'Request access',
     `<h1>You do not have access yet</h1><p>You signed in as <strong>${escapeHtml(user)}</strong>, but you have no access through <strong>${escapeHtml(label(runtime))}</strong>.</p>` +
       `<p>You can ask an administrator for access. They will see your request and approve or decline it.</p>` +
       `<form method="post" action="/auth/request-access"><input type="hidden" name="token" value="${escapeHtml(token)}"><p><button type="submit">Request access</button></p></form>` +
-      footer(correlationId, 'BindingNotActive'),
-    { status: 403, reason: 'BindingNotActive', correlationId, user, connector: runtime.key, canRequestAccess: true },
+      outcomeFooter(reason, correlationId),
+    {
+      outcome: 'no-access',
+      status: 403,
+      title: 'Request access',
+      message: `You signed in as ${user}, but you have no access through ${label(runtime)}. You can ask an administrator for access.`,
+      reason,
+      correlationId,
+      user,
+      connector: runtime.key,
+      canRequestAccess: true,
+      requestAccess: { method: 'POST', action: '/auth/request-access', token },
+    },
   );
 }
 
 /** A request is waiting for an administrator. */
 export function pendingPage(reply: FastifyReply, runtime: ConnectorRuntime, user: string, correlationId: string, status = 200): FastifyReply {
-  return answer(
+  const reason = 'AccessPending';
+  return sendOutcome(
     reply,
-    status,
-    'Pending approval',
     `<h1>Pending approval</h1><p>Your request for access through <strong>${escapeHtml(label(runtime))}</strong> as <strong>${escapeHtml(user)}</strong> is waiting for an administrator.</p>` +
       `<p>Sign in again once it has been approved; there is nothing else to do.</p>` +
       `<p><a class="button" href="${escapeHtml(runtime.loginURL)}">Sign in again</a> <a href="/">Home</a></p>` +
-      footer(correlationId, 'AccessPending'),
-    { status, reason: 'AccessPending', correlationId, user, connector: runtime.key },
+      outcomeFooter(reason, correlationId),
+    {
+      outcome: 'pending-approval',
+      status,
+      title: 'Pending approval',
+      message: `Your request for access through ${label(runtime)} as ${user} is waiting for an administrator. Sign in again once it has been approved.`,
+      reason,
+      correlationId,
+      user,
+      connector: runtime.key,
+      loginURL: runtime.loginURL,
+    },
   );
 }
 
 /** An administrator declined. */
 export function deniedPage(reply: FastifyReply, runtime: ConnectorRuntime, correlationId: string): FastifyReply {
-  return answer(
+  const reason = 'AccessDenied';
+  return sendOutcome(
     reply,
-    403,
-    'Access denied',
     `<h1>Access denied</h1><p>An administrator declined access through <strong>${escapeHtml(label(runtime))}</strong>. Ask them if you think this is a mistake.</p>` +
       `<p><a href="/">Home</a></p>` +
-      footer(correlationId, 'AccessDenied'),
-    { status: 403, reason: 'AccessDenied', correlationId, connector: runtime.key },
+      outcomeFooter(reason, correlationId),
+    {
+      outcome: 'access-denied',
+      status: 403,
+      title: 'Access denied',
+      message: `An administrator declined access through ${label(runtime)}. Ask them if you think this is a mistake.`,
+      reason,
+      correlationId,
+      connector: runtime.key,
+    },
   );
 }
 
 function refused(reply: FastifyReply, status: number, reason: string, correlationId: string, text: string): FastifyReply {
-  return answer(reply, status, 'Request not recorded', `<h1>Request not recorded</h1><p>${escapeHtml(text)}</p>${footer(correlationId, reason)}<p><a href="/">Home</a></p>`, { status, reason, correlationId });
+  const title = 'Request not recorded';
+  return sendOutcome(reply, `<h1>${title}</h1><p>${escapeHtml(text)}</p>${outcomeFooter(reason, correlationId)}<p><a href="/">Home</a></p>`, {
+    outcome: 'request-not-recorded',
+    status,
+    title,
+    message: text,
+    reason,
+    correlationId,
+  });
 }
 
 /** Whether the request comes from a page of this site (the request form). */
@@ -137,7 +167,11 @@ export async function accessRoutes(app: FastifyInstance, ctx: PublicContext): Pr
     reply.header('set-cookie', serializeCookie(name, '', cookieOptions(0)));
     if (ctx.registry.current().bindings.lookup(runtime.key, identity.u).active) {
       count(runtime, 'active');
-      return answer(reply, 200, 'Access granted', `<h1>You have access</h1><p><a class="button" href="${escapeHtml(runtime.loginURL)}">Sign in</a></p>`, { status: 200, reason: 'BindingActive', correlationId: req.id });
+      return sendOutcome(
+        reply,
+        `<h1>You have access</h1><p>You already have access through <strong>${escapeHtml(label(runtime))}</strong>.</p><p><a class="button" href="${escapeHtml(runtime.loginURL)}">Sign in</a></p>${outcomeFooter('BindingActive', req.id)}`,
+        { outcome: 'access-granted', status: 200, title: 'Access granted', message: `You already have access through ${label(runtime)}. Sign in.`, reason: 'BindingActive', correlationId: req.id, connector: runtime.key, loginURL: runtime.loginURL },
+      );
     }
     if (!limiter.take(runtime.key)) {
       count(runtime, 'rate_limited');

@@ -48,22 +48,131 @@ export function sendAutoPost(reply: FastifyReply, action: string, fields: Record
   return sendPage(reply, 200, title, body, { formAction: origin, autoSubmit: true });
 }
 
-/** The short page of a refused request: a status, a one-line reason and a correlation id; details only in the log. */
-export function sendError(reply: FastifyReply, status: number, reason: string, correlationId: string, text?: string): FastifyReply {
-  const titles: Record<number, string> = {
-    400: 'Bad request', 401: 'Sign-in failed', 403: 'Access not granted', 404: 'Not found', 405: 'Method not allowed',
-    413: 'Message too large', 503: 'Sign-in unavailable',
-  };
-  const title = titles[status] ?? 'Error';
-  return sendPage(
+/**
+ * Which page a person got, as a stable word for clients that ask for JSON:
+ * the page kinds of a sign-in (signed in, sign-in failed, no access, pending
+ * approval, access denied, connector unavailable) and of the few other
+ * answers (signed out, not signed in, a bad request...).
+ */
+export type OutcomeKind =
+  | 'signed-in'
+  | 'not-signed-in'
+  | 'signed-out'
+  | 'sign-in-failed'
+  | 'sign-out-failed'
+  | 'no-access'
+  | 'pending-approval'
+  | 'access-denied'
+  | 'access-granted'
+  | 'request-not-recorded'
+  | 'connector-unavailable'
+  | 'bad-request'
+  | 'not-found'
+  | 'unavailable'
+  | 'error';
+
+/**
+ * The JSON twin of an outcome page: the same title, text, reason code and
+ * correlation id, plus the page's own values (user, connector, links).
+ * Built only from fixed texts and values the page shows anyway; never an
+ * error message, a stack, a trail or a secret.
+ */
+export interface OutcomeJSON {
+  outcome: OutcomeKind;
+  status: number;
+  title: string;
+  message: string;
+  /** Why, as a reason code; absent on the signed-in page (nothing went wrong). */
+  reason?: string;
+  correlationId: string;
+  [field: string]: unknown;
+}
+
+/** Whether the client asked for JSON (`Accept: application/json`) rather than a page. */
+function wantsJSON(reply: FastifyReply): boolean {
+  return (reply.request.headers.accept ?? '').includes('application/json');
+}
+
+/**
+ * An outcome page, or its JSON twin when the client asks for JSON; the same
+ * status either way. `html` is the page body; `json` says the same in fields.
+ * `asJSON`: the route was asked for JSON another way (`?format=json`).
+ */
+export function sendOutcome(reply: FastifyReply, html: string, json: OutcomeJSON, opts: { asJSON?: boolean } = {}): FastifyReply {
+  reply.header('vary', 'Accept');
+  if (opts.asJSON || wantsJSON(reply)) {
+    return reply.code(json.status).header('cache-control', 'no-store').header('x-content-type-options', 'nosniff').send(json);
+  }
+  return sendPage(reply, json.status, json.title, html);
+}
+
+/** The line under every outcome page: its reason code (when something went wrong) and correlation id. */
+export function outcomeFooter(reason: string | undefined, correlationId: string): string {
+  const why = reason === undefined ? '' : `Reason: <code>${escapeHtml(reason)}</code> · `;
+  return `<p class="muted">${why}Correlation id: <code>${escapeHtml(correlationId)}</code></p>`;
+}
+
+const ERROR_TITLES: Record<number, string> = {
+  400: 'Bad request', 401: 'Sign-in failed', 403: 'Access not granted', 404: 'Not found', 405: 'Method not allowed',
+  413: 'Message too large', 503: 'Sign-in unavailable',
+};
+
+/** The outcome of a refusal, when the caller does not say (most refusals end a sign-in). */
+function errorOutcome(status: number, reason: string): OutcomeKind {
+  switch (reason) {
+    case 'BindingNotActive':
+      return 'no-access';
+    case 'ConnectorNotFound':
+    case 'ConnectorNotReady':
+      return 'connector-unavailable';
+    case 'NotFound':
+      return 'not-found';
+    case 'MalformedRequest':
+    case 'MethodNotAllowed':
+    case 'RequestTooLarge':
+    case 'UnsupportedMediaType':
+      return 'bad-request';
+    case 'InternalError':
+      return 'error';
+    default:
+      return status >= 500 ? 'unavailable' : 'sign-in-failed';
+  }
+}
+
+/**
+ * The short page of a refused request: a status, a one-line reason and a
+ * correlation id; details only in the log. `outcome` names the page kind
+ * when the refusal ends something other than a sign-in (a sign-out).
+ */
+export function sendError(reply: FastifyReply, status: number, reason: string, correlationId: string, text?: string, outcome?: OutcomeKind): FastifyReply {
+  const title = ERROR_TITLES[status] ?? 'Error';
+  const kind = outcome ?? errorOutcome(status, reason);
+  const message = text ?? reasonText(reason) ?? (kind === 'sign-out-failed' ? 'The sign-out could not be completed.' : 'The sign-in could not be completed.');
+  return sendOutcome(
     reply,
-    status,
-    title,
-    `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(text ?? reasonText(reason))}</p><p class="muted">Reason: <code>${escapeHtml(reason)}</code> · Correlation id: <code>${escapeHtml(correlationId)}</code></p><p><a href="/">Home</a></p>`,
+    `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>${outcomeFooter(reason, correlationId)}<p><a href="/">Home</a></p>`,
+    { outcome: kind, status, title, message, reason, correlationId, ...(kind === 'no-access' ? { canRequestAccess: false } : {}) },
   );
 }
 
-function reasonText(reason: string): string {
+/** A session ended here (`reason` SignedOut, or what the IdP reported); `next` is where the link goes. */
+export function sendSignedOut(reply: FastifyReply, correlationId: string, o: { title?: string; message: string; reason?: string; next?: string }): FastifyReply {
+  const title = o.title ?? 'Signed out';
+  const reason = o.reason ?? 'SignedOut';
+  const next = o.next ?? '/';
+  const link = next === '/' ? '<a href="/">Home</a>' : `<a href="${escapeHtml(next)}">Continue</a>`;
+  return sendOutcome(reply, `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(o.message)}</p><p>${link}</p>${outcomeFooter(reason, correlationId)}`, {
+    outcome: 'signed-out',
+    status: 200,
+    title,
+    message: o.message,
+    reason,
+    correlationId,
+    next,
+  });
+}
+
+function reasonText(reason: string): string | undefined {
   switch (reason) {
     case 'BindingNotActive':
       return 'You signed in at your identity provider, but you have no active access through this connector. Ask an administrator for a UserBinding.';
@@ -72,8 +181,8 @@ function reasonText(reason: string): string {
     case 'ConnectorNotReady':
       return 'This connector is not ready: its configuration is being fixed. Try again later.';
     case 'RedirectNotAllowed':
-      return 'The address to return to after sign-in is not allowed.';
+      return 'The address to return to is not allowed.';
     default:
-      return 'The sign-in could not be completed.';
+      return undefined;
   }
 }

@@ -76,10 +76,11 @@ export const IDP_SECRET_KEY = 'tls.crt';
 export const UNRELATED_SECRET = 'unrelated';
 export const BINDING = 'alice';
 
-/** SimpleSAMLphp users (exampleauth:UserPass). alice is bound to the connector; bob is not. */
+/** SimpleSAMLphp users (exampleauth:UserPass). alice is bound to the connector; bob and carol are not. */
 export const USERS = {
   alice: { password: 'alice-Pw-7q!Xk2#cluster', email: 'alice@example.com', groups: ['developers', 'ssp-users'] },
   bob: { password: 'bob-Pw-9z$Lm4%cluster', email: 'bob@example.com', groups: [] as string[] },
+  carol: { password: 'carol-Pw-3v&Rt8*cluster', email: 'carol@example.com', groups: [] as string[] },
 } as const;
 export type UserName = keyof typeof USERS;
 

@@ -15,7 +15,7 @@ import { sessionRevocationKeys } from '../../session/revocation.ts';
 import { addPendingCookies } from '../login-state.ts';
 import type { SessionClaims, VerifyResult } from '../../session/tokens.ts';
 import type { PublicContext } from '../context.ts';
-import { escapeHtml, sendError, sendPage } from '../html.ts';
+import { escapeHtml, outcomeFooter, sendError, sendOutcome } from '../html.ts';
 import { clearedSessionCookie, presentedSession, revokeSession } from '../session-end.ts';
 
 /** Reason (503) when the revocation list cannot say whether a session was revoked. */
@@ -141,35 +141,42 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     return reply.code(302).header('location', `${login.pathname}${login.search}`).send();
   });
 
+  // The signed-in page (or, without a session, Not signed in); JSON keeps
+  // `authenticated` and `claims` beside the fields every outcome page has.
   app.get<{ Querystring: { format?: string } }>('/auth/whoami', async (req, reply) => {
     const d = await currentSession(req);
-    const wantsJSON = req.query.format === 'json' || (req.headers.accept ?? '').includes('application/json');
-    reply.header('cache-control', 'no-store');
+    const asJSON = { asJSON: req.query.format === 'json' };
     if (d === undefined) {
-      if (wantsJSON) return reply.code(503).send({ authenticated: false, reason: UNAVAILABLE });
-      return sendPage(reply, 503, 'Unavailable', `<h1>Session state unavailable</h1><p class="muted">Reason: <code>${UNAVAILABLE}</code></p><p>Try again in a moment.</p>`);
+      const message = 'Whether your session is still valid cannot be checked right now. Try again in a moment.';
+      return sendOutcome(reply, `<h1>Session state unavailable</h1><p>${message}</p>${outcomeFooter(UNAVAILABLE, req.id)}`, {
+        outcome: 'unavailable', status: 503, title: 'Unavailable', message, reason: UNAVAILABLE, correlationId: req.id, authenticated: false,
+      }, asJSON);
     }
     if (d.status !== 200) {
-      if (wantsJSON) return reply.code(401).send({ authenticated: false, reason: d.reason });
-      return sendPage(reply, 401, 'Not signed in', `<h1>Not signed in</h1><p class="muted">Reason: <code>${escapeHtml(d.reason)}</code></p><p><a class="button" href="/">Sign in</a></p>`);
+      const message = 'You are not signed in here, or your session has ended.';
+      return sendOutcome(reply, `<h1>Not signed in</h1><p>${message}</p>${outcomeFooter(d.reason, req.id)}<p><a class="button" href="/">Sign in</a></p>`, {
+        outcome: 'not-signed-in', status: 401, title: 'Not signed in', message, reason: d.reason, correlationId: req.id, authenticated: false,
+      }, asJSON);
     }
     // Groups as the binding grants them now, which is what forward-auth hands on.
     // The token vault's sealing key is not shown: it is no claim about the user.
     const { atk: _sealingKey, ...shown } = d.claims;
     const claims = { ...shown, groups: d.groups };
-    if (wantsJSON) return reply.send({ authenticated: true, claims });
+    const message = 'These are the claims of your sso_session, as applications behind forward-auth see them.';
     const rows = Object.entries(claims)
       .map(([k, v]) => {
         const shown = Array.isArray(v) ? v.join(', ') : k === 'iat' || k === 'exp' ? `${v} (${new Date(Number(v) * 1000).toISOString()})` : typeof v === 'object' ? JSON.stringify(v) : v;
-        return `<tr><th>${escapeHtml(k)}</th><td><code>${escapeHtml(shown)}</code></td></tr>`;
+        // An empty list (no groups) reads "none" rather than an empty box.
+        const cell = Array.isArray(v) && v.length === 0 ? '<span class="muted">none</span>' : `<code>${escapeHtml(shown)}</code>`;
+        return `<tr><th>${escapeHtml(k)}</th><td>${cell}</td></tr>`;
       })
       .join('');
-    return sendPage(
+    return sendOutcome(
       reply,
-      200,
-      'Who am I',
       `<h1>Signed in</h1><p>These are the claims of your <code>sso_session</code>, as applications behind forward-auth see them.</p><table>${rows}</table>` +
-        `<form method="post" action="/auth/logout"><p><button type="submit">Sign out</button></p></form>`,
+        `<form method="post" action="/auth/logout"><p><button type="submit">Sign out</button></p></form>${outcomeFooter(undefined, req.id)}`,
+      { outcome: 'signed-in', status: 200, title: 'Signed in', message, correlationId: req.id, authenticated: true, claims },
+      asJSON,
     );
   });
 
@@ -186,7 +193,7 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     const claims = await presentedSession(ctx, req, now());
     if (claims) await revokeSession(ctx, req, claims);
     const rd = req.query.rd !== undefined ? checkRedirect(req.query.rd, { publicURL: ctx.config.publicURL, allowedHosts: ctx.config.allowedRedirectHosts }) : undefined;
-    if (rd && !rd.ok) return sendError(reply, 400, rd.reason, req.id);
+    if (rd && !rd.ok) return sendError(reply, 400, rd.reason, req.id, undefined, 'sign-out-failed');
     const target = rd?.target ?? '/';
     const runtime = claims ? ctx.registry.current().connectors.get(claims.connector) : undefined;
     const saml = runtime?.enabled && runtime.ready ? runtime.saml : undefined;

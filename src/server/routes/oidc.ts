@@ -23,7 +23,7 @@ import { checkRedirect } from '../../session/redirects.ts';
 import { takePending, type PendingLogin } from '../../session/state-cookie.ts';
 import { addPendingCookies, readPendingState, stateCookieLines } from '../login-state.ts';
 import type { PublicContext } from '../context.ts';
-import { escapeHtml, sendError, sendPage } from '../html.ts';
+import { sendError, sendSignedOut } from '../html.ts';
 import { completeSignIn, refuseSignIn } from '../sign-in.ts';
 import { refuseTest, sendTestResult, testSignInAllowed } from '../test-sign-in.ts';
 import { recordLogout } from '../login-log.ts';
@@ -245,6 +245,6 @@ export async function oidcRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       ctx.logger.info({ correlationId: req.id, connector: key }, 'RP-initiated logout: back from the provider');
       return reply.code(303).header('location', taken.entry.rd).send();
     }
-    return sendPage(reply, 200, 'Signed out', `<h1>Signed out</h1><p>Your session at ${escapeHtml(ctx.config.publicURL)} has ended.</p><p><a href="/">Home</a></p>`);
+    return sendSignedOut(reply, req.id, { message: `Your session at ${ctx.config.publicURL} has ended.` });
   });
 }

@@ -15,7 +15,7 @@ import { checkRedirect } from '../../session/redirects.ts';
 import { takePending, type PendingLogin } from '../../session/state-cookie.ts';
 import { addPendingCookies, readPendingState, stateCookieLines } from '../login-state.ts';
 import type { PublicContext } from '../context.ts';
-import { sendAutoPost, sendError, sendPage, escapeHtml } from '../html.ts';
+import { sendAutoPost, sendError, sendSignedOut } from '../html.ts';
 import { refuseTest, sendTestResult, testSignInAllowed } from '../test-sign-in.ts';
 import { recordLogin, recordLogout, type LoginOutcome } from '../login-log.ts';
 import { completeSignIn, refuseSignIn } from '../sign-in.ts';
@@ -247,7 +247,7 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
   // - Neither: the local session ends (kept from the first release).
   const slo = async (req: FastifyRequest<{ Params: Params; Querystring: Record<string, unknown>; Body: Record<string, unknown> | undefined }>, reply: FastifyReply) => {
     const l = lookup(ctx, req.params);
-    if (!l.ok && l.status === 404) return sendError(reply, 404, l.reason, req.id);
+    if (!l.ok && l.status === 404) return sendError(reply, 404, l.reason, req.id, undefined, 'sign-out-failed');
     const { ns, name } = req.params;
     const t = now();
     let input: LogoutMessageInput;
@@ -262,7 +262,7 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     const kind = logoutMessageKind(input);
     const refuse = (initiator: 'idp' | 'sp', status: number, reason: string, extra: { trail?: TrailEntry[] } = {}) => {
       recordLogout(ctx, { correlationId: req.id, connector: l.runtime, namespace: ns, name, initiator, status, reason, ...extra });
-      return sendError(reply, status, reason, req.id);
+      return sendError(reply, status, reason, req.id, undefined, 'sign-out-failed');
     };
     if (kind === 'ambiguous') return refuse('idp', 400, 'MalformedLogoutMessage');
     if (req.method === 'POST' && kind !== 'none' && !(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) {
@@ -276,7 +276,7 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       const relay = typeof req.query.RelayState === 'string' ? req.query.RelayState : undefined;
       const back = relay && relay.startsWith('/') ? checkRedirect(relay, { publicURL: ctx.config.publicURL, allowedHosts: [] }) : undefined;
       if (back?.ok) return reply.code(303).header('location', back.target).send();
-      return sendPage(reply, 200, 'Signed out', `<h1>Signed out</h1><p>Your session at ${escapeHtml(ctx.config.publicURL)} has ended.</p><p><a href="/">Home</a></p>`);
+      return sendSignedOut(reply, req.id, { message: `Your session at ${ctx.config.publicURL} has ended.` });
     }
     if (!l.ok) return refuse(kind === 'request' ? 'idp' : 'sp', l.status, l.reason);
     const key = l.runtime.key;
@@ -327,7 +327,7 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
         const out = buildLogoutResponse(l.saml, { inResponseTo: result.id, statusCode, ...echoedRelayState(result.relayState), now: t });
         return reply.code(302).header('cache-control', 'no-store').header('location', out.url).send();
       }
-      return sendPage(reply, 200, 'Signed out', `<h1>Signed out</h1><p>Your identity provider ended your session at ${escapeHtml(ctx.config.publicURL)}.</p><p><a href="/">Home</a></p>`);
+      return sendSignedOut(reply, req.id, { message: `Your identity provider ended your session at ${ctx.config.publicURL}.` });
     }
 
     // kind === 'response': the answer to our LogoutRequest, bound to the
@@ -360,12 +360,12 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     if (!result.success) {
       recordLogout(ctx, { correlationId: req.id, connector: l.runtime, namespace: ns, name, initiator: 'sp', status: 200, reason: 'IdPLogoutFailed', trail: result.trail });
       const code = result.statusCode.replace(/^urn:oasis:names:tc:SAML:2\.0:status:/, '');
-      return sendPage(
-        reply,
-        200,
-        'Signed out here',
-        `<h1>Signed out here</h1><p>Your session at ${escapeHtml(ctx.config.publicURL)} has ended, but the identity provider reported <code>${escapeHtml(code)}</code>: you may still be signed in there.</p><p><a href="${escapeHtml(target)}">Continue</a></p>`,
-      );
+      return sendSignedOut(reply, req.id, {
+        title: 'Signed out here',
+        message: `Your session at ${ctx.config.publicURL} has ended, but the identity provider reported ${code}: you may still be signed in there.`,
+        reason: 'IdPLogoutFailed',
+        next: target,
+      });
     }
     recordLogout(ctx, { correlationId: req.id, connector: l.runtime, namespace: ns, name, initiator: 'sp', status: 303, reason: 'Success', trail: result.trail });
     return reply.code(303).header('cache-control', 'no-store').header('location', target).send();
@@ -373,7 +373,7 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
   app.get('/saml/:ns/:name/slo', slo);
   app.post('/saml/:ns/:name/slo', { bodyLimit: ACS_BODY_LIMIT, onRequest: beforeBody((req, reply, status, reason, runtime) => {
     recordLogout(ctx, { correlationId: req.id, connector: runtime, namespace: req.params.ns, name: req.params.name, initiator: 'idp', status, reason });
-    return sendError(reply, status, reason === 'ResponseTooLarge' ? 'LogoutMessageTooLarge' : reason, req.id);
+    return sendError(reply, status, reason === 'ResponseTooLarge' ? 'LogoutMessageTooLarge' : reason, req.id, undefined, 'sign-out-failed');
   }, { notReadyLimit: 16 * 1024 }) }, slo);
   methodNotAllowed(app, '/saml/:ns/:name/slo', ['GET', 'POST']);
 }

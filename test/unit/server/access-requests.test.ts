@@ -157,6 +157,19 @@ describe('access requests', () => {
       payload: `token=${tokenOf(acs)}`,
     });
     assert.equal(res.statusCode, 200);
-    assert.deepEqual({ ...(res.json() as Record<string, unknown>), correlationId: undefined }, { status: 200, reason: 'AccessPending', correlationId: undefined, user: 'bob@example.com', connector: 'default/demo' });
+    assert.deepEqual(
+      { ...(res.json() as Record<string, unknown>), correlationId: undefined },
+      {
+        outcome: 'pending-approval',
+        status: 200,
+        title: 'Pending approval',
+        message: 'Your request for access through Connector demo as bob@example.com is waiting for an administrator. Sign in again once it has been approved.',
+        reason: 'AccessPending',
+        correlationId: undefined,
+        user: 'bob@example.com',
+        connector: 'default/demo',
+        loginURL: 'https://sp.example.test/saml/default/demo/login',
+      },
+    );
   });
 });
