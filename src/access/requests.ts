@@ -22,6 +22,7 @@
 //   left as it is.
 
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { secretKeyOf } from '../session/secret-key.ts';
 import { mkdir, readdir, writeFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -46,7 +47,7 @@ export interface AccessIdentity {
   n: string;
 }
 
-const mac = (key: Uint8Array, name: string, payload: string) => createHmac('sha256', key).update(`sso_access.${COOKIE_VERSION}.${name}.${payload}`).digest();
+const mac = (key: Uint8Array, name: string, payload: string) => createHmac('sha256', secretKeyOf(key)).update(`sso_access.${COOKIE_VERSION}.${name}.${payload}`).digest();
 
 /** The cookie value for a verified identity at a connector. */
 export function encodeAccessCookie(key: Uint8Array, name: string, identity: Omit<AccessIdentity, 'exp' | 'n'>, now: Date): { value: string; identity: AccessIdentity } {
@@ -75,7 +76,7 @@ export function decodeAccessCookie(key: Uint8Array, name: string, value: string 
 
 /** The form token of a request page: derived from the cookie's nonce, so only a page this site rendered for that cookie has it. */
 export function csrfToken(key: Uint8Array, identity: AccessIdentity): string {
-  return createHmac('sha256', key).update(`sso_access.csrf.${identity.n}`).digest('base64url');
+  return createHmac('sha256', secretKeyOf(key)).update(`sso_access.csrf.${identity.n}`).digest('base64url');
 }
 
 export function csrfTokenValid(key: Uint8Array, identity: AccessIdentity, token: unknown): boolean {

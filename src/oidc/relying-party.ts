@@ -51,6 +51,7 @@
 //   keeps the metadata).
 
 import { createHash, createHmac, createPublicKey, type KeyObject } from 'node:crypto';
+import { secretKeyOf } from '../session/secret-key.ts';
 import {
   allowInsecureRequests,
   authorizationCodeGrant,
@@ -174,7 +175,7 @@ export function buildClient(input: BuildClientInput): Configuration {
 
 /** The PKCE verifier of a login, derived from its state id with the state key: never stored, never sent to the browser. */
 export function pkceVerifier(stateKey: Uint8Array, sid: string): string {
-  return createHmac('sha256', stateKey).update(`sso_oidc_pkce.v1.${sid}`).digest('base64url');
+  return createHmac('sha256', secretKeyOf(stateKey)).update(`sso_oidc_pkce.v1.${sid}`).digest('base64url');
 }
 
 /** The URL that starts a login at the provider. */
