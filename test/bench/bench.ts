@@ -220,16 +220,20 @@ export async function main(argv: string[]): Promise<number> {
   let httpResult: HttpResult | undefined;
   httpResult = await benchHttpLogin(http);
   failures += httpResult.acs.failures;
-  const oursHttpBase = scenarios.find((s) => s.id === 'rsa2048-2attr')?.results.find((r) => r.id === 'ours');
   console.log(`\nhttp-login: whole ACS login through buildPublicApp + app.inject (ours only), ${fmt(httpResult.bytes / 1024, 1)} KB response`);
   console.log(`  ${row(['route', 'median µs', 'p95 µs', 'ops/s', 'heap KiB/1k', 'RSS KiB/1k'], WIDTHS)}`);
   const a = httpResult.acs;
   console.log(`  ${row(['POST acs', fmt(a.medianUs), fmt(a.p95Us), fmt(a.opsPerSec), fmt(a.heapKiBPer1000, 1), fmt(a.rssKiBPer1000, 1)], WIDTHS)}`);
   const l = httpResult.login;
   console.log(`  ${row(['GET login', fmt(l.medianUs), fmt(l.p95Us), fmt(l.opsPerSec), '—', '—'], WIDTHS)}  (side figure: state cookie + AuthnRequest, timed while preparing, no warm-up)`);
-  if (oursHttpBase && 'stats' in oursHttpBase) {
-    console.log(`  HTTP layer + state cookie + binding lookup + session JWT ≈ ${fmt(a.medianUs - oursHttpBase.stats.medianUs)} µs over validateResponse alone (medians)`);
+  // Where the time of one successful ACS request goes: each step timed on its own, interleaved with it.
+  console.log('  where POST acs spends its time (each step alone, same inputs, medians):');
+  let stepSum = 0;
+  for (const st of httpResult.steps) {
+    stepSum += st.stats.medianUs;
+    console.log(`    ${st.step.padEnd(22)} ${fmt(st.stats.medianUs).padStart(7)} µs  ${((st.stats.medianUs / a.medianUs) * 100).toFixed(0).padStart(3)}%`);
   }
+  console.log(`    ${'fastify, hooks, rest'.padEnd(22)} ${fmt(Math.max(0, a.medianUs - stepSum)).padStart(7)} µs  ${((Math.max(0, a.medianUs - stepSum) / a.medianUs) * 100).toFixed(0).padStart(3)}%  (whole request minus the steps)`);
   if (a.failures > 0) console.log(`  last failure: ${httpResult.lastError}`);
 
   const spread = await benchDecryptionSpread(plan);
@@ -269,7 +273,7 @@ export async function main(argv: string[]): Promise<number> {
       ...(s.ratios.floor !== undefined ? { oursOverFloor: Number((1 / s.ratios.floor).toFixed(2)) } : {}),
     })),
     targets,
-    http: { plan: http, bytes: httpResult.bytes, acs: round(httpResult.acs), login: { calls: httpResult.login.calls, medianUs: round(httpResult.login).medianUs, p95Us: round(httpResult.login).p95Us } },
+    http: { plan: http, bytes: httpResult.bytes, acs: round(httpResult.acs), steps: Object.fromEntries(httpResult.steps.map((st) => [st.step, round(st.stats).medianUs])), login: { calls: httpResult.login.calls, medianUs: round(httpResult.login).medianUs, p95Us: round(httpResult.login).p95Us } },
     decryption: { spreadUs: Number(spread.spreadUs.toFixed(1)), classes: Object.fromEntries(spread.classes.map((c) => [c.id, round(c.stats)])) },
     failures,
     wallSeconds: Number(totalS.toFixed(1)),

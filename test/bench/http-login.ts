@@ -5,6 +5,7 @@
 // Timed: the ACS POST — state cookie check, validateResponse, binding lookup,
 // session JWT, metrics and the login log line (pino at info, to a null sink).
 
+import { createRequire } from 'node:module';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { admit } from '../../src/api/index.ts';
@@ -18,6 +19,8 @@ import { createLogger } from '../../src/operator.ts';
 import { AccessTokenBroker, MemoryTokenVault } from '../../src/session/access-tokens.ts';
 import { MemoryRevocationList } from '../../src/session/revocation.ts';
 import { MemoryReplayCache } from '../../src/saml/replay-cache.ts';
+import { validateResponse } from '../../src/saml/validate-response.ts';
+import { decodeState } from '../../src/session/state-cookie.ts';
 import { buildPublicApp } from '../../src/server/public-app.ts';
 import { generateKeySet } from '../../src/session/keys.ts';
 import { SessionTokens } from '../../src/session/tokens.ts';
@@ -37,8 +40,18 @@ interface PendingLogin {
   payload: string;
 }
 
+/** One step of a successful ACS request, timed on its own on the same inputs. */
+export interface AcsStep {
+  step: string;
+  stats: Stats;
+}
+
+const parseForm = (createRequire(import.meta.url)('fast-querystring') as { parse: (s: string) => Record<string, unknown> }).parse;
+
 export interface HttpResult {
   acs: Stats;
+  /** The steps of POST acs timed apart, interleaved with it (the remainder is fastify, hooks, headers). */
+  steps: AcsStep[];
   /** GET /login, timed while preparing (no warm-up beyond the first calls). */
   login: Stats;
   bytes: number;
@@ -55,11 +68,12 @@ export async function benchHttpLogin(plan: BenchPlan): Promise<HttpResult> {
   const controller = new Controller({ store, registry, status: new StatusWriter({ target: new MemoryStatusSink(), logger }), metrics, logger, publicURL: PUBLIC_URL });
   await controller.start();
   const keys = generateKeySet();
+  const sessions = new SessionTokens(() => keys, PUBLIC_URL);
   let app: FastifyInstance | undefined;
   try {
     app = await buildPublicApp({
       registry,
-      sessions: new SessionTokens(() => keys, PUBLIC_URL),
+      sessions,
       stateKey: () => keys.stateKey,
       replay: new MemoryReplayCache(),
       revocations: new MemoryRevocationList(),
@@ -118,8 +132,45 @@ export async function benchHttpLogin(plan: BenchPlan): Promise<HttpResult> {
     }, 1);
     // Probe (index 0) before timing: the login must succeed.
     if (!(await acsRec.call(0))) throw new Error(`ACS probe login failed: ${lastError}`);
-    await runInterleaved([acsRec], plan);
-    return { acs: acsRec.stats(), login: loginRec.stats(), bytes, lastError };
+
+    // The same request's steps, each on its own, on the same inputs (a second
+    // replay cache, so that each response is new to it too).
+    const runtime = registry.current().connectors.get('default/demo');
+    if (!runtime?.saml) throw new Error('demo connector not ready');
+    const saml = runtime.saml;
+    const stepReplay = new MemoryReplayCache();
+    const form = logins.map((l) => parseForm(l.payload) as { SAMLResponse: string; RelayState: string });
+    const stateValue = (l: PendingLogin) => decodeURIComponent(l.cookie.slice(l.cookie.indexOf('=') + 1));
+    const pendingOf = logins.map((l) => decodeState(stateValue(l), keys.stateKey, new Date(), { name: STATE }));
+    const nullLogger = createLogger('info', new Writable({ write: (_c, _e, cb) => cb() }));
+    const steps: { step: string; rec: Recorder }[] = [
+      { step: 'form body parse', rec: new Recorder(async (i) => typeof parseForm((logins[i] as PendingLogin).payload).SAMLResponse === 'string', 1) },
+      { step: 'state cookie', rec: new Recorder(async (i) => decodeState(stateValue(logins[i] as PendingLogin), keys.stateKey, new Date(), { name: STATE }).length === 1, 1) },
+      {
+        step: 'validateResponse',
+        rec: new Recorder(async (i) => {
+          const r = await validateResponse(saml, { samlResponse: (form[i] as { SAMLResponse: string }).SAMLResponse, expectedInResponseTo: pendingOf[i]?.[0]?.rid ?? null, now: new Date(), replay: stepReplay });
+          if (!r.ok) lastError = `step validate: ${r.reason}`;
+          return r.ok;
+        }, 1),
+      },
+      {
+        step: 'session JWT',
+        rec: new Recorder(async () => {
+          const t = await sessions.issue({ sub: 'alice@example.com', email: 'alice@example.com', groups: ['devs', 'admins'], connector: 'default/demo', saml: { nameID: 'alice@example.com', nameIDFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress', sessionIndex: '_session-index' } }, 8 * 3600);
+          return t.token.length > 0;
+        }, 1),
+      },
+      {
+        step: 'login log line',
+        rec: new Recorder(async (i) => {
+          nullLogger.info({ correlationId: `req-${i}`, connector: 'default/demo', result: 'success', reason: 'Success', status: 303, durationMs: 1 }, 'login');
+          return true;
+        }, 1),
+      },
+    ];
+    await runInterleaved([acsRec, ...steps.map((x) => x.rec)], plan);
+    return { acs: acsRec.stats(), steps: steps.map((x) => ({ step: x.step, stats: x.rec.stats() })), login: loginRec.stats(), bytes, lastError };
   } finally {
     await controller.stop();
     await app?.close();
