@@ -25,7 +25,11 @@
 //   production, `]]>` in text, `--` in comments): a document another parser
 //   would "repair" differently than the signer saw it;
 // - nesting deeper than MAX_DEPTH: the recursive readers of the tree
-//   (canonicalisation, text) cannot run out of stack on hostile input.
+//   (canonicalisation, text) cannot run out of stack on hostile input;
+// - more than MAX_ATTRIBUTES attributes on an element or MAX_NAMESPACE_DECLARATIONS
+//   namespace declarations in a document: both would make a response within the
+//   size limit cost seconds of CPU (quadratic duplicate checks and name lookups)
+//   before its signature could be refused.
 //
 // Comments and CDATA sections are accepted: comments are kept as nodes and
 // contribute nothing to text (a comment inside a NameID cannot truncate it,
@@ -45,6 +49,10 @@ export const XMLNS_NS = 'http://www.w3.org/2000/xmlns/';
 
 /** Deeper nesting than this is refused; SAML messages nest about 8 levels. */
 export const MAX_DEPTH = 256;
+/** More attributes on one element are refused (duplicate checks are quadratic in it). */
+export const MAX_ATTRIBUTES = 256;
+/** More namespace declarations in one document are refused (name lookups scan the bindings in scope). */
+export const MAX_NAMESPACE_DECLARATIONS = 256;
 
 export type Node = Element | Text | Comment | ProcessingInstruction;
 export type ParentNode = Element | Document;
@@ -299,6 +307,7 @@ class Parser {
   private pos = 0;
   /** In-scope namespace bindings, innermost last: prefix ('' for default), uri ('' unbinds the default). */
   private readonly scope: string[] = ['xml', XML_NS];
+  private declarations = 0;
   private readonly src: string;
 
   constructor(src: string) {
@@ -432,6 +441,7 @@ class Parser {
       // becomes a space; characters from references are kept as they are.
       if (value.includes('\t') || value.includes('\n') || value.includes('\r')) value = value.replace(ATTR_WS, ' ');
       if (value.includes('&')) value = decodeReferences(value, this.pos + 1);
+      if (rawAttrs.length >= MAX_ATTRIBUTES) fail(`more than ${MAX_ATTRIBUTES} attributes on one element`, this.pos);
       for (const a of rawAttrs) if (a.name === name) fail(`duplicate attribute ${name}`, this.pos);
       rawAttrs.push({ name, value });
       this.pos = end + 1;
@@ -451,6 +461,9 @@ class Parser {
     const { scope } = this;
     const before = scope.length;
     for (const a of rawAttrs) {
+      if ((a.name === 'xmlns' || a.name.startsWith('xmlns:')) && ++this.declarations > MAX_NAMESPACE_DECLARATIONS) {
+        fail(`more than ${MAX_NAMESPACE_DECLARATIONS} namespace declarations`, at);
+      }
       if (a.name === 'xmlns') {
         if (a.value === XML_NS || a.value === XMLNS_NS) fail('reserved namespace as the default namespace', at);
         scope.push('', a.value);

@@ -3,7 +3,7 @@
 // attack or ambiguity it defends against.
 import assert from 'node:assert/strict';
 import { describe, it } from '@jest/globals';
-import { MAX_DEPTH, XML_NS, XMLNS_NS, XmlParseError, parseXml, type Element } from '../../../src/saml/xml-parser.ts';
+import { MAX_ATTRIBUTES, MAX_DEPTH, MAX_NAMESPACE_DECLARATIONS, XML_NS, XMLNS_NS, XmlParseError, parseXml, type Element } from '../../../src/saml/xml-parser.ts';
 
 function root(xml: string): Element {
   const el = parseXml(xml).documentElement;
@@ -129,6 +129,17 @@ describe('xml-parser: refusals', () => {
     assert.equal(root(ok).localName, 'a');
     refused(`${'<a>'.repeat(MAX_DEPTH + 1)}${'</a>'.repeat(MAX_DEPTH + 1)}`, /nested deeper/);
     refused('<a>'.repeat(100_000), /nested deeper/);
+  });
+
+  it('refuses more attributes per element and namespace declarations per document than its caps (quadratic work before the signature check)', () => {
+    const attrs = (n: number) => Array.from({ length: n }, (_, i) => ` a${i}="v"`).join('');
+    assert.equal(root(`<a${attrs(MAX_ATTRIBUTES)}/>`).attributes.length, MAX_ATTRIBUTES);
+    refused(`<a${attrs(MAX_ATTRIBUTES + 1)}/>`, /more than 256 attributes/);
+    refused(`<a${attrs(20_000)}/>`, /more than 256 attributes/);
+    const decls = (n: number) => Array.from({ length: n }, (_, i) => ` xmlns:p${i}="urn:p${i}"`).join('');
+    assert.equal(root(`<a${decls(MAX_NAMESPACE_DECLARATIONS - 1)}><b xmlns="urn:d"/></a>`).localName, 'a');
+    refused(`<a${decls(MAX_NAMESPACE_DECLARATIONS)}><b xmlns="urn:d"/></a>`, /namespace declarations/);
+    refused(`<a>${Array.from({ length: 300 }, (_, i) => `<b xmlns:q="urn:${i}"/>`).join('')}</a>`, /namespace declarations/);
   });
 
   it('never echoes markup from the input in its messages', () => {
