@@ -3,6 +3,8 @@
 // attack or ambiguity it defends against.
 import assert from 'node:assert/strict';
 import { describe, it } from '@jest/globals';
+import fc from 'fast-check';
+import { canonicalise } from '../../../src/saml/c14n.ts';
 import { MAX_ATTRIBUTES, MAX_DEPTH, MAX_NAMESPACE_DECLARATIONS, XML_NS, XMLNS_NS, XmlParseError, parseXml, type Element } from '../../../src/saml/xml-parser.ts';
 
 function root(xml: string): Element {
@@ -149,5 +151,48 @@ describe('xml-parser: refusals', () => {
     } catch (err) {
       assert.doesNotMatch((err as Error).message, /</);
     }
+  });
+});
+
+describe('xml-parser: hostile input', () => {
+  const SEED_DOC =
+    '<?xml version="1.0"?><samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r" Version="2.0">' +
+    '<saml:Issuer>https://idp.example.test</saml:Issuer><!-- c --><saml:Assertion ID="_a"><saml:Subject><saml:NameID Format="f">a&amp;b&#x41;<![CDATA[<x>]]></saml:NameID></saml:Subject>' +
+    '<saml:AttributeStatement><saml:Attribute Name="mail"><saml:AttributeValue xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="xs:string">m</saml:AttributeValue></saml:Attribute></saml:AttributeStatement></saml:Assertion></samlp:Response>';
+
+  /** Either a document whose every element canonicalises, or XmlParseError; nothing else (no crash, no other error). */
+  function parsesOrRefuses(xml: string): void {
+    let doc;
+    try {
+      doc = parseXml(xml);
+    } catch (err) {
+      if (!(err instanceof XmlParseError)) throw err;
+      return;
+    }
+    const walk = (el: Element): void => {
+      canonicalise(el);
+      void el.textContent;
+      for (const c of el.childNodes) if (c.nodeType === 1) walk(c);
+    };
+    walk(doc.documentElement as Element);
+  }
+
+  it('random text: a document or XmlParseError, never another error', () => {
+    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (s) => parsesOrRefuses(s)), { numRuns: 3000 });
+    fc.assert(fc.property(fc.string({ unit: fc.constantFrom('<', '>', '/', '?', '!', '-', '[', ']', '&', ';', '#', 'x', 'a', ':', '=', '"', "'", ' ', 'C', 'D', 'A', 'T'), maxLength: 120 }), (s) => parsesOrRefuses(s)), { numRuns: 3000 });
+  });
+
+  it('a SAML document with random insertions, deletions and replacements: a document or XmlParseError', () => {
+    const edit = fc.record({ at: fc.nat({ max: SEED_DOC.length }), drop: fc.nat({ max: 8 }), insert: fc.string({ unit: fc.constantFrom('<', '>', '/', '&', ';', '#', '"', "'", '=', ':', ' ', '\r', '\n', '-', '!', '?', ']', 'x', '\u0000', '\uD800'), maxLength: 6 }) });
+    fc.assert(
+      fc.property(fc.array(edit, { minLength: 1, maxLength: 4 }), (edits) => {
+        let xml = SEED_DOC;
+        for (const e of edits) xml = xml.slice(0, e.at) + e.insert + xml.slice(e.at + e.drop);
+        parsesOrRefuses(xml);
+      }),
+      { numRuns: 5000 },
+    );
+    parsesOrRefuses(SEED_DOC);
+    assert.equal(parseXml(SEED_DOC).documentElement?.localName, 'Response');
   });
 });
