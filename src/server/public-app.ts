@@ -1,10 +1,10 @@
 // The public listener: SAML endpoints, session handoff, the landing page.
 
-import { randomBytes } from 'node:crypto';
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { PublicContext } from './context.ts';
 import { sendError } from './html.ts';
+import { newCorrelationId } from './request-id.ts';
 import { accessRoutes } from './access-pages.ts';
 import { authRoutes } from './routes/auth.ts';
 import { homeRoutes } from './routes/home.ts';
@@ -21,7 +21,7 @@ export async function buildPublicApp(ctx: PublicContext, options: PublicAppOptio
   const app = Fastify({
     logger: false,
     trustProxy: ctx.config.trustProxy,
-    genReqId: () => randomBytes(8).toString('hex'),
+    genReqId: newCorrelationId,
     // Query strings and bodies are bounded: a login URL needs little, the ACS sets its own limit.
     routerOptions: { maxParamLength: 256 },
     bodyLimit: 64 * 1024,
