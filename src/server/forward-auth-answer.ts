@@ -5,7 +5,7 @@
 
 import type { ConnectorRuntime } from '../controller/registry.ts';
 import { refresherFor } from '../oidc/relying-party.ts';
-import { SESSION_COOKIE, parseCookies } from '../session/cookies.ts';
+import { SESSION_COOKIE, readCookie } from '../session/cookies.ts';
 import { decideForwardAuth, isHeaderSafe, type ForwardAuthDecision } from '../session/forward-auth.ts';
 import { sessionRevocationKeys } from '../session/revocation.ts';
 import type { SessionClaims, VerifyResult } from '../session/tokens.ts';
@@ -66,7 +66,7 @@ export function sessionCheck(ctx: PublicContext): SessionCheck {
   }
 
   async function currentSession(cookieHeader: string | undefined, query: VerifyQuery, correlationId: string): Promise<ForwardAuthDecision | undefined> {
-    const token = parseCookies(cookieHeader)[SESSION_COOKIE];
+    const token = readCookie(cookieHeader, SESSION_COOKIE);
     const at = now();
     const verify: VerifyResult = token ? await ctx.sessions.verify(token, at) : { ok: false, reason: 'SessionMissing' };
     const snapshot = ctx.registry.current();

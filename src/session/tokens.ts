@@ -229,8 +229,7 @@ export class SessionTokens {
     if (token.length > MAX_TOKEN_LENGTH) return { ok: false, reason: 'SessionInvalid' };
     const set = this.#keys();
     const nowSeconds = Math.floor(now.getTime() / 1000);
-    const id = VerifiedTokenCache.keyOf(token);
-    const known = this.#verified.lookup(id, set, nowSeconds);
+    const known = this.#verified.lookup(token, set, nowSeconds);
     if (known) return known;
     let used: SessionKey | undefined;
     const resolveKey = (header: JWTHeaderParameters) => {
@@ -259,12 +258,12 @@ export class SessionTokens {
       if (claims.iat > nowSeconds + CLOCK_TOLERANCE_SECONDS) {
         return { ok: false, reason: 'SessionInvalid' };
       }
-      return { ok: true, claims: this.#verified.store(id, used!, { nbf: payload.nbf, exp: claims.exp }, claims)! };
+      return { ok: true, claims: this.#verified.store(token, used!, { nbf: payload.nbf, exp: claims.exp }, claims)! };
     } catch (err) {
       if (err instanceof errors.JWTExpired) {
         // jose reports expiry only after the signature and every other claim
         // check passed: remembered, so an expired cookie sent again is refused cheaply.
-        if (used && typeof err.payload.exp === 'number') this.#verified.store(id, used, { nbf: err.payload.nbf, exp: err.payload.exp }, undefined);
+        if (used && typeof err.payload.exp === 'number') this.#verified.store(token, used, { nbf: err.payload.nbf, exp: err.payload.exp }, undefined);
         return { ok: false, reason: 'SessionExpired' };
       }
       return { ok: false, reason: 'SessionInvalid' };

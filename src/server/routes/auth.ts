@@ -9,13 +9,12 @@ import { endSessionURL } from '../../oidc/relying-party.ts';
 import { checkRedirect } from '../../session/redirects.ts';
 import { addPendingCookies } from '../login-state.ts';
 import type { PublicContext } from '../context.ts';
-import { UNAVAILABLE, sessionCheck, type VerifyQuery } from '../forward-auth-answer.ts';
+import { UNAVAILABLE, sessionCheck, type SessionCheck, type VerifyQuery } from '../forward-auth-answer.ts';
 import { escapeHtml, sendError, sendPage } from '../html.ts';
 import { clearedSessionCookie, presentedSession, revokeSession } from '../session-end.ts';
 
-export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Promise<void> {
+export async function authRoutes(app: FastifyInstance, ctx: PublicContext, check: SessionCheck = sessionCheck(ctx)): Promise<void> {
   const now = ctx.now ?? (() => new Date());
-  const check = sessionCheck(ctx);
   const currentSession = (req: FastifyRequest) => check.currentSession(req.headers.cookie, req.query as VerifyQuery, req.id);
 
   // The listener answers most /auth/verify requests before they reach fastify
