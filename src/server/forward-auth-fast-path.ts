@@ -34,7 +34,8 @@ export function plainQuery(url: string): VerifyQuery | undefined {
   if (url.charCodeAt(PATH.length) !== 0x3f /* ? */) return undefined;
   const search = url.slice(PATH.length + 1);
   if (!PLAIN_QUERY.test(search)) return undefined;
-  const query: Record<string, string> = {};
+  // Prototype-less: a parameter named __proto__ is a key like any other.
+  const query = Object.create(null) as Record<string, string>;
   for (const [k, v] of new URLSearchParams(search)) {
     if (Object.hasOwn(query, k)) return undefined;
     query[k] = v;
