@@ -4,6 +4,7 @@ import { cpus, loadavg } from 'node:os';
 import { createRequire } from 'node:module';
 import { benchDecryptionSpread } from './decryption-timing.ts';
 import { benchHttpLogin, type HttpResult } from './http-login.ts';
+import { FORWARD_AUTH_PLANS, benchForwardAuth, forwardAuthJson, printForwardAuth } from './forward-auth.ts';
 import { Recorder, gcAvailable, inputsNeeded, runInterleaved, type BenchPlan, type Stats } from './measure.ts';
 import { SCENARIOS, buildScenario, type Scenario } from './responses.ts';
 import { SUBJECT_NOTES, nodeSamlSubject, ours, probe, samlifySubject, type Subject, type SubjectId } from './subjects.ts';
@@ -173,6 +174,11 @@ export async function main(argv: string[]): Promise<number> {
   const valid = spread.classes.find((c) => c.id === 'valid')!.stats.medianUs;
   console.log(`  spread of the refusals' medians: ${fmt(spread.spreadUs)} µs (${fmt((spread.spreadUs / valid) * 100, 1)}% of a valid login's validation)`);
 
+  const forwardAuth = await benchForwardAuth(quick ? FORWARD_AUTH_PLANS.quick : FORWARD_AUTH_PLANS.full);
+  printForwardAuth(forwardAuth);
+  // A peer that could not be measured is a benchmark error, like a failed probe.
+  failures += forwardAuth.errors + (forwardAuth.skipped ? 1 : 0);
+
   console.log('\nwhat each library checks (judge the ratios with this):');
   for (const [id, note] of Object.entries(SUBJECT_NOTES)) console.log(`  ${id}: ${note}`);
   console.log('  heap/RSS: retained growth after a full GC per 1000 calls; ours includes its replay-cache entries (kept until NotOnOrAfter, 2 h here).');
@@ -199,6 +205,7 @@ export async function main(argv: string[]): Promise<number> {
     })),
     http: { plan: http, bytes: httpResult.bytes, acs: round(httpResult.acs), login: { calls: httpResult.login.calls, medianUs: round(httpResult.login).medianUs, p95Us: round(httpResult.login).p95Us } },
     decryption: { spreadUs: Number(spread.spreadUs.toFixed(1)), classes: Object.fromEntries(spread.classes.map((c) => [c.id, round(c.stats)])) },
+    forwardAuth: forwardAuthJson(forwardAuth),
     failures,
     wallSeconds: Number(totalS.toFixed(1)),
   };
