@@ -68,7 +68,7 @@ export function sessionCheck(ctx: PublicContext): SessionCheck {
   async function currentSession(cookieHeader: string | undefined, query: VerifyQuery, correlationId: string): Promise<ForwardAuthDecision | undefined> {
     const token = readCookie(cookieHeader, SESSION_COOKIE);
     const at = now();
-    const verify: VerifyResult = token ? await ctx.sessions.verify(token, at) : { ok: false, reason: 'SessionMissing' };
+    const verify: VerifyResult = token ? (ctx.sessions.remembered(token, at) ?? (await ctx.sessions.verify(token, at))) : { ok: false, reason: 'SessionMissing' };
     const snapshot = ctx.registry.current();
     const decide = (v: VerifyResult) =>
       decideForwardAuth({

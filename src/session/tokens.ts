@@ -224,6 +224,16 @@ export class SessionTokens {
     return { token, jti, exp };
   }
 
+  /**
+   * What verify() would answer, when the token is one it already verified
+   * (no signature check needed); undefined otherwise. Synchronous, for the
+   * forward-auth hot path.
+   */
+  remembered(token: string, now: Date): VerifyResult | undefined {
+    if (token === '' || token.length > MAX_TOKEN_LENGTH) return undefined;
+    return this.#verified.lookup(token, this.#keys(), Math.floor(now.getTime() / 1000));
+  }
+
   async verify(token: string | undefined | null, now: Date = new Date()): Promise<VerifyResult> {
     if (token === undefined || token === null || token === '') return { ok: false, reason: 'SessionMissing' };
     if (token.length > MAX_TOKEN_LENGTH) return { ok: false, reason: 'SessionInvalid' };

@@ -46,6 +46,7 @@ import type { SessionClaims, VerifyResult } from './tokens.ts';
 
 export const DEFAULT_CAPACITY = 10_000;
 export const MAX_ENTRY_AGE_MS = 60_000;
+const PROMOTE_INTERVAL_MS = 1000;
 
 interface Entry {
   /** The key whose signature verified; the entry counts only while it is in the live set. */
@@ -55,6 +56,8 @@ interface Entry {
   /** Undefined for a token that was already expired when verified (only its expiry is known). */
   claims: SessionClaims | undefined;
   storedAt: number;
+  /** When the entry was last moved to the most-recently-used end. */
+  usedAt: number;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -88,7 +91,8 @@ export class VerifiedTokenCache {
   lookup(token: string, set: SessionKeySet, nowSeconds: number): VerifyResult | undefined {
     const e = this.#entries.get(token);
     if (e === undefined) return undefined;
-    if ((e.key !== set.current && e.key !== set.previous) || this.#clock() - e.storedAt > MAX_ENTRY_AGE_MS) {
+    const now = this.#clock();
+    if ((e.key !== set.current && e.key !== set.previous) || now - e.storedAt > MAX_ENTRY_AGE_MS) {
       this.#entries.delete(token);
       return undefined;
     }
@@ -98,9 +102,13 @@ export class VerifiedTokenCache {
     // Known only as expired, but not expired at this `now` (a clock set back): verify afresh.
     if (e.claims === undefined) return undefined;
     if (e.claims.iat > nowSeconds + this.#tolerance) return { ok: false, reason: 'SessionInvalid' };
-    // Most recently used last: eviction takes the first.
-    this.#entries.delete(token);
-    this.#entries.set(token, e);
+    // Most recently used last: eviction takes the first. Moved at most once a
+    // second (a Map delete and set on every hit cost more than the rest of the lookup).
+    if (now - e.usedAt > PROMOTE_INTERVAL_MS) {
+      e.usedAt = now;
+      this.#entries.delete(token);
+      this.#entries.set(token, e);
+    }
     return { ok: true, claims: e.claims };
   }
 
@@ -118,7 +126,8 @@ export class VerifiedTokenCache {
     const nbf = typeof times.nbf === 'number' ? times.nbf : undefined;
     // A flat copy, equal to the token (a string that does not survive UTF-8 is kept as it is).
     const flat = Buffer.from(token, 'utf8').toString('utf8');
-    this.#entries.set(flat === token ? flat : token, { key, nbf, exp: times.exp, claims: frozen, storedAt: this.#clock() });
+    const now = this.#clock();
+    this.#entries.set(flat === token ? flat : token, { key, nbf, exp: times.exp, claims: frozen, storedAt: now, usedAt: now });
     return frozen;
   }
 
