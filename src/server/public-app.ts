@@ -1,10 +1,12 @@
 // The public listener: SAML endpoints, session handoff, the landing page.
 
-import { randomBytes } from 'node:crypto';
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { PublicContext } from './context.ts';
 import { sendError } from './html.ts';
+import { newCorrelationId } from './request-id.ts';
+import { sessionCheck } from './forward-auth-answer.ts';
+import { forwardAuthFastPath } from './forward-auth-fast-path.ts';
 import { accessRoutes } from './access-pages.ts';
 import { authRoutes } from './routes/auth.ts';
 import { homeRoutes } from './routes/home.ts';
@@ -18,16 +20,20 @@ export interface PublicAppOptions {
 }
 
 export async function buildPublicApp(ctx: PublicContext, options: PublicAppOptions = {}): Promise<FastifyInstance> {
+  const check = sessionCheck(ctx);
+  const fastPath = forwardAuthFastPath(ctx, check);
   const app = Fastify({
+    serverFactory: fastPath.serverFactory,
     logger: false,
     trustProxy: ctx.config.trustProxy,
-    genReqId: () => randomBytes(8).toString('hex'),
+    genReqId: newCorrelationId,
     // Query strings and bodies are bounded: a login URL needs little, the ACS sets its own limit.
     routerOptions: { maxParamLength: 256 },
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
   });
   await app.register(formbody, { bodyLimit: 64 * 1024 });
+  app.addHook('preClose', async () => fastPath.close());
 
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {
     const status = err.statusCode ?? 500;
@@ -52,7 +58,7 @@ export async function buildPublicApp(ctx: PublicContext, options: PublicAppOptio
   await homeRoutes(app, ctx, options.homeLinks);
   await samlRoutes(app, ctx);
   await oidcRoutes(app, ctx);
-  await authRoutes(app, ctx);
+  await authRoutes(app, ctx, check);
   await accessRoutes(app, ctx);
   for (const plugin of options.plugins ?? []) await plugin(app);
   return app;

@@ -129,3 +129,26 @@ export function parseCookies(header: string | undefined | null): Record<string, 
   }
   return out;
 }
+
+/**
+ * The value of one cookie, exactly as `parseCookies(header)[name]` gives it
+ * (first occurrence, trimmed, surrounding quotes removed), without building
+ * the map of every cookie: /auth/verify reads only the session cookie, on
+ * every request to every protected application.
+ */
+export function readCookie(header: string | undefined | null, name: string): string | undefined {
+  if (!header) return undefined;
+  let start = 0;
+  while (start <= header.length) {
+    let end = header.indexOf(';', start);
+    if (end < 0) end = header.length;
+    const eq = header.indexOf('=', start);
+    if (eq >= 0 && eq < end && header.slice(start, eq).trim() === name) {
+      let value = header.slice(eq + 1, end).trim();
+      if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+      return value;
+    }
+    start = end + 1;
+  }
+  return undefined;
+}

@@ -10,10 +10,14 @@
 // - The key set is read through a getter on every call, so a rotation or a
 //   reloaded Secret applies at once and a dropped key stops verifying.
 // - Oversized tokens are refused before parsing (cheap DoS guard).
+// - Tokens whose signature verified are remembered (src/session/verified-tokens.ts):
+//   the key, expiry and iat checks are repeated at every lookup, so a cached
+//   answer is the one a fresh verification would give.
 
 import { createHash, randomBytes } from 'node:crypto';
 import { SignJWT, errors, jwtVerify, type JWTHeaderParameters, type JWTPayload } from 'jose';
-import { SESSION_ALG, type PublicSessionJwk, type SessionKeySet } from './keys.ts';
+import { SESSION_ALG, type PublicSessionJwk, type SessionKey, type SessionKeySet } from './keys.ts';
+import { VerifiedTokenCache } from './verified-tokens.ts';
 
 export const SESSION_AUDIENCE = 'sso-operator-session';
 const CLOCK_TOLERANCE_SECONDS = 5;
@@ -162,14 +166,16 @@ function samlRefOf(p: JWTPayload): SamlSessionRef | undefined {
 export class SessionTokens {
   readonly #keys: () => SessionKeySet;
   readonly #issuer: string;
+  readonly #verified: VerifiedTokenCache;
 
   /**
    * @param keys returns the live key set (swapped on rotation)
    * @param publicURL the operator's public URL, used as `iss`
    */
-  constructor(keys: () => SessionKeySet, publicURL: string) {
+  constructor(keys: () => SessionKeySet, publicURL: string, options: { cache?: VerifiedTokenCache } = {}) {
     this.#keys = keys;
     this.#issuer = publicURL;
+    this.#verified = options.cache ?? new VerifiedTokenCache(CLOCK_TOLERANCE_SECONDS);
   }
 
   async issue(claims: SessionClaimsInput, ttlSeconds: number, now: Date = new Date()): Promise<IssuedToken> {
@@ -218,14 +224,31 @@ export class SessionTokens {
     return { token, jti, exp };
   }
 
+  /**
+   * What verify() would answer, when the token is one it already verified
+   * (no signature check needed); undefined otherwise. Synchronous, for the
+   * forward-auth hot path.
+   */
+  remembered(token: string, now: Date): VerifyResult | undefined {
+    if (token === '' || token.length > MAX_TOKEN_LENGTH) return undefined;
+    return this.#verified.lookup(token, this.#keys(), Math.floor(now.getTime() / 1000));
+  }
+
   async verify(token: string | undefined | null, now: Date = new Date()): Promise<VerifyResult> {
     if (token === undefined || token === null || token === '') return { ok: false, reason: 'SessionMissing' };
     if (token.length > MAX_TOKEN_LENGTH) return { ok: false, reason: 'SessionInvalid' };
     const set = this.#keys();
+    const nowSeconds = Math.floor(now.getTime() / 1000);
+    const known = this.#verified.lookup(token, set, nowSeconds);
+    if (known) return known;
+    let used: SessionKey | undefined;
     const resolveKey = (header: JWTHeaderParameters) => {
       // Only our own keys, by kid; never a key named or embedded by the token.
       for (const key of [set.current, set.previous]) {
-        if (key && header.kid === key.kid) return key.publicKey;
+        if (key && header.kid === key.kid) {
+          used = key;
+          return key.publicKey;
+        }
       }
       throw new errors.JWKSNoMatchingKey();
     };
@@ -242,12 +265,17 @@ export class SessionTokens {
       if (!claims) return { ok: false, reason: 'SessionInvalid' };
       // jose does not check iat by itself; a token dated in the future
       // (beyond the tolerance) was not minted by a correctly running issuer.
-      if (claims.iat > Math.floor(now.getTime() / 1000) + CLOCK_TOLERANCE_SECONDS) {
+      if (claims.iat > nowSeconds + CLOCK_TOLERANCE_SECONDS) {
         return { ok: false, reason: 'SessionInvalid' };
       }
-      return { ok: true, claims };
+      return { ok: true, claims: this.#verified.store(token, used!, { nbf: payload.nbf, exp: claims.exp }, claims)! };
     } catch (err) {
-      if (err instanceof errors.JWTExpired) return { ok: false, reason: 'SessionExpired' };
+      if (err instanceof errors.JWTExpired) {
+        // jose reports expiry only after the signature and every other claim
+        // check passed: remembered, so an expired cookie sent again is refused cheaply.
+        if (used && typeof err.payload.exp === 'number') this.#verified.store(token, used, { nbf: err.payload.nbf, exp: err.payload.exp }, undefined);
+        return { ok: false, reason: 'SessionExpired' };
+      }
       return { ok: false, reason: 'SessionInvalid' };
     }
   }

@@ -6,6 +6,7 @@ import { ACS_URL, IDP_ENTITY_ID, SP_ENTITY_ID } from '../support/saml-fixtures.t
 import { PEER_PROGRAMS, PeerProcess, peerVersions, type ProcessPeerId } from '../support/saml-peers.ts';
 import { benchDecryptionSpread } from './decryption-timing.ts';
 import { benchHttpLogin, type HttpResult } from './http-login.ts';
+import { FORWARD_AUTH_PLANS, benchForwardAuth, forwardAuthJson, printForwardAuth } from './forward-auth.ts';
 import { Recorder, RemoteRecorder, gcAvailable, inputsNeeded, runInterleaved, type BenchPlan, type Stats } from './measure.ts';
 import { SCENARIOS, buildScenario, type Scenario, type ScenarioSpec } from './responses.ts';
 import {
@@ -244,6 +245,11 @@ export async function main(argv: string[]): Promise<number> {
   const valid = spread.classes.find((c) => c.id === 'valid')!.stats.medianUs;
   console.log(`  spread of the refusals' medians: ${fmt(spread.spreadUs)} µs (${fmt((spread.spreadUs / valid) * 100, 1)}% of a valid login's validation)`);
 
+  const forwardAuth = await benchForwardAuth(quick ? FORWARD_AUTH_PLANS.quick : FORWARD_AUTH_PLANS.full);
+  printForwardAuth(forwardAuth);
+  // A peer that could not be measured is a benchmark error, like a failed probe.
+  failures += forwardAuth.errors + (forwardAuth.skipped ? 1 : 0);
+
   console.log('\nwhat each library checks (judge the ratios with this):');
   for (const [id, note] of Object.entries(SUBJECT_NOTES)) console.log(`  ${id}: ${note}`);
   console.log(`  ${PROCESS_PEERS_NOTE}`);
@@ -275,6 +281,7 @@ export async function main(argv: string[]): Promise<number> {
     targets,
     http: { plan: http, bytes: httpResult.bytes, acs: round(httpResult.acs), steps: Object.fromEntries(httpResult.steps.map((st) => [st.step, round(st.stats).medianUs])), login: { calls: httpResult.login.calls, medianUs: round(httpResult.login).medianUs, p95Us: round(httpResult.login).p95Us } },
     decryption: { spreadUs: Number(spread.spreadUs.toFixed(1)), classes: Object.fromEntries(spread.classes.map((c) => [c.id, round(c.stats)])) },
+    forwardAuth: forwardAuthJson(forwardAuth),
     failures,
     wallSeconds: Number(totalS.toFixed(1)),
   };

@@ -6,122 +6,26 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { newRequestId } from '../../saml/authn-request.ts';
 import { buildLogoutRequest } from '../../saml/logout.ts';
 import { endSessionURL } from '../../oidc/relying-party.ts';
-import type { ConnectorRuntime } from '../../controller/registry.ts';
-import { SESSION_COOKIE, parseCookies } from '../../session/cookies.ts';
-import { refresherFor, revokerFor } from '../../oidc/relying-party.ts';
-import { decideForwardAuth, isHeaderSafe } from '../../session/forward-auth.ts';
 import { checkRedirect } from '../../session/redirects.ts';
-import { sessionRevocationKeys } from '../../session/revocation.ts';
 import { addPendingCookies } from '../login-state.ts';
-import type { SessionClaims, VerifyResult } from '../../session/tokens.ts';
 import type { PublicContext } from '../context.ts';
+import { UNAVAILABLE, sessionCheck, type SessionCheck, type VerifyQuery } from '../forward-auth-answer.ts';
 import { escapeHtml, outcomeFooter, sendError, sendOutcome } from '../html.ts';
 import { clearedSessionCookie, presentedSession, revokeSession } from '../session-end.ts';
 
-/** Reason (503) when the revocation list cannot say whether a session was revoked. */
-const UNAVAILABLE = 'RevocationListUnavailable';
-
-function listParam(value: unknown): string[] | undefined {
-  return typeof value === 'string' ? value.split(',').map((v) => v.trim()).filter(Boolean) : undefined;
-}
-
-export async function authRoutes(app: FastifyInstance, ctx: PublicContext): Promise<void> {
+export async function authRoutes(app: FastifyInstance, ctx: PublicContext, check: SessionCheck = sessionCheck(ctx)): Promise<void> {
   const now = ctx.now ?? (() => new Date());
-  const revocations = ctx.revocations;
+  const currentSession = (req: FastifyRequest) => check.currentSession(req.headers.cookie, req.query as VerifyQuery, req.id);
 
-  /** Whether a verified session was revoked since; rejects when the list cannot answer. */
-  function revoked(c: SessionClaims): Promise<boolean> {
-    // Its jti (logout), or its SAML session / subject (an IdP LogoutRequest).
-    return revocations.isRevoked(c.jti, { iat: c.iat, keys: sessionRevocationKeys(c.connector, c) });
-  }
-
-  /**
-   * A session counts only while it is not revoked, its connector enabled and
-   * its binding Active: removing either ends access at the next request.
-   * The revocation list is asked last, only about a session that would
-   * otherwise pass (an unsigned token or an inactive binding never costs a
-   * Redis round trip, and keeps its own reason). `undefined` when the list
-   * cannot answer: the caller answers 503, never 200, for a session whose
-   * revocation state is unknown.
-   */
-  async function currentSession(req: FastifyRequest) {
-    const token = parseCookies(req.headers.cookie)[SESSION_COOKIE];
-    const verify: VerifyResult = token ? await ctx.sessions.verify(token, now()) : { ok: false, reason: 'SessionMissing' };
-    const snapshot = ctx.registry.current();
-    const decide = (v: VerifyResult) =>
-      decideForwardAuth({
-        verify: v,
-        // A connector whose manifest was replaced by an invalid one may have been
-        // meant to be switched off: its sessions stop verifying (fail closed).
-        connectorEnabled: (key) => {
-          const c = snapshot.connectors.get(key);
-          return c?.enabled === true && c.notReadyReason !== 'ManifestInvalid';
-        },
-        bindingActive: (connectorKey, user) => {
-          const m = snapshot.bindings.lookup(connectorKey, user);
-          return { active: m.active, groups: m.groups, denied: m.phases.includes('Denied') };
-        },
-        groupAllowed: (connectorKey, group) => snapshot.connectors.get(connectorKey)?.allowedIdPGroups?.includes(group) === true,
-        requiredGroups: listParam((req.query as { groups?: unknown }).groups),
-        allowedConnectors: listParam((req.query as { connectors?: unknown }).connectors),
-      });
-    const decision = decide(verify);
-    if (!verify.ok || decision.status === 401) return decision;
-    // session.ttl bounds every session of the connector as it is now, also
-    // those issued before it was lowered (and so the revocation entries of
-    // single logout, kept for that ttl, outlive every session they name).
-    const ttl = snapshot.connectors.get(verify.claims.connector)?.sessionTtlSeconds;
-    if (ttl !== undefined && Math.floor(now().getTime() / 1000) >= verify.claims.iat + ttl) return decide({ ok: false, reason: 'SessionExpired' });
-    try {
-      if (await revoked(verify.claims)) return decide({ ok: false, reason: 'SessionRevoked' });
-    } catch (err) {
-      ctx.logger.warn({ correlationId: req.id, err: (err as Error).message }, 'revocation list unavailable: refusing the session (503)');
-      return undefined;
-    }
-    return decision;
-  }
-
+  // The listener answers most /auth/verify requests before they reach fastify
+  // (src/server/forward-auth-fast-path.ts); this route answers the others and
+  // app.inject, with the same function.
   app.get('/auth/verify', async (req, reply) => {
-    const d = await currentSession(req);
+    const answer = await check.verifyAnswer(req.headers.cookie, req.query as VerifyQuery, req.id);
     reply.header('cache-control', 'no-store');
-    if (d === undefined) {
-      ctx.metrics.forwardAuth.inc({ result: 'denied', reason: UNAVAILABLE });
-      return reply.code(503).send();
-    }
-    if (d.status === 200) {
-      const runtime = ctx.registry.current().connectors.get(d.claims.connector);
-      if (runtime?.passAccessToken) {
-        const t = await accessToken(d.claims, runtime);
-        if (!t.ok) {
-          ctx.metrics.forwardAuth.inc({ result: 'denied', reason: t.reason });
-          return reply.code(t.status).send();
-        }
-        ctx.metrics.forwardAuth.inc({ result: 'allowed', reason: 'Allowed' });
-        return reply.code(200).headers({ ...d.headers, 'X-Auth-Request-Access-Token': t.accessToken }).send();
-      }
-    }
-    ctx.metrics.forwardAuth.inc({ result: d.status === 200 ? 'allowed' : 'denied', reason: d.status === 200 ? 'Allowed' : d.reason });
-    if (d.status === 200) return reply.code(200).headers(d.headers).send();
-    return reply.code(d.status).send();
+    if (answer.headers) reply.headers(answer.headers);
+    return reply.code(answer.status).send();
   });
-
-  /**
-   * session.passAccessToken: the provider's access token of an allowed
-   * session, refreshed when due. A session without one (issued before the
-   * setting was turned on, or whose record is gone) is 401 so the user signs
-   * in again and the app gets a token; a token that cannot travel in a header
-   * unchanged is not passed at all.
-   */
-  async function accessToken(claims: SessionClaims, runtime: ConnectorRuntime) {
-    if (claims.atk === undefined) return { ok: false as const, status: 401 as const, reason: 'AccessTokenMissing' as const };
-    const client = runtime.oidc?.client ?? runtime.oauth2?.client;
-    const t = await ctx.accessTokens.obtain({ jti: claims.jti, exp: claims.exp, connector: claims.connector, atk: claims.atk }, client ? refresherFor(client) : undefined);
-    const labels = { namespace: runtime.namespace, connector: runtime.name };
-    if (t.ok && t.refreshed) ctx.metrics.accessTokenRefresh.inc({ ...labels, result: 'Refreshed' });
-    if (!t.ok && (t.reason === 'AccessTokenRefreshFailed' || t.reason === 'ProviderUnavailable')) ctx.metrics.accessTokenRefresh.inc({ ...labels, result: t.reason });
-    if (t.ok && !isHeaderSafe(t.accessToken)) return { ok: false as const, status: 401 as const, reason: 'AccessTokenInvalid' as const };
-    return t;
-  }
 
   app.get<{ Querystring: { connector?: string; rd?: string } }>('/auth/start', async (req, reply) => {
     const rd = checkRedirect(req.query.rd, { publicURL: ctx.config.publicURL, allowedHosts: ctx.config.allowedRedirectHosts });

@@ -47,6 +47,8 @@ export interface HarnessOptions {
   accessTokens?: AccessTokenBroker;
   /** Where access requests go (default: none, as without the feature). */
   accessRequests?: import('../../../src/access/requests.ts').AccessRequestStore;
+  /** The app's clock (default: the real one). */
+  now?: () => Date;
 }
 
 export interface Harness {
@@ -56,6 +58,8 @@ export interface Harness {
   store: MemoryStore;
   metrics: Metrics;
   keys: SessionKeySet;
+  /** Replaces the live session key set (a rotation, a reloaded Secret). */
+  setKeys(set: SessionKeySet): void;
   idp: SigningIdentity;
   publicURL: string;
   /** Admits each manifest (failing the test on a refusal), stores it and waits for the controller. */
@@ -83,7 +87,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   const store = new MemoryStore();
   const controller = new Controller({ store, registry, status: new StatusWriter({ target: new MemoryStatusSink(), logger }), metrics, logger, publicURL });
   await controller.start();
-  const keys = generateKeySet();
+  let keys = generateKeySet();
   const app = await buildPublicApp({
     registry,
     sessions: new SessionTokens(() => keys, publicURL),
@@ -94,6 +98,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     ...(o.accessRequests ? { accessRequests: o.accessRequests } : {}),
     metrics,
     logger,
+    ...(o.now ? { now: o.now } : {}),
     config: {
       publicURL,
       ...(o.cookieDomain ? { cookieDomain: o.cookieDomain } : {}),
@@ -119,7 +124,12 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     registry,
     store,
     metrics,
-    keys,
+    get keys() {
+      return keys;
+    },
+    setKeys(set) {
+      keys = set;
+    },
     idp,
     publicURL,
     apply,

@@ -1,0 +1,149 @@
+// The answer of `GET /auth/verify`, and the session check it shares with
+// /auth/whoami: one function, called by the fastify route and by the
+// listener's fast path (src/server/forward-auth-fast-path.ts), so both
+// answer alike by construction.
+
+import type { ConnectorRuntime } from '../controller/registry.ts';
+import { refresherFor } from '../oidc/relying-party.ts';
+import { SESSION_COOKIE, readCookie } from '../session/cookies.ts';
+import { decideForwardAuth, isHeaderSafe, type ForwardAuthDecision } from '../session/forward-auth.ts';
+import { sessionRevocationKeys } from '../session/revocation.ts';
+import type { SessionClaims, VerifyResult } from '../session/tokens.ts';
+import type { PublicContext } from './context.ts';
+
+/** Reason (503) when the revocation list cannot say whether a session was revoked. */
+export const UNAVAILABLE = 'RevocationListUnavailable';
+
+/** The query parameters forward-auth reads (single-valued: a repeated one is refused before this). */
+export interface VerifyQuery {
+  groups?: unknown;
+  connectors?: unknown;
+}
+
+export interface VerifyAnswer {
+  status: 200 | 401 | 403 | 503;
+  /** Response headers besides cache-control (the identity on 200). */
+  headers?: Record<string, string>;
+}
+
+function listParam(value: unknown): string[] | undefined {
+  return typeof value === 'string' ? value.split(',').map((v) => v.trim()).filter(Boolean) : undefined;
+}
+
+export interface SessionCheck {
+  /**
+   * A session counts only while it is not revoked, its connector enabled and
+   * its binding Active: removing either ends access at the next request.
+   * The revocation list is asked last, only about a session that would
+   * otherwise pass (an unsigned token or an inactive binding never costs a
+   * Redis round trip, and keeps its own reason). `undefined` when the list
+   * cannot answer: the caller answers 503, never 200, for a session whose
+   * revocation state is unknown.
+   */
+  currentSession(cookieHeader: string | undefined, query: VerifyQuery, correlationId: string): Promise<ForwardAuthDecision | undefined>;
+  /** The whole answer of /auth/verify, metrics counted. */
+  verifyAnswer(cookieHeader: string | undefined, query: VerifyQuery, correlationId: string): Promise<VerifyAnswer>;
+}
+
+export function sessionCheck(ctx: PublicContext): SessionCheck {
+  const now = ctx.now ?? (() => new Date());
+  const revocations = ctx.revocations;
+  // The revocation keys of a session are SHA-256 hashes of its SAML/OIDC
+  // subject: computed once per claims object. Verified claims are frozen and
+  // shared while their token stays in the verified-token cache, so a session
+  // sent again finds its keys here; the weak map lets them go with the claims.
+  const revocationKeys = new WeakMap<SessionClaims, readonly string[]>();
+
+  /** Whether a verified session was revoked since; rejects when the list cannot answer. */
+  function revoked(c: SessionClaims): Promise<boolean> {
+    let keys = revocationKeys.get(c);
+    if (keys === undefined) {
+      keys = sessionRevocationKeys(c.connector, c);
+      revocationKeys.set(c, keys);
+    }
+    // Its jti (logout), or its SAML session / subject (an IdP LogoutRequest).
+    return revocations.isRevoked(c.jti, { iat: c.iat, keys });
+  }
+
+  async function currentSession(cookieHeader: string | undefined, query: VerifyQuery, correlationId: string): Promise<ForwardAuthDecision | undefined> {
+    const token = readCookie(cookieHeader, SESSION_COOKIE);
+    const at = now();
+    const verify: VerifyResult = token ? (ctx.sessions.remembered(token, at) ?? (await ctx.sessions.verify(token, at))) : { ok: false, reason: 'SessionMissing' };
+    const snapshot = ctx.registry.current();
+    const decide = (v: VerifyResult) =>
+      decideForwardAuth({
+        verify: v,
+        // A connector whose manifest was replaced by an invalid one may have been
+        // meant to be switched off: its sessions stop verifying (fail closed).
+        connectorEnabled: (key) => {
+          const c = snapshot.connectors.get(key);
+          return c?.enabled === true && c.notReadyReason !== 'ManifestInvalid';
+        },
+        bindingActive: (connectorKey, user) => {
+          const m = snapshot.bindings.lookup(connectorKey, user);
+          return { active: m.active, groups: m.groups, denied: m.phases.includes('Denied') };
+        },
+        groupAllowed: (connectorKey, group) => snapshot.connectors.get(connectorKey)?.allowedIdPGroups?.includes(group) === true,
+        requiredGroups: listParam(query.groups),
+        allowedConnectors: listParam(query.connectors),
+      });
+    const decision = decide(verify);
+    if (!verify.ok || decision.status === 401) return decision;
+    // session.ttl bounds every session of the connector as it is now, also
+    // those issued before it was lowered (and so the revocation entries of
+    // single logout, kept for that ttl, outlive every session they name).
+    const ttl = snapshot.connectors.get(verify.claims.connector)?.sessionTtlSeconds;
+    if (ttl !== undefined && Math.floor(at.getTime() / 1000) >= verify.claims.iat + ttl) return decide({ ok: false, reason: 'SessionExpired' });
+    try {
+      if (await revoked(verify.claims)) return decide({ ok: false, reason: 'SessionRevoked' });
+    } catch (err) {
+      ctx.logger.warn({ correlationId, err: (err as Error).message }, 'revocation list unavailable: refusing the session (503)');
+      return undefined;
+    }
+    return decision;
+  }
+
+  /**
+   * session.passAccessToken: the provider's access token of an allowed
+   * session, refreshed when due. A session without one (issued before the
+   * setting was turned on, or whose record is gone) is 401 so the user signs
+   * in again and the app gets a token; a token that cannot travel in a header
+   * unchanged is not passed at all.
+   */
+  async function accessToken(claims: SessionClaims, runtime: ConnectorRuntime) {
+    if (claims.atk === undefined) return { ok: false as const, status: 401 as const, reason: 'AccessTokenMissing' as const };
+    const client = runtime.oidc?.client ?? runtime.oauth2?.client;
+    const t = await ctx.accessTokens.obtain({ jti: claims.jti, exp: claims.exp, connector: claims.connector, atk: claims.atk }, client ? refresherFor(client) : undefined);
+    const labels = { namespace: runtime.namespace, connector: runtime.name };
+    if (t.ok && t.refreshed) ctx.metrics.accessTokenRefresh.inc({ ...labels, result: 'Refreshed' });
+    if (!t.ok && (t.reason === 'AccessTokenRefreshFailed' || t.reason === 'ProviderUnavailable')) ctx.metrics.accessTokenRefresh.inc({ ...labels, result: t.reason });
+    if (t.ok && !isHeaderSafe(t.accessToken)) return { ok: false as const, status: 401 as const, reason: 'AccessTokenInvalid' as const };
+    return t;
+  }
+
+  async function verifyAnswer(cookieHeader: string | undefined, query: VerifyQuery, correlationId: string): Promise<VerifyAnswer> {
+    const d = await currentSession(cookieHeader, query, correlationId);
+    if (d === undefined) {
+      ctx.metrics.forwardAuth.inc({ result: 'denied', reason: UNAVAILABLE });
+      return { status: 503 };
+    }
+    if (d.status !== 200) {
+      ctx.metrics.forwardAuth.inc({ result: 'denied', reason: d.reason });
+      return { status: d.status };
+    }
+    const runtime = ctx.registry.current().connectors.get(d.claims.connector);
+    if (runtime?.passAccessToken) {
+      const t = await accessToken(d.claims, runtime);
+      if (!t.ok) {
+        ctx.metrics.forwardAuth.inc({ result: 'denied', reason: t.reason });
+        return { status: t.status };
+      }
+      ctx.metrics.forwardAuth.inc({ result: 'allowed', reason: 'Allowed' });
+      return { status: 200, headers: { ...d.headers, 'X-Auth-Request-Access-Token': t.accessToken } };
+    }
+    ctx.metrics.forwardAuth.inc({ result: 'allowed', reason: 'Allowed' });
+    return { status: 200, headers: d.headers };
+  }
+
+  return { currentSession, verifyAnswer };
+}
