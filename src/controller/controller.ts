@@ -50,6 +50,10 @@ export interface ControllerOptions {
 const CONNECTOR = 'SsoConnector';
 const BINDING = 'UserBinding';
 const LANES = ['trust', 'reconcile'] as const;
+/** Connector reconciles at once (besides the one reserved for trust changes). */
+const CONNECTOR_WORKERS = 8;
+/** The #pendingInterest entry of start(): no connector key looks like it. */
+const STARTING = '';
 type Lane = (typeof LANES)[number];
 
 export class Controller {
@@ -93,9 +97,16 @@ export class Controller {
     this.#o = options;
     this.#now = options.now ?? (() => new Date());
     const onError = (key: string, err: unknown) => this.#o.logger.error({ key, err: (err as Error).message }, 'reconcile failed; retrying with backoff');
-    // One worker for any lane and one only for trust changes: a trust change
-    // never waits for a reconcile that is reading a new Secret from the apiserver.
-    this.#queue = new WorkQueue<Lane>((key) => this.#reconcile(key, () => this.#reconcileConnector(key)), { lanes: LANES, reservedFor: 'trust', onError });
+    // Several workers for any lane (1,000 connectors created at once each
+    // wait for their Secret to be read: one at a time that took 22 s) and one
+    // only for trust changes: a trust change never waits for a reconcile
+    // that is reading a new Secret from the apiserver.
+    this.#queue = new WorkQueue<Lane>((key) => this.#reconcile(key, () => this.#reconcileConnector(key)), {
+      lanes: LANES,
+      concurrency: CONNECTOR_WORKERS,
+      reservedFor: 'trust',
+      onError,
+    });
     this.#bindingStatus = new WorkQueue((key) => this.#reconcile(key, () => this.#reconcileBindingStatus(key)), { onError });
     // A provider's metadata changed, appeared or failed: its connectors are compiled
     // again at once (new endpoints or keys are trust changes).
@@ -140,13 +151,27 @@ export class Controller {
     await this.#o.store.start();
     this.#storeSynced = true;
     this.#connectorsInStore.clear();
-    for (const c of this.#o.store.list(CONNECTOR)) {
-      this.#connectorsInStore.add(keyOf(CONNECTOR, c));
-      this.#queue.add(keyOf(CONNECTOR, c), 'reconcile');
+    const connectors = this.#o.store.list(CONNECTOR);
+    // Every Secret the connectors reference is read at once (in parallel,
+    // as many at a time as the store allows) before they are compiled,
+    // rather than one reconcile after another each waiting for its own.
+    const wanted: string[] = [];
+    for (const c of connectors) for (const n of referencedSecretNames(c as unknown as SsoConnector)) wanted.push(`${c.metadata.namespace}/${n}`);
+    this.#pendingInterest.set(STARTING, wanted);
+    try {
+      await this.#o.store.setInterest?.('Secret', this.#interestingSecrets());
+      for (const c of connectors) {
+        this.#connectorsInStore.add(keyOf(CONNECTOR, c));
+        this.#queue.add(keyOf(CONNECTOR, c), 'reconcile');
+      }
+      for (const b of this.#o.store.list(BINDING)) this.#bindingChanged(b.metadata.namespace, b.metadata.name);
+      this.#enqueueProblemConnectors();
+      await this.#queue.idle();
+    } finally {
+      this.#pendingInterest.delete(STARTING);
     }
-    for (const b of this.#o.store.list(BINDING)) this.#bindingChanged(b.metadata.namespace, b.metadata.name);
-    this.#enqueueProblemConnectors();
-    await this.#queue.idle();
+    // Secrets no connector took up after all (one changed meanwhile) are dropped.
+    await this.#o.store.setInterest?.('Secret', this.#interestingSecrets());
   }
 
   async stop(): Promise<void> {
@@ -418,7 +443,9 @@ export class Controller {
         this.#pendingConfigMapInterest.delete(queueKey);
       }
     }
-    const siblings = this.#o.store.list(CONNECTOR, ns) as unknown as SsoConnector[];
+    // Siblings matter to a connector with a reference only (who owns it):
+    // listing 1,000 of them for each of 1,000 reconciles was O(n^2).
+    const siblings = obj.spec.reference === undefined ? [] : (this.#o.store.list(CONNECTOR, ns) as unknown as SsoConnector[]);
     const lastGood = this.#lastGoodMetadata.get(key);
     const out = compileConnector({
       connector: obj,

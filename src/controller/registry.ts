@@ -103,6 +103,10 @@ export class BindingIndex {
   /** Adds or replaces the binding `entry.namespace/entry.name`. */
   upsert(entry: BindingEntry): void {
     const key = `${entry.namespace}/${entry.name}`;
+    // The same binding again (start-up looks at every one once more when all
+    // connectors are known): nothing to relink.
+    const held = this.#entries.get(key);
+    if (held !== undefined && sameEntry(held, entry)) return;
     this.#unlink(key);
     const frozen = Object.freeze({ ...entry, connectors: Object.freeze([...entry.connectors]), groups: Object.freeze([...entry.groups]) });
     this.#entries.set(key, frozen);
@@ -167,6 +171,14 @@ export class BindingIndex {
       if (users.size === 0) this.#byConnector.delete(c);
     }
   }
+}
+
+function sameEntry(a: BindingEntry, b: BindingEntry): boolean {
+  return a.user === b.user && a.phase === b.phase && sameList(a.connectors, b.connectors) && sameList(a.groups, b.groups);
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 export interface RegistrySnapshot {
