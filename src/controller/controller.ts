@@ -497,8 +497,13 @@ export class Controller {
     // The conditions the object carries come first (as the leader wrote them,
     // with its transition times), so a replica that becomes leader does not
     // rewrite every object for a timestamp a second apart.
-    const merged = mergeConditions((this.#storedStatus(queueKey)?.conditions as Condition[] | undefined) ?? this.#conditions.get(queueKey), next, generation, now);
-    this.#conditions.set(queueKey, merged);
+    const stored = this.#storedStatus(queueKey)?.conditions as Condition[] | undefined;
+    const merged = mergeConditions(stored ?? this.#conditions.get(queueKey), next, generation, now);
+    // Kept only for an object that carries no status yet: otherwise the one
+    // it carries is what the next merge starts from (100,000 bindings, each
+    // with a copy here, were tens of MB).
+    if (stored === undefined) this.#conditions.set(queueKey, merged);
+    else this.#conditions.delete(queueKey);
     return merged;
   }
 
@@ -532,7 +537,8 @@ export class Controller {
     }
     const { phase, conditions } = bindingPhase(obj, (c) => this.#o.store.get(CONNECTOR, ns, c) !== undefined);
     const generation = obj.metadata.generation;
-    this.#o.status.publish(BINDING, ns, name, obj.metadata.uid, {
+    // The store's own name strings: the writer keeps them while the status waits (100,000 copies otherwise).
+    this.#o.status.publish(BINDING, obj.metadata.namespace, obj.metadata.name, obj.metadata.uid, {
       phase,
       ...(generation !== undefined ? { observedGeneration: generation } : {}),
       conditions: this.#merge(queueKey, conditions, generation, this.#now()),

@@ -87,6 +87,8 @@ export class BindingIndex {
   readonly #byConnector = new Map<string, Map<string, BindingEntry[]>>();
   /** `ns/name` -> entry */
   readonly #entries = new Map<string, BindingEntry>();
+  /** One copy of each connector key the entries name (100,000 bindings name the same 1,000). */
+  readonly #connectorKeys = new Map<string, string>();
 
   constructor(entries: readonly BindingEntry[] = []) {
     for (const e of entries) this.upsert(e);
@@ -108,7 +110,7 @@ export class BindingIndex {
     const held = this.#entries.get(key);
     if (held !== undefined && sameEntry(held, entry)) return;
     this.#unlink(key);
-    const frozen = Object.freeze({ ...entry, connectors: Object.freeze([...entry.connectors]), groups: Object.freeze([...entry.groups]) });
+    const frozen = Object.freeze({ ...entry, connectors: Object.freeze(entry.connectors.map((c) => this.#connectorKey(c))), groups: Object.freeze([...entry.groups]) });
     this.#entries.set(key, frozen);
     const userKey = userMatchKey(entry.user);
     for (const c of new Set(entry.connectors)) {
@@ -128,6 +130,7 @@ export class BindingIndex {
   replaceAll(entries: readonly BindingEntry[]): void {
     this.#entries.clear();
     this.#byConnector.clear();
+    this.#connectorKeys.clear();
     for (const e of entries) this.upsert(e);
   }
 
@@ -154,6 +157,13 @@ export class BindingIndex {
     const active = list.filter((b) => b.phase === 'Active');
     const groups = [...new Set(active.flatMap((b) => b.groups))].sort();
     return { active: active.length > 0, groups, bindings: list.map((b) => `${b.namespace}/${b.name}`), phases: list.map((b) => b.phase) };
+  }
+
+  #connectorKey(key: string): string {
+    const held = this.#connectorKeys.get(key);
+    if (held !== undefined) return held;
+    this.#connectorKeys.set(key, key);
+    return key;
   }
 
   #unlink(key: string): void {
