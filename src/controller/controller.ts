@@ -83,9 +83,9 @@ export class Controller {
   /** Refused connector manifests already reconciled, with the problem seen, so each is queued once per change. */
   readonly #problemsSeen = new Map<string, string>();
   /**
-   * False while the store's first lists are still coming in. Until then only
-   * the binding index follows the events; nothing is reconciled or given a
-   * status, because a connector whose Secret is not listed yet would be
+   * False while the store's first lists are still coming in. Until then
+   * events are ignored: nothing is indexed, reconciled or given a status
+   * (start() looks at everything once they are complete), because a connector whose Secret is not listed yet would be
    * written as SecretNotFound (and announced) a moment before it is Ready.
    */
   #storeSynced = false;
@@ -207,11 +207,10 @@ export class Controller {
   #onEvent(ev: StoreEvent): void {
     const obj = ev.object;
     const ns = obj.metadata.namespace;
-    // During the first sync start() looks at everything once it is complete.
-    if (!this.#storeSynced) {
-      if (obj.kind === BINDING) this.#bindingChanged(ns, obj.metadata.name, false);
-      return;
-    }
+    // During the first sync start() looks at everything once it is complete
+    // (nothing is served before): indexing 100,000 bindings as they came,
+    // before their connectors were listed, then again, cost seconds.
+    if (!this.#storeSynced) return;
     switch (obj.kind) {
       case CONNECTOR: {
         const key = keyOf(CONNECTOR, obj);
@@ -280,7 +279,7 @@ export class Controller {
    * the request path reads is updated now, in one synchronous step; its
    * status is queued as bookkeeping.
    */
-  #bindingChanged(ns: string, name: string, withStatus = true): void {
+  #bindingChanged(ns: string, name: string): void {
     const obj = this.#o.store.get(BINDING, ns, name) as unknown as UserBinding | undefined;
     const bindings = this.#o.registry.current().bindings;
     if (!obj) bindings.remove(ns, name);
@@ -295,7 +294,7 @@ export class Controller {
         phase,
       });
     }
-    if (withStatus) this.#bindingStatus.add(`${BINDING}/${ns}/${name}`);
+    this.#bindingStatus.add(`${BINDING}/${ns}/${name}`);
   }
 
   async #reconcile(queueKey: string, run: () => Promise<ReconcileResult>): Promise<ReconcileResult> {

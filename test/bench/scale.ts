@@ -268,7 +268,7 @@ async function main(): Promise<number> {
     }
 
     const start = async (port?: number) => {
-      const replica = await startReplica({ kubeconfigPath: cp!.kubeconfigPath, identity: 'sso-operator-0', namespace: OPERATOR_NS, watch: [NS, NEW_NS], extraArgs: ['--kube-qps', String(QPS), '--log-level', 'warn'], readyTimeoutMs: 300_000, ...(port ? { port } : {}) });
+      const replica = await startReplica({ kubeconfigPath: cp!.kubeconfigPath, identity: 'sso-operator-0', namespace: OPERATOR_NS, watch: [NS, NEW_NS], extraArgs: ['--kube-qps', String(QPS)], readyTimeoutMs: 300_000, ...(port ? { port } : {}) });
       await pollFor('leadership', async () => ((await (await fetch(`${replica.adminURL}/admin/status`)).json()) as { leader: boolean }).leader, 30_000, 50);
       return replica;
     };
