@@ -50,6 +50,10 @@ export interface ControllerOptions {
 const CONNECTOR = 'SsoConnector';
 const BINDING = 'UserBinding';
 const LANES = ['trust', 'reconcile'] as const;
+/** Connector reconciles at once (besides the one reserved for trust changes). */
+const CONNECTOR_WORKERS = 8;
+/** The #pendingInterest entry of start(): no connector key looks like it. */
+const STARTING = '';
 type Lane = (typeof LANES)[number];
 
 export class Controller {
@@ -79,9 +83,9 @@ export class Controller {
   /** Refused connector manifests already reconciled, with the problem seen, so each is queued once per change. */
   readonly #problemsSeen = new Map<string, string>();
   /**
-   * False while the store's first lists are still coming in. Until then only
-   * the binding index follows the events; nothing is reconciled or given a
-   * status, because a connector whose Secret is not listed yet would be
+   * False while the store's first lists are still coming in. Until then
+   * events are ignored: nothing is indexed, reconciled or given a status
+   * (start() looks at everything once they are complete), because a connector whose Secret is not listed yet would be
    * written as SecretNotFound (and announced) a moment before it is Ready.
    */
   #storeSynced = false;
@@ -93,9 +97,16 @@ export class Controller {
     this.#o = options;
     this.#now = options.now ?? (() => new Date());
     const onError = (key: string, err: unknown) => this.#o.logger.error({ key, err: (err as Error).message }, 'reconcile failed; retrying with backoff');
-    // One worker for any lane and one only for trust changes: a trust change
-    // never waits for a reconcile that is reading a new Secret from the apiserver.
-    this.#queue = new WorkQueue<Lane>((key) => this.#reconcile(key, () => this.#reconcileConnector(key)), { lanes: LANES, reservedFor: 'trust', onError });
+    // Several workers for any lane (1,000 connectors created at once each
+    // wait for their Secret to be read: one at a time that took 22 s) and one
+    // only for trust changes: a trust change never waits for a reconcile
+    // that is reading a new Secret from the apiserver.
+    this.#queue = new WorkQueue<Lane>((key) => this.#reconcile(key, () => this.#reconcileConnector(key)), {
+      lanes: LANES,
+      concurrency: CONNECTOR_WORKERS,
+      reservedFor: 'trust',
+      onError,
+    });
     this.#bindingStatus = new WorkQueue((key) => this.#reconcile(key, () => this.#reconcileBindingStatus(key)), { onError });
     // A provider's metadata changed, appeared or failed: its connectors are compiled
     // again at once (new endpoints or keys are trust changes).
@@ -140,13 +151,27 @@ export class Controller {
     await this.#o.store.start();
     this.#storeSynced = true;
     this.#connectorsInStore.clear();
-    for (const c of this.#o.store.list(CONNECTOR)) {
-      this.#connectorsInStore.add(keyOf(CONNECTOR, c));
-      this.#queue.add(keyOf(CONNECTOR, c), 'reconcile');
+    const connectors = this.#o.store.list(CONNECTOR);
+    // Every Secret the connectors reference is read at once (in parallel,
+    // as many at a time as the store allows) before they are compiled,
+    // rather than one reconcile after another each waiting for its own.
+    const wanted: string[] = [];
+    for (const c of connectors) for (const n of referencedSecretNames(c as unknown as SsoConnector)) wanted.push(`${c.metadata.namespace}/${n}`);
+    this.#pendingInterest.set(STARTING, wanted);
+    try {
+      await this.#o.store.setInterest?.('Secret', this.#interestingSecrets());
+      for (const c of connectors) {
+        this.#connectorsInStore.add(keyOf(CONNECTOR, c));
+        this.#queue.add(keyOf(CONNECTOR, c), 'reconcile');
+      }
+      for (const b of this.#o.store.list(BINDING)) this.#bindingChanged(b.metadata.namespace, b.metadata.name);
+      this.#enqueueProblemConnectors();
+      await this.#queue.idle();
+    } finally {
+      this.#pendingInterest.delete(STARTING);
     }
-    for (const b of this.#o.store.list(BINDING)) this.#bindingChanged(b.metadata.namespace, b.metadata.name);
-    this.#enqueueProblemConnectors();
-    await this.#queue.idle();
+    // Secrets no connector took up after all (one changed meanwhile) are dropped.
+    await this.#o.store.setInterest?.('Secret', this.#interestingSecrets());
   }
 
   async stop(): Promise<void> {
@@ -182,11 +207,10 @@ export class Controller {
   #onEvent(ev: StoreEvent): void {
     const obj = ev.object;
     const ns = obj.metadata.namespace;
-    // During the first sync start() looks at everything once it is complete.
-    if (!this.#storeSynced) {
-      if (obj.kind === BINDING) this.#bindingChanged(ns, obj.metadata.name, false);
-      return;
-    }
+    // During the first sync start() looks at everything once it is complete
+    // (nothing is served before): indexing 100,000 bindings as they came,
+    // before their connectors were listed, then again, cost seconds.
+    if (!this.#storeSynced) return;
     switch (obj.kind) {
       case CONNECTOR: {
         const key = keyOf(CONNECTOR, obj);
@@ -255,7 +279,7 @@ export class Controller {
    * the request path reads is updated now, in one synchronous step; its
    * status is queued as bookkeeping.
    */
-  #bindingChanged(ns: string, name: string, withStatus = true): void {
+  #bindingChanged(ns: string, name: string): void {
     const obj = this.#o.store.get(BINDING, ns, name) as unknown as UserBinding | undefined;
     const bindings = this.#o.registry.current().bindings;
     if (!obj) bindings.remove(ns, name);
@@ -270,7 +294,7 @@ export class Controller {
         phase,
       });
     }
-    if (withStatus) this.#bindingStatus.add(`${BINDING}/${ns}/${name}`);
+    this.#bindingStatus.add(`${BINDING}/${ns}/${name}`);
   }
 
   async #reconcile(queueKey: string, run: () => Promise<ReconcileResult>): Promise<ReconcileResult> {
@@ -418,7 +442,9 @@ export class Controller {
         this.#pendingConfigMapInterest.delete(queueKey);
       }
     }
-    const siblings = this.#o.store.list(CONNECTOR, ns) as unknown as SsoConnector[];
+    // Siblings matter to a connector with a reference only (who owns it):
+    // listing 1,000 of them for each of 1,000 reconciles was O(n^2).
+    const siblings = obj.spec.reference === undefined ? [] : (this.#o.store.list(CONNECTOR, ns) as unknown as SsoConnector[]);
     const lastGood = this.#lastGoodMetadata.get(key);
     const out = compileConnector({
       connector: obj,
@@ -470,8 +496,13 @@ export class Controller {
     // The conditions the object carries come first (as the leader wrote them,
     // with its transition times), so a replica that becomes leader does not
     // rewrite every object for a timestamp a second apart.
-    const merged = mergeConditions((this.#storedStatus(queueKey)?.conditions as Condition[] | undefined) ?? this.#conditions.get(queueKey), next, generation, now);
-    this.#conditions.set(queueKey, merged);
+    const stored = this.#storedStatus(queueKey)?.conditions as Condition[] | undefined;
+    const merged = mergeConditions(stored ?? this.#conditions.get(queueKey), next, generation, now);
+    // Kept only for an object that carries no status yet: otherwise the one
+    // it carries is what the next merge starts from (100,000 bindings, each
+    // with a copy here, were tens of MB).
+    if (stored === undefined) this.#conditions.set(queueKey, merged);
+    else this.#conditions.delete(queueKey);
     return merged;
   }
 
@@ -505,7 +536,8 @@ export class Controller {
     }
     const { phase, conditions } = bindingPhase(obj, (c) => this.#o.store.get(CONNECTOR, ns, c) !== undefined);
     const generation = obj.metadata.generation;
-    this.#o.status.publish(BINDING, ns, name, obj.metadata.uid, {
+    // The store's own name strings: the writer keeps them while the status waits (100,000 copies otherwise).
+    this.#o.status.publish(BINDING, obj.metadata.namespace, obj.metadata.name, obj.metadata.uid, {
       phase,
       ...(generation !== undefined ? { observedGeneration: generation } : {}),
       conditions: this.#merge(queueKey, conditions, generation, this.#now()),

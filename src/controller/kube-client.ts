@@ -16,6 +16,7 @@
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { keepAliveAgent } from '../store/kube-agent.ts';
 
 export interface KubeRequest {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -57,6 +58,7 @@ export async function kubeRequest<T = unknown>(kubeConfig: KubeConfig, req: Kube
   const url = new URL(cluster.server.replace(/\/+$/, '') + req.path);
   const opts: RequestOptions = { method: req.method, headers: {} };
   await kubeConfig.applyToHTTPSOptions(opts);
+  opts.agent = keepAliveAgent(opts.agent);
   const payload = req.body === undefined ? undefined : JSON.stringify(req.body);
   const headers: Record<string, string | number> = {
     ...(opts.headers as Record<string, string>),

@@ -87,6 +87,8 @@ export class BindingIndex {
   readonly #byConnector = new Map<string, Map<string, BindingEntry[]>>();
   /** `ns/name` -> entry */
   readonly #entries = new Map<string, BindingEntry>();
+  /** One copy of each connector key the entries name (100,000 bindings name the same 1,000). */
+  readonly #connectorKeys = new Map<string, string>();
 
   constructor(entries: readonly BindingEntry[] = []) {
     for (const e of entries) this.upsert(e);
@@ -103,8 +105,12 @@ export class BindingIndex {
   /** Adds or replaces the binding `entry.namespace/entry.name`. */
   upsert(entry: BindingEntry): void {
     const key = `${entry.namespace}/${entry.name}`;
+    // The same binding again (start-up looks at every one once more when all
+    // connectors are known): nothing to relink.
+    const held = this.#entries.get(key);
+    if (held !== undefined && sameEntry(held, entry)) return;
     this.#unlink(key);
-    const frozen = Object.freeze({ ...entry, connectors: Object.freeze([...entry.connectors]), groups: Object.freeze([...entry.groups]) });
+    const frozen = Object.freeze({ ...entry, connectors: Object.freeze(entry.connectors.map((c) => this.#connectorKey(c))), groups: Object.freeze([...entry.groups]) });
     this.#entries.set(key, frozen);
     const userKey = userMatchKey(entry.user);
     for (const c of new Set(entry.connectors)) {
@@ -124,6 +130,7 @@ export class BindingIndex {
   replaceAll(entries: readonly BindingEntry[]): void {
     this.#entries.clear();
     this.#byConnector.clear();
+    this.#connectorKeys.clear();
     for (const e of entries) this.upsert(e);
   }
 
@@ -152,6 +159,13 @@ export class BindingIndex {
     return { active: active.length > 0, groups, bindings: list.map((b) => `${b.namespace}/${b.name}`), phases: list.map((b) => b.phase) };
   }
 
+  #connectorKey(key: string): string {
+    const held = this.#connectorKeys.get(key);
+    if (held !== undefined) return held;
+    this.#connectorKeys.set(key, key);
+    return key;
+  }
+
   #unlink(key: string): void {
     const old = this.#entries.get(key);
     if (old === undefined) return;
@@ -167,6 +181,14 @@ export class BindingIndex {
       if (users.size === 0) this.#byConnector.delete(c);
     }
   }
+}
+
+function sameEntry(a: BindingEntry, b: BindingEntry): boolean {
+  return a.user === b.user && a.phase === b.phase && sameList(a.connectors, b.connectors) && sameList(a.groups, b.groups);
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 export interface RegistrySnapshot {

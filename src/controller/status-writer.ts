@@ -63,6 +63,22 @@ export interface StatusWriterOptions {
 }
 
 export const STATUS_LANES = ['SsoConnector', 'UserBinding'] as const satisfies readonly StatusKind[];
+/**
+ * The writer's lanes: connectors' status first, then Events (transitions,
+ * few), then bindings' status. An Event no longer follows its status write
+ * at once: 1,000 new connectors each announced ConnectorReady between two
+ * status writes, so within the same --kube-qps their statuses took twice as
+ * long to land.
+ */
+const LANES = ['SsoConnector', 'Event', 'UserBinding'] as const;
+type Lane = (typeof LANES)[number];
+
+interface PendingEvent {
+  obj: { kind: string; namespace: string; name: string; uid?: string };
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
 
 interface Desired {
   kind: StatusKind;
@@ -85,7 +101,10 @@ export class StatusWriter {
    */
   readonly #written = new Map<string, { uid: string | undefined; status: Record<string, unknown> }>();
   /** Connectors' status first: they are fewer and tell admins more. */
-  readonly #queue: WorkQueue<StatusKind>;
+  readonly #queue: WorkQueue<Lane>;
+  /** Events waiting in the Event lane, by their queue key. */
+  readonly #events = new Map<string, PendingEvent>();
+  #eventSeq = 0;
   #behindTimer: NodeJS.Timeout | undefined;
   /** When "behind" was last logged (ms), 0 when not behind. */
   #behindLoggedAt = 0;
@@ -96,8 +115,8 @@ export class StatusWriter {
     this.#o = options;
     this.#isLeader = options.isLeader ?? (() => true);
     this.#limiter = options.qps !== undefined && Number.isFinite(options.qps) ? new RateLimiter({ perSecond: options.qps }) : undefined;
-    this.#queue = new WorkQueue<StatusKind>((key) => this.#write(key), {
-      lanes: STATUS_LANES,
+    this.#queue = new WorkQueue<Lane>((key) => (this.#events.has(key) ? this.#announce(key) : this.#write(key)), {
+      lanes: LANES,
       // Enough in flight that the apiserver's latency, not this, bounds the rate below qps.
       concurrency: options.concurrency ?? (this.#limiter ? Math.min(this.#limiter.perSecond, 32) : 4),
       baseDelayMs: 500,
@@ -157,6 +176,7 @@ export class StatusWriter {
 
   close(): void {
     this.#queue.stop();
+    this.#events.clear();
     clearInterval(this.#behindTimer);
     this.#behindTimer = undefined;
   }
@@ -191,12 +211,23 @@ export class StatusWriter {
     if (!this.#o.events) return;
     const { d, before } = done;
     for (const e of transitionEvents(before as StatusView | undefined, d.status as StatusView)) {
-      const releaseEvent = await this.#limiter?.acquire();
-      try {
-        await this.#o.events.record({ kind: d.kind, namespace: d.namespace, name: d.name, ...(d.uid ? { uid: d.uid } : {}) }, e.type, e.reason, e.message);
-      } finally {
-        releaseEvent?.();
-      }
+      // A key no object has (a kind never has a space in it), in arrival order.
+      const key = `event ${++this.#eventSeq}`;
+      this.#events.set(key, { obj: { kind: d.kind, namespace: d.namespace, name: d.name, ...(d.uid ? { uid: d.uid } : {}) }, type: e.type, reason: e.reason, message: e.message });
+      this.#queue.add(key, 'Event');
+    }
+  }
+
+  /** Records one Event, within the same qps as the status writes. */
+  async #announce(key: string): Promise<void> {
+    const e = this.#events.get(key)!;
+    this.#events.delete(key);
+    if (!this.#o.events || !this.#isLeader()) return;
+    const release = await this.#limiter?.acquire();
+    try {
+      await this.#o.events.record(e.obj, e.type, e.reason, e.message);
+    } finally {
+      release?.();
     }
   }
 

@@ -10,7 +10,7 @@ import type { Kind, ObjectMeta, StoredObject } from './types.ts';
 export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
 export function keptMetadata(raw: RawMeta): ObjectMeta {
-  const meta: ObjectMeta = { name: raw.name, namespace: raw.namespace ?? '' };
+  const meta: ObjectMeta = { name: raw.name, namespace: intern(raw.namespace ?? '') };
   if (typeof raw.uid === 'string') meta.uid = raw.uid;
   if (typeof raw.generation === 'number') meta.generation = raw.generation;
   if (typeof raw.resourceVersion === 'string') meta.resourceVersion = raw.resourceVersion;
@@ -34,7 +34,7 @@ export function storedCoreObject(kind: 'Secret' | 'ConfigMap', raw: RawObject): 
 /** A custom resource after admission: spec as admitted (defaults applied), metadata from the apiserver. */
 export function storedCustomObject(kind: Kind, apiVersion: string, raw: RawMeta, admitted: Record<string, unknown>): StoredObject {
   const object: StoredObject = { apiVersion, kind, metadata: keptMetadata(raw) };
-  if (admitted.spec !== undefined) object.spec = admitted.spec;
+  if (admitted.spec !== undefined) object.spec = kind === 'UserBinding' ? internBindingSpec(admitted.spec as Record<string, unknown>) : admitted.spec;
   return object;
 }
 
@@ -47,4 +47,30 @@ export function admissionInput(kind: Kind, apiVersion: string, raw: RawObject): 
 
 function isStringMap(value: unknown): value is Record<string, string> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string');
+}
+
+/**
+ * One copy of each string many objects repeat: JSON.parse gives every
+ * object its own. Only values drawn from a small set go here (namespaces,
+ * connector names, group names, approval), never per-user ones, so the pool
+ * stays as small as that set.
+ */
+const pool = new Map<string, string>();
+
+function intern(value: string): string {
+  const held = pool.get(value);
+  if (held !== undefined) return held;
+  pool.set(value, value);
+  return value;
+}
+
+/** A UserBinding's spec with its connector and group names and approval shared (100,000 bindings name the same few). */
+function internBindingSpec(spec: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...spec };
+  for (const field of ['connectors', 'groups']) {
+    const list = out[field];
+    if (Array.isArray(list)) out[field] = list.map((v) => (typeof v === 'string' ? intern(v) : v));
+  }
+  if (typeof out.approval === 'string') out.approval = intern(out.approval);
+  return out;
 }

@@ -36,19 +36,36 @@ export class CustomResources {
 
   /** The handler for one informer; `namespace` undefined = cluster-wide. */
   handler(namespace: string | undefined): ListWatchHandler {
+    // The keys a list in progress has delivered; its pages are applied as they come.
+    let present = new Set<string>();
     return {
-      replace: (items) => this.#replace(namespace, items),
+      replace: (items) => {
+        present = new Set();
+        this.#page(present, items);
+        this.#listed(namespace, present);
+      },
+      pages: {
+        begin: () => {
+          present = new Set();
+        },
+        page: (items) => this.#page(present, items),
+        end: () => this.#listed(namespace, present),
+      },
       event: (type, object) => this.#event(type, object),
     };
   }
 
-  #replace(namespace: string | undefined, items: RawObject[]): void {
+  #page(present: Set<string>, items: RawObject[]): void {
     const { kind } = this.#o.resource;
-    const present = new Set<string>();
     for (const item of items) {
       present.add(objectKey(kind, item.metadata.namespace ?? '', item.metadata.name));
       this.#apply(item);
     }
+  }
+
+  /** A list is complete: `present` holds every key it had. */
+  #listed(namespace: string | undefined, present: ReadonlySet<string>): void {
+    const { kind } = this.#o.resource;
     // Whatever this informer held before and the list no longer has was deleted meanwhile.
     for (const object of this.#o.table.list(kind, namespace)) {
       const { namespace: ns, name } = object.metadata;

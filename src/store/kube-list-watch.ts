@@ -42,6 +42,14 @@ export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 export interface ListWatchHandler {
   /** Everything in this collection after a (re)list; the receiver diffs it against what it holds. */
   replace(items: RawObject[]): void;
+  /**
+   * Instead of replace(): each page of a (re)list as it arrives, so the
+   * whole list (100,000 objects as the apiserver sends them) is never held
+   * at once. begin() starts a list (again, after an expired continue token),
+   * end() says it is complete: what the pages since begin() did not have was
+   * deleted meanwhile.
+   */
+  pages?: { begin(): void; page(items: RawObject[]): void; end(): void };
   event(type: WatchEventType, object: RawObject): void;
 }
 
@@ -176,8 +184,10 @@ export class ListWatch {
   /** Lists every page; returns the list's resourceVersion. */
   async #list(): Promise<string> {
     const items: RawObject[] = [];
+    const pages = this.#o.handler.pages;
     let resourceVersion: string | undefined;
     let token: string | undefined;
+    if (pages) this.#deliver(() => pages.begin());
     for (;;) {
       const query = new URLSearchParams({ limit: String(this.#o.pageSize ?? 500) });
       if (token !== undefined) query.set('continue', token);
@@ -193,18 +203,21 @@ export class ListWatch {
           items.length = 0;
           token = undefined;
           resourceVersion = undefined;
+          if (pages) this.#deliver(() => pages.begin());
           continue;
         }
         throw err;
       }
       resourceVersion ??= page.metadata?.resourceVersion;
-      for (const item of page.items ?? []) if (isRawObject(item)) items.push(item);
+      const got = (page.items ?? []).filter(isRawObject);
+      if (pages) this.#deliver(() => pages.page(got));
+      else items.push(...got);
       token = page.metadata?.continue || undefined;
       if (token === undefined) break;
     }
     if (resourceVersion === undefined) throw new Error('the list answer has no resourceVersion');
     this.#healthy();
-    this.#deliver(() => this.#o.handler.replace(items));
+    this.#deliver(() => (pages ? pages.end() : this.#o.handler.replace(items)));
     if (!this.#isSynced) {
       this.#isSynced = true;
       this.#resolveSynced();

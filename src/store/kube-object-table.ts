@@ -21,13 +21,18 @@ export class KubeObjectTable extends ObjectIndex {
    */
   readonly #statuses = new Map<string, string>();
 
-  /** Stores the object; emits an upsert unless only its resourceVersion (or its status) changed. */
+  /**
+   * Stores the object; emits an upsert unless only its resourceVersion (or
+   * its status) changed. The table takes `input` over (and freezes it): the
+   * callers build it fresh from what the apiserver sent, so it is not copied
+   * again (100,000 copies at every list).
+   */
   upsert(input: StoredObject, status?: unknown): void {
     const key = objectKey(input.kind, input.metadata.namespace, input.metadata.name);
     if (status !== undefined && status !== null && typeof status === 'object') this.#statuses.set(key, JSON.stringify(status));
     else this.#statuses.delete(key);
     const previous = this.objects.get(key);
-    const object = deepFreeze(structuredClone(input));
+    const object = deepFreeze(input);
     this.objects.set(key, object);
     if (previous !== undefined && isDeepStrictEqual(withoutVersion(previous), withoutVersion(object))) return;
     this.emit([{ type: 'upsert', object }]);

@@ -18,6 +18,9 @@ import type { StoreLogger } from './logger.ts';
 
 export type ReferencedKind = 'Secret' | 'ConfigMap';
 
+/** GETs of referenced objects in flight at once. */
+const MAX_READS = 16;
+
 export interface ReferencedObjectsOptions {
   kind: ReferencedKind;
   resource: KubeResource;
@@ -51,6 +54,9 @@ export class ReferencedObjects {
   #interest = new Set<string>();
   readonly #fetches = new Map<string, Fetch>();
   readonly #retries = new Map<string, { timer?: NodeJS.Timeout; backoff: Backoff }>();
+  /** GETs in flight, and the reads waiting for a slot. */
+  #reading = 0;
+  readonly #waiting: (() => void)[] = [];
 
   constructor(options: ReferencedObjectsOptions) {
     this.#o = options;
@@ -85,13 +91,17 @@ export class ReferencedObjects {
       const [namespace, name] = splitKey(key);
       this.#o.table.delete(this.#o.kind, namespace, name);
     }
+    const previous = this.#interest;
     this.#interest = next;
     const waits: Promise<void>[] = [];
     for (const key of next) {
-      if (!this.#meta.has(key)) continue; // does not exist (yet); the watch will tell
       const running = this.#fetches.get(key);
       if (running !== undefined) waits.push(running.done);
-      else if (!this.#current(key)) waits.push(this.#fetch(key));
+      // A key wanted before is kept current by the watch (#seen) and its
+      // retries: only a newly wanted one may need a read. Checking every key
+      // on every call cost O(n) lookups per reconcile, O(n^2) for 1,000
+      // connectors created at once.
+      else if (!previous.has(key) && this.#meta.has(key) && !this.#current(key)) waits.push(this.#fetch(key));
     }
     await Promise.all(waits);
   }
@@ -112,6 +122,10 @@ export class ReferencedObjects {
 
   stop(): void {
     for (const key of [...this.#retries.keys()]) this.#cancelRetry(key);
+    // Reads waiting for a slot go on, see the store stopped and return.
+    const waiting = this.#waiting.splice(0);
+    this.#reading += waiting.length;
+    for (const wake of waiting) wake();
   }
 
   #seen(object: RawObject): string {
@@ -162,7 +176,10 @@ export class ReferencedObjects {
     const [namespace, name] = splitKey(key);
     const { kind } = this.#o;
     let raw: unknown;
+    await this.#slot();
     try {
+      // Wanted still: it may have waited for its slot behind hundreds of others.
+      if (!this.#wanted(key) || this.#o.signal.aborted) return;
       raw = await this.#o.transport.getJSON(objectPath(this.#o.resource, namespace, name), {
         accept: ACCEPT_JSON,
         signal: this.#o.signal,
@@ -176,11 +193,32 @@ export class ReferencedObjects {
       }
       this.#scheduleRetry(key, describeError(err));
       return;
+    } finally {
+      this.#release();
     }
     // Interest lost or the object deleted while the GET ran: keep nothing.
     if (!this.#wanted(key) || !isObject(raw)) return;
     this.#cancelRetry(key);
     this.#o.table.upsert(storedCoreObject(kind, raw));
+  }
+
+  /**
+   * Waits for one of MAX_READS slots: 1,000 connectors created (or listed at
+   * start) at once want 1,000 Secrets, read in parallel but not as 1,000
+   * requests at the same moment.
+   */
+  async #slot(): Promise<void> {
+    if (this.#reading < MAX_READS) {
+      this.#reading++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+  }
+
+  #release(): void {
+    const next = this.#waiting.shift();
+    if (next !== undefined) next(); // the slot passes on
+    else this.#reading--;
   }
 
   #wanted(key: string): boolean {

@@ -10,6 +10,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { keepAliveAgent } from './kube-agent.ts';
 
 /** A non-2xx answer, or an ERROR event inside a watch stream. */
 export class KubeHttpError extends Error {
@@ -54,7 +55,7 @@ const MAX_BODY_BYTES = 256 * 1024 * 1024;
 export function kubeTransport(kubeConfig: KubeConfig): KubeTransport {
   return {
     async getJSON(path, options) {
-      const res = await open(kubeConfig, path, options);
+      const res = await open(kubeConfig, path, options, true);
       const text = await readBody(res);
       if (res.statusCode === undefined || res.statusCode < 200 || res.statusCode > 299) throw statusError(res.statusCode ?? 0, text);
       return JSON.parse(text) as unknown;
@@ -82,12 +83,14 @@ export function kubeTransport(kubeConfig: KubeConfig): KubeTransport {
   };
 }
 
-async function open(kubeConfig: KubeConfig, path: string, options: RequestOptions): Promise<http.IncomingMessage> {
+/** `keepAlive`: for a request that ends (not a watch), reuse a connection. */
+async function open(kubeConfig: KubeConfig, path: string, options: RequestOptions, keepAlive = false): Promise<http.IncomingMessage> {
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
   const url = new URL(cluster.server.replace(/\/+$/, '') + path);
   const requestOptions: https.RequestOptions = { method: 'GET', headers: { Accept: options.accept } };
   await kubeConfig.applyToHTTPSOptions(requestOptions);
+  if (keepAlive) requestOptions.agent = keepAliveAgent(requestOptions.agent);
   options.signal.throwIfAborted();
   const send = url.protocol === 'http:' ? http.request : https.request;
   return new Promise((resolve, reject) => {

@@ -60,6 +60,32 @@ describe('StatusWriter', () => {
     w.close();
   });
 
+  it("writes every waiting connector's status before the Events of any, and bindings' statuses after both", async () => {
+    const order: string[] = [];
+    const target: StatusTarget = {
+      async write(kind, _ns, name) {
+        order.push(`status ${kind === 'SsoConnector' ? 'connector' : 'binding'} ${name}`);
+        return 'written';
+      },
+    };
+    const ready = { conditions: [{ type: 'Ready', status: 'True', reason: 'Ready', message: 'ready' }] };
+    const w = new StatusWriter({ target, logger: quiet, concurrency: 1, events: { record: async (o, _t, reason) => void order.push(`event ${o.name} ${reason}`) } });
+    w.publish('UserBinding', 'ns', 'b1', undefined, phase('Denied'));
+    for (const c of ['c1', 'c2', 'c3']) w.publish('SsoConnector', 'ns', c, undefined, ready);
+    await w.idle();
+    assert.deepEqual(order, [
+      'status connector c1',
+      'status connector c2',
+      'status connector c3',
+      'event c1 ConnectorReady',
+      'event c2 ConnectorReady',
+      'event c3 ConnectorReady',
+      'status binding b1',
+      'event b1 BindingDenied',
+    ]);
+    w.close();
+  });
+
   it('stays within qps writes (status and Events together) in any one-second window', async () => {
     const target = new RecordingTarget();
     const eventTimes: number[] = [];

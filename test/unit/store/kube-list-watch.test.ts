@@ -75,6 +75,44 @@ describe('ListWatch', () => {
     assert.equal((await transport.openWatch(PATH)).query.get('resourceVersion'), '10');
   });
 
+  it('hands a paging handler each page as it arrives, begins again after an expired continue token, and ends once complete', async () => {
+    const transport = new FakeTransport();
+    const calls: string[] = [];
+    const lw = new ListWatch({
+      transport,
+      path: PATH,
+      resource: 'configmaps',
+      namespace: 'a',
+      accept: { list: 'list-accept', watch: 'watch-accept' },
+      handler: {
+        replace: () => calls.push('replace'),
+        pages: {
+          begin: () => calls.push('begin'),
+          page: (items) => calls.push(`page ${items.map((i) => i.metadata.name).join(',')}`),
+          end: () => calls.push('end'),
+        },
+        event: () => undefined,
+      },
+      logger: captureLogger([]),
+      backoff: { initialMs: 5, maxMs: 40 },
+      watchTimeoutSeconds: () => 300,
+    });
+    running.push(lw);
+    let expireOnce = true;
+    transport.lists.set(PATH, (query) => {
+      const token = query.get('continue');
+      if (token === null) return { resourceVersion: '10', items: [meta('a', 'p1', '5')], continue: 'page-2' };
+      if (expireOnce) {
+        expireOnce = false;
+        throw new KubeHttpError(410, 'Expired', 'HTTP 410: The provided continue parameter is too old');
+      }
+      return { resourceVersion: '10', items: [meta('a', 'p2', '6'), meta('a', 'p3', '7')] };
+    });
+    lw.start();
+    await lw.whenSynced();
+    assert.deepEqual(calls, ['begin', 'page p1', 'begin', 'page p1', 'page p2,p3', 'end']);
+  });
+
   it('resumes a closed watch from the last event or bookmark without relisting', async () => {
     const { transport, lw, lines } = setup();
     transport.lists.set(PATH, () => ({ resourceVersion: '10', items: [] }));

@@ -150,4 +150,28 @@ describe('KubernetesStore: Secret data only for referenced Secrets', () => {
     assert.deepEqual(events, []);
     assert.equal(gets(transport).length, 1);
   });
+  it('reads 100 newly referenced Secrets in parallel, never more than 16 at once', async () => {
+    const metas = Array.from({ length: 100 }, (_, i) => meta('a', `s${i}`, String(200 + i)));
+    const { transport, store } = await started(metas);
+    let inFlight = 0;
+    let most = 0;
+    const get = transport.getJSON.bind(transport);
+    transport.getJSON = async (path, options) => {
+      if (path.includes('?')) return get(path, options);
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((r) => setTimeout(r, 5));
+      inFlight--;
+      return get(path, options);
+    };
+    for (let i = 0; i < 100; i++) transport.objects.set(`/api/v1/namespaces/a/secrets/s${i}`, () => secret('a', `s${i}`, String(200 + i), `v${i}`));
+    await store.setInterest('Secret', new Set(metas.map((m) => `a/${m.metadata.name}`)));
+    assert.equal(store.debugCache().filter((e) => e.hasData).length, 100, 'every one read before setInterest resolved');
+    assert.ok(most > 1, `read in parallel (at most ${most} at once)`);
+    assert.ok(most <= 16, `${most} reads at once`);
+    // Asked again with the same set: nothing is read twice.
+    const before = gets(transport).length;
+    await store.setInterest('Secret', new Set(metas.map((m) => `a/${m.metadata.name}`)));
+    assert.equal(gets(transport).length, before);
+  });
 });
