@@ -21,7 +21,7 @@ import { createLogger, serve, type Operator } from './operator.ts';
 import { RedisReplayCache } from './saml/redis-replay-cache.ts';
 import { MemoryReplayCache } from './saml/replay-cache.ts';
 import type { ReplayCache } from './saml/types.ts';
-import { KubeAccessRequestStore } from './access/requests.ts';
+import { KubeAccessRequestStore, announcingRequests } from './access/requests.ts';
 import { kubeRequest } from './controller/kube-client.ts';
 import { MemoryTokenVault, RedisTokenVault, type TokenVault } from './session/access-tokens.ts';
 import { MemoryRevocationList, RedisRevocationList, type RevocationList } from './session/revocation.ts';
@@ -71,6 +71,8 @@ export async function startCluster(config: RunConfig, logger: Logger = createLog
   let elector: LeaderElector | undefined;
   const isLeader = () => elector?.isLeader() ?? false;
   const events = new EventRecorder({ kubeConfig, isLeader, logger, reportingInstance: identity });
+  // Access requests reach any replica; their connector Events are written by the one that took them.
+  const requestEvents = new EventRecorder({ kubeConfig, isLeader: () => true, logger, reportingInstance: identity });
   const keyStore = new KubeKeyStore({ kubeConfig, namespace, isLeader, logger });
   const store = new KubernetesStore({ kubeConfig, namespaces: config.namespaces, admit, logger, metrics });
   // Status and Events are bookkeeping: within --kube-qps, after serving state.
@@ -143,7 +145,19 @@ export async function startCluster(config: RunConfig, logger: Logger = createLog
     revocations,
     tokenVault,
     // Access requests: created on the apiserver (create only), where admins approve or deny them.
-    accessRequests: new KubeAccessRequestStore((path, body) => kubeRequest(kubeConfig, { method: 'POST', path, body })),
+    // Each new one also gets an Event on its connector, from whichever replica took it.
+    accessRequests: announcingRequests(new KubeAccessRequestStore((path, body) => kubeRequest(kubeConfig, { method: 'POST', path, body })), (binding) => {
+      const connector = binding.spec.connectors[0] ?? '';
+      const { namespace } = binding.metadata;
+      const uid = store.get('SsoConnector', namespace, connector)?.metadata.uid;
+      void requestEvents.record(
+        { kind: 'SsoConnector', namespace, name: connector, ...(uid ? { uid } : {}) },
+        'Normal',
+        'AccessRequested',
+        `${binding.spec.user} requests access (UserBinding ${binding.metadata.name}, approval Pending)`,
+        'RequestAccess',
+      );
+    }),
     status: () => ({
       mode: 'cluster',
       identity,

@@ -209,6 +209,34 @@ export class KubeAccessRequestStore implements AccessRequestStore {
   }
 }
 
+/** Told of each request that was new (not of one that existed already), after it is recorded. */
+export type RequestAnnouncer = (binding: RequestBinding) => void;
+
+/**
+ * The store, announcing each new request: in cluster mode an Event on the
+ * connector it asks for (`AccessRequested`), so an admin who watches the
+ * connector sees that someone waits; the binding gets its own BindingPending
+ * Event from its status. The announcer must not wait; if it throws, the
+ * request stays recorded all the same.
+ */
+export function announcingRequests(store: AccessRequestStore, announce: RequestAnnouncer): AccessRequestStore {
+  return {
+    create: async (binding) => {
+      const result = await store.create(binding);
+      if (result === 'created') {
+        try {
+          announce(binding);
+        } catch {
+          // A lost announcement never loses the request that was recorded.
+        }
+      }
+      return result;
+    },
+    ...(store.has ? { has: (namespace: string, name: string) => store.has!(namespace, name) } : {}),
+    ...(store.pendingCounts ? { pendingCounts: () => store.pendingCounts!() } : {}),
+  };
+}
+
 /** At most `perMinute` new requests per connector in any minute; refusals are not counted. */
 export class AccessRequestLimiter {
   readonly #perMinute: number;

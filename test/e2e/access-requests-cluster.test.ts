@@ -307,6 +307,15 @@ describe('access requests in cluster mode, in headless Chromium (SimpleSAMLphp, 
     await pollFor('the binding is Active', async () => (await getObject(fx.cp, GROUP_VERSION, 'UserBinding', NS.teamA, bindingName))?.status?.phase === 'Active', STEP_MS, 100);
     // What told the admins someone waited, and that it was settled.
     assert.deepEqual(await bindingEvents(bindingName, ['BindingPending', 'BindingActive']), ['BindingActive', 'BindingPending']);
+    // And on the connector: who asked, which binding to approve.
+    const requested = await pollFor(
+      `AccessRequested Event on SsoConnector ${CONNECTOR}`,
+      async () => (await listEvents(fx.cp, NS.teamA, { kind: 'SsoConnector', name: CONNECTOR })).find((e) => e.reason === 'AccessRequested' && (e.note ?? '').includes(bindingName)),
+      STEP_MS,
+      100,
+    );
+    assert.ok(requested.value?.regarding?.uid, 'the Event names the connector by uid (kubectl describe finds it)');
+    assert.match(requested.value?.note ?? '', new RegExp(`^${escapeRe(BOB.email)} requests access \\(UserBinding ${bindingName}, approval Pending\\)$`));
 
     // 5. bob opens the application: forward-auth sends him through the sign-in, and he reaches it.
     const approved = await signIn(page, BOB, () => page.goto(`${app.url}/wiki/start`));
