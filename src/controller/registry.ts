@@ -89,6 +89,7 @@ export class BindingIndex {
   readonly #entries = new Map<string, BindingEntry>();
   /** One copy of each connector key the entries name (100,000 bindings name the same 1,000). */
   readonly #connectorKeys = new Map<string, string>();
+  #version = 0;
 
   constructor(entries: readonly BindingEntry[] = []) {
     for (const e of entries) this.upsert(e);
@@ -96,6 +97,11 @@ export class BindingIndex {
 
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** Grows with every change of the index: what was decided from it at one version holds while it stays. */
+  get version(): number {
+    return this.#version;
   }
 
   get(namespace: string, name: string): BindingEntry | undefined {
@@ -109,6 +115,7 @@ export class BindingIndex {
     // connectors are known): nothing to relink.
     const held = this.#entries.get(key);
     if (held !== undefined && sameEntry(held, entry)) return;
+    this.#version++;
     this.#unlink(key);
     const frozen = Object.freeze({ ...entry, connectors: Object.freeze(entry.connectors.map((c) => this.#connectorKey(c))), groups: Object.freeze([...entry.groups]) });
     this.#entries.set(key, frozen);
@@ -123,11 +130,13 @@ export class BindingIndex {
   }
 
   remove(namespace: string, name: string): void {
+    this.#version++;
     this.#unlink(`${namespace}/${name}`);
   }
 
   /** Replaces every entry. */
   replaceAll(entries: readonly BindingEntry[]): void {
+    this.#version++;
     this.#entries.clear();
     this.#byConnector.clear();
     this.#connectorKeys.clear();

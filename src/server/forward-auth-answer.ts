@@ -3,7 +3,7 @@
 // listener's fast path (src/server/forward-auth-fast-path.ts), so both
 // answer alike by construction.
 
-import type { ConnectorRuntime } from '../controller/registry.ts';
+import type { ConnectorRuntime, RegistrySnapshot } from '../controller/registry.ts';
 import { refresherFor } from '../oidc/relying-party.ts';
 import { SESSION_COOKIE, readCookie } from '../session/cookies.ts';
 import { decideForwardAuth, isHeaderSafe, type ForwardAuthDecision } from '../session/forward-auth.ts';
@@ -65,6 +65,29 @@ export function sessionCheck(ctx: PublicContext): SessionCheck {
     return revocations.isRevoked(c.jti, { iat: c.iat, keys });
   }
 
+  // The decision for a verified session (connector enabled, binding Active,
+  // groups, headers) is a function of its claims, the registry snapshot (a
+  // new one for every connector change), the binding index (its version
+  // grows with every binding change) and the query: reused while all four
+  // are the same, so a session sent again costs no binding lookup. What can
+  // change without them, the session ttl and the revocation list, is checked
+  // below on every request. Keyed by the frozen claims object the verified-
+  // token cache shares, weakly: gone with it.
+  const decisions = new WeakMap<SessionClaims, { snapshot: RegistrySnapshot; bindings: number; query: string; decision: ForwardAuthDecision }>();
+  const queryKey = (q: VerifyQuery) => `${typeof q.groups === 'string' ? q.groups : ''}\u0000${typeof q.connectors === 'string' ? q.connectors : ''}`;
+  function decidedBefore(v: Extract<VerifyResult, { ok: true }>, snapshot: RegistrySnapshot, query: VerifyQuery): ForwardAuthDecision | undefined {
+    const d = decisions.get(v.claims);
+    return d && d.snapshot === snapshot && d.bindings === snapshot.bindings.version && d.query === queryKey(query) ? d.decision : undefined;
+  }
+  function remember(v: Extract<VerifyResult, { ok: true }>, snapshot: RegistrySnapshot, query: VerifyQuery, decision: ForwardAuthDecision): ForwardAuthDecision {
+    if (decision.status === 200) {
+      Object.freeze(decision.headers);
+      Object.freeze(decision.groups);
+    }
+    decisions.set(v.claims, { snapshot, bindings: snapshot.bindings.version, query: queryKey(query), decision: Object.freeze(decision) });
+    return decision;
+  }
+
   async function currentSession(cookieHeader: string | undefined, query: VerifyQuery, correlationId: string): Promise<ForwardAuthDecision | undefined> {
     const token = readCookie(cookieHeader, SESSION_COOKIE);
     const at = now();
@@ -87,7 +110,7 @@ export function sessionCheck(ctx: PublicContext): SessionCheck {
         requiredGroups: listParam(query.groups),
         allowedConnectors: listParam(query.connectors),
       });
-    const decision = decide(verify);
+    const decision = verify.ok ? decidedBefore(verify, snapshot, query) ?? remember(verify, snapshot, query, decide(verify)) : decide(verify);
     if (!verify.ok || decision.status === 401) return decision;
     // session.ttl bounds every session of the connector as it is now, also
     // those issued before it was lowered (and so the revocation entries of

@@ -156,3 +156,20 @@ test('the fast path counts its answers in the forward-auth metric', async () => 
   assert.match(text, /sso_forward_auth_total\{[^}]*result="allowed"[^}]*reason="Allowed"[^}]*\} 2/);
   assert.match(text, /sso_forward_auth_total\{[^}]*result="denied"[^}]*reason="SessionInvalid"[^}]*\} 1/);
 });
+
+test('a remembered decision follows the binding and the query: new groups at the next request, groups= and connectors= judged per request', async () => {
+  const { h, cookie, port } = await signedIn();
+  await warm(port, cookie);
+  assert.equal((await overSocket(port, '/auth/verify', cookie)).headers['x-auth-request-groups'], 'devs');
+  await h.apply(bindingManifest('alice', 'alice@example.com', ['demo'], { groups: ['devs', 'ops'] }));
+  assert.equal((await overSocket(port, '/auth/verify', cookie)).headers['x-auth-request-groups'], 'devs,ops');
+  // The same session asks with different queries in turn: each gets its own answer.
+  assert.equal((await overSocket(port, '/auth/verify?groups=admins', cookie)).status, 403);
+  assert.equal((await overSocket(port, '/auth/verify?groups=ops', cookie)).status, 200);
+  assert.equal((await overSocket(port, '/auth/verify?groups=admins', cookie)).status, 403);
+  assert.equal((await overSocket(port, '/auth/verify?connectors=default/other', cookie)).status, 403);
+  assert.equal((await overSocket(port, '/auth/verify', cookie)).status, 200);
+  // A binding removed entirely: refused at the next request.
+  await h.remove('UserBinding', 'default', 'alice');
+  await refusedNext(h, port, cookie, 401, 'BindingNotActive');
+});
