@@ -10,6 +10,24 @@ import { authRoutes } from './routes/auth.ts';
 import { homeRoutes } from './routes/home.ts';
 import { oidcRoutes } from './routes/oidc.ts';
 import { samlRoutes } from './routes/saml.ts';
+import { RateLimiter } from './rate-limit.ts';
+
+/**
+ * Correlation ids: 8 random bytes each, cut from a pool refilled 512 ids at
+ * a time (one getrandom call per id was a tenth of the cost of refusing a
+ * junk post).
+ */
+const ID_POOL_BYTES = 8 * 512;
+let idPool = Buffer.alloc(0);
+let idOffset = ID_POOL_BYTES;
+function newCorrelationId(): string {
+  if (idOffset >= ID_POOL_BYTES) {
+    idPool = randomBytes(ID_POOL_BYTES);
+    idOffset = 0;
+  }
+  idOffset += 8;
+  return idPool.toString('hex', idOffset - 8, idOffset);
+}
 
 export interface PublicAppOptions {
   /** Extra route plugins (the development demo IdP). */
@@ -18,10 +36,15 @@ export interface PublicAppOptions {
 }
 
 export async function buildPublicApp(ctx: PublicContext, options: PublicAppOptions = {}): Promise<FastifyInstance> {
+  const limits = ctx.config.rateLimit;
+  if (limits?.perAddress || limits?.perConnector) ctx = { ...ctx, rateLimiter: new RateLimiter(limits, ctx.config.trustProxy) };
   const app = Fastify({
     logger: false,
-    trustProxy: ctx.config.trustProxy,
-    genReqId: () => randomBytes(8).toString('hex'),
+    // One hop: the proxy in front of us (our ingress). X-Forwarded-For entries
+    // left of the one it appended came from the client; req.ip is that entry,
+    // as rate-limit.ts's clientAddress.
+    trustProxy: ctx.config.trustProxy ? (_address: string, hop: number) => hop === 0 : false,
+    genReqId: newCorrelationId,
     // Query strings and bodies are bounded: a login URL needs little, the ACS sets its own limit.
     routerOptions: { maxParamLength: 256 },
     bodyLimit: 64 * 1024,
