@@ -37,7 +37,10 @@ export interface PublicAppOptions {
 
 export async function buildPublicApp(ctx: PublicContext, options: PublicAppOptions = {}): Promise<FastifyInstance> {
   const limits = ctx.config.rateLimit;
-  if (limits?.perAddress || limits?.perConnector) ctx = { ...ctx, rateLimiter: new RateLimiter(limits, ctx.config.trustProxy) };
+  if (limits?.perAddress || limits?.perConnector) {
+    const now = ctx.now;
+    ctx = { ...ctx, rateLimiter: new RateLimiter(limits, ctx.config.trustProxy, now ? () => now().getTime() : Date.now) };
+  }
   const app = Fastify({
     logger: false,
     // One hop: the proxy in front of us (our ingress). X-Forwarded-For entries

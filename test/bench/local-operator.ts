@@ -37,7 +37,7 @@ export interface LocalOperator {
 }
 
 /** Starts `sso-operator run` on loopback (pinned to core `cpu` when given) and waits for /readyz. */
-export async function startLocalOperator(opts: { cpu?: number; args?: string[]; nodeOptions?: string[] } = {}): Promise<LocalOperator> {
+export async function startLocalOperator(opts: { cpu?: number; args?: string[]; nodeOptions?: string[]; /** Another checkout's src/cli.ts (before/after comparisons). */ cli?: string } = {}): Promise<LocalOperator> {
   const idp = await signingIdentity('bench-idp', 'RSA');
   const root = await mkdtemp(join(tmpdir(), 'sso-bench-'));
   const manifests = join(root, 'manifests');
@@ -47,7 +47,7 @@ export async function startLocalOperator(opts: { cpu?: number; args?: string[]; 
   await writeFile(join(manifests, 'binding.yaml'), JSON.stringify(bindingManifest('alice', 'alice@example.com', ['demo'], { groups: ['devs'] })));
   const [port, adminPort] = [await freePort(), await freePort()];
   const baseURL = `http://127.0.0.1:${port}`;
-  const cli = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+  const cli = opts.cli ?? fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
   const argv = [
     process.execPath, ...(opts.nodeOptions ?? []), cli, 'run', '--manifests', manifests, '--state-dir', join(root, 'state'),
     '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${adminPort}`, '--public-url', baseURL, ...(opts.args ?? []),
