@@ -6,6 +6,7 @@ import { ACS_URL, IDP_ENTITY_ID, SP_ENTITY_ID } from '../support/saml-fixtures.t
 import { PEER_PROGRAMS, PeerProcess, peerVersions, type ProcessPeerId } from '../support/saml-peers.ts';
 import { benchDecryptionSpread } from './decryption-timing.ts';
 import { benchHttpLogin, type HttpResult } from './http-login.ts';
+import { junkSection } from './junk.ts';
 import { Recorder, RemoteRecorder, gcAvailable, inputsNeeded, runInterleaved, type BenchPlan, type Stats } from './measure.ts';
 import { SCENARIOS, buildScenario, type Scenario, type ScenarioSpec } from './responses.ts';
 import {
@@ -240,6 +241,9 @@ export async function main(argv: string[]): Promise<number> {
   const valid = spread.classes.find((c) => c.id === 'valid')!.stats.medianUs;
   console.log(`  spread of the refusals' medians: ${fmt(spread.spreadUs)} µs (${fmt((spread.spreadUs / valid) * 100, 1)}% of a valid login's validation)`);
 
+  const junk = await junkSection(quick);
+  failures += junk.failures;
+
   console.log('\nwhat each library checks (judge the ratios with this):');
   for (const [id, note] of Object.entries(SUBJECT_NOTES)) console.log(`  ${id}: ${note}`);
   console.log(`  ${PROCESS_PEERS_NOTE}`);
@@ -270,6 +274,7 @@ export async function main(argv: string[]): Promise<number> {
     })),
     targets,
     http: { plan: http, bytes: httpResult.bytes, acs: round(httpResult.acs), login: { calls: httpResult.login.calls, medianUs: round(httpResult.login).medianUs, p95Us: round(httpResult.login).p95Us } },
+    junk: junk.json,
     decryption: { spreadUs: Number(spread.spreadUs.toFixed(1)), classes: Object.fromEntries(spread.classes.map((c) => [c.id, round(c.stats)])) },
     failures,
     wallSeconds: Number(totalS.toFixed(1)),

@@ -33,6 +33,11 @@ export interface LocalOperator {
   idp: SigningIdentity;
   /** Resident set size of the operator now, KiB (from /proc/PID/status). */
   rssKiB(): number | undefined;
+  /**
+   * CPU time the operator has used so far, ms (user + system, /proc/PID/stat).
+   * On a shared machine this says what a request costs better than a rate does.
+   */
+  cpuMs(): number | undefined;
   stop(): Promise<void>;
 }
 
@@ -83,6 +88,16 @@ export async function startLocalOperator(opts: { cpu?: number; args?: string[]; 
       try {
         const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
         return m ? Number(m[1]) : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    cpuMs: () => {
+      try {
+        const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+        // Fields after the parenthesised command name; utime and stime are the 14th and 15th, in clock ticks (100 per second on Linux).
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return (Number(f[11]) + Number(f[12])) * 10;
       } catch {
         return undefined;
       }
