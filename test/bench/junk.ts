@@ -6,7 +6,8 @@
 //   (closed loop, 16 connections): unsigned, malformed, to an unknown
 //   connector, oversized (announces 2 MB, sends 1 KB);
 // - real sign-ins per second alone, then beside a flood of all four kinds at
-//   full speed (no rate limit switched on: cheap rejection is what holds).
+//   full speed from 64 connections against the sign-ins' 8 (no rate limit
+//   switched on: cheap rejection is what holds).
 // `node test/bench/junk.ts [--quick] [--kinds-only] [--cli OTHER/src/cli.ts]` runs this section alone.
 
 import { fileURLToPath } from 'node:url';
@@ -33,6 +34,8 @@ export interface JunkResult {
 
 const SERVER_CPU = 0;
 const LOAD_CPU = 1;
+/** The flood beside real sign-ins: eight times their connections, each sending as fast as it is answered. */
+const FLOOD_CONNECTIONS = 64;
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 
 /** Twenty attributes: an 8 KB response like the in-process reference scenario. */
@@ -81,7 +84,7 @@ export async function benchJunk(opts: { quick: boolean; args?: string[]; cli?: s
     const besideLogins = await prepareSignIns(op, loginCount);
     const [beside, flood] = await Promise.all([
       runLoad({ port: op.port, connections: 8, durationMs, requests: besideLogins, cycle: false, raw: true }, LOAD_CPU),
-      runLoad({ port: op.port, connections: 16, durationMs, requests: Object.values(junk), cycle: true, raw: true }, LOAD_CPU),
+      runLoad({ port: op.port, connections: FLOOD_CONNECTIONS, durationMs, requests: Object.values(junk), cycle: true, raw: true }, LOAD_CPU),
     ]);
     checkLogins(alone, 'alone');
     checkLogins(beside, 'beside the flood');

@@ -79,9 +79,14 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       // The announced body is not read at all: the connection closes after
       // the answer, rather than draining megabytes to keep it alive.
       if (length > ceiling) return refuse(req, reply.header('connection', 'close'), 413, 'ResponseTooLarge', l.runtime, startedAt);
-      // Counted only for a known connector (an unknown one was refused above,
-      // so a scanner cannot make up bucket keys) and before the body is read.
-      if (opts.rateLimited && l.ok) return refuseIfLimited(ctx, req, reply, l.runtime.key, opts.rateLimited);
+      if (opts.rateLimited === 'acs' && l.ok) {
+        // The HTTP-POST binding is a form post; anything else is not a SAML
+        // message, and is refused before its body is read and parsed.
+        if (!(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) return refuse(req, reply, 400, 'MalformedResponse', l.runtime, startedAt);
+        // Counted only for a known connector (an unknown one was refused above,
+        // so a scanner cannot make up bucket keys) and before the body is read.
+        return refuseIfLimited(ctx, req, reply, l.runtime.key, opts.rateLimited);
+      }
       return undefined;
     };
   }

@@ -73,6 +73,14 @@ describe('junk posts to the ACS', () => {
     assertRefused(res, 401, 'AssertionNotSigned');
   });
 
+  it('refuses a post that is not a form as MalformedResponse before parsing its body', async () => {
+    const h = await harness();
+    // Broken JSON: had the body been parsed, the JSON parser would have refused it as MalformedRequest.
+    assertRefused(await h.app.inject({ method: 'POST', url: '/saml/default/demo/acs', headers: { 'content-type': 'application/json' }, payload: '{' }), 400, 'MalformedResponse');
+    assertRefused(await h.app.inject({ method: 'POST', url: '/saml/default/demo/acs', headers: { 'content-type': 'text/xml' }, payload: '<x/>' }), 400, 'MalformedResponse');
+    assertRefused(await h.app.inject({ method: 'POST', url: '/saml/default/demo/acs' }), 400, 'MalformedResponse');
+  });
+
   it('answers an oversized post without keeping the connection for its body', async () => {
     const h = await harness();
     const res = await h.app.inject({ method: 'POST', url: '/saml/default/demo/acs', headers: { ...FORM, 'content-length': String(64 * 1024 * 1024) }, payload: 'SAMLResponse=AAAA' });
