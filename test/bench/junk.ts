@@ -10,9 +10,11 @@
 //   switched on: cheap rejection is what holds).
 // `node test/bench/junk.ts [--quick] [--kinds-only] [--cli OTHER/src/cli.ts]` runs this section alone.
 
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { makeResponseXml } from '../support/saml-fixtures.ts';
-import { runLoad, taskset, type LoadRequest, type LoadResult } from './loadgen.ts';
+import { pinned, runLoad, taskset, type LoadRequest, type LoadResult } from './loadgen.ts';
 import { ACS_PATH, prepareSignIns, startLocalOperator, type LocalOperator } from './local-operator.ts';
 
 export interface JunkKindResult {
@@ -29,6 +31,8 @@ export interface JunkResult {
   loginsAlone: number;
   loginsBesideFlood: number;
   floodPerSecond: number;
+  /** A bare fastify app answering the unknown-connector post with a 404 before its body, same core, same load: the floor. */
+  bareFloorPerSecond: number;
   pinned: boolean;
 }
 
@@ -77,7 +81,8 @@ export async function benchJunk(opts: { quick: boolean; args?: string[]; cli?: s
       kinds.push({ kind, perSecond: rate(res), cpuUs, statuses: res.statuses });
     }
 
-    if (opts.kindsOnly) return { kinds, loginsAlone: NaN, loginsBesideFlood: NaN, floodPerSecond: NaN, pinned: taskset() };
+    const bareFloorPerSecond = await bareFloor(junk['unknown connector'] as LoadRequest, durationMs);
+    if (opts.kindsOnly) return { kinds, loginsAlone: NaN, loginsBesideFlood: NaN, floodPerSecond: NaN, bareFloorPerSecond, pinned: taskset() };
     // Sign-ins: prepared responses for the whole window at up to 800/s (a sign-in needs its own).
     const loginCount = Math.ceil((durationMs / 1000) * 800);
     const alone = await runLoad({ port: op.port, connections: 8, durationMs, requests: await prepareSignIns(op, loginCount), cycle: false, raw: true }, LOAD_CPU);
@@ -88,9 +93,23 @@ export async function benchJunk(opts: { quick: boolean; args?: string[]; cli?: s
     ]);
     checkLogins(alone, 'alone');
     checkLogins(beside, 'beside the flood');
-    return { kinds, loginsAlone: rate(alone, '303'), loginsBesideFlood: rate(beside, '303'), floodPerSecond: rate(flood), pinned: taskset() };
+    return { kinds, loginsAlone: rate(alone, '303'), loginsBesideFlood: rate(beside, '303'), floodPerSecond: rate(flood), bareFloorPerSecond, pinned: taskset() };
   } finally {
     await op.stop();
+  }
+}
+
+/** The same post against bare-server.ts on the operator's core. */
+async function bareFloor(r: LoadRequest, durationMs: number): Promise<number> {
+  const [cmd, args] = pinned(SERVER_CPU, [process.execPath, fileURLToPath(new URL('./bare-server.ts', import.meta.url))]);
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const [chunk] = (await once(child.stdout!, 'data')) as [Buffer];
+    const port = Number(chunk.toString().trim());
+    await runLoad({ port, connections: 16, durationMs: 300, requests: [r], cycle: true, raw: true }, LOAD_CPU);
+    return rate(await runLoad({ port, connections: 16, durationMs, requests: [r], cycle: true, raw: true }, LOAD_CPU));
+  } finally {
+    child.kill('SIGKILL');
   }
 }
 
@@ -115,6 +134,7 @@ export function printJunk(r: JunkResult): void {
   if (Number.isNaN(r.loginsAlone)) return;
   console.log(`  sign-ins alone           ${fmt(r.loginsAlone).padStart(8)}/s`);
   console.log(`  sign-ins beside a flood  ${fmt(r.loginsBesideFlood).padStart(8)}/s  (flood of all four kinds: ${fmt(r.floodPerSecond)}/s refused meanwhile)`);
+  console.log(`  floor: a bare fastify app answering the same unknown-connector post with a 404 on the same core: ${fmt(r.bareFloorPerSecond)}/s`);
   const slowest = Math.min(...r.kinds.map((k) => k.perSecond));
   const slowestPerCore = Math.min(...r.kinds.map((k) => 1e6 / k.cpuUs));
   const share = r.loginsBesideFlood / r.loginsAlone;
