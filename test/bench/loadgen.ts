@@ -150,9 +150,10 @@ async function run(job: LoadJob & { collectSessions?: boolean }): Promise<LoadRe
     const inFlight = new Set<Promise<void>>();
     let scheduled = 0;
     for (;;) {
-      const now = process.hrtime.bigint();
-      if (now >= deadline) break;
-      // Every request whose scheduled start has come, each timed from that start.
+      const clock = process.hrtime.bigint();
+      // Every request whose scheduled start has come (those scheduled before
+      // the deadline, when the timer woke late), each timed from that start.
+      const now = clock < deadline ? clock : deadline - 1n;
       let exhausted = false;
       while (start + BigInt(Math.round(scheduled * intervalNs)) <= now) {
         const r = take();
@@ -165,7 +166,7 @@ async function run(job: LoadJob & { collectSessions?: boolean }): Promise<LoadRe
         void p.then(() => inFlight.delete(p));
         scheduled++;
       }
-      if (exhausted) break;
+      if (exhausted || clock >= deadline) break;
       await new Promise((r) => setTimeout(r, 1));
     }
     await Promise.all(inFlight);

@@ -80,9 +80,11 @@ function summary(name: string, target: number, r: LoadResult | undefined): strin
 
 function rssPlot(samples: { second: number; kib: number }[]): string[] {
   if (samples.length === 0) return ['  (no samples)'];
-  const max = Math.max(...samples.map((s) => s.kib));
+  // Bars from the lowest sample to the highest: growth, not the whole size, is what shows.
+  const min = Math.min(...samples.map((s) => s.kib));
+  const span = Math.max(1, Math.max(...samples.map((s) => s.kib)) - min);
   const width = 50;
-  return samples.map((s) => `  ${String(s.second).padStart(4)} s ${(s.kib / 1024).toFixed(1).padStart(7)} MiB |${'#'.repeat(Math.max(1, Math.round((s.kib / max) * width)))}`);
+  return samples.map((s) => `  ${String(s.second).padStart(4)} s ${(s.kib / 1024).toFixed(1).padStart(7)} MiB |${'#'.repeat(1 + Math.round(((s.kib - min) / span) * width))}`);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -118,7 +120,10 @@ export async function main(argv: string[]): Promise<number> {
     const started = Date.now();
     const sample = () => {
       const kib = op.rssKiB();
-      if (kib !== undefined) rss.push({ second: Math.round((Date.now() - started) / 1000), kib });
+      if (kib === undefined) return;
+      const second = Math.round((Date.now() - started) / 1000);
+      if (rss.at(-1)?.second === second) rss.pop();
+      rss.push({ second, kib });
     };
     sample();
     const timer = setInterval(sample, 1000);
@@ -134,7 +139,7 @@ export async function main(argv: string[]): Promise<number> {
     console.log('\n  stream          target   achieved   p50 ms   p90 ms   p99 ms   max ms   answers by status');
     console.log(summary('sign-in', flags.rate, signInResult));
     console.log(summary('forward-auth', flags.verifyRate, verifyResult));
-    console.log('\noperator RSS, once a second:');
+    console.log(`\noperator RSS, once a second (bars from ${((Math.min(...rss.map((r) => r.kib)) || 0) / 1024).toFixed(1)} MiB up):`);
     for (const line of rssPlot(rss)) console.log(line);
     const expected = { signIn: '303', verify: '200' };
     const errors =
