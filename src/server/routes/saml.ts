@@ -62,7 +62,7 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
    */
   function beforeBody(
     refuse: (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply, status: number, reason: string, runtime: ConnectorRuntime | undefined, startedAt: bigint) => FastifyReply,
-    opts: { notReadyLimit?: number; rateLimited?: 'acs' } = {},
+    opts: { notReadyLimit?: number; /** The ACS: form posts only, counted by the sign-in rate limits. */ acs?: boolean } = {},
   ) {
     return async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
       const l = lookup(ctx, req.params);
@@ -79,13 +79,13 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       // The announced body is not read at all: the connection closes after
       // the answer, rather than draining megabytes to keep it alive.
       if (length > ceiling) return refuse(req, reply.header('connection', 'close'), 413, 'ResponseTooLarge', l.runtime, startedAt);
-      if (opts.rateLimited === 'acs' && l.ok) {
+      if (opts.acs && l.ok) {
         // The HTTP-POST binding is a form post; anything else is not a SAML
         // message, and is refused before its body is read and parsed.
         if (!(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) return refuse(req, reply, 400, 'MalformedResponse', l.runtime, startedAt);
         // Counted only for a known connector (an unknown one was refused above,
         // so a scanner cannot make up bucket keys) and before the body is read.
-        return refuseIfLimited(ctx, req, reply, l.runtime.key, opts.rateLimited);
+        return refuseIfLimited(ctx, req, reply, l.runtime.key, 'acs');
       }
       return undefined;
     };
@@ -147,7 +147,7 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       onRequest: beforeBody((req, reply, status, reason, runtime, startedAt) => {
         recordLogin(ctx, { correlationId: req.id, connector: runtime, namespace: req.params.ns, name: req.params.name, status, reason, startedAt });
         return sendError(reply, status, reason, req.id);
-      }, { rateLimited: 'acs' }),
+      }, { acs: true }),
     },
     async (req, reply) => {
       const startedAt = process.hrtime.bigint();
@@ -162,8 +162,7 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       const body = req.body && typeof req.body === 'object' ? req.body : {};
       const samlResponse = body.SAMLResponse;
       const relayState = typeof body.RelayState === 'string' ? body.RelayState : undefined;
-      // The HTTP-POST binding is a form post; anything else is not a SAML message.
-      if (!(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) return fail(400, 'MalformedResponse', l.runtime);
+      // Not a form post: refused before the body was read (beforeBody).
       if (typeof samlResponse !== 'string' || samlResponse.length === 0) return fail(400, 'MalformedResponse', l.runtime);
 
       // The state id travels as RelayState or, for IdPs that drop RelayState, as ?s=.
