@@ -25,6 +25,8 @@ export interface RunConfig {
   redisURL?: string;
   /** Cluster mode: status writes and Events per second, together (default 50). */
   kubeQPS?: number;
+  /** Sign-in requests per second per client address / per connector (src/server/rate-limit.ts); absent: no limit. */
+  rateLimit?: { perAddress?: number; perConnector?: number };
 }
 
 export const DEFAULT_KUBE_QPS = 50;
@@ -48,6 +50,8 @@ const FLAGS = {
   'lease-namespace': { type: 'string' },
   'redis-url': { type: 'string' },
   'kube-qps': { type: 'string' },
+  'rate-limit-per-address': { type: 'string' },
+  'rate-limit-per-connector': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -60,7 +64,8 @@ export const USAGE = `Usage: sso-operator run [flags]
   --public-url URL              externally visible base URL, path prefix allowed (default http://localhost:8080)
   --cookie-domain DOMAIN        Domain attribute of the session cookie
   --allowed-redirect-hosts LIST comma-separated hosts that rd= may point to (a leading dot allows subdomains)
-  --trust-proxy                 honour X-Forwarded-* headers
+  --trust-proxy                 honour X-Forwarded-* headers from one proxy in front (the client address is
+                                the last X-Forwarded-For entry); set it only behind an ingress or load balancer
   --log-level LEVEL             trace, debug, info, warn, error (default info)
   --state-dir DIR               standalone mode: where session keys are kept (default .sso-operator)
   --requests-dir DIR            standalone mode: where access requests are written (default STATE-DIR/requests)
@@ -70,6 +75,9 @@ export const USAGE = `Usage: sso-operator run [flags]
   --redis-url URL               share replay state across replicas (redis:// or rediss://)
   --kube-qps N                  cluster mode: at most N status writes and Events per second (default 50);
                                 sign-ins never wait for them, only the status on the objects does
+  --rate-limit-per-address N    at most N sign-in requests per second (bursts of 2N) per client address on the
+                                login, ACS and callback endpoints, then 429 RateLimited with Retry-After (default off)
+  --rate-limit-per-connector N  the same per connector, whatever the address (default off)
 
 Each flag has an environment variable SSO_<FLAG> (e.g. SSO_PUBLIC_URL); a flag wins over its variable.`;
 
@@ -152,6 +160,13 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
   if (leaseNamespace !== undefined && !DNS_LABEL.test(leaseNamespace)) throw new ConfigError(`--lease-namespace: ${JSON.stringify(leaseNamespace)} is not a namespace name`);
   const qpsRaw = str('kube-qps');
   if (qpsRaw !== undefined && !/^([1-9][0-9]{0,2}|1000)$/.test(qpsRaw)) throw new ConfigError(`--kube-qps must be a whole number from 1 to 1000, got ${JSON.stringify(qpsRaw)}`);
+  const rateLimit: { perAddress?: number; perConnector?: number } = {};
+  for (const [flag, field] of [['rate-limit-per-address', 'perAddress'], ['rate-limit-per-connector', 'perConnector']] as const) {
+    const raw = str(flag);
+    if (raw === undefined) continue;
+    if (!/^(0|[1-9][0-9]{0,5}|1000000)$/.test(raw)) throw new ConfigError(`--${flag} must be a whole number of requests per second from 0 (off) to 1000000, got ${JSON.stringify(raw)}`);
+    if (Number(raw) > 0) rateLimit[field] = Number(raw);
+  }
   const redisURL = str('redis-url');
   if (redisURL !== undefined && !/^rediss?:\/\/./.test(redisURL)) throw new ConfigError('--redis-url must start with redis:// or rediss://');
 
@@ -179,6 +194,7 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     ...(leaseNamespace !== undefined ? { leaseNamespace } : {}),
     ...(redisURL !== undefined ? { redisURL } : {}),
     ...(qpsRaw !== undefined ? { kubeQPS: Number(qpsRaw) } : {}),
+    ...(rateLimit.perAddress !== undefined || rateLimit.perConnector !== undefined ? { rateLimit } : {}),
     demoIdp: bool('demo-idp'),
     listen: parseHostPort('listen', str('listen') ?? '0.0.0.0:8080'),
     adminListen: parseHostPort('admin-listen', str('admin-listen') ?? '0.0.0.0:9090'),

@@ -124,6 +124,7 @@ export async function serve(input: ServeInput): Promise<Operator> {
         ...(config.cookieDomain ? { cookieDomain: config.cookieDomain } : {}),
         allowedRedirectHosts: config.allowedRedirectHosts,
         trustProxy: config.trustProxy,
+        ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}),
       },
     },
     input.appOptions,

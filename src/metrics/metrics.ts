@@ -18,6 +18,8 @@ export interface Metrics {
   reconcileDuration: Histogram<'kind'>;
   sessionsIssued: Counter<'namespace' | 'connector'>;
   forwardAuth: Counter<'result' | 'reason'>;
+  /** Sign-in requests answered 429 by --rate-limit-per-address / --rate-limit-per-connector, by scope and endpoint (login, acs, callback). */
+  rateLimited: Counter<'scope' | 'endpoint'>;
   /** Access requests (spec.access.requests) by result: created, exists, active, rate_limited, refused, failed. */
   accessRequests: Counter<'namespace' | 'connector' | 'result'>;
   /** Access requests waiting for an administrator, per connector; filled at scrape time (attachPendingRequests). */
@@ -113,6 +115,12 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     labelNames: ['result', 'reason'] as const,
     registers,
   });
+  const rateLimited = new Counter({
+    name: 'sso_rate_limited_total',
+    help: 'Sign-in requests refused with 429 by a rate limit, by scope (address, connector) and endpoint.',
+    labelNames: ['scope', 'endpoint'] as const,
+    registers,
+  });
   const accessRequests = new Counter({
     name: 'sso_access_requests_total',
     help: 'Access requests (spec.access.requests) by result: created, exists (asked before), active (has access already), rate_limited, refused, failed.',
@@ -173,6 +181,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     reconcileDuration,
     sessionsIssued,
     forwardAuth,
+    rateLimited,
     accessRequests,
     accessRequestsPending,
     accessTokenRefresh,

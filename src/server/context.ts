@@ -8,6 +8,7 @@ import type { AccessRequestStore } from '../access/requests.ts';
 import type { AccessTokenBroker } from '../session/access-tokens.ts';
 import type { RevocationList } from '../session/revocation.ts';
 import type { SessionTokens } from '../session/tokens.ts';
+import type { RateLimitConfig, RateLimiter } from './rate-limit.ts';
 
 export interface ServerConfig {
   /** Externally visible base URL, no trailing slash. */
@@ -15,6 +16,8 @@ export interface ServerConfig {
   cookieDomain?: string;
   allowedRedirectHosts: string[];
   trustProxy: boolean;
+  /** Rate limits on the sign-in endpoints (rate-limit.ts); absent or zero: none. */
+  rateLimit?: RateLimitConfig;
 }
 
 export interface PublicContext {
@@ -37,5 +40,7 @@ export interface PublicContext {
   metrics: Metrics;
   logger: Logger;
   config: ServerConfig;
+  /** Built by buildPublicApp from config.rateLimit when a limit is set. */
+  rateLimiter?: RateLimiter;
   now?: () => Date;
 }

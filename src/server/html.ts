@@ -114,7 +114,7 @@ export function outcomeFooter(reason: string | undefined, correlationId: string)
 
 const ERROR_TITLES: Record<number, string> = {
   400: 'Bad request', 401: 'Sign-in failed', 403: 'Access not granted', 404: 'Not found', 405: 'Method not allowed',
-  413: 'Message too large', 503: 'Sign-in unavailable',
+  413: 'Message too large', 429: 'Too many requests', 503: 'Sign-in unavailable',
 };
 
 /** The outcome of a refusal, when the caller does not say (most refusals end a sign-in). */
@@ -134,6 +134,8 @@ function errorOutcome(status: number, reason: string): OutcomeKind {
       return 'bad-request';
     case 'InternalError':
       return 'error';
+    case 'RateLimited':
+      return 'unavailable';
     default:
       return status >= 500 ? 'unavailable' : 'sign-in-failed';
   }
@@ -180,6 +182,8 @@ function reasonText(reason: string): string | undefined {
       return 'There is no enabled connector at this address.';
     case 'ConnectorNotReady':
       return 'This connector is not ready: its configuration is being fixed. Try again later.';
+    case 'RateLimited':
+      return 'Too many sign-in attempts from your address or at this connector. Wait a moment and try again.';
     case 'RedirectNotAllowed':
       return 'The address to return to is not allowed.';
     default:

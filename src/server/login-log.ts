@@ -7,6 +7,55 @@ import type { ConnectorRuntime } from '../controller/registry.ts';
 import type { TrailEntry } from '../saml/types.ts';
 import type { PublicContext } from './context.ts';
 
+/**
+ * Refusal lines per reason code and second, at most; the rest are counted
+ * and the next line of that reason says how many were left out
+ * (`unloggedBefore`). A flood of junk (a scanner, a broken IdP in a loop)
+ * otherwise costs a synchronous log write per post, and buries the lines
+ * that matter. Metrics count every refusal; successes are always logged,
+ * and so is every line of a connector in the Provisioning stage (its
+ * administrator is reading the trail).
+ */
+export const REFUSAL_LINES_PER_SECOND = 50;
+
+interface Window {
+  second: number;
+  logged: number;
+  unlogged: number;
+}
+
+// Per app (its metrics object): one operator's windows never hide another's lines.
+const windows = new WeakMap<object, Map<string, Window>>();
+
+/** Whether this refusal gets its log line; `line.unloggedBefore` is set when earlier ones of its reason were left out. */
+function admitRefusalLine(ctx: PublicContext, key: string, line: Record<string, unknown>): boolean {
+  let perReason = windows.get(ctx.metrics);
+  if (perReason === undefined) {
+    perReason = new Map();
+    windows.set(ctx.metrics, perReason);
+  }
+  const second = Math.floor(performance.now() / 1000);
+  let w = perReason.get(key);
+  if (w === undefined) {
+    w = { second, logged: 0, unlogged: 0 };
+    perReason.set(key, w);
+  }
+  if (w.second !== second) {
+    w.second = second;
+    w.logged = 0;
+  }
+  if (w.logged >= REFUSAL_LINES_PER_SECOND) {
+    w.unlogged++;
+    return false;
+  }
+  w.logged++;
+  if (w.unlogged > 0) {
+    line.unloggedBefore = w.unlogged;
+    w.unlogged = 0;
+  }
+  return true;
+}
+
 export interface LoginOutcome {
   correlationId: string;
   connector: ConnectorRuntime | undefined;
@@ -46,7 +95,7 @@ export function recordLogin(ctx: PublicContext, o: LoginOutcome): void {
     if (o.attributes) line.attributes = o.attributes;
   }
   if (result === 'success') ctx.logger.info(line, 'login');
-  else ctx.logger.warn(line, 'login refused');
+  else if (o.connector?.stage === 'Provisioning' || admitRefusalLine(ctx, `login ${o.reason}`, line)) ctx.logger.warn(line, 'login refused');
 }
 
 export interface LogoutOutcome {
@@ -89,5 +138,5 @@ export function recordLogout(ctx: PublicContext, o: LogoutOutcome): void {
     if (o.trail) line.trail = o.trail;
   }
   if (result === 'success') ctx.logger.info(line, 'logout');
-  else ctx.logger.warn(line, 'logout refused');
+  else if (o.connector?.stage === 'Provisioning' || admitRefusalLine(ctx, `logout ${o.reason}`, line)) ctx.logger.warn(line, 'logout refused');
 }

@@ -12,6 +12,7 @@ import { authRoutes } from './routes/auth.ts';
 import { homeRoutes } from './routes/home.ts';
 import { oidcRoutes } from './routes/oidc.ts';
 import { samlRoutes } from './routes/saml.ts';
+import { RateLimiter } from './rate-limit.ts';
 
 export interface PublicAppOptions {
   /** Extra route plugins (the development demo IdP). */
@@ -20,12 +21,20 @@ export interface PublicAppOptions {
 }
 
 export async function buildPublicApp(ctx: PublicContext, options: PublicAppOptions = {}): Promise<FastifyInstance> {
+  const limits = ctx.config.rateLimit;
+  if (limits?.perAddress || limits?.perConnector) {
+    const now = ctx.now;
+    ctx = { ...ctx, rateLimiter: new RateLimiter(limits, ctx.config.trustProxy, now ? () => now().getTime() : Date.now) };
+  }
   const check = sessionCheck(ctx);
   const fastPath = forwardAuthFastPath(ctx, check);
   const app = Fastify({
     serverFactory: fastPath.serverFactory,
     logger: false,
-    trustProxy: ctx.config.trustProxy,
+    // One hop: the proxy in front of us (our ingress). X-Forwarded-For entries
+    // left of the one it appended came from the client; req.ip is that entry,
+    // as rate-limit.ts's clientAddress.
+    trustProxy: ctx.config.trustProxy ? (_address: string, hop: number) => hop === 0 : false,
     genReqId: newCorrelationId,
     // Query strings and bodies are bounded: a login URL needs little, the ACS sets its own limit.
     routerOptions: { maxParamLength: 256 },

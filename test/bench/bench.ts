@@ -7,6 +7,7 @@ import { PEER_PROGRAMS, PeerProcess, peerVersions, type ProcessPeerId } from '..
 import { benchDecryptionSpread } from './decryption-timing.ts';
 import { benchHttpLogin, type HttpResult } from './http-login.ts';
 import { FORWARD_AUTH_PLANS, benchForwardAuth, forwardAuthJson, printForwardAuth } from './forward-auth.ts';
+import { junkSection } from './junk.ts';
 import { Recorder, RemoteRecorder, gcAvailable, inputsNeeded, runInterleaved, type BenchPlan, type Stats } from './measure.ts';
 import { SCENARIOS, buildScenario, type Scenario, type ScenarioSpec } from './responses.ts';
 import {
@@ -249,6 +250,8 @@ export async function main(argv: string[]): Promise<number> {
   printForwardAuth(forwardAuth);
   // A peer that could not be measured is a benchmark error, like a failed probe.
   failures += forwardAuth.errors + (forwardAuth.skipped ? 1 : 0);
+  const junk = await junkSection(quick);
+  failures += junk.failures;
 
   console.log('\nwhat each library checks (judge the ratios with this):');
   for (const [id, note] of Object.entries(SUBJECT_NOTES)) console.log(`  ${id}: ${note}`);
@@ -280,6 +283,7 @@ export async function main(argv: string[]): Promise<number> {
     })),
     targets,
     http: { plan: http, bytes: httpResult.bytes, acs: round(httpResult.acs), steps: Object.fromEntries(httpResult.steps.map((st) => [st.step, round(st.stats).medianUs])), login: { calls: httpResult.login.calls, medianUs: round(httpResult.login).medianUs, p95Us: round(httpResult.login).p95Us } },
+    junk: junk.json,
     decryption: { spreadUs: Number(spread.spreadUs.toFixed(1)), classes: Object.fromEntries(spread.classes.map((c) => [c.id, round(c.stats)])) },
     forwardAuth: forwardAuthJson(forwardAuth),
     failures,

@@ -489,6 +489,7 @@ describe('helm chart charts/sso-operator', () => {
       trustProxy: true,
       logLevel: 'debug',
       kubeQPS: 120,
+      rateLimit: { perAddress: 20, perConnector: 500 },
       redis: { existingSecret: 'redis', existingSecretKey: 'url' },
     });
     const c = one(objs, 'Deployment').spec.template.spec.containers[0];
@@ -500,8 +501,21 @@ describe('helm chart charts/sso-operator', () => {
     assert.equal(env.SSO_TRUST_PROXY?.value, 'true');
     assert.equal(env.SSO_LOG_LEVEL?.value, 'debug');
     assert.equal(env.SSO_KUBE_QPS?.value, '120');
+    assert.equal(env.SSO_RATE_LIMIT_PER_ADDRESS?.value, '20');
+    assert.equal(env.SSO_RATE_LIMIT_PER_CONNECTOR?.value, '500');
     assert.deepEqual(env.SSO_REDIS_URL?.valueFrom, { secretKeyRef: { name: 'redis', key: 'url' } });
     assert.equal(find(objs, 'Secret').length, 0, 'an existing Secret is used as is');
+  });
+
+  it('leaves rate limits off by default and refuses a negative or unknown rate-limit value', () => {
+    const c = one(clusterWide(), 'Deployment').spec.template.spec.containers[0];
+    const names = (c.env as { name: string }[]).map((e) => e.name);
+    assert.ok(!names.includes('SSO_RATE_LIMIT_PER_ADDRESS') && !names.includes('SSO_RATE_LIMIT_PER_CONNECTOR'), `rate limits are off by default: ${names.join(', ')}`);
+    for (const rateLimit of [{ perAddress: -1 }, { perIP: 5 }]) {
+      const res = helm(['template', 'x', CHART, '-f', '-'], { input: JSON.stringify({ publicURL: PUBLIC_URL, rateLimit }) });
+      assert.notEqual(res.status, 0, `rateLimit ${JSON.stringify(rateLimit)} should be refused`);
+      assert.match(res.stderr, /rateLimit/);
+    }
   });
 
   it('grants cluster-wide reads through a ClusterRole when namespaces is empty', () => {

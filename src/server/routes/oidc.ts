@@ -29,6 +29,7 @@ import { refuseTest, sendTestResult, testSignInAllowed } from '../test-sign-in.t
 import { recordLogout } from '../login-log.ts';
 import { verifyLogoutToken } from '../../oidc/backchannel.ts';
 import { logoutTokenKeys } from '../../session/revocation.ts';
+import { refuseIfLimited } from '../rate-limit.ts';
 
 interface Params {
   ns: string;
@@ -105,6 +106,8 @@ export async function oidcRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     app.get<{ Params: Params; Querystring: { rd?: string } }>(`/${flow.prefix}/:ns/:name/login`, async (req, reply) => {
       const l = lookup(ctx, req.params, flow.protocol, flow.configOf);
       if (!l.ok) return sendError(reply, l.status, l.reason, req.id);
+      const limited = refuseIfLimited(ctx, req, reply, l.runtime.key, 'login');
+      if (limited) return limited;
       const rd = checkRedirect(req.query.rd, { publicURL: ctx.config.publicURL, allowedHosts: ctx.config.allowedRedirectHosts });
       if (!rd.ok) {
         ctx.logger.warn({ correlationId: req.id, connector: l.runtime.key, reason: rd.reason }, 'login refused: redirect target not allowed');
@@ -132,6 +135,8 @@ export async function oidcRoutes(app: FastifyInstance, ctx: PublicContext): Prom
         refuseSignIn(ctx, reply, { ...base, runtime, ...(stateUpdate !== undefined ? { cookies: stateUpdate } : {}) }, status, reason, extra);
       const l = lookup(ctx, req.params, flow.protocol, flow.configOf);
       if (!l.ok) return fail(l.status, l.reason, l.runtime);
+      const limited = refuseIfLimited(ctx, req, reply, l.runtime.key, 'callback');
+      if (limited) return limited;
 
       const q = req.url.indexOf('?');
       const rawQuery = q >= 0 ? req.url.slice(q + 1) : '';

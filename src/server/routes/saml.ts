@@ -20,6 +20,7 @@ import { refuseTest, sendTestResult, testSignInAllowed } from '../test-sign-in.t
 import { recordLogin, recordLogout, type LoginOutcome } from '../login-log.ts';
 import { completeSignIn, refuseSignIn } from '../sign-in.ts';
 import { clearedSessionCookie, presentedSession, revokeSession } from '../session-end.ts';
+import { refuseIfLimited } from '../rate-limit.ts';
 
 interface Params {
   ns: string;
@@ -61,7 +62,7 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
    */
   function beforeBody(
     refuse: (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply, status: number, reason: string, runtime: ConnectorRuntime | undefined, startedAt: bigint) => FastifyReply,
-    opts: { notReadyLimit?: number } = {},
+    opts: { notReadyLimit?: number; /** The ACS: form posts only, counted by the sign-in rate limits. */ acs?: boolean } = {},
   ) {
     return async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
       const l = lookup(ctx, req.params);
@@ -75,7 +76,17 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       // base64 grows 4/3, form-encoding of its +, / and = up to 3x more; RelayState is small.
       const ceiling = Math.ceil(maxBytes / 3) * 4 * 3 + 8192;
       const length = Number(req.headers['content-length'] ?? 0);
-      if (length > ceiling) return refuse(req, reply, 413, 'ResponseTooLarge', l.runtime, startedAt);
+      // The announced body is not read at all: the connection closes after
+      // the answer, rather than draining megabytes to keep it alive.
+      if (length > ceiling) return refuse(req, reply.header('connection', 'close'), 413, 'ResponseTooLarge', l.runtime, startedAt);
+      if (opts.acs && l.ok) {
+        // The HTTP-POST binding is a form post; anything else is not a SAML
+        // message, and is refused before its body is read and parsed.
+        if (!(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) return refuse(req, reply, 400, 'MalformedResponse', l.runtime, startedAt);
+        // Counted only for a known connector (an unknown one was refused above,
+        // so a scanner cannot make up bucket keys) and before the body is read.
+        return refuseIfLimited(ctx, req, reply, l.runtime.key, 'acs');
+      }
       return undefined;
     };
   }
@@ -108,6 +119,8 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
   app.get<{ Params: Params; Querystring: { rd?: string } }>('/saml/:ns/:name/login', async (req, reply) => {
     const l = lookup(ctx, req.params);
     if (!l.ok) return sendError(reply, l.status, l.reason, req.id);
+    const limited = refuseIfLimited(ctx, req, reply, l.runtime.key, 'login');
+    if (limited) return limited;
     const rd = checkRedirect(req.query.rd, { publicURL: ctx.config.publicURL, allowedHosts: ctx.config.allowedRedirectHosts });
     if (!rd.ok) {
       ctx.logger.warn({ correlationId: req.id, connector: l.runtime.key, reason: rd.reason }, 'login refused: redirect target not allowed');
@@ -134,7 +147,7 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       onRequest: beforeBody((req, reply, status, reason, runtime, startedAt) => {
         recordLogin(ctx, { correlationId: req.id, connector: runtime, namespace: req.params.ns, name: req.params.name, status, reason, startedAt });
         return sendError(reply, status, reason, req.id);
-      }),
+      }, { acs: true }),
     },
     async (req, reply) => {
       const startedAt = process.hrtime.bigint();
@@ -149,8 +162,7 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
       const body = req.body && typeof req.body === 'object' ? req.body : {};
       const samlResponse = body.SAMLResponse;
       const relayState = typeof body.RelayState === 'string' ? body.RelayState : undefined;
-      // The HTTP-POST binding is a form post; anything else is not a SAML message.
-      if (!(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) return fail(400, 'MalformedResponse', l.runtime);
+      // Not a form post: refused before the body was read (beforeBody).
       if (typeof samlResponse !== 'string' || samlResponse.length === 0) return fail(400, 'MalformedResponse', l.runtime);
 
       // The state id travels as RelayState or, for IdPs that drop RelayState, as ?s=.

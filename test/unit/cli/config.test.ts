@@ -62,6 +62,18 @@ describe('cluster flags', () => {
     assert.throws(() => parse(['--manifests', 'examples', '--kube-qps', '5']), (e: Error) => e instanceof ConfigError && /cluster mode/.test(e.message));
   });
 
+  it('leaves rate limits off unless --rate-limit-per-address / --rate-limit-per-connector (or their variables) set one', () => {
+    assert.equal(parse([]).rateLimit, undefined);
+    assert.equal(parse(['--rate-limit-per-address', '0']).rateLimit, undefined, '0 is off');
+    assert.deepEqual(parse(['--rate-limit-per-address', '20']).rateLimit, { perAddress: 20 });
+    assert.deepEqual(parse(['--rate-limit-per-connector', '500'], { SSO_RATE_LIMIT_PER_ADDRESS: '5' }).rateLimit, { perAddress: 5, perConnector: 500 });
+    assert.deepEqual(parse(['--manifests', 'examples', '--rate-limit-per-connector', '1']).rateLimit, { perConnector: 1 }, 'standalone too');
+    for (const bad of ['-1', '1.5', '01', 'lots', '1000001']) {
+      assert.throws(() => parse(['--rate-limit-per-address', bad]), (e: Error) => e instanceof ConfigError && /--rate-limit-per-address/.test(e.message), bad);
+      assert.throws(() => parse(['--rate-limit-per-connector', bad]), (e: Error) => e instanceof ConfigError && /--rate-limit-per-connector/.test(e.message), bad);
+    }
+  });
+
   it('refuses cluster flags with --manifests and malformed names', () => {
     assert.throws(() => parse(['--manifests', 'x', '--namespaces', 'a']), /cannot be combined with --manifests/);
     assert.throws(() => parse(['--namespaces', 'Team_A']), /not a namespace name/);

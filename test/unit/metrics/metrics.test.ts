@@ -52,12 +52,13 @@ test('no metric has a label for a user identity', async () => {
     'sso_logouts_total',
     'sso_queue_depth',
     'sso_queue_oldest_item_age_seconds',
+    'sso_rate_limited_total',
     'sso_reconcile_duration_seconds',
     'sso_reconcile_total',
     'sso_sessions_issued_total',
   ]);
-  const allowed = new Set(['namespace', 'connector', 'result', 'reason', 'fingerprint', 'state', 'kind', 'initiator', 'queue']);
-  for (const metric of [m.loginAttempts, m.loginDuration, m.idpCertNotAfter, m.connectors, m.reconcileTotal, m.reconcileDuration, m.sessionsIssued, m.forwardAuth, m.accessTokenRefresh, m.accessRequests, m.accessRequestsPending, m.logouts, m.queueDepth, m.queueOldestAge]) {
+  const allowed = new Set(['namespace', 'connector', 'result', 'reason', 'fingerprint', 'state', 'kind', 'initiator', 'queue', 'scope', 'endpoint']);
+  for (const metric of [m.loginAttempts, m.loginDuration, m.idpCertNotAfter, m.connectors, m.reconcileTotal, m.reconcileDuration, m.sessionsIssued, m.forwardAuth, m.rateLimited, m.accessTokenRefresh, m.accessRequests, m.accessRequestsPending, m.logouts, m.queueDepth, m.queueOldestAge]) {
     const labelNames = (metric as unknown as { labelNames: string[] }).labelNames;
     for (const l of labelNames) assert.ok(allowed.has(l), `unexpected label ${l}`);
     for (const l of ['user', 'sub', 'email', 'identity', 'nameID']) assert.ok(!labelNames.includes(l));

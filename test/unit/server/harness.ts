@@ -47,6 +47,10 @@ export interface HarnessOptions {
   accessTokens?: AccessTokenBroker;
   /** Where access requests go (default: none, as without the feature). */
   accessRequests?: import('../../../src/access/requests.ts').AccessRequestStore;
+  /** --trust-proxy (default off). */
+  trustProxy?: boolean;
+  /** --rate-limit-per-address / --rate-limit-per-connector (default: none). */
+  rateLimit?: import('../../../src/server/rate-limit.ts').RateLimitConfig;
   /** The app's clock (default: the real one). */
   now?: () => Date;
 }
@@ -103,7 +107,8 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       publicURL,
       ...(o.cookieDomain ? { cookieDomain: o.cookieDomain } : {}),
       allowedRedirectHosts: o.allowedRedirectHosts ?? [],
-      trustProxy: false,
+      trustProxy: o.trustProxy ?? false,
+      ...(o.rateLimit ? { rateLimit: o.rateLimit } : {}),
     },
   });
   const admin = await buildAdminApp({ metrics, ready: () => true, status: () => ({}) });

@@ -1,0 +1,166 @@
+// Junk and floods (issue 10, target 3), over HTTP on loopback against a real
+// operator (`sso-operator run` in its own process, local-operator.ts) with
+// the load generator in another (loadgen.ts), each pinned to its own core
+// when taskset is there:
+// - how many posts of each kind of junk the ACS refuses per second
+//   (closed loop, 16 connections): unsigned, malformed, to an unknown
+//   connector, oversized (announces 2 MB, sends 1 KB);
+// - real sign-ins per second alone, then beside a flood of all four kinds at
+//   full speed from 64 connections against the sign-ins' 8 (no rate limit
+//   switched on: cheap rejection is what holds).
+// `node test/bench/junk.ts [--quick] [--kinds-only] [--cli OTHER/src/cli.ts]` runs this section alone.
+
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { makeResponseXml } from '../support/saml-fixtures.ts';
+import { pinned, runLoad, taskset, type LoadRequest, type LoadResult } from './loadgen.ts';
+import { ACS_PATH, prepareSignIns, startLocalOperator, type LocalOperator } from './local-operator.ts';
+
+export interface JunkKindResult {
+  kind: string;
+  perSecond: number;
+  /** Operator CPU time per refused post, µs: what the rate would be on a core of its own (1e6 / this), whatever the neighbours do. */
+  cpuUs: number;
+  /** Answers by status. */
+  statuses: Record<string, number>;
+}
+
+export interface JunkResult {
+  kinds: JunkKindResult[];
+  loginsAlone: number;
+  loginsBesideFlood: number;
+  floodPerSecond: number;
+  /** A bare fastify app answering the unknown-connector post with a 404 before its body, same core, same load: the floor. */
+  bareFloorPerSecond: number;
+  pinned: boolean;
+}
+
+const SERVER_CPU = 0;
+const LOAD_CPU = 1;
+/** The flood beside real sign-ins: eight times their connections, each sending as fast as it is answered. */
+const FLOOD_CONNECTIONS = 64;
+const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
+
+/** Twenty attributes: an 8 KB response like the in-process reference scenario. */
+function attributes(): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = { mail: 'alice@example.com' };
+  for (let i = 0; i < 19; i++) out[`urn:example:attribute:${i}`] = [`value ${i} `.repeat(12)];
+  return out;
+}
+
+/** One request of each kind of junk a scanner or a broken IdP sends to an ACS. */
+export function junkRequests(op: LocalOperator): Record<string, LoadRequest> {
+  const signed = makeResponseXml(op.idp, { attributes: attributes(), inResponseTo: null });
+  const unsigned = signed.replace(/<ds:Signature[\s\S]*?<\/ds:Signature>/g, '');
+  if (unsigned === signed) throw new Error('junk: could not strip the signature');
+  const form = (xml: string) => new URLSearchParams({ SAMLResponse: Buffer.from(xml).toString('base64'), RelayState: 'x' }).toString();
+  const garbage = Buffer.alloc(signed.length, 0x5a).toString('base64');
+  return {
+    unsigned: { method: 'POST', path: ACS_PATH, headers: FORM, body: form(unsigned) },
+    malformed: { method: 'POST', path: ACS_PATH, headers: FORM, body: new URLSearchParams({ SAMLResponse: garbage, RelayState: 'x' }).toString() },
+    'unknown connector': { method: 'POST', path: '/saml/default/nope/acs', headers: FORM, body: form(signed) },
+    oversized: { method: 'POST', path: ACS_PATH, headers: FORM, body: 'SAMLResponse=' + 'A'.repeat(1024), declaredLength: 2 * 1024 * 1024 },
+  };
+}
+
+export async function benchJunk(opts: { quick: boolean; args?: string[]; cli?: string; kindsOnly?: boolean }): Promise<JunkResult> {
+  const durationMs = opts.quick ? 1500 : 4000;
+  const op = await startLocalOperator({ cpu: SERVER_CPU, ...(opts.args ? { args: opts.args } : {}), ...(opts.cli ? { cli: opts.cli } : {}) });
+  try {
+    const junk = junkRequests(op);
+    // Warm-up: each kind once through, and a few logins.
+    for (const r of Object.values(junk)) await runLoad({ port: op.port, connections: 4, durationMs: 300, requests: [r], cycle: true }, LOAD_CPU);
+    if (!opts.kindsOnly) await runLoad({ port: op.port, connections: 4, durationMs: 10_000, requests: await prepareSignIns(op, 100), cycle: false, raw: true }, LOAD_CPU);
+
+    const kinds: JunkKindResult[] = [];
+    for (const [kind, r] of Object.entries(junk)) {
+      const cpuBefore = op.cpuMs() ?? NaN;
+      const res = await runLoad({ port: op.port, connections: 16, durationMs, requests: [r], cycle: true, raw: true }, LOAD_CPU);
+      const cpuUs = (((op.cpuMs() ?? NaN) - cpuBefore) * 1000) / res.completed;
+      kinds.push({ kind, perSecond: rate(res), cpuUs, statuses: res.statuses });
+    }
+
+    const bareFloorPerSecond = await bareFloor(junk['unknown connector'] as LoadRequest, durationMs);
+    if (opts.kindsOnly) return { kinds, loginsAlone: NaN, loginsBesideFlood: NaN, floodPerSecond: NaN, bareFloorPerSecond, pinned: taskset() };
+    // Sign-ins: prepared responses for the whole window at up to 800/s (a sign-in needs its own).
+    const loginCount = Math.ceil((durationMs / 1000) * 800);
+    const alone = await runLoad({ port: op.port, connections: 8, durationMs, requests: await prepareSignIns(op, loginCount), cycle: false, raw: true }, LOAD_CPU);
+    const besideLogins = await prepareSignIns(op, loginCount);
+    const [beside, flood] = await Promise.all([
+      runLoad({ port: op.port, connections: 8, durationMs, requests: besideLogins, cycle: false, raw: true }, LOAD_CPU),
+      runLoad({ port: op.port, connections: FLOOD_CONNECTIONS, durationMs, requests: Object.values(junk), cycle: true, raw: true }, LOAD_CPU),
+    ]);
+    checkLogins(alone, 'alone');
+    checkLogins(beside, 'beside the flood');
+    return { kinds, loginsAlone: rate(alone, '303'), loginsBesideFlood: rate(beside, '303'), floodPerSecond: rate(flood), bareFloorPerSecond, pinned: taskset() };
+  } finally {
+    await op.stop();
+  }
+}
+
+/** The same post against bare-server.ts on the operator's core. */
+async function bareFloor(r: LoadRequest, durationMs: number): Promise<number> {
+  const [cmd, args] = pinned(SERVER_CPU, [process.execPath, fileURLToPath(new URL('./bare-server.ts', import.meta.url))]);
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const [chunk] = (await once(child.stdout!, 'data')) as [Buffer];
+    const port = Number(chunk.toString().trim());
+    await runLoad({ port, connections: 16, durationMs: 300, requests: [r], cycle: true, raw: true }, LOAD_CPU);
+    return rate(await runLoad({ port, connections: 16, durationMs, requests: [r], cycle: true, raw: true }, LOAD_CPU));
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+function rate(r: LoadResult, status?: string): number {
+  const n = status === undefined ? r.completed : (r.statuses[status] ?? 0);
+  return n / (r.elapsedMs / 1000);
+}
+
+function checkLogins(r: LoadResult, what: string): void {
+  const bad = Object.entries(r.statuses).filter(([s]) => s !== '303');
+  if (bad.length > 0) throw new Error(`sign-ins ${what} did not all succeed: ${JSON.stringify(r.statuses)}`);
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+/** Prints the section and its target lines. */
+export function printJunk(r: JunkResult): void {
+  console.log(`\njunk and floods: real operator over loopback, load generator in its own process${r.pinned ? ' (server on core 0, load on core 1, taskset)' : ' (not pinned: no taskset or one core)'}`);
+  for (const k of r.kinds) {
+    console.log(`  ${k.kind.padEnd(18)} ${fmt(k.perSecond).padStart(8)}/s refused, ${k.cpuUs.toFixed(0).padStart(4)} µs operator CPU each (${fmt(1e6 / k.cpuUs)}/s per core)  ${JSON.stringify(k.statuses)}`);
+  }
+  if (Number.isNaN(r.loginsAlone)) return;
+  console.log(`  sign-ins alone           ${fmt(r.loginsAlone).padStart(8)}/s`);
+  console.log(`  sign-ins beside a flood  ${fmt(r.loginsBesideFlood).padStart(8)}/s  (flood of all four kinds: ${fmt(r.floodPerSecond)}/s refused meanwhile)`);
+  console.log(`  floor: a bare fastify app answering the same unknown-connector post with a 404 on the same core: ${fmt(r.bareFloorPerSecond)}/s`);
+  const slowest = Math.min(...r.kinds.map((k) => k.perSecond));
+  const slowestPerCore = Math.min(...r.kinds.map((k) => 1e6 / k.cpuUs));
+  const share = r.loginsBesideFlood / r.loginsAlone;
+  console.log(`  target: junk rejected ≥10,000/s: ${fmt(slowest)}/s (slowest kind) — ${slowest >= 10_000 ? 'MET' : 'MISSED'}`);
+  console.log(`  (by operator CPU per refusal, slowest kind: ${fmt(slowestPerCore)}/s per core — ${slowestPerCore >= 10_000 ? 'MET' : 'MISSED'} on a core of its own)`);
+  console.log(`  target: logins beside a junk flood ≥80% of alone: ${Math.round(share * 100)}% — ${share >= 0.8 ? 'MET' : 'MISSED'}`);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  // --cli PATH: measure another checkout's operator (e.g. the commit before a change) with the same load.
+  const at = process.argv.indexOf('--cli');
+  const cli = at > 0 ? process.argv[at + 1] : undefined;
+  // --kinds-only: the refusal figures alone (no sign-ins to prepare).
+  const result = await benchJunk({ quick: process.argv.includes('--quick'), kindsOnly: process.argv.includes('--kinds-only'), ...(cli ? { cli } : {}) });
+  printJunk(result);
+  process.exit(0);
+}
+
+/** The section as `npm run bench` runs it: printed, its figures for BENCH_JSON, a failed sign-in counted as a failure. */
+export async function junkSection(quick: boolean): Promise<{ json: JunkResult | { error: string }; failures: number }> {
+  try {
+    const r = await benchJunk({ quick });
+    printJunk(r);
+    return { json: r, failures: 0 };
+  } catch (err) {
+    console.log(`\njunk and floods: not measured: ${(err as Error).message}`);
+    return { json: { error: (err as Error).message }, failures: 1 };
+  }
+}

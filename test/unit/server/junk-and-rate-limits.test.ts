@@ -1,0 +1,203 @@
+// Junk posts to the ACS and the opt-in sign-in rate limits, through the
+// public app: each kind of junk gets its status and reason code and changes
+// nothing; rate limits answer 429 RateLimited with Retry-After only when
+// switched on, key on X-Forwarded-For only with --trust-proxy, never count
+// unknown connectors, and keep their tables bounded. No timing here: how fast
+// junk is refused is measured by `npm run bench`.
+
+import { afterEach, describe, expect, it } from '@jest/globals';
+import assert from 'node:assert/strict';
+import { BucketTable, RateLimiter, addressKey } from '../../../src/server/rate-limit.ts';
+import { REFUSAL_LINES_PER_SECOND } from '../../../src/server/login-log.ts';
+import { makeResponseXml } from '../../support/saml-fixtures.ts';
+import { STATE, assertRefused, setCookieLine, startHarness, startLogin, type Harness, type HarnessOptions } from './harness.ts';
+import { bindingManifest, connectorManifest } from './manifests.ts';
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+// The rate-limit tests stop the app's clock: no bucket refills while a slow machine runs them.
+const frozen = (): (() => Date) => {
+  const t = new Date();
+  return () => t;
+};
+
+async function harness(o: HarnessOptions = {}): Promise<Harness> {
+  h = await startHarness(o.rateLimit ? { now: frozen(), ...o } : o);
+  await h.apply(connectorManifest('demo', h.idp.certPem), connectorManifest('other', h.idp.certPem), bindingManifest('alice', 'alice@example.com', ['demo', 'other']));
+  return h;
+}
+
+const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
+const form = (xml: string) => new URLSearchParams({ SAMLResponse: Buffer.from(xml).toString('base64'), RelayState: 'x' }).toString();
+
+async function metric(h: Harness, name: string): Promise<string[]> {
+  return (await h.metrics.registry.metrics()).split('\n').filter((l) => l.startsWith(name));
+}
+
+describe('junk posts to the ACS', () => {
+  it('refuses each kind with its status and reason code, and issues no session', async () => {
+    const h = await harness();
+    const signed = makeResponseXml(h.idp, { inResponseTo: null });
+    const unsigned = signed.replace(/<ds:Signature[\s\S]*?<\/ds:Signature>/g, '');
+    assert.notEqual(unsigned, signed);
+    const cases: { what: string; url: string; payload: string; headers?: Record<string, string>; status: number; reason: string }[] = [
+      { what: 'unsigned', url: '/saml/default/demo/acs', payload: form(unsigned), status: 401, reason: 'UnsolicitedResponseRefused' },
+      { what: 'malformed', url: '/saml/default/demo/acs', payload: new URLSearchParams({ SAMLResponse: Buffer.alloc(6000, 0x5a).toString('base64') }).toString(), status: 400, reason: 'MalformedResponse' },
+      { what: 'not base64 XML at all', url: '/saml/default/demo/acs', payload: 'SAMLResponse=%00%01', status: 400, reason: 'MalformedResponse' },
+      { what: 'unknown connector', url: '/saml/default/nope/acs', payload: form(signed), status: 404, reason: 'ConnectorNotFound' },
+      { what: 'oversized', url: '/saml/default/demo/acs', payload: `SAMLResponse=${'A'.repeat(1_200_000)}`, status: 413, reason: 'ResponseTooLarge' },
+    ];
+    for (const c of cases) {
+      const res = await h.app.inject({ method: 'POST', url: c.url, headers: { ...FORM, ...c.headers }, payload: c.payload });
+      assertRefused(res, c.status, c.reason);
+    }
+    const attempts = await metric(h, 'sso_login_attempts_total{');
+    assert.ok(attempts.some((l) => l.includes('connector="_unknown"') && l.includes('reason="ConnectorNotFound"')), attempts.join('\n'));
+    assert.ok(attempts.some((l) => l.includes('reason="ResponseTooLarge"')), attempts.join('\n'));
+  });
+
+  it('refuses an unsigned response to a pending login as not signed', async () => {
+    const h = await harness();
+    const login = await startLogin(h.app, '/saml/default/demo/login?rd=%2Fapp');
+    const xml = makeResponseXml(h.idp, { inResponseTo: login.request.id, audience: login.request.issuer, destination: login.request.acsURL ?? null, recipient: login.request.acsURL ?? null });
+    const res = await h.app.inject({
+      method: 'POST',
+      url: '/saml/default/demo/acs',
+      headers: { ...FORM, cookie: `${login.stateName}=${login.state}` },
+      payload: new URLSearchParams({ SAMLResponse: Buffer.from(xml.replace(/<ds:Signature[\s\S]*?<\/ds:Signature>/g, '')).toString('base64'), RelayState: login.relayState ?? '' }).toString(),
+    });
+    assertRefused(res, 401, 'AssertionNotSigned');
+  });
+
+  it('refuses a post that is not a form as MalformedResponse before parsing its body', async () => {
+    const h = await harness();
+    // Broken JSON: had the body been parsed, the JSON parser would have refused it as MalformedRequest.
+    assertRefused(await h.app.inject({ method: 'POST', url: '/saml/default/demo/acs', headers: { 'content-type': 'application/json' }, payload: '{' }), 400, 'MalformedResponse');
+    assertRefused(await h.app.inject({ method: 'POST', url: '/saml/default/demo/acs', headers: { 'content-type': 'text/xml' }, payload: '<x/>' }), 400, 'MalformedResponse');
+    assertRefused(await h.app.inject({ method: 'POST', url: '/saml/default/demo/acs' }), 400, 'MalformedResponse');
+  });
+
+  it('answers an oversized post without keeping the connection for its body', async () => {
+    const h = await harness();
+    const res = await h.app.inject({ method: 'POST', url: '/saml/default/demo/acs', headers: { ...FORM, 'content-length': String(64 * 1024 * 1024) }, payload: 'SAMLResponse=AAAA' });
+    assertRefused(res, 413, 'ResponseTooLarge');
+    assert.equal(res.headers.connection, 'close');
+  });
+
+  it('logs at most a capped number of refusal lines per reason and second, and counts every refusal', async () => {
+    const h = await harness();
+    const n = REFUSAL_LINES_PER_SECOND * 3;
+    for (let i = 0; i < n; i++) await h.app.inject({ method: 'POST', url: '/saml/default/nope/acs', headers: FORM, payload: 'SAMLResponse=AAAA' });
+    const lines = h.logLines().filter((l) => l.msg === 'login refused' && l.reason === 'ConnectorNotFound');
+    // The loop may straddle a second boundary: at most two windows' worth.
+    assert.ok(lines.length >= REFUSAL_LINES_PER_SECOND && lines.length <= 2 * REFUSAL_LINES_PER_SECOND, `${lines.length} lines`);
+    const counted = (await metric(h, 'sso_login_attempts_total{')).find((l) => l.includes('reason="ConnectorNotFound"'));
+    assert.ok(counted?.endsWith(` ${n}`), `every refusal is counted: ${counted}`);
+  });
+});
+
+describe('sign-in rate limits', () => {
+  const login = (h: Harness, o: { connector?: string; remoteAddress?: string; xff?: string } = {}) =>
+    h.app.inject({
+      method: 'GET',
+      url: `/saml/default/${o.connector ?? 'demo'}/login?rd=%2Fapp`,
+      remoteAddress: o.remoteAddress ?? '203.0.113.7',
+      ...(o.xff ? { headers: { 'x-forwarded-for': o.xff } } : {}),
+    });
+
+  it('never answers 429 when no limit is set', async () => {
+    const h = await harness();
+    for (let i = 0; i < 300; i++) assert.equal((await login(h)).statusCode, 302);
+    assert.deepEqual(await metric(h, 'sso_rate_limited_total{'), []);
+  });
+
+  it('answers 429 RateLimited with Retry-After past the per-address limit, as a page or as JSON, and counts it', async () => {
+    const h = await harness({ rateLimit: { perAddress: 5 } });
+    for (let i = 0; i < 10; i++) assert.equal((await login(h)).statusCode, 302, `request ${i} is within the burst of 2N`);
+    const res = await login(h);
+    assertRefused(res, 429, 'RateLimited');
+    assert.ok(Number(res.headers['retry-after']) >= 1, `Retry-After: ${res.headers['retry-after']}`);
+    assert.equal(setCookieLine(res, STATE), undefined, 'no login state is started');
+    const json = await h.app.inject({ method: 'GET', url: '/saml/default/demo/login?rd=%2Fapp', remoteAddress: '203.0.113.7', headers: { accept: 'application/json' } });
+    assert.equal(json.statusCode, 429);
+    expect(json.json()).toMatchObject({ status: 429, reason: 'RateLimited', outcome: 'unavailable' });
+    // Another address is not affected.
+    assert.equal((await login(h, { remoteAddress: '203.0.113.8' })).statusCode, 302);
+    const limited = await metric(h, 'sso_rate_limited_total{');
+    assert.ok(limited.some((l) => l.includes('scope="address"') && l.includes('endpoint="login"') && l.endsWith(' 2')), limited.join('\n'));
+  });
+
+  it('limits the ACS per connector, whatever the address, before reading the body', async () => {
+    const h = await harness({ rateLimit: { perConnector: 2 } });
+    const post = (connector: string, i: number) =>
+      h.app.inject({ method: 'POST', url: `/saml/default/${connector}/acs`, remoteAddress: `198.51.100.${i}`, headers: FORM, payload: 'SAMLResponse=AAAA' });
+    for (let i = 0; i < 4; i++) assert.equal((await post('demo', i)).statusCode, 400, 'junk within the limit is refused as junk');
+    const res = await post('demo', 9);
+    assertRefused(res, 429, 'RateLimited');
+    assert.ok(res.headers['retry-after']);
+    assert.equal((await post('other', 10)).statusCode, 400, 'another connector has its own bucket');
+    const limited = await metric(h, 'sso_rate_limited_total{');
+    assert.ok(limited.some((l) => l.includes('scope="connector"') && l.includes('endpoint="acs"')), limited.join('\n'));
+  });
+
+  it('ignores X-Forwarded-For without --trust-proxy: a client cannot get a fresh bucket per request', async () => {
+    const h = await harness({ rateLimit: { perAddress: 1 } });
+    const codes = [];
+    for (let i = 0; i < 4; i++) codes.push((await login(h, { xff: `192.0.2.${i}` })).statusCode);
+    assert.deepEqual(codes, [302, 302, 429, 429]);
+  });
+
+  it('with --trust-proxy keys on the last X-Forwarded-For entry, the one the proxy appended', async () => {
+    const h = await harness({ rateLimit: { perAddress: 1 }, trustProxy: true });
+    // All through one ingress (same socket address), two real clients.
+    assert.equal((await login(h, { remoteAddress: '10.0.0.2', xff: '192.0.2.1' })).statusCode, 302);
+    assert.equal((await login(h, { remoteAddress: '10.0.0.2', xff: '192.0.2.1' })).statusCode, 302);
+    assert.equal((await login(h, { remoteAddress: '10.0.0.2', xff: '192.0.2.1' })).statusCode, 429);
+    assert.equal((await login(h, { remoteAddress: '10.0.0.2', xff: '192.0.2.2' })).statusCode, 302, 'another client behind the same ingress');
+    // A client-supplied entry left of the proxy's does not make a new key.
+    assert.equal((await login(h, { remoteAddress: '10.0.0.2', xff: '6.6.6.6, 192.0.2.1' })).statusCode, 429);
+  });
+
+  it('does not count requests to unknown connectors', async () => {
+    const h = await harness({ rateLimit: { perAddress: 1, perConnector: 1 } });
+    for (let i = 0; i < 20; i++) {
+      assertRefused(await login(h, { connector: `nope-${i}` }), 404, 'ConnectorNotFound');
+      assert.equal((await h.app.inject({ method: 'POST', url: `/saml/default/nope-${i}/acs`, remoteAddress: '203.0.113.7', headers: FORM, payload: 'SAMLResponse=AAAA' })).statusCode, 404);
+    }
+    assert.equal((await login(h)).statusCode, 302, 'the address still has its whole bucket');
+    assert.equal((await login(h)).statusCode, 302);
+  });
+});
+
+describe('bucket tables', () => {
+  it('stay bounded however many addresses come, dropping the oldest bucket', () => {
+    const t = new BucketTable(1, 100);
+    for (let i = 0; i < 10_000; i++) assert.equal(t.take(`10.0.${i >> 8}.${i & 255}`, 0), 0);
+    assert.equal(t.size, 100);
+  });
+
+  it('refill at the configured rate and say how long to wait', () => {
+    const t = new BucketTable(2);
+    for (let i = 0; i < 4; i++) assert.equal(t.take('a', 0), 0);
+    assert.equal(t.take('a', 0), 1);
+    assert.equal(t.take('a', 499), 1);
+    assert.equal(t.take('a', 1000), 0, 'half a second refills one token');
+  });
+
+  it('count IPv6 clients per /64 and IPv4-mapped addresses as IPv4', () => {
+    assert.equal(addressKey('2001:db8:1:2:aaaa::1'), addressKey('2001:db8:1:2:ffff:ffff:ffff:ffff'));
+    assert.notEqual(addressKey('2001:db8:1:2::1'), addressKey('2001:db8:1:3::1'));
+    assert.equal(addressKey('::ffff:192.0.2.1'), '192.0.2.1');
+    assert.equal(addressKey('192.0.2.1'), '192.0.2.1');
+  });
+
+  it('a limiter with no limit set has no tables', () => {
+    const l = new RateLimiter({}, false);
+    assert.equal(l.byAddress, undefined);
+    assert.equal(l.byConnector, undefined);
+  });
+});
