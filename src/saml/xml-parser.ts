@@ -589,6 +589,10 @@ class Parser {
  * normalised to LF first, as XML requires.
  */
 export function parseXml(xml: string): Document {
+  // Junk is refused before the whole text is scanned: a document starts with
+  // markup (after a byte order mark and white space).
+  const first = /[^\uFEFF \t\r\n]/.exec(xml.length > 64 ? xml.slice(0, 64) : xml);
+  if (!first || first[0] !== '<') fail(first ? 'text before the root element' : 'no root element', first?.index ?? 0);
   const src = xml.includes('\r') ? xml.replace(/\r\n?/g, '\n') : xml;
   const bad = NOT_CHAR.exec(src) ?? (SURROGATE.test(src) ? LONE_SURROGATE.exec(src) : null);
   if (bad) fail('character not allowed in XML', bad.index);
