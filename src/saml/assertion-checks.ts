@@ -7,7 +7,7 @@ import { parseSamlTime } from './time.ts';
 import type { Trail } from './trail.ts';
 import type { SamlConnectorConfig } from './types.ts';
 import { matchesAcsURL } from './urls.ts';
-import { NS, attr, childElement, childElements, elementChildren, textOf } from './xml.ts';
+import { NS, XMLNS_NS, attr, childElement, childElements, elementChildren, textOf } from './xml.ts';
 
 export interface CheckContext {
   cfg: SamlConnectorConfig;
@@ -145,7 +145,6 @@ export function checkConditionsTime(ctx: CheckContext, assertion: Element): numb
 
 const UNDERSTOOD_CONDITIONS = new Set(['AudienceRestriction', 'OneTimeUse', 'ProxyRestriction']);
 const CONDITIONS_ATTRIBUTES = new Set(['NotBefore', 'NotOnOrAfter']);
-const XMLNS_NS = 'http://www.w3.org/2000/xmlns/';
 
 /**
  * Every condition must be understood (SAML core 2.5.1.1): one that cannot

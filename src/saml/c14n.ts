@@ -22,13 +22,11 @@
 // Processing instructions never reach this code: the parser refuses them
 // inside the document element.
 
-import { ELEMENT_NODE, TEXT_NODE, type Attr, type Element } from './xml-parser.ts';
+import { ELEMENT_NODE, TEXT_NODE, XMLNS_NS, type Attr, type Element } from './xml-parser.ts';
 
 export interface C14nOptions {
   /** InclusiveNamespaces PrefixList of the transform (empty when absent). */
   prefixList?: readonly string[];
-  /** Namespaces declared on ancestors of the apex (nearest wins), for the PrefixList; asked only when one is in use. */
-  ancestorNamespaces?: () => ReadonlyArray<{ prefix: string; namespaceURI: string }>;
   /** A direct child of the apex left out: the enveloped-signature transform. */
   omit?: Element;
 }
@@ -72,6 +70,29 @@ function attrCompare(a: Attr, b: Attr): number {
 
 const byPrefix = (a: Binding, b: Binding): number => (a.prefix === b.prefix ? 0 : a.prefix.localeCompare(b.prefix));
 
+/**
+ * Namespace declarations in scope from the ancestors of `el` (nearest wins),
+ * minus those `el` declares itself and its own prefix: what xml-crypto's
+ * SignedXml passes as ancestorNamespaces (its findAncestorNs) to honour a
+ * PrefixList.
+ */
+function ancestorNamespaces(el: Element): Binding[] {
+  const own = new Set<string>([el.prefix ?? '']);
+  for (const a of el.attributes) if (a.namespaceURI === XMLNS_NS) own.add(a.prefix === 'xmlns' ? a.localName : '');
+  const seen = new Set<string>();
+  const out: Binding[] = [];
+  for (let p = el.parentNode; p != null && p.nodeType === ELEMENT_NODE; p = p.parentNode) {
+    for (const a of p.attributes) {
+      if (a.namespaceURI !== XMLNS_NS) continue;
+      const prefix = a.prefix === 'xmlns' ? a.localName : '';
+      if (seen.has(prefix)) continue;
+      seen.add(prefix);
+      if (a.value !== '' && !own.has(prefix)) out.push({ prefix, namespaceURI: a.value });
+    }
+  }
+  return out;
+}
+
 /** The PrefixList xml-crypto falls back to when none is given: a CanonicalizationMethod child's. */
 function fallbackPrefixList(apex: Element): string[] {
   for (const c of apex.childNodes) {
@@ -111,12 +132,8 @@ class Canonicaliser {
       newDefault = el.namespaceURI ?? '';
       ns = ` xmlns="${newDefault}"`;
     }
-    let plain = 0;
     for (const a of attributes) {
-      if (!a.prefix) {
-        if (!a.name.startsWith('xmlns')) plain++;
-        continue;
-      }
+      if (!a.prefix) continue;
       if (prefixList.length > 0 && !inScope(scope, a.localName, a.value) && prefixList.includes(a.localName)) {
         const b = { prefix: a.localName, namespaceURI: a.value };
         render.push(b);
@@ -127,17 +144,14 @@ class Canonicaliser {
         render.push(b);
         scope.push(b);
       }
-      if (!a.name.startsWith('xmlns')) plain++;
     }
     if (render.length > 1) render.sort(byPrefix);
     for (const b of render) ns += ` xmlns:${b.prefix}="${b.namespaceURI}"`;
 
     let out = `<${el.tagName}${ns}`;
-    if (plain > 0) {
-      const list = plain === attributes.length ? attributes.slice() : attributes.filter((a) => !a.name.startsWith('xmlns'));
-      if (list.length > 1) list.sort(attrCompare);
-      for (const a of list) out += ` ${a.name}="${encodeAttr(a.value)}"`;
-    }
+    const list = attributes.filter((a) => !a.name.startsWith('xmlns'));
+    if (list.length > 1) list.sort(attrCompare);
+    for (const a of list) out += ` ${a.name}="${encodeAttr(a.value)}"`;
     this.out += `${out}>`;
 
     const { omit } = this;
@@ -164,7 +178,7 @@ export function canonicalise(apex: Element, options: C14nOptions = {}): string {
   let attributes: readonly Attr[] = apex.attributes;
   // xml-crypto declares each PrefixList prefix bound on an ancestor on the
   // apex itself (setAttributeNS), which then renders like an own declaration.
-  const ancestors = prefixList.length > 0 && options.ancestorNamespaces ? options.ancestorNamespaces() : [];
+  const ancestors = prefixList.length > 0 ? ancestorNamespaces(apex) : [];
   if (ancestors.length > 0) {
     const extra: Attr[] = [];
     for (const prefix of prefixList) {

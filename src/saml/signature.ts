@@ -15,8 +15,8 @@
 // xml-crypto's checkSignature on thousands of generated valid and tampered
 // documents.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { canonicalise as excC14n } from './c14n.ts';
-import type { Document, Element } from './xml.ts';
+import { canonicalise } from './c14n.ts';
+import type { Element } from './xml.ts';
 import {
   C14N_EXC,
   DIGEST,
@@ -31,7 +31,7 @@ import {
 import type { KeyMatch } from './algorithms.ts';
 import { derBase64Of } from './certificates.ts';
 import type { IdpCertificate } from './types.ts';
-import { NS, XMLNS_NS, XmlParseError, attr, childElement, childElements, descendants, parseXmlStrict, textOf } from './xml.ts';
+import { NS, XmlParseError, attr, childElement, childElements, descendants, parseXmlStrict, textOf } from './xml.ts';
 
 export type SignatureCheck =
   | { status: 'absent' }
@@ -56,40 +56,6 @@ function prefixListOf(parent: Element | undefined): string[] {
   const incl = parent ? childElement(parent, EXC_C14N_NS, 'InclusiveNamespaces') : undefined;
   const list = incl ? (attr(incl, 'PrefixList') ?? '') : '';
   return list.split(/\s+/).filter((p) => p !== '');
-}
-
-/**
- * Namespace declarations in scope from the ancestors of `el` (nearest wins),
- * minus those `el` declares itself and its own prefix; what exc-c14n needs to
- * honour an InclusiveNamespaces PrefixList (same rule as xml-crypto's
- * findAncestorNs, without the XPath lookup).
- */
-function ancestorNamespaces(el: Element): Array<{ prefix: string; namespaceURI: string }> {
-  const own = new Set<string>([el.prefix ?? '']);
-  for (const a of el.attributes) {
-    if (a.namespaceURI === XMLNS_NS) own.add(a.prefix === 'xmlns' ? a.localName ?? '' : '');
-  }
-  const seen = new Set<string>();
-  const out: Array<{ prefix: string; namespaceURI: string }> = [];
-  for (let p: Element | Document | null = el.parentNode; p != null && p.nodeType === 1; p = p.parentNode) {
-    const pe = p as Element;
-    for (const a of pe.attributes) {
-      if (a.namespaceURI !== XMLNS_NS) continue;
-      const prefix = a.prefix === 'xmlns' ? (a.localName ?? '') : '';
-      if (seen.has(prefix)) continue;
-      seen.add(prefix);
-      if (a.value !== '' && !own.has(prefix)) out.push({ prefix, namespaceURI: a.value });
-    }
-  }
-  return out;
-}
-
-/**
- * exc-c14n (without comments) of `el`, with its direct child `omit` left out
- * (the enveloped-signature transform).
- */
-function canonicalise(el: Element, prefixList: string[], omit?: Element): string {
-  return excC14n(el, { prefixList, ancestorNamespaces: () => ancestorNamespaces(el), omit });
 }
 
 /** Base64 DER of every X509Certificate the signature's KeyInfo carries (diagnostics only). */
@@ -135,7 +101,7 @@ export function verifyEnvelopedSignature(element: Element, certs: readonly IdpCe
   }
 
   // The octets the SignatureValue covers; everything below is read from them.
-  const signedInfoOctets = canonicalise(received, prefixListOf(childElement(received, NS.dsig, 'CanonicalizationMethod')));
+  const signedInfoOctets = canonicalise(received, { prefixList: prefixListOf(childElement(received, NS.dsig, 'CanonicalizationMethod')) });
   let signedInfo: Element;
   try {
     signedInfo = parseXmlStrict(signedInfoOctets).documentElement as Element;
@@ -171,7 +137,8 @@ export function verifyEnvelopedSignature(element: Element, certs: readonly IdpCe
   if (certs.length === 0) return invalid('SignatureInvalid', 'no IdP certificate configured');
 
   // Reference: the element itself, without this signature, exc-c14n.
-  const signedXml = canonicalise(element, prefixListOf(transforms[1]), signature);
+  // (exc-c14n of the element with this Signature left out: the enveloped-signature transform.)
+  const signedXml = canonicalise(element, { prefixList: prefixListOf(transforms[1]), omit: signature });
   if (!sameDigest(createHash(hash).update(signedXml, 'utf8').digest(), textOf(digestValues[0] as Element))) {
     return invalid('SignatureInvalid', 'digest of the signed content does not match (content altered after signing)');
   }

@@ -63,9 +63,8 @@ abstract class ChildBase {
   previousSibling: Node | null = null;
 }
 
-export class Text extends ChildBase {
-  readonly nodeType = TEXT_NODE;
-  readonly nodeName = '#text';
+/** Text and comments: character data. */
+abstract class CharacterData extends ChildBase {
   data: string;
   constructor(data: string) {
     super();
@@ -79,20 +78,14 @@ export class Text extends ChildBase {
   }
 }
 
-export class Comment extends ChildBase {
+export class Text extends CharacterData {
+  readonly nodeType = TEXT_NODE;
+  readonly nodeName = '#text';
+}
+
+export class Comment extends CharacterData {
   readonly nodeType = COMMENT_NODE;
   readonly nodeName = '#comment';
-  data: string;
-  constructor(data: string) {
-    super();
-    this.data = data;
-  }
-  get nodeValue(): string {
-    return this.data;
-  }
-  get textContent(): string {
-    return this.data;
-  }
 }
 
 export class ProcessingInstruction extends ChildBase {

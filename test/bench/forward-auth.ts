@@ -9,11 +9,11 @@
 // the end, also on failure.
 
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import { buildOauth2Proxy, startOauth2Proxy } from './forward-auth-peer.ts';
 import { startOurs } from './forward-auth-ours.ts';
+import { cpuMsOf } from './local-operator.ts';
 import type { LoadResult, LoadSpec } from './http-load.ts';
 
 const LOAD = fileURLToPath(new URL('./http-load.ts', import.meta.url));
@@ -82,12 +82,9 @@ async function startFloor(pin: string[]): Promise<{ port: number; pid: number; s
   };
 }
 
-/** CPU time of a process so far, in microseconds (Linux /proc; clock ticks of 10 ms). */
+/** CPU time of a process so far, in microseconds. */
 function cpuUs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime are fields 14 and 15 of stat(5); fields[0] here is field 3.
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  return cpuMsOf(pid) * 1000;
 }
 
 /** Runs the load generator in its own process; bounded by the plan plus a margin. */
@@ -115,7 +112,7 @@ export async function benchForwardAuth(plan: ForwardAuthPlan): Promise<ForwardAu
   const clientPin = pinned ? ['taskset', '-c', '0'] : [];
   const built = buildOauth2Proxy();
   const floor = await startFloor(serverPin);
-  const ours = await startOurs({ pin: serverPin }).catch(async (e: Error) => {
+  const ours = await startOurs(pinned ? { cpu: 1 } : {}).catch(async (e: Error) => {
     await floor.stop();
     throw e;
   });

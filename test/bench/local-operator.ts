@@ -30,6 +30,8 @@ export interface LocalOperator {
   pid: number;
   port: number;
   baseURL: string;
+  /** Its --state-dir (session-keys.json is there). */
+  stateDir: string;
   idp: SigningIdentity;
   /** Resident set size of the operator now, KiB (from /proc/PID/status). */
   rssKiB(): number | undefined;
@@ -83,6 +85,7 @@ export async function startLocalOperator(opts: { cpu?: number; args?: string[]; 
     pid: child.pid as number,
     port,
     baseURL,
+    stateDir: join(root, 'state'),
     idp,
     rssKiB: () => {
       try {
@@ -94,16 +97,21 @@ export async function startLocalOperator(opts: { cpu?: number; args?: string[]; 
     },
     cpuMs: () => {
       try {
-        const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
-        // Fields after the parenthesised command name; utime and stime are the 14th and 15th, in clock ticks (100 per second on Linux).
-        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        return (Number(f[11]) + Number(f[12])) * 10;
+        return cpuMsOf(child.pid as number);
       } catch {
         return undefined;
       }
     },
     stop,
   };
+}
+
+/** CPU time a process has used so far, ms (user + system, /proc/PID/stat). Throws when it is gone. */
+export function cpuMsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name; utime and stime are the 14th and 15th, in clock ticks (100 per second on Linux).
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
 }
 
 async function waitReady(url: string, child: ChildProcess): Promise<void> {

@@ -34,6 +34,7 @@ import { DEFAULT_KUBE_QPS } from '../../src/config.ts';
 import type { SigningIdentity } from '../../src/demo-idp/keys.ts';
 import { startReplica, type Replica } from '../support/fault-tools.ts';
 import { createNamespaces, GROUP_VERSION, installCrds, pollFor, sleep, type K8sObject } from '../support/cluster-fixtures.ts';
+import { auditFlags, auditedWrites, peakPerSecond } from '../support/apiserver-audit.ts';
 import { kubeRequest, startControlPlane, type ControlPlane } from '../support/kube.ts';
 import { signingIdentity } from '../support/saml-fixtures.ts';
 import { signIn as signInAs } from '../support/trust-probes.ts';
@@ -180,26 +181,6 @@ interface CacheMark {
 
 async function main(): Promise<number> {
   const auditDir = await mkdtemp(join(tmpdir(), 'sso-scale-audit-'));
-  await writeFile(
-    join(auditDir, 'policy.yaml'),
-    [
-      'apiVersion: audit.k8s.io/v1',
-      'kind: Policy',
-      'omitStages: ["RequestReceived"]',
-      'rules:',
-      '  - level: Metadata',
-      '    verbs: ["create", "update", "patch"]',
-      '    resources:',
-      '      - group: sso.operator.dev',
-      '        resources: ["ssoconnectors/status", "userbindings/status"]',
-      '      - group: events.k8s.io',
-      '        resources: ["events"]',
-      '      - group: ""',
-      '        resources: ["events"]',
-      '  - level: None',
-      '',
-    ].join('\n'),
-  );
   // The 100,000 objects take minutes to create: etcd's data is kept between
   // runs in a cache folder keyed by the sizes (SCALE_FRESH=1 starts over).
   const cacheDir = join(process.env.SSO_SCALE_CACHE ?? join(homedir(), '.cache', 'sso-operator', 'scale'), `c${CONNECTORS}-b${BINDINGS}`);
@@ -224,10 +205,7 @@ async function main(): Promise<number> {
     say(`${CONNECTORS} connectors, ${BINDINGS} bindings, burst of ${BURST} binding changes, --kube-qps ${QPS}; ${cached ? 'objects from the cache' : 'creating the objects (kept for later runs)'} in ${cacheDir}`);
     cp = await startControlPlane({
       apiserverFlags: [
-        `--audit-policy-file=${join(auditDir, 'policy.yaml')}`,
-        `--audit-log-path=${join(auditDir, 'audit.log')}`,
-        '--audit-log-format=json',
-        '--audit-log-maxsize=2000',
+        ...(await auditFlags(auditDir, 2000)),
         '--max-requests-inflight=1000',
         '--max-mutating-requests-inflight=500',
       ],
@@ -374,17 +352,8 @@ async function main(): Promise<number> {
     report('bytes per binding (RSS of the cold start, minus an empty operator, minus the connectors, / bindings)', `${((rssAll - emptyRss - (rssAfter - rssBefore)) / BINDINGS).toFixed(0)} B`);
 
     // 4. Writes per second, as the apiserver counts them -------------------------------------
-    const lines = (await readFile(join(auditDir, 'audit.log'), 'utf8')).split('\n').filter(Boolean);
-    const times = lines
-      .map((l) => JSON.parse(l) as { stage: string; requestReceivedTimestamp: string })
-      .filter((e) => e.stage === 'ResponseComplete')
-      .map((e) => Date.parse(e.requestReceivedTimestamp) + Number(/\.\d{3}(\d{3})/.exec(e.requestReceivedTimestamp)?.[1] ?? 0) / 1000)
-      .sort((a, b) => a - b);
-    let peak = 0;
-    for (let i = 0, j = 0; i < times.length; i++) {
-      while (times[j]! <= times[i]! - 1000) j++;
-      peak = Math.max(peak, i - j + 1);
-    }
+    const times = (await auditedWrites(auditDir)).map((w) => w.at);
+    const peak = peakPerSecond(times);
     report(`status and Event writes: ${times.length}, most in any one second`, String(peak), `<= --kube-qps ${QPS}`, peak <= QPS);
 
     // The new connectors go again, so the cache holds what it says.

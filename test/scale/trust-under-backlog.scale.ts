@@ -15,10 +15,11 @@
 
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SigningIdentity } from '../../src/demo-idp/keys.ts';
+import { auditFlags, auditedWrites, peakPerSecond } from '../support/apiserver-audit.ts';
 import { kubeRequest, startControlPlane, type ControlPlane } from '../support/kube.ts';
 import { startReplica, type Replica } from '../support/fault-tools.ts';
 import { applyOk, createNamespaces, GROUP_VERSION, installCrds, mergePatch, pollFor, sleep, type K8sObject } from '../support/cluster-fixtures.ts';
@@ -79,33 +80,10 @@ describe('trust changes first, whatever the backlog (real apiserver, 20,000 bind
 
   beforeAll(async () => {
     auditDir = await mkdtemp(join(tmpdir(), 'sso-audit-'));
-    // The operator's writes of status and Events, as the apiserver received them.
-    await writeFile(
-      join(auditDir, 'policy.yaml'),
-      [
-        'apiVersion: audit.k8s.io/v1',
-        'kind: Policy',
-        'omitStages: ["RequestReceived"]',
-        'rules:',
-        '  - level: Metadata',
-        '    verbs: ["create", "update", "patch"]',
-        '    resources:',
-        '      - group: sso.operator.dev',
-        '        resources: ["ssoconnectors/status", "userbindings/status"]',
-        '      - group: events.k8s.io',
-        '        resources: ["events"]',
-        '      - group: ""',
-        '        resources: ["events"]',
-        '  - level: None',
-        '',
-      ].join('\n'),
-    );
     cp = await startControlPlane({
       apiserverFlags: [
-        `--audit-policy-file=${join(auditDir, 'policy.yaml')}`,
-        `--audit-log-path=${join(auditDir, 'audit.log')}`,
-        '--audit-log-format=json',
-        '--audit-log-maxsize=1000',
+        // The operator's writes of status and Events, as the apiserver received them.
+        ...(await auditFlags(auditDir, 1000)),
         // A burst of 20,000 creates and the operator's writes: the defaults (400 / 200) would throttle the test's own client.
         '--max-requests-inflight=1000',
         '--max-mutating-requests-inflight=500',
@@ -194,20 +172,6 @@ describe('trust changes first, whatever the backlog (real apiserver, 20,000 bind
     await takesEffect('binding approved again', performance.now(), async () => (await signIn(trusted)).status === 303);
     return ms;
   }
-
-  /** The operator's status and Event writes as the apiserver received them, in order: when (ms) and what. */
-  async function auditedWrites(): Promise<{ at: number; what: string }[]> {
-    const lines = (await readFile(join(auditDir, 'audit.log'), 'utf8')).split('\n').filter(Boolean);
-    return lines
-      .map((l) => JSON.parse(l) as { stage: string; requestReceivedTimestamp: string; verb: string; objectRef?: { resource?: string; subresource?: string; name?: string } })
-      .filter((e) => e.stage === 'ResponseComplete')
-      .map((e) => ({
-        at: Date.parse(e.requestReceivedTimestamp) + Number(/\.\d{3}(\d{3})/.exec(e.requestReceivedTimestamp)?.[1] ?? 0) / 1000,
-        what: `${e.verb} ${e.objectRef?.resource}${e.objectRef?.subresource ? `/${e.objectRef.subresource}` : ''} ${e.objectRef?.name ?? ''}`,
-      }))
-      .sort((a, b) => a.at - b.at);
-  }
-
 
   /** Every binding whose status does not say what its spec says (phase, observedGeneration, Ready). */
   async function wrongStatuses(): Promise<{ checked: number; wrong: string[] }> {
@@ -328,12 +292,8 @@ describe('trust changes first, whatever the backlog (real apiserver, 20,000 bind
     assert.equal((connector.status?.conditions as { type: string; status: string }[]).find((c) => c.type === 'Ready')?.status, 'True');
 
     // The apiserver's count of the operator's writes (status and Events), per sliding second.
-    const times = (await auditedWrites()).map((w) => w.at);
-    let peak = 0;
-    for (let i = 0, j = 0; i < times.length; i++) {
-      while (times[j]! <= times[i]! - 1000) j++;
-      peak = Math.max(peak, i - j + 1);
-    }
+    const times = (await auditedWrites(auditDir)).map((w) => w.at);
+    const peak = peakPerSecond(times);
     const span = (times[times.length - 1]! - times[0]!) / 1000;
     note(`apiserver audit: ${times.length} status and Event writes in ${span.toFixed(1)} s (${(times.length / span).toFixed(0)} per second on average), at most ${peak} in any one second; --kube-qps ${QPS}`);
     // A status for every new binding (no Event: Active from the start is no news), and those of the trust changes.
@@ -348,7 +308,7 @@ describe('trust changes first, whatever the backlog (real apiserver, 20,000 bind
   }, DRAIN_MS + 60_000);
 
   it('restarted with them present: serves as soon as its caches are synced, and writes no status that is already right', async () => {
-    const before = (await auditedWrites()).length;
+    const before = (await auditedWrites(auditDir)).length;
     op.signal('SIGTERM');
     await op.exited;
     const t0 = performance.now();
@@ -357,7 +317,7 @@ describe('trust changes first, whatever the backlog (real apiserver, 20,000 bind
     assert.equal((await signIn(trusted)).status, 303, 'serving at once');
     await pollFor('status queues empty', async () => (await metric('sso_queue_depth', 'status_bindings')) === 0 && (await metric('sso_queue_depth', 'binding_status')) === 0, 60_000, 200);
     await sleep(2000);
-    const written = (await auditedWrites()).slice(before).map((w) => w.what);
+    const written = (await auditedWrites(auditDir)).slice(before).map((w) => w.what);
     note(`restart with ${BURST + 1} bindings present: ready (and leading) ${(readyMs / 1000).toFixed(1)} s after the start; ${written.length} status or Event writes afterwards`);
     assert.deepEqual(written, [], 'every status was already right: nothing rewritten, no Event repeated');
   }, 120_000);
