@@ -6,6 +6,7 @@ import type { PublicContext } from './context.ts';
 import { sendError } from './html.ts';
 import { newCorrelationId } from './request-id.ts';
 import { sessionCheck } from './forward-auth-answer.ts';
+import { parseForm } from './form-body.ts';
 import { forwardAuthFastPath } from './forward-auth-fast-path.ts';
 import { accessRoutes } from './access-pages.ts';
 import { authRoutes } from './routes/auth.ts';
@@ -41,7 +42,7 @@ export async function buildPublicApp(ctx: PublicContext, options: PublicAppOptio
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
   });
-  await app.register(formbody, { bodyLimit: 64 * 1024 });
+  await app.register(formbody, { bodyLimit: 64 * 1024, parser: parseForm });
   app.addHook('preClose', async () => fastPath.close());
 
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {

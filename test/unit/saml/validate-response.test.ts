@@ -311,6 +311,50 @@ describe('one negative test per check', () => {
   });
 });
 
+describe('unsigned text refused before parsing (the commonest junk, cheaply)', () => {
+  const parsed = (r: Awaited<ReturnType<typeof validateResponse>>) => r.trail.some((e) => e.check === 'xml');
+  // The same response with "SignatureValue" in a comment: not taken early, so the full checks judge it.
+  const withMention = (xml: string) => xml.replace('</samlp:Response>', '<!-- SignatureValue --></samlp:Response>');
+
+  it('gives the reason the full checks give, without building a DOM', async () => {
+    const lax = makeConfig(certificatesOf(idp), { security: { requireSignedAssertions: false } });
+    const open = makeConfig(certificatesOf(idp), { idpInitiated: { enabled: true, redirectPath: '/' } });
+    const cases: Array<[string, SamlConnectorConfig, string | null, string]> = [
+      ['solicited, signed assertions required', cfg, REQUEST_ID, 'AssertionNotSigned'],
+      ['solicited, either signature will do', lax, REQUEST_ID, 'SignatureMissing'],
+      ['unsolicited, IdP-initiated off', cfg, null, 'UnsolicitedResponseRefused'],
+      ['unsolicited, IdP-initiated on', open, null, 'AssertionNotSigned'],
+    ];
+    for (const [what, config, expected, reason] of cases) {
+      const xml = makeResponseXml(idp, { signAssertion: false, signResponse: false, inResponseTo: expected });
+      assert.ok(!xml.includes('SignatureValue'), what);
+      const early = await validateResponse(config, input(b64(xml), { expectedInResponseTo: expected }));
+      assertRejected(early, reason as never);
+      assert.equal(parsed(early), false, `${what}: refused before parsing`);
+      const full = await validateResponse(config, input(b64(withMention(xml)), { expectedInResponseTo: expected }));
+      assertRejected(full, reason as never);
+      assert.equal(parsed(full), true, `${what}: the mention sends it through the parser`);
+    }
+  });
+
+  it('still parses an unsigned error answer, so the IdP\'s status is reported', async () => {
+    const xml = makeResponseXml(idp, { signAssertion: false, signResponse: false }).replace(
+      '<samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/>',
+      '<samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Responder"><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:AuthnFailed"/></samlp:StatusCode>',
+    );
+    assert.ok(xml.includes('AuthnFailed'), 'the fixture has the status element this test rewrites');
+    const r = await validateResponse(cfg, input(b64(xml)));
+    assertRejected(r, 'StatusNotSuccess');
+    assert.match(r.ok ? '' : r.message, /AuthnFailed/);
+  });
+
+  it('leaves the size, base64 and DOCTYPE refusals first', async () => {
+    const xml = makeResponseXml(idp, { signAssertion: false, signResponse: false });
+    assertRejected(await validateResponse(cfg, input(b64(`<!DOCTYPE x>${xml}`))), 'DoctypeForbidden');
+    assertRejected(await validateResponse(cfg, input(`${b64(xml)}*`)), 'MalformedResponse');
+  });
+});
+
 describe('acsParameterStyle Query', () => {
   const withState = `${ACS_URL}?s=state123`;
 
@@ -352,8 +396,9 @@ describe('robustness', () => {
   it('accepts an XML declaration and default (unprefixed) namespaces', async () => {
     const xml = makeResponseXml(idp);
     assertAccepted(await validateResponse(cfg, input(b64(`<?xml version="1.0" encoding="UTF-8"?>\n${xml}`))));
-    const unprefixed = `<?xml version="1.0"?><Response xmlns="urn:oasis:names:tc:SAML:2.0:protocol" ID="_r1" Version="2.0" IssueInstant="2020-01-01T00:00:00Z" Destination="${ACS_URL}" InResponseTo="${REQUEST_ID}"><Status><StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></Status></Response>`;
-    // Parsed by namespace, not prefix: reaches the assertion count check.
+    const unprefixed = `<?xml version="1.0"?><Response xmlns="urn:oasis:names:tc:SAML:2.0:protocol" ID="_r1" Version="2.0" IssueInstant="2020-01-01T00:00:00Z" Destination="${ACS_URL}" InResponseTo="${REQUEST_ID}"><Status><StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></Status><Signature xmlns="http://www.w3.org/2000/09/xmldsig#"><SignatureValue/></Signature></Response>`;
+    // Parsed by namespace, not prefix: reaches the assertion count check (the
+    // empty Signature keeps it from the refusal of unsigned text before parsing).
     assertRejected(await validateResponse(cfg, input(b64(unprefixed))), 'AssertionCountInvalid');
   });
 
