@@ -20,7 +20,7 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { FastifyServerOptions } from 'fastify';
 import type { PublicContext } from './context.ts';
-import type { SessionCheck, VerifyQuery } from './forward-auth-answer.ts';
+import type { SessionCheck, VerifyAnswer, VerifyQuery } from './forward-auth-answer.ts';
 import { newCorrelationId } from './request-id.ts';
 
 const PATH = '/auth/verify';
@@ -43,6 +43,30 @@ export function plainQuery(url: string): VerifyQuery | undefined {
   return query;
 }
 
+/**
+ * The answer as one flat list of header names and values (writeHead's raw
+ * form: no header object to build and normalise per request). Answers
+ * without identity headers share one list per status.
+ */
+const BARE: Partial<Record<number, string[]>> = {};
+const rawHeaders = new WeakMap<Readonly<Record<string, string>>, string[]>();
+function headerList(a: VerifyAnswer): string[] {
+  if (!a.headers) return (BARE[a.status] ??= ['cache-control', NO_STORE, 'content-length', '0']);
+  // Decisions of verified sessions are frozen and shared (forward-auth-answer.ts): their list is built once.
+  let list = Object.isFrozen(a.headers) ? rawHeaders.get(a.headers) : undefined;
+  if (list === undefined) {
+    list = ['cache-control', NO_STORE];
+    for (const name in a.headers) list.push(name, a.headers[name]!);
+    list.push('content-length', '0');
+    if (Object.isFrozen(a.headers)) rawHeaders.set(a.headers, list);
+  }
+  return list;
+}
+
+function send(res: ServerResponse, a: VerifyAnswer): void {
+  res.writeHead(a.status, headerList(a)).end();
+}
+
 export interface FastPath {
   /** fastify's serverFactory: an HTTP/1 server as fastify would create it, answering /auth/verify first. */
   serverFactory(handler: RequestListener, options: FastifyServerOptions): Server;
@@ -55,23 +79,18 @@ export function forwardAuthFastPath(ctx: PublicContext, check: SessionCheck): Fa
 
   function answer(req: IncomingMessage, res: ServerResponse, query: VerifyQuery): void {
     const id = newCorrelationId();
-    check
-      .verifyAnswer(req.headers.cookie, query, id)
-      .then(
-        (a) => {
-          res.statusCode = a.status;
-          res.setHeader('cache-control', NO_STORE);
-          if (a.headers) for (const name in a.headers) res.setHeader(name, a.headers[name]!);
-          res.setHeader('content-length', '0');
-          res.end();
-        },
-        (err: Error) => {
-          ctx.logger.error({ correlationId: id, url: PATH, err: err.message }, 'unhandled error');
-          res.statusCode = 500;
-          res.setHeader('content-length', '0');
-          res.end();
-        },
-      );
+    const failed = (err: Error) => {
+      ctx.logger.error({ correlationId: id, url: PATH, err: err.message }, 'unhandled error');
+      res.writeHead(500, ['content-length', '0']).end();
+    };
+    let a: VerifyAnswer | Promise<VerifyAnswer>;
+    try {
+      a = check.verifyAnswerNow(req.headers.cookie, query, id);
+    } catch (err) {
+      return failed(err as Error);
+    }
+    if (a instanceof Promise) a.then((v) => send(res, v), failed);
+    else send(res, a);
   }
 
   return {

@@ -48,6 +48,12 @@ export interface RevocationList {
    * (callers fail closed).
    */
   isRevoked(jti: string, session?: SessionKeys): Promise<boolean>;
+  /**
+   * The same answer at once, for a list held in this process (forward-auth
+   * asks on every request; a promise costs a trip through the microtask
+   * queue). Absent on lists that need I/O to answer.
+   */
+  isRevokedNow?(jti: string, session?: SessionKeys): boolean;
 }
 
 /** What identifies a session besides its jti: when it was issued and its session keys. */
@@ -166,6 +172,10 @@ export class MemoryRevocationList implements RevocationList {
   }
 
   async isRevoked(jti: string, session?: SessionKeys): Promise<boolean> {
+    return this.isRevokedNow(jti, session);
+  }
+
+  isRevokedNow(jti: string, session?: SessionKeys): boolean {
     const nowMs = this.#now();
     const until = this.#entries.get(jti);
     if (until !== undefined && until * 1000 > nowMs) return true;

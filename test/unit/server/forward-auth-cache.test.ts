@@ -9,6 +9,7 @@ import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from '@jest/globals';
 import { rotate } from '../../../src/session/keys.ts';
+import { RevocationListUnavailableError, type RevocationList } from '../../../src/session/revocation.ts';
 import { onCleanup } from '../../support/cleanup.ts';
 import { SESSION, cookieValue, signIn, startHarness, type Harness, type HarnessOptions } from './harness.ts';
 import { bindingManifest, connectorManifest } from './manifests.ts';
@@ -172,4 +173,37 @@ test('a remembered decision follows the binding and the query: new groups at the
   // A binding removed entirely: refused at the next request.
   await h.remove('UserBinding', 'default', 'alice');
   await refusedNext(h, port, cookie, 401, 'BindingNotActive');
+});
+
+test('a revocation list that answers in process is asked synchronously, and fails closed like one that answers by promise', async () => {
+  let state: 'ok' | 'revoked' | 'down' = 'ok';
+  const answer = () => {
+    if (state === 'down') throw new RevocationListUnavailableError('list unreachable');
+    return state === 'revoked';
+  };
+  let asked = 0;
+  const list: RevocationList = {
+    async revoke() {},
+    async revokeIssuedBefore() {},
+    async isRevoked() {
+      throw new Error('the fast path must ask isRevokedNow when the list has it');
+    },
+    isRevokedNow() {
+      asked++;
+      return answer();
+    },
+  };
+  const { h, cookie, port } = await signedIn({ revocations: list });
+  await warm(port, cookie);
+  assert.ok(asked >= 2, 'asked at every request');
+  state = 'revoked';
+  const socket = await overSocket(port, '/auth/verify', cookie);
+  assert.equal(socket.status, 401);
+  assert.equal(socket.headers['x-auth-request-user'], undefined);
+  state = 'down';
+  assert.equal((await overSocket(port, '/auth/verify', cookie)).status, 503);
+  assert.equal((await h.app.inject({ method: 'GET', url: '/auth/verify', headers: { cookie } })).statusCode, 503);
+  assert.match(h.logText(), /revocation list unavailable/);
+  state = 'ok';
+  await warm(port, cookie);
 });
