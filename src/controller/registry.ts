@@ -82,6 +82,12 @@ export function userMatchKey(user: string): string {
   return EMAIL.test(user) ? `e:${user.replace(/[A-Z]/g, (c) => c.toLowerCase())}` : `x:${user}`;
 }
 
+/**
+ * How long a decision waits for the first list of the bindings before it is
+ * refused with a 503 (a restarted replica lists 100,000 of them in ~10 s).
+ */
+export const BINDINGS_LOADING_WAIT_MS = 20_000;
+
 export class BindingIndex {
   /** connector key -> user match key -> bindings */
   readonly #byConnector = new Map<string, Map<string, BindingEntry[]>>();
@@ -90,6 +96,17 @@ export class BindingIndex {
   /** One copy of each connector key the entries name (100,000 bindings name the same 1,000). */
   readonly #connectorKeys = new Map<string, string>();
   #version = 0;
+  /**
+   * False while the first list of the bindings is still coming in (cluster
+   * mode serves as soon as the connectors are compiled). A decision from an
+   * incomplete index could grant what a binding not listed yet would refuse
+   * (a Denied binding overrides an allowed IdP group; an access request would
+   * be offered to a user already bound), so every decision that reads the
+   * index waits for it (whenComplete) or refuses: it never grants early.
+   */
+  #complete = true;
+  #completed: Promise<void> = Promise.resolve();
+  #markComplete: () => void = () => {};
 
   constructor(entries: readonly BindingEntry[] = []) {
     for (const e of entries) this.upsert(e);
@@ -106,6 +123,37 @@ export class BindingIndex {
 
   get(namespace: string, name: string): BindingEntry | undefined {
     return this.#entries.get(`${namespace}/${name}`);
+  }
+
+  /** True once every binding is known (see #complete); always true unless loading() was called. */
+  get complete(): boolean {
+    return this.#complete;
+  }
+
+  /** The index is being filled by a first list: decisions wait until complete() is called. */
+  loading(): void {
+    if (!this.#complete) return;
+    this.#complete = false;
+    this.#completed = new Promise((resolve) => (this.#markComplete = resolve));
+  }
+
+  /** Every binding is known: waiting decisions go on. */
+  markComplete(): void {
+    if (this.#complete) return;
+    this.#complete = true;
+    this.#version++;
+    this.#markComplete();
+  }
+
+  /** Resolves true once complete, or false after `timeoutMs` (the caller then refuses, 503). */
+  whenComplete(timeoutMs: number): Promise<boolean> {
+    if (this.#complete) return Promise.resolve(true);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+      timer.unref();
+    });
+    return Promise.race([this.#completed.then(() => true), late]).finally(() => clearTimeout(timer));
   }
 
   /** Adds or replaces the binding `entry.namespace/entry.name`. */

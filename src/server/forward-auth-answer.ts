@@ -3,7 +3,7 @@
 // listener's fast path (src/server/forward-auth-fast-path.ts), so both
 // answer alike by construction.
 
-import type { ConnectorRuntime, RegistrySnapshot } from '../controller/registry.ts';
+import { BINDINGS_LOADING_WAIT_MS, type ConnectorRuntime, type RegistrySnapshot } from '../controller/registry.ts';
 import { refresherFor } from '../oidc/relying-party.ts';
 import { SESSION_COOKIE, readCookie } from '../session/cookies.ts';
 import { decideForwardAuth, isHeaderSafe, type ForwardAuthDecision } from '../session/forward-auth.ts';
@@ -92,6 +92,14 @@ export function sessionCheck(ctx: PublicContext): SessionCheck {
     const token = readCookie(cookieHeader, SESSION_COOKIE);
     const at = now();
     const verify: VerifyResult = token ? (ctx.sessions.remembered(token, at) ?? (await ctx.sessions.verify(token, at))) : { ok: false, reason: 'SessionMissing' };
+    // A verified session right after a start, while the bindings are still
+    // listed: its binding may not be known yet (a 401 would send a signed-in
+    // user back to the IdP) or a Denied one may not be (a 200 would be
+    // wrong): wait for the complete index, else 503.
+    if (verify.ok) {
+      const index = ctx.registry.current().bindings;
+      if (!index.complete && !(await index.whenComplete(BINDINGS_LOADING_WAIT_MS))) return undefined;
+    }
     const snapshot = ctx.registry.current();
     const decide = (v: VerifyResult) =>
       decideForwardAuth({
