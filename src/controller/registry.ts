@@ -93,6 +93,8 @@ export class BindingIndex {
   readonly #byConnector = new Map<string, Map<string, BindingEntry[]>>();
   /** `ns/name` -> entry */
   readonly #entries = new Map<string, BindingEntry>();
+  /** phase -> connector key -> bindings in that phase listing it. */
+  readonly #counts = new Map<BindingPhase, Map<string, number>>();
   /** One copy of each connector key the entries name (100,000 bindings name the same 1,000). */
   readonly #connectorKeys = new Map<string, string>();
   #version = 0;
@@ -167,6 +169,7 @@ export class BindingIndex {
     this.#unlink(key);
     const frozen = Object.freeze({ ...entry, connectors: Object.freeze(entry.connectors.map((c) => this.#connectorKey(c))), groups: Object.freeze([...entry.groups]) });
     this.#entries.set(key, frozen);
+    this.#count(frozen, 1);
     const userKey = userMatchKey(entry.user);
     for (const c of new Set(entry.connectors)) {
       let users = this.#byConnector.get(c);
@@ -186,6 +189,7 @@ export class BindingIndex {
   replaceAll(entries: readonly BindingEntry[]): void {
     this.#version++;
     this.#entries.clear();
+    this.#counts.clear();
     this.#byConnector.clear();
     this.#connectorKeys.clear();
     for (const e of entries) this.upsert(e);
@@ -200,12 +204,18 @@ export class BindingIndex {
 
   /** Bindings in `phase` per connector key they list (the pending-requests gauge). */
   countByPhase(phase: BindingPhase): Map<string, number> {
-    const out = new Map<string, number>();
-    for (const e of this.#entries.values()) {
-      if (e.phase !== phase) continue;
-      for (const c of new Set(e.connectors)) out.set(c, (out.get(c) ?? 0) + 1);
+    return new Map(this.#counts.get(phase));
+  }
+
+  /** Kept as entries come and go: the gauge is read at every scrape (and by every series removal), and counting 100,000 entries each time took 4 s of CPU in one minute of the scale run. */
+  #count(entry: BindingEntry, delta: 1 | -1): void {
+    let byConnector = this.#counts.get(entry.phase);
+    if (!byConnector) this.#counts.set(entry.phase, (byConnector = new Map()));
+    for (const c of new Set(entry.connectors)) {
+      const n = (byConnector.get(c) ?? 0) + delta;
+      if (n > 0) byConnector.set(c, n);
+      else byConnector.delete(c);
     }
-    return out;
   }
 
   /** Active when at least one Active binding grants the user this connector; groups are the union of those. */
@@ -227,6 +237,7 @@ export class BindingIndex {
     const old = this.#entries.get(key);
     if (old === undefined) return;
     this.#entries.delete(key);
+    this.#count(old, -1);
     const userKey = userMatchKey(old.user);
     for (const c of new Set(old.connectors)) {
       const users = this.#byConnector.get(c);

@@ -22,6 +22,35 @@ describe('BindingIndex', () => {
     assert.notEqual(userMatchKey('alice@x.io '), userMatchKey('alice@x.io'));
   });
 
+  it('counts bindings per phase and connector as they come, change phase and go (the pending-requests gauge)', () => {
+    const idx = new BindingIndex([entry('a@x.io', { phase: 'PendingApproval', connectors: ['default/a', 'default/b', 'default/a'] }), entry('b@x.io', { phase: 'PendingApproval' })]);
+    const pending = () => Object.fromEntries(idx.countByPhase('PendingApproval'));
+    assert.deepEqual(pending(), { 'default/a': 2, 'default/b': 1 }, 'a connector listed twice counts once');
+    idx.upsert(entry('b@x.io', { phase: 'Active' }));
+    assert.deepEqual(pending(), { 'default/a': 1, 'default/b': 1 });
+    assert.deepEqual(Object.fromEntries(idx.countByPhase('Active')), { 'default/a': 1 });
+    idx.remove('default', 'b-a@x.io');
+    assert.deepEqual(pending(), {});
+    idx.countByPhase('Active').set('default/z', 9);
+    assert.deepEqual(Object.fromEntries(idx.countByPhase('Active')), { 'default/a': 1 }, 'a copy is handed out');
+    idx.replaceAll([entry('c@x.io', { phase: 'PendingApproval' })]);
+    assert.deepEqual(pending(), { 'default/a': 1 });
+    assert.deepEqual(Object.fromEntries(idx.countByPhase('Active')), {});
+  });
+
+  it('waits while loading: whenComplete resolves once complete, or false after its timeout; the version moves on completion', async () => {
+    const idx = new BindingIndex();
+    assert.equal(idx.complete, true);
+    idx.loading();
+    assert.equal(idx.complete, false);
+    assert.equal(await idx.whenComplete(10), false);
+    const waiting = idx.whenComplete(5000);
+    const v = idx.version;
+    idx.markComplete();
+    assert.equal(await waiting, true);
+    assert.ok(idx.version > v);
+  });
+
   it('grants only the listed connectors', () => {
     const idx = new BindingIndex([entry('bob@x.io')]);
     assert.equal(idx.lookup('default/b', 'bob@x.io').active, false);
