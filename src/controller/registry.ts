@@ -167,7 +167,9 @@ export class BindingIndex {
     if (held !== undefined && sameEntry(held, entry)) return;
     this.#version++;
     this.#unlink(key);
-    const frozen = Object.freeze({ ...entry, connectors: Object.freeze(entry.connectors.map((c) => this.#connectorKey(c))), groups: Object.freeze([...entry.groups]) });
+    // A frozen groups list (the store's own, deep-frozen) is shared, not copied: 100,000 copies otherwise.
+    const groups = Object.isFrozen(entry.groups) ? entry.groups : Object.freeze([...entry.groups]);
+    const frozen = Object.freeze({ ...entry, connectors: Object.freeze(entry.connectors.map((c) => this.#connectorKey(c))), groups });
     this.#entries.set(key, frozen);
     this.#count(frozen, 1);
     const userKey = userMatchKey(entry.user);
