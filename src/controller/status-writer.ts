@@ -72,6 +72,8 @@ export const STATUS_LANES = ['SsoConnector', 'UserBinding'] as const satisfies r
  */
 const LANES = ['SsoConnector', 'Event', 'UserBinding'] as const;
 type Lane = (typeof LANES)[number];
+/** How long a written binding status is remembered: the watch brings it back within seconds. */
+const WRITTEN_BINDING_MS = 60_000;
 
 interface PendingEvent {
   obj: { kind: string; namespace: string; name: string; uid?: string };
@@ -100,6 +102,8 @@ export class StatusWriter {
    * name before its status came round is a new object, with no status yet.
    */
   readonly #written = new Map<string, { uid: string | undefined; status: Record<string, unknown> }>();
+  /** When each binding status in #written was written (performance.now), oldest first: see #remember. */
+  readonly #bindingWrittenAt = new Map<string, number>();
   /** Connectors' status first: they are fewer and tell admins more. */
   readonly #queue: WorkQueue<Lane>;
   /** Events waiting in the Event lane, by their queue key. */
@@ -178,6 +182,7 @@ export class StatusWriter {
     const key = `${kind}/${namespace}/${name}`;
     this.#desired.delete(key);
     this.#written.delete(key);
+    this.#bindingWrittenAt.delete(key);
     this.#o.target.forget?.(kind, namespace, name);
   }
 
@@ -188,6 +193,7 @@ export class StatusWriter {
    */
   startedLeading(): void {
     this.#written.clear();
+    this.#bindingWrittenAt.clear();
     for (const [key, d] of this.#desired) this.#queue.add(key, d.kind);
     this.#watchBacklog();
   }
@@ -226,7 +232,7 @@ export class StatusWriter {
     if (!this.#desired.has(key) || !this.#isLeader()) return;
     const wanted = this.#desired.get(key)!;
     if (isDeepStrictEqual(this.#before(key), wanted.status)) {
-      this.#written.set(key, { uid: wanted.uid, status: wanted.status });
+      this.#remember(key, wanted);
       return;
     }
     const release = await this.#limiter?.acquire();
@@ -244,7 +250,7 @@ export class StatusWriter {
       }
       this.writes++;
       // Not remembered for an object forgotten (deleted) while the write was on its way.
-      if (this.#desired.has(key)) this.#written.set(key, { uid: d.uid, status: d.status });
+      if (this.#desired.has(key)) this.#remember(key, d);
       done = { d, before };
     } finally {
       release?.();
@@ -256,6 +262,28 @@ export class StatusWriter {
       const key = `event ${++this.#eventSeq}`;
       this.#events.set(key, { obj: { kind: d.kind, namespace: d.namespace, name: d.name, ...(d.uid ? { uid: d.uid } : {}) }, type: e.type, reason: e.reason, message: e.message });
       this.#queue.add(key, 'Event');
+    }
+  }
+
+  /**
+   * `d` is what the object carries now (written, or found there). A binding's
+   * status is then kept only until the watch has surely brought it back
+   * (WRITTEN_BINDING_MS), after which what the object carries answers: a
+   * leader that wrote 100,000 binding statuses otherwise held each twice
+   * (wanted and written) for the rest of its term.
+   */
+  #remember(key: string, d: Desired): void {
+    this.#written.set(key, { uid: d.uid, status: d.status });
+    if (d.kind !== 'UserBinding') return;
+    if (this.#desired.get(key) === d) this.#desired.delete(key);
+    const now = performance.now();
+    this.#bindingWrittenAt.delete(key);
+    this.#bindingWrittenAt.set(key, now);
+    // In the order written: the oldest first.
+    for (const [k, at] of this.#bindingWrittenAt) {
+      if (now - at < WRITTEN_BINDING_MS) break;
+      this.#bindingWrittenAt.delete(k);
+      this.#written.delete(k);
     }
   }
 

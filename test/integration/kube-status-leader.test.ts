@@ -189,11 +189,13 @@ describe('status, events and leader election on a real apiserver', () => {
     observed.set(`UserBinding/${NS}/alice`, alice.status);
     observed.set(`SsoConnector/${NS}/demo`, demo.status);
     writer.startedLeading();
+    writer.publish('UserBinding', NS, 'alice', undefined, status);
     await writer.idle();
     assert.equal(writer.writes, 2, 'equal to what the objects carry: no write');
     // And one that differs is written.
     observed.set(`UserBinding/${NS}/alice`, { ...alice.status, phase: 'Denied' });
     writer.startedLeading();
+    writer.publish('UserBinding', NS, 'alice', undefined, status);
     await writer.idle();
     assert.equal(writer.writes, 3);
     writer.publish('UserBinding', NS, 'alice', undefined, structuredClone(status));

@@ -158,6 +158,11 @@ describe('StatusWriter', () => {
     w.publish('UserBinding', 'ns', 'flip', undefined, phase('Active'));
     await w.idle();
     assert.deepEqual(target.writes.map((x) => `${x.key} ${x.status.phase}`), ['UserBinding/ns/flip Denied', 'UserBinding/ns/flip Active']);
+    // Written: remembered (until the watch surely brought it back), not also kept as wanted; the same again is not written.
+    assert.deepEqual(w.known('UserBinding', 'ns', 'flip'), phase('Active'));
+    w.publish('UserBinding', 'ns', 'flip', undefined, phase('Active'));
+    await w.idle();
+    assert.equal(target.writes.length, 2);
     w.close();
   });
 
