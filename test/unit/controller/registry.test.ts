@@ -51,6 +51,24 @@ describe('BindingIndex', () => {
     assert.ok(idx.version > v);
   });
 
+  it('holds one binding or several per user and connector, and goes back and forth between them', () => {
+    const idx = new BindingIndex([entry('amy@x.io', { name: 'one', groups: ['g1'] })]);
+    idx.upsert(entry('amy@x.io', { name: 'two', groups: ['g2'] }));
+    idx.upsert(entry('amy@x.io', { name: 'three', groups: ['g3'], phase: 'Denied' }));
+    assert.deepEqual(idx.lookup('default/a', 'amy@x.io').groups, ['g1', 'g2']);
+    assert.deepEqual(idx.lookup('default/a', 'amy@x.io').bindings.sort(), ['default/one', 'default/three', 'default/two']);
+    idx.remove('default', 'one');
+    idx.remove('default', 'three');
+    assert.deepEqual(idx.lookup('default/a', 'amy@x.io'), { active: true, groups: ['g2'], bindings: ['default/two'], phases: ['Active'] });
+    assert.deepEqual(idx.bindingsOf('default/a'), ['default/two']);
+    idx.upsert(entry('amy@x.io', { name: 'one', groups: ['g1'] }));
+    assert.deepEqual(idx.lookup('default/a', 'amy@x.io').groups, ['g1', 'g2']);
+    idx.remove('default', 'two');
+    idx.remove('default', 'one');
+    assert.deepEqual(idx.lookup('default/a', 'amy@x.io'), { active: false, groups: [], bindings: [], phases: [] });
+    assert.deepEqual(idx.bindingsOf('default/a'), []);
+  });
+
   it('grants only the listed connectors', () => {
     const idx = new BindingIndex([entry('bob@x.io')]);
     assert.equal(idx.lookup('default/b', 'bob@x.io').active, false);
