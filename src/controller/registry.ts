@@ -11,6 +11,7 @@
 // safe side, as a deny lands even for a request already in flight.
 
 import type { CompiledExpression } from '../access/expressions.ts';
+import { sharedList } from '../store/shared-lists.ts';
 import type { SamlConnectorConfig } from '../saml/types.ts';
 import type { OAuth2ConnectorConfig, OidcConnectorConfig } from '../oidc/relying-party.ts';
 
@@ -174,7 +175,7 @@ export class BindingIndex {
     this.#unlink(key);
     // A frozen groups list (the store's own, deep-frozen) is shared, not copied: 100,000 copies otherwise.
     const groups = Object.isFrozen(entry.groups) ? entry.groups : Object.freeze([...entry.groups]);
-    const frozen = Object.freeze({ ...entry, connectors: Object.freeze(entry.connectors.map((c) => this.#connectorKey(c))), groups });
+    const frozen = Object.freeze({ ...entry, connectors: sharedList(entry.connectors.map((c) => this.#connectorKey(c))), groups });
     this.#entries.set(key, frozen);
     this.#count(frozen, 1);
     const userKey = userMatchKey(entry.user);
