@@ -52,6 +52,12 @@ const BINDING = 'UserBinding';
 const LANES = ['trust', 'reconcile'] as const;
 /** Connector reconciles at once (besides the one reserved for trust changes). */
 const CONNECTOR_WORKERS = 8;
+/**
+ * Binding statuses computed ahead of their write (the writer's queue); the
+ * rest wait as keys (#reconcileBindingStatus). Thousands, so writes never
+ * wait for a computation, and a backlog still shows in status_bindings.
+ */
+const BINDING_STATUS_BACKLOG = 5000;
 /** The #pendingInterest entry of start(): no connector key looks like it. */
 const STARTING = '';
 type Lane = (typeof LANES)[number];
@@ -148,6 +154,12 @@ export class Controller {
    */
   async start(): Promise<void> {
     this.#unsubscribe = this.#o.store.onChange((ev) => this.#onEvent(ev));
+    // A store that lists the bindings in the background (cluster mode):
+    // start() returns once the connectors are compiled, and every decision
+    // that reads the binding index waits until the last binding is in it.
+    const index = this.#o.registry.current().bindings;
+    const bindingsListed = this.#o.store.whenSynced?.bind(this.#o.store);
+    if (bindingsListed) index.loading();
     await this.#o.store.start();
     this.#storeSynced = true;
     this.#connectorsInStore.clear();
@@ -172,6 +184,17 @@ export class Controller {
     }
     // Secrets no connector took up after all (one changed meanwhile) are dropped.
     await this.#o.store.setInterest?.('Secret', this.#interestingSecrets());
+    // Now the bindings' list starts. They are indexed as their pages arrive
+    // (#onEvent): the connectors they name are all known. Complete once the
+    // list is: its last page was applied (synchronously) before whenSynced
+    // resolves.
+    if (bindingsListed) {
+      void bindingsListed(BINDING).then(() => {
+        index.markComplete();
+        // Their status, held back while they were listed (it competes for the CPU the list needs).
+        for (const b of this.#o.store.list(BINDING)) this.#bindingStatus.add(`${BINDING}/${b.metadata.namespace}/${b.metadata.name}`);
+      });
+    }
   }
 
   async stop(): Promise<void> {
@@ -181,6 +204,17 @@ export class Controller {
     this.#discovery.stop();
     this.#metadata.stop();
     await this.#o.store.stop();
+  }
+
+  /**
+   * This replica became leader: every binding's status is computed and
+   * published again (the writer keeps none that matched what the object
+   * carried; another leader may have written since). While the first list
+   * is coming in, its end does this.
+   */
+  republishBindingStatuses(): void {
+    if (!this.#storeSynced || !this.#o.registry.current().bindings.complete) return;
+    for (const b of this.#o.store.list(BINDING)) this.#bindingStatus.add(`${BINDING}/${b.metadata.namespace}/${b.metadata.name}`);
   }
 
   /** Resolves once every queued reconcile has run and its status is written (tests). */
@@ -294,7 +328,8 @@ export class Controller {
         phase,
       });
     }
-    this.#bindingStatus.add(`${BINDING}/${ns}/${name}`);
+    // While the first list is coming in, statuses wait for its end (start() queues them all then).
+    if (bindings.complete) this.#bindingStatus.add(`${BINDING}/${ns}/${name}`);
   }
 
   async #reconcile(queueKey: string, run: () => Promise<ReconcileResult>): Promise<ReconcileResult> {
@@ -497,11 +532,16 @@ export class Controller {
     // with its transition times), so a replica that becomes leader does not
     // rewrite every object for a timestamp a second apart.
     const stored = this.#storedStatus(queueKey)?.conditions as Condition[] | undefined;
-    const merged = mergeConditions(stored ?? this.#conditions.get(queueKey), next, generation, now);
-    // Kept only for an object that carries no status yet: otherwise the one
+    const binding = queueKey.startsWith(`${BINDING}/`);
+    // A binding without a status yet: the one the writer holds for it (pending
+    // or written this term), rather than a copy of every binding's here.
+    const [, ns, name] = binding && stored === undefined ? (queueKey.split('/') as [string, string, string]) : [];
+    const held = ns !== undefined && name !== undefined ? (this.#o.status.known(BINDING, ns, name)?.conditions as Condition[] | undefined) : undefined;
+    const merged = mergeConditions(stored ?? held ?? this.#conditions.get(queueKey), next, generation, now);
+    // Kept only for a connector that carries no status yet: otherwise the one
     // it carries is what the next merge starts from (100,000 bindings, each
     // with a copy here, were tens of MB).
-    if (stored === undefined) this.#conditions.set(queueKey, merged);
+    if (stored === undefined && !binding) this.#conditions.set(queueKey, merged);
     else this.#conditions.delete(queueKey);
     return merged;
   }
@@ -527,6 +567,9 @@ export class Controller {
 
   /** The status of one binding; its serving state was applied when its event came (#bindingChanged). */
   async #reconcileBindingStatus(queueKey: string): Promise<void> {
+    // Computed only when the writer has room: while thousands wait, each is
+    // just its key in this queue, not a computed status held by the writer.
+    await this.#o.status.room(BINDING, BINDING_STATUS_BACKLOG);
     const [, ns, name] = queueKey.split('/') as [string, string, string];
     const obj = this.#o.store.get(BINDING, ns, name) as unknown as UserBinding | undefined;
     if (!obj) {

@@ -43,6 +43,10 @@ export class KeyQueue<L extends string> {
     return this.#entries.size;
   }
 
+  has(key: string): boolean {
+    return this.#entries.has(key);
+  }
+
   /** Queues `key` in `lane`, or moves it up when it waits in a lower one. Returns whether anything changed. */
   add(key: string, lane: L): boolean {
     const entry = this.#entries.get(key);

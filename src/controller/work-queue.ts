@@ -109,6 +109,11 @@ export class WorkQueue<L extends string = 'default'> {
     this.#timers.set(key, timer);
   }
 
+  /** Whether `key` is queued, being processed, or waiting for a retry or a scheduled requeue. */
+  busy(key: string): boolean {
+    return this.#queue.has(key) || this.#active.has(key) || this.#retrying.has(key) || this.#timers.has(key);
+  }
+
   /** Resolves when nothing is queued or running (for tests and start-up). */
   idle(): Promise<void> {
     if (this.#isIdle()) return Promise.resolve();

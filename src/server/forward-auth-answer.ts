@@ -3,7 +3,7 @@
 // listener's fast path (src/server/forward-auth-fast-path.ts), so both
 // answer alike by construction.
 
-import type { ConnectorRuntime, RegistrySnapshot } from '../controller/registry.ts';
+import { BINDINGS_LOADING_WAIT_MS, type ConnectorRuntime, type RegistrySnapshot } from '../controller/registry.ts';
 import { refresherFor } from '../oidc/relying-party.ts';
 import { SESSION_COOKIE, readCookie } from '../session/cookies.ts';
 import { decideForwardAuth, isHeaderSafe, type ForwardAuthDecision } from '../session/forward-auth.ts';
@@ -13,6 +13,20 @@ import type { PublicContext } from './context.ts';
 
 /** Reason (503) when the revocation list cannot say whether a session was revoked. */
 export const UNAVAILABLE = 'RevocationListUnavailable';
+/** Reason (503) when a restarted replica is still listing the bindings after BINDINGS_LOADING_WAIT_MS. */
+export const BINDINGS_LOADING = 'BindingsLoading';
+
+/** A session whose state cannot be told now: never 200, never 401 (the user may well be signed in). */
+export interface SessionUnavailable {
+  status: 503;
+  reason: typeof UNAVAILABLE | typeof BINDINGS_LOADING;
+}
+
+/** What the session check says of a request: the forward-auth decision, or 503. */
+export type SessionState = ForwardAuthDecision | SessionUnavailable;
+
+const REVOCATION_UNAVAILABLE: SessionUnavailable = Object.freeze({ status: 503, reason: UNAVAILABLE });
+const BINDINGS_LOADING_ANSWER: SessionUnavailable = Object.freeze({ status: 503, reason: BINDINGS_LOADING });
 
 /** The query parameters forward-auth reads (single-valued: a repeated one is refused before this). */
 export interface VerifyQuery {
@@ -39,11 +53,12 @@ export interface SessionCheck {
    * its binding Active: removing either ends access at the next request.
    * The revocation list is asked last, only about a session that would
    * otherwise pass (an unsigned token or an inactive binding never costs a
-   * Redis round trip, and keeps its own reason). `undefined` when the list
-   * cannot answer: the caller answers 503, never 200, for a session whose
-   * revocation state is unknown.
+   * Redis round trip, and keeps its own reason). 503 (SessionUnavailable)
+   * when the list cannot answer, or the bindings of a replica that just
+   * started are not all listed yet: never 200 for a session whose state is
+   * unknown.
    */
-  currentSession(cookieHeader: string | undefined, query: VerifyQuery, correlationId: string): Promise<ForwardAuthDecision | undefined>;
+  currentSession(cookieHeader: string | undefined, query: VerifyQuery, correlationId: string): Promise<SessionState>;
   /** The whole answer of /auth/verify, metrics counted. */
   verifyAnswer(cookieHeader: string | undefined, query: VerifyQuery, correlationId: string): Promise<VerifyAnswer>;
   /**
@@ -104,16 +119,27 @@ export function sessionCheck(ctx: PublicContext): SessionCheck {
     return decision;
   }
 
-  function currentSessionNow(cookieHeader: string | undefined, query: VerifyQuery, correlationId: string): Maybe<ForwardAuthDecision | undefined> {
+  function currentSessionNow(cookieHeader: string | undefined, query: VerifyQuery, correlationId: string): Maybe<SessionState> {
     const token = readCookie(cookieHeader, SESSION_COOKIE);
     const at = now();
-    if (!token) return judge({ ok: false, reason: 'SessionMissing' }, at, query, correlationId);
+    if (!token) return judge({ ok: false, reason: 'SessionMissing' }, at, cookieHeader, query, correlationId);
     const remembered = ctx.sessions.remembered(token, at);
-    if (remembered !== undefined) return judge(remembered, at, query, correlationId);
-    return ctx.sessions.verify(token, at).then((v) => judge(v, at, query, correlationId));
+    if (remembered !== undefined) return judge(remembered, at, cookieHeader, query, correlationId);
+    return ctx.sessions.verify(token, at).then((v) => judge(v, at, cookieHeader, query, correlationId));
   }
 
-  function judge(verify: VerifyResult, at: Date, query: VerifyQuery, correlationId: string): Maybe<ForwardAuthDecision | undefined> {
+  function judge(verify: VerifyResult, at: Date, cookieHeader: string | undefined, query: VerifyQuery, correlationId: string): Maybe<SessionState> {
+    // A verified session right after a start, while the bindings are still
+    // listed: its binding may not be known yet (a 401 would send a signed-in
+    // user back to the IdP) or a Denied one may not be (a 200 would be
+    // wrong): wait for the complete index, then judge the cookie afresh (time
+    // has passed), else 503 BindingsLoading.
+    if (verify.ok && !ctx.registry.current().bindings.complete) {
+      return ctx.registry
+        .current()
+        .bindings.whenComplete(BINDINGS_LOADING_WAIT_MS)
+        .then((done) => (done ? currentSessionNow(cookieHeader, query, correlationId) : BINDINGS_LOADING_ANSWER));
+    }
     const snapshot = ctx.registry.current();
     const decide = (v: VerifyResult) =>
       decideForwardAuth({
@@ -141,7 +167,7 @@ export function sessionCheck(ctx: PublicContext): SessionCheck {
     if (ttl !== undefined && Math.floor(at.getTime() / 1000) >= verify.claims.iat + ttl) return decide({ ok: false, reason: 'SessionExpired' });
     const unavailable = (err: unknown) => {
       ctx.logger.warn({ correlationId, err: (err as Error).message }, 'revocation list unavailable: refusing the session (503)');
-      return undefined;
+      return REVOCATION_UNAVAILABLE;
     };
     let isRevoked: Maybe<boolean>;
     try {
@@ -153,7 +179,7 @@ export function sessionCheck(ctx: PublicContext): SessionCheck {
     return isRevoked.then((r) => (r ? decide({ ok: false, reason: 'SessionRevoked' }) : decision), unavailable);
   }
 
-  async function currentSession(cookieHeader: string | undefined, query: VerifyQuery, correlationId: string): Promise<ForwardAuthDecision | undefined> {
+  async function currentSession(cookieHeader: string | undefined, query: VerifyQuery, correlationId: string): Promise<SessionState> {
     return currentSessionNow(cookieHeader, query, correlationId);
   }
 
@@ -180,9 +206,9 @@ export function sessionCheck(ctx: PublicContext): SessionCheck {
     return d instanceof Promise ? d.then(answerFor) : answerFor(d);
   }
 
-  function answerFor(d: ForwardAuthDecision | undefined): Maybe<VerifyAnswer> {
-    if (d === undefined) {
-      ctx.metrics.forwardAuth.inc({ result: 'denied', reason: UNAVAILABLE });
+  function answerFor(d: SessionState): Maybe<VerifyAnswer> {
+    if (d.status === 503) {
+      ctx.metrics.forwardAuth.inc({ result: 'denied', reason: d.reason });
       return { status: 503 };
     }
     if (d.status !== 200) {

@@ -74,7 +74,9 @@ export function sendTestResult(ctx: PublicContext, reply: FastifyReply, runtime:
       ? { ...o, user: mapped.id.user, trail: mapped.id.trail ?? o.trail, ...(mapped.id.idpGroups ? { idpGroups: mapped.id.idpGroups } : {}) }
       : { ok: false, reason: mapped.reason, trail: [...o.trail, { check: 'expression', ok: false, detail: mapped.error }], ...(o.attributes ? { attributes: o.attributes } : {}) };
   }
-  const match = o.user !== undefined ? ctx.registry.current().bindings.lookup(runtime.key, o.user) : undefined;
+  // While the bindings are still listed (right after a start) none is looked up: the page says so.
+  const index = ctx.registry.current().bindings;
+  const match = o.user !== undefined && index.complete ? index.lookup(runtime.key, o.user) : undefined;
   const idpGroups = sanitizeGroups(o.idpGroups ?? []);
   const viaGroup = match && !match.active && !match.phases.includes('Denied') ? idpGroups.find((g) => (runtime.allowedIdPGroups ?? []).includes(g)) : undefined;
   const wouldSignIn = o.ok && match !== undefined && (match.active || viaGroup !== undefined);
@@ -85,7 +87,9 @@ export function sendTestResult(ctx: PublicContext, reply: FastifyReply, runtime:
     .map(([k, v]) => `<tr><th><code>${escapeHtml(k)}</code></th><td>${v.map((x) => `<code>${escapeHtml(x)}</code>`).join(', ')}</td></tr>`)
     .join('');
   const binding = !match
-    ? 'not looked up (the checks stopped before the user was known)'
+    ? o.user !== undefined
+      ? 'not looked up yet (the UserBindings are still being listed after a start)'
+      : 'not looked up (the checks stopped before the user was known)'
     : match.bindings.length === 0
       ? 'none'
       : `${match.bindings.map((b) => `<code>${escapeHtml(b)}</code>`).join(', ')} (${match.phases.join(', ')})`;

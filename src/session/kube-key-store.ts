@@ -210,7 +210,9 @@ export class KubeKeyStore {
     const secret = await this.#getOrCreate();
     const observed = this.#parse(secret); // throws KeyFileError: never replaced
     this.#observed = observed;
-    this.#watchRV = observed.resourceVersion;
+    // The watch starts from a list's resourceVersion (#readForWatch), not
+    // from this object's own one: see there.
+    this.#needResync = true;
     this.#log.info(
       { secret: this.secretRef, kid: observed.set.current.kid, previousKid: observed.set.previous?.kid },
       'session keys loaded',
@@ -478,13 +480,30 @@ export class KubeKeyStore {
   // ---------------------------------------------------------------------------
   // Watch
 
+  /**
+   * The Secret and the resourceVersion to watch it from: the list's (the
+   * apiserver's current one), not the object's own. An object's version is
+   * that of its last change; once the apiserver's watch window moved past it
+   * (a key Secret unchanged for a while) a watch from it answered 410 at
+   * once, the re-read gave the same version again, and the key store looped
+   * read-watch-410 several times a second (measured on the scale apiserver).
+   */
+  async #readForWatch(): Promise<{ secret: V1Secret; resourceVersion: string | undefined }> {
+    const list = await this.#core.listNamespacedSecret({ namespace: this.#namespace, fieldSelector: `metadata.name=${this.#name}` });
+    const found = list.items[0];
+    if (found !== undefined) return { secret: found, resourceVersion: list.metadata?.resourceVersion };
+    // Gone: created again (or found, created by another replica); a version that new is current.
+    const secret = await this.#getOrCreate();
+    return { secret, resourceVersion: secret.metadata?.resourceVersion };
+  }
+
   async #runWatch(): Promise<void> {
     if (this.#stopped) return;
     if (this.#needResync) {
       try {
-        const secret = await this.#getOrCreate();
+        const { secret, resourceVersion } = await this.#readForWatch();
         this.#apply(secret, 'read');
-        this.#watchRV = secret.metadata?.resourceVersion;
+        this.#watchRV = resourceVersion;
         this.#needResync = false;
       } catch (err) {
         this.#log.warn({ secret: this.secretRef, err: describe(err) }, 'cannot re-read the session key Secret; retrying');

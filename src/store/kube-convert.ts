@@ -5,6 +5,7 @@
 // which on a Secret is a second copy of its data).
 
 import type { RawMeta, RawObject } from './kube-list-watch.ts';
+import { sharedList } from './shared-lists.ts';
 import type { Kind, ObjectMeta, StoredObject } from './types.ts';
 
 export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
@@ -69,7 +70,10 @@ function internBindingSpec(spec: Record<string, unknown>): Record<string, unknow
   const out = { ...spec };
   for (const field of ['connectors', 'groups']) {
     const list = out[field];
-    if (Array.isArray(list)) out[field] = list.map((v) => (typeof v === 'string' ? intern(v) : v));
+    if (!Array.isArray(list)) continue;
+    const names = list.map((v) => (typeof v === 'string' ? intern(v) : v));
+    // The whole list shared too, when it is one of names (admission guarantees that; anything else stays as it came).
+    out[field] = names.every((v) => typeof v === 'string') ? sharedList(names as string[]) : names;
   }
   if (typeof out.approval === 'string') out.approval = intern(out.approval);
   return out;

@@ -20,6 +20,12 @@ export class KubeObjectTable extends ObjectIndex {
    * compared for change: a status write is no event.
    */
   readonly #statuses = new Map<string, string>();
+  /**
+   * One copy of each status text, counted: 100,000 binding statuses written
+   * at --kube-qps differ only by their transition times (to the second) and
+   * generation, so ~100 of them share each text, and each copy is ~430 bytes.
+   */
+  readonly #texts = new Map<string, { text: string; refs: number }>();
 
   /**
    * Stores the object; emits an upsert unless only its resourceVersion (or
@@ -29,8 +35,7 @@ export class KubeObjectTable extends ObjectIndex {
    */
   upsert(input: StoredObject, status?: unknown): void {
     const key = objectKey(input.kind, input.metadata.namespace, input.metadata.name);
-    if (status !== undefined && status !== null && typeof status === 'object') this.#statuses.set(key, JSON.stringify(status));
-    else this.#statuses.delete(key);
+    this.#setStatus(key, status);
     const previous = this.objects.get(key);
     const object = deepFreeze(input);
     this.objects.set(key, object);
@@ -48,8 +53,7 @@ export class KubeObjectTable extends ObjectIndex {
     const key = objectKey(kind, namespace, name);
     const previous = this.objects.get(key);
     if (previous === undefined) return false;
-    if (status !== undefined && status !== null && typeof status === 'object') this.#statuses.set(key, JSON.stringify(status));
-    else this.#statuses.delete(key);
+    this.#setStatus(key, status);
     const metadata = Object.freeze({ ...previous.metadata, ...(resourceVersion !== undefined ? { resourceVersion } : {}) });
     this.objects.set(key, Object.freeze({ ...previous, metadata }));
     return true;
@@ -58,7 +62,7 @@ export class KubeObjectTable extends ObjectIndex {
   /** Removes the object; emits a delete when it was there. */
   delete(kind: Kind, namespace: string, name: string): void {
     const key = objectKey(kind, namespace, name);
-    this.#statuses.delete(key);
+    this.#setStatus(key, undefined);
     const previous = this.objects.get(key);
     if (previous === undefined) return;
     this.objects.delete(key);
@@ -76,6 +80,31 @@ export class KubeObjectTable extends ObjectIndex {
   clear(): void {
     this.objects.clear();
     this.#statuses.clear();
+    this.#texts.clear();
+  }
+
+  /** Records the status `key` carries (its pooled text), or that it carries none. */
+  #setStatus(key: string, status: unknown): void {
+    const before = this.#statuses.get(key);
+    const text = status !== undefined && status !== null && typeof status === 'object' ? JSON.stringify(status) : undefined;
+    if (text === before) return;
+    if (before !== undefined) {
+      const held = this.#texts.get(before);
+      if (held !== undefined && --held.refs === 0) this.#texts.delete(before);
+    }
+    if (text === undefined) {
+      this.#statuses.delete(key);
+      return;
+    }
+    let held = this.#texts.get(text);
+    if (held === undefined) this.#texts.set(text, (held = { text, refs: 0 }));
+    held.refs++;
+    this.#statuses.set(key, held.text);
+  }
+
+  /** Distinct status texts held (tests). */
+  get distinctStatuses(): number {
+    return this.#texts.size;
   }
 
   /** The status the object carried when last seen, or undefined. */

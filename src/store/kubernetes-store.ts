@@ -51,9 +51,17 @@ export interface KubernetesStoreOptions {
   watchTimeoutSeconds?: () => number;
   /** Replaces the HTTP client built from kubeConfig (tests). */
   transport?: KubeTransport;
+  /**
+   * Kinds whose first list start() and synced() do not wait for: they go on
+   * listing after start() resolved (whenSynced tells when they are complete).
+   * Cluster mode lists the 100,000 UserBindings so, serving from the
+   * connectors while the binding index fills (its decisions wait for it).
+   */
+  background?: readonly Kind[];
 }
 
 interface Informer {
+  kind: Kind;
   resource: ResourceName;
   namespace: string | undefined;
   listWatch: ListWatch;
@@ -117,12 +125,12 @@ export class KubernetesStore extends TableBackedStore<KubeObjectTable> implement
           backoff: this.#o.backoff,
           watchTimeoutSeconds: this.#o.watchTimeoutSeconds,
         });
-        this.#informers.push({ resource: resource.plural, namespace, listWatch });
+        this.#informers.push({ kind: resource.kind, resource: resource.plural, namespace, listWatch });
       }
     }
     if (this.#o.metrics) this.#detachMetrics = attachStaleness(this.#o.metrics.informerStaleness, () => this.#staleness());
     this.#logger.info({ namespaces: this.#namespaces[0] === undefined ? 'all' : this.#namespaces }, 'starting Kubernetes informers');
-    for (const informer of this.#informers) informer.listWatch.start();
+    for (const informer of this.#informers) if (!this.#isBackground(informer.resource)) informer.listWatch.start();
 
     const timeoutMs = this.#o.syncTimeoutMs ?? 60_000;
     let timer: NodeJS.Timeout | undefined;
@@ -130,17 +138,36 @@ export class KubernetesStore extends TableBackedStore<KubeObjectTable> implement
       timer = setTimeout(() => resolve('timeout'), timeoutMs);
     });
     const stopped = new Promise<'stopped'>((resolve) => this.#abort.signal.addEventListener('abort', () => resolve('stopped'), { once: true }));
-    const synced = Promise.all(this.#informers.map((i) => i.listWatch.whenSynced())).then(() => 'synced' as const);
+    const foreground = this.#informers.filter((i) => !this.#isBackground(i.resource));
+    const synced = Promise.all(foreground.map((i) => i.listWatch.whenSynced())).then(() => 'synced' as const);
     const outcome = await Promise.race([synced, timedOut, stopped]);
     clearTimeout(timer);
     if (outcome === 'timeout') {
-      const pending = this.#informers
+      const pending = foreground
         .filter((i) => !i.listWatch.synced)
         .map((i) => `${i.resource}${i.namespace ? ` in namespace ${i.namespace}` : ''} (${i.listWatch.lastError ?? 'no answer yet'})`);
       await this.stop();
       throw new Error(`the Kubernetes informers did not sync within ${timeoutMs / 1000} s: ${pending.join('; ')}`);
     }
-    if (outcome === 'synced') this.#logger.info({ ms: Date.now() - started, informers: this.#informers.length }, 'Kubernetes informers synced');
+    if (outcome !== 'synced') return;
+    const background = this.#informers.filter((i) => this.#isBackground(i.resource));
+    if (background.length === 0) {
+      this.#logger.info({ ms: Date.now() - started, informers: this.#informers.length }, 'Kubernetes informers synced');
+      return;
+    }
+    this.#logger.info({ ms: Date.now() - started, informers: foreground.length, listing: [...new Set(background.map((i) => i.resource))] }, 'Kubernetes informers synced but for the background ones; serving');
+    // The background lists go on (their informers retry as any other); one
+    // that takes longer than the sync timeout is logged as an error, since
+    // every decision that needs those objects answers 503 meanwhile.
+    const late = setTimeout(() => {
+      const pending = background.filter((i) => !i.listWatch.synced).map((i) => `${i.resource}${i.namespace ? ` in namespace ${i.namespace}` : ''} (${i.listWatch.lastError ?? 'no answer yet'})`);
+      this.#logger.error({ pending }, `background informers did not sync within ${timeoutMs / 1000} s; still trying`);
+    }, timeoutMs);
+    late.unref();
+    void Promise.race([Promise.all(background.map((i) => i.listWatch.whenSynced())), stopped]).then((r) => {
+      clearTimeout(late);
+      if (r !== 'stopped') this.#logger.info({ ms: Date.now() - started, informers: this.#informers.length }, 'Kubernetes informers synced');
+    });
   }
 
   /** Aborts every request and timer. */
@@ -155,8 +182,25 @@ export class KubernetesStore extends TableBackedStore<KubeObjectTable> implement
     this.#detachMetrics = undefined;
   }
 
+  /** Every informer start() waits for has listed once (not those of `background` kinds). */
   synced(): boolean {
-    return this.#informers.length > 0 && this.#informers.every((i) => i.listWatch.synced);
+    return this.#informers.length > 0 && this.#informers.every((i) => this.#isBackground(i.resource) || i.listWatch.synced);
+  }
+
+  /**
+   * Resolves once every informer of `kind` has listed once. A background
+   * kind's informers start here (after start()): the caller first does what
+   * serving needs (compiling the connectors) without their pages competing
+   * for the CPU; with them listed at once, /readyz came 10 s later.
+   */
+  whenSynced(kind: Kind): Promise<void> {
+    const informers = this.#informers.filter((i) => i.kind === kind);
+    if (this.#state === 'started') for (const i of informers) i.listWatch.start();
+    return Promise.all(informers.map((i) => i.listWatch.whenSynced())).then(() => undefined);
+  }
+
+  #isBackground(resource: ResourceName): boolean {
+    return this.#o.background?.some((kind) => resourceOf(kind).plural === resource) ?? false;
   }
 
   problems(): SourceProblem[] {

@@ -49,8 +49,14 @@ export interface SourceProblem {
 export interface Store {
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** True once the initial load/list is complete. */
+  /** True once the initial load/list is complete (of what start() waits for). */
   synced(): boolean;
+  /**
+   * Resolves once the first list of `kind` is complete, for a store whose
+   * start() does not wait for every kind (the Kubernetes store lists
+   * UserBindings in the background). Absent: start() waits for everything.
+   */
+  whenSynced?(kind: Kind): Promise<void>;
   list(kind: Kind, namespace?: string): StoredObject[];
   get(kind: Kind, namespace: string, name: string): StoredObject | undefined;
   /** Subscribe to changes; returns an unsubscribe function. */

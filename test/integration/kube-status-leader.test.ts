@@ -152,7 +152,7 @@ describe('status, events and leader election on a real apiserver', () => {
     writer.close();
   });
 
-  it('a non-leader keeps what it would write; as leader it writes only what differs from what the objects carry', async () => {
+  it('a non-leader keeps the connector statuses it would write (binding statuses are published again when it leads); as leader it writes only what differs from what the objects carry', async () => {
     let leader = false;
     // What the informer would have seen on the objects.
     const observed = new Map<string, Record<string, unknown>>();
@@ -175,6 +175,8 @@ describe('status, events and leader election on a real apiserver', () => {
 
     leader = true;
     writer.startedLeading();
+    // A follower keeps no binding status: the controller publishes them all again (Controller.republishBindingStatuses).
+    writer.publish('UserBinding', NS, 'alice', undefined, status);
     await writer.idle();
     assert.equal(writer.writes, 2);
     const alice = (await kubeRequest(cp, 'GET', `${BASE}/userbindings/alice`)).body;
@@ -187,11 +189,13 @@ describe('status, events and leader election on a real apiserver', () => {
     observed.set(`UserBinding/${NS}/alice`, alice.status);
     observed.set(`SsoConnector/${NS}/demo`, demo.status);
     writer.startedLeading();
+    writer.publish('UserBinding', NS, 'alice', undefined, status);
     await writer.idle();
     assert.equal(writer.writes, 2, 'equal to what the objects carry: no write');
     // And one that differs is written.
     observed.set(`UserBinding/${NS}/alice`, { ...alice.status, phase: 'Denied' });
     writer.startedLeading();
+    writer.publish('UserBinding', NS, 'alice', undefined, status);
     await writer.idle();
     assert.equal(writer.writes, 3);
     writer.publish('UserBinding', NS, 'alice', undefined, structuredClone(status));

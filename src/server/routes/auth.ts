@@ -50,10 +50,10 @@ export async function authRoutes(app: FastifyInstance, ctx: PublicContext, check
   app.get<{ Querystring: { format?: string } }>('/auth/whoami', async (req, reply) => {
     const d = await currentSession(req);
     const asJSON = { asJSON: req.query.format === 'json' };
-    if (d === undefined) {
+    if (d.status === 503) {
       const message = 'Whether your session is still valid cannot be checked right now. Try again in a moment.';
-      return sendOutcome(reply, `<h1>Session state unavailable</h1><p>${message}</p>${outcomeFooter(UNAVAILABLE, req.id)}`, {
-        outcome: 'unavailable', status: 503, title: 'Unavailable', message, reason: UNAVAILABLE, correlationId: req.id, authenticated: false,
+      return sendOutcome(reply, `<h1>Session state unavailable</h1><p>${message}</p>${outcomeFooter(d.reason, req.id)}`, {
+        outcome: 'unavailable', status: 503, title: 'Unavailable', message, reason: d.reason, correlationId: req.id, authenticated: false,
       }, asJSON);
     }
     if (d.status !== 200) {

@@ -53,7 +53,7 @@ describe('cluster flags', () => {
   });
 
   it('takes --kube-qps (or SSO_KUBE_QPS) from 1 to 1000, in cluster mode only', () => {
-    assert.equal(parse([]).kubeQPS, undefined, 'default applied by the cluster mode (50)');
+    assert.equal(parse([]).kubeQPS, undefined, 'default applied by the cluster mode (100)');
     assert.equal(parse(['--kube-qps', '200']).kubeQPS, 200);
     assert.equal(parse([], { SSO_KUBE_QPS: '1000' }).kubeQPS, 1000);
     for (const bad of ['0', '-1', '1.5', '1001', '01', 'fast']) {

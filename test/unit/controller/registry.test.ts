@@ -22,6 +22,53 @@ describe('BindingIndex', () => {
     assert.notEqual(userMatchKey('alice@x.io '), userMatchKey('alice@x.io'));
   });
 
+  it('counts bindings per phase and connector as they come, change phase and go (the pending-requests gauge)', () => {
+    const idx = new BindingIndex([entry('a@x.io', { phase: 'PendingApproval', connectors: ['default/a', 'default/b', 'default/a'] }), entry('b@x.io', { phase: 'PendingApproval' })]);
+    const pending = () => Object.fromEntries(idx.countByPhase('PendingApproval'));
+    assert.deepEqual(pending(), { 'default/a': 2, 'default/b': 1 }, 'a connector listed twice counts once');
+    idx.upsert(entry('b@x.io', { phase: 'Active' }));
+    assert.deepEqual(pending(), { 'default/a': 1, 'default/b': 1 });
+    assert.deepEqual(Object.fromEntries(idx.countByPhase('Active')), { 'default/a': 1 });
+    idx.remove('default', 'b-a@x.io');
+    assert.deepEqual(pending(), {});
+    idx.countByPhase('Active').set('default/z', 9);
+    assert.deepEqual(Object.fromEntries(idx.countByPhase('Active')), { 'default/a': 1 }, 'a copy is handed out');
+    idx.replaceAll([entry('c@x.io', { phase: 'PendingApproval' })]);
+    assert.deepEqual(pending(), { 'default/a': 1 });
+    assert.deepEqual(Object.fromEntries(idx.countByPhase('Active')), {});
+  });
+
+  it('waits while loading: whenComplete resolves once complete, or false after its timeout; the version moves on completion', async () => {
+    const idx = new BindingIndex();
+    assert.equal(idx.complete, true);
+    idx.loading();
+    assert.equal(idx.complete, false);
+    assert.equal(await idx.whenComplete(10), false);
+    const waiting = idx.whenComplete(5000);
+    const v = idx.version;
+    idx.markComplete();
+    assert.equal(await waiting, true);
+    assert.ok(idx.version > v);
+  });
+
+  it('holds one binding or several per user and connector, and goes back and forth between them', () => {
+    const idx = new BindingIndex([entry('amy@x.io', { name: 'one', groups: ['g1'] })]);
+    idx.upsert(entry('amy@x.io', { name: 'two', groups: ['g2'] }));
+    idx.upsert(entry('amy@x.io', { name: 'three', groups: ['g3'], phase: 'Denied' }));
+    assert.deepEqual(idx.lookup('default/a', 'amy@x.io').groups, ['g1', 'g2']);
+    assert.deepEqual(idx.lookup('default/a', 'amy@x.io').bindings.sort(), ['default/one', 'default/three', 'default/two']);
+    idx.remove('default', 'one');
+    idx.remove('default', 'three');
+    assert.deepEqual(idx.lookup('default/a', 'amy@x.io'), { active: true, groups: ['g2'], bindings: ['default/two'], phases: ['Active'] });
+    assert.deepEqual(idx.bindingsOf('default/a'), ['default/two']);
+    idx.upsert(entry('amy@x.io', { name: 'one', groups: ['g1'] }));
+    assert.deepEqual(idx.lookup('default/a', 'amy@x.io').groups, ['g1', 'g2']);
+    idx.remove('default', 'two');
+    idx.remove('default', 'one');
+    assert.deepEqual(idx.lookup('default/a', 'amy@x.io'), { active: false, groups: [], bindings: [], phases: [] });
+    assert.deepEqual(idx.bindingsOf('default/a'), []);
+  });
+
   it('grants only the listed connectors', () => {
     const idx = new BindingIndex([entry('bob@x.io')]);
     assert.equal(idx.lookup('default/b', 'bob@x.io').active, false);

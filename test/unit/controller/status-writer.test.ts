@@ -107,7 +107,7 @@ describe('StatusWriter', () => {
     w.close();
   });
 
-  it('as a follower keeps what it would write; as leader writes what differs and announces only what changed', async () => {
+  it('as a follower keeps no binding status (the controller publishes them again when it leads); as leader writes what differs and announces only what changed', async () => {
     const target = new RecordingTarget();
     const events: string[] = [];
     let leader = false;
@@ -130,12 +130,59 @@ describe('StatusWriter', () => {
     await w.idle();
     assert.equal(target.writes.length, 0);
     assert.equal(w.depth('UserBinding'), 0, 'a follower queues nothing');
+    assert.equal(w.known('UserBinding', 'ns', 'a'), undefined, 'nor keeps a binding status');
 
     leader = true;
     w.startedLeading();
+    // What Controller.republishBindingStatuses does on leadership.
+    w.publish('UserBinding', 'ns', 'p', undefined, phase('PendingApproval'));
+    w.publish('UserBinding', 'ns', 'a', undefined, phase('Active'));
+    w.publish('UserBinding', 'ns', 'new', undefined, phase('Denied'));
     await w.idle();
     assert.deepEqual(target.writes.map((x) => x.key).sort(), ['UserBinding/ns/a', 'UserBinding/ns/new']);
     assert.deepEqual(events.sort(), ['a BindingActive', 'new BindingDenied']);
+    w.close();
+  });
+
+  it('keeps nothing for a binding whose object already carries its status, and a write under way is not forgotten', async () => {
+    const target = new RecordingTarget();
+    target.delayMs = 30;
+    const observed = new Map<string, Record<string, unknown>>([['UserBinding/ns/same', phase('Active')], ['UserBinding/ns/flip', phase('Active')]]);
+    const w = new StatusWriter({ target, logger: quiet, concurrency: 1, observed: (k, ns, n) => observed.get(`${k}/${ns}/${n}`) });
+    w.publish('UserBinding', 'ns', 'same', undefined, phase('Active'));
+    assert.equal(w.known('UserBinding', 'ns', 'same'), undefined, 'nothing held');
+    assert.equal(w.depth('UserBinding'), 0);
+    // Denied is on its way; then Active again (what the object carries): the Active one must still be written after it.
+    w.publish('UserBinding', 'ns', 'flip', undefined, phase('Denied'));
+    await sleep(5);
+    w.publish('UserBinding', 'ns', 'flip', undefined, phase('Active'));
+    await w.idle();
+    assert.deepEqual(target.writes.map((x) => `${x.key} ${x.status.phase}`), ['UserBinding/ns/flip Denied', 'UserBinding/ns/flip Active']);
+    // Written: remembered (until the watch surely brought it back), not also kept as wanted; the same again is not written.
+    assert.deepEqual(w.known('UserBinding', 'ns', 'flip'), phase('Active'));
+    w.publish('UserBinding', 'ns', 'flip', undefined, phase('Active'));
+    await w.idle();
+    assert.equal(target.writes.length, 2);
+    w.close();
+  });
+
+  it('room(): resolves while fewer than the limit wait, else once the writes caught up; at once on a follower', async () => {
+    const target = new RecordingTarget();
+    target.delayMs = 20;
+    let leader = true;
+    const w = new StatusWriter({ target, logger: quiet, concurrency: 1, isLeader: () => leader });
+    for (const n of ['a', 'b', 'c']) w.publish('UserBinding', 'ns', n, undefined, phase('Active'));
+    let roomy = false;
+    const waiting = w.room('UserBinding', 2).then(() => (roomy = true));
+    await sleep(5);
+    assert.equal(roomy, false, 'three waiting, limit two');
+    await waiting;
+    assert.ok(w.depth('UserBinding') < 2);
+    assert.ok(target.writes.length >= 1);
+    for (const n of ['d', 'e', 'f']) w.publish('UserBinding', 'ns', n, undefined, phase('Active'));
+    leader = false;
+    await w.room('UserBinding', 1);
+    await w.idle();
     w.close();
   });
 

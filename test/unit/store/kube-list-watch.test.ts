@@ -1,6 +1,6 @@
 import { afterEach, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
-import { ListWatch, type RawObject, type WatchEventType } from '../../../src/store/kube-list-watch.ts';
+import { DEFAULT_PAGE_SIZE, ListWatch, type RawObject, type WatchEventType } from '../../../src/store/kube-list-watch.ts';
 import { KubeHttpError } from '../../../src/store/kube-transport.ts';
 import { captureLogger, FakeTransport, meta, until, type LogLine } from './kube-fakes.ts';
 
@@ -60,7 +60,7 @@ describe('ListWatch', () => {
     let expireOnce = true;
     transport.lists.set(PATH, (query) => {
       const token = query.get('continue');
-      assert.equal(query.get('limit'), '500');
+      assert.equal(query.get('limit'), String(DEFAULT_PAGE_SIZE));
       if (token === null) return { resourceVersion: '10', items: [meta('a', 'p1', '5')], continue: 'page-2' };
       if (expireOnce) {
         expireOnce = false;

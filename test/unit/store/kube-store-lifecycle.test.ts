@@ -150,6 +150,22 @@ describe('KubernetesStore (fake apiserver)', () => {
     assert.deepEqual(names(events).sort(), ['delete a/drop', 'upsert a/new']);
   });
 
+  it('lists a background kind only once asked (whenSynced), after start() resolved; synced() does not wait for it', async () => {
+    const transport = new FakeTransport();
+    emptyLists(transport);
+    const BINDINGS = `/apis/${GV}/userbindings`;
+    transport.lists.set(BINDINGS, () => ({ resourceVersion: '3', items: [{ apiVersion: GV, kind: 'UserBinding', ...meta('a', 'b1', '2', { generation: 1 }), spec: { user: 'u@example.com', connectors: ['c'] } }] }));
+    const { store, events } = makeStore(transport, { background: ['UserBinding'] });
+    await store.start();
+    assert.equal(store.synced(), true);
+    assert.equal(transport.count('list', BINDINGS), 0, 'not listed before the caller asks');
+    assert.equal(store.list('UserBinding').length, 0);
+    await store.whenSynced('UserBinding');
+    assert.equal(transport.count('list', BINDINGS), 1);
+    assert.deepEqual(names(events), ['upsert a/b1'], 'its objects arrive as events');
+    await transport.openWatch(BINDINGS);
+  });
+
   it('watches each given namespace, never the whole cluster', async () => {
     const transport = new FakeTransport();
     for (const ns of ['a', 'b']) {
