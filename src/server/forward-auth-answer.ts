@@ -134,13 +134,12 @@ export function sessionCheck(ctx: PublicContext): SessionCheck {
     // user back to the IdP) or a Denied one may not be (a 200 would be
     // wrong): wait for the complete index, then judge the cookie afresh (time
     // has passed), else 503 BindingsLoading.
-    if (verify.ok && !ctx.registry.current().bindings.complete) {
-      return ctx.registry
-        .current()
-        .bindings.whenComplete(BINDINGS_LOADING_WAIT_MS)
+    const snapshot = ctx.registry.current();
+    if (verify.ok && !snapshot.bindings.complete) {
+      return snapshot.bindings
+        .whenComplete(BINDINGS_LOADING_WAIT_MS)
         .then((done) => (done ? currentSessionNow(cookieHeader, query, correlationId) : BINDINGS_LOADING_ANSWER));
     }
-    const snapshot = ctx.registry.current();
     const decide = (v: VerifyResult) =>
       decideForwardAuth({
         verify: v,

@@ -53,12 +53,13 @@ const rawHeaders = new WeakMap<Readonly<Record<string, string>>, string[]>();
 function headerList(a: VerifyAnswer): string[] {
   if (!a.headers) return (BARE[a.status] ??= ['cache-control', NO_STORE, 'content-length', '0']);
   // Decisions of verified sessions are frozen and shared (forward-auth-answer.ts): their list is built once.
-  let list = Object.isFrozen(a.headers) ? rawHeaders.get(a.headers) : undefined;
+  const shared = Object.isFrozen(a.headers);
+  let list = shared ? rawHeaders.get(a.headers) : undefined;
   if (list === undefined) {
     list = ['cache-control', NO_STORE];
     for (const name in a.headers) list.push(name, a.headers[name]!);
     list.push('content-length', '0');
-    if (Object.isFrozen(a.headers)) rawHeaders.set(a.headers, list);
+    if (shared) rawHeaders.set(a.headers, list);
   }
   return list;
 }
