@@ -182,6 +182,8 @@ function reasonText(reason: string): string | undefined {
       return 'There is no enabled connector at this address.';
     case 'ConnectorNotReady':
       return 'This connector is not ready: its configuration is being fixed. Try again later.';
+    case 'BindingsLoading':
+      return 'Sign-in is starting up: who may use this connector is still being loaded. Try again in a minute.';
     case 'RateLimited':
       return 'Too many sign-in attempts from your address or at this connector. Wait a moment and try again.';
     case 'RedirectNotAllowed':
