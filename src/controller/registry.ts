@@ -89,18 +89,36 @@ export function userMatchKey(user: string): string {
  */
 export const BINDINGS_LOADING_WAIT_MS = 20_000;
 
+/**
+ * userMatchKey's equality without building a string per user: a lowercase
+ * email is its own key, an email with capitals its lowercase form, anything
+ * else itself. No two kinds collide: a lowercased email still matches EMAIL
+ * and a non-email never does.
+ */
+function indexKey(user: string): string {
+  if (!EMAIL.test(user)) return user;
+  return /[A-Z]/.test(user) ? user.replace(/[A-Z]/g, (c) => c.toLowerCase()) : user;
+}
+
 export class BindingIndex {
-  /** connector key -> user match key -> bindings */
   /**
-   * connector key -> user match key -> the binding, or the bindings when
-   * more than one (rare): a one-element list for each of the 300,000
-   * connector-user pairs of 100,000 bindings was ~16 MB.
+   * namespace -> name -> entry. Keyed by the entry's own name string (the
+   * store's), not a `ns/name` built per binding.
    */
-  readonly #byConnector = new Map<string, Map<string, BindingEntry | BindingEntry[]>>();
-  /** `ns/name` -> entry */
-  readonly #entries = new Map<string, BindingEntry>();
+  readonly #entries = new Map<string, Map<string, BindingEntry>>();
+  #size = 0;
+  /**
+   * user (indexKey) -> the binding, or the bindings when more than one (a
+   * user bound in several namespaces or by several objects; rare). A lookup
+   * filters them by connector: a user has a handful. One map of 100,000
+   * users in place of a map per connector (300,000 connector-user pairs,
+   * ~17 MB) is ~5 MB.
+   */
+  readonly #byUser = new Map<string, BindingEntry | BindingEntry[]>();
   /** phase -> connector key -> bindings in that phase listing it. */
   readonly #counts = new Map<BindingPhase, Map<string, number>>();
+  /** connector key -> bindings listing it, any phase: bindingsOf() skips the walk when none does. */
+  readonly #listing = new Map<string, number>();
   /** One copy of each connector key the entries name (100,000 bindings name the same 1,000). */
   readonly #connectorKeys = new Map<string, string>();
   #version = 0;
@@ -121,7 +139,7 @@ export class BindingIndex {
   }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#size;
   }
 
   /** Grows with every change of the index: what was decided from it at one version holds while it stays. */
@@ -130,7 +148,7 @@ export class BindingIndex {
   }
 
   get(namespace: string, name: string): BindingEntry | undefined {
-    return this.#entries.get(`${namespace}/${name}`);
+    return this.#entries.get(namespace)?.get(name);
   }
 
   /** True once every binding is known (see #complete); always true unless loading() was called. */
@@ -166,48 +184,62 @@ export class BindingIndex {
 
   /** Adds or replaces the binding `entry.namespace/entry.name`. */
   upsert(entry: BindingEntry): void {
-    const key = `${entry.namespace}/${entry.name}`;
     // The same binding again (start-up looks at every one once more when all
     // connectors are known): nothing to relink.
-    const held = this.#entries.get(key);
+    const held = this.get(entry.namespace, entry.name);
     if (held !== undefined && sameEntry(held, entry)) return;
     this.#version++;
-    this.#unlink(key);
+    this.#unlink(entry.namespace, entry.name);
     // A frozen groups list (the store's own, deep-frozen) is shared, not copied: 100,000 copies otherwise.
     const groups = Object.isFrozen(entry.groups) ? entry.groups : Object.freeze([...entry.groups]);
-    const frozen = Object.freeze({ ...entry, connectors: sharedList(entry.connectors.map((c) => this.#connectorKey(c))), groups });
-    this.#entries.set(key, frozen);
+    const frozen: BindingEntry = Object.freeze({
+      namespace: entry.namespace,
+      name: entry.name,
+      user: entry.user,
+      connectors: sharedList([...new Set(entry.connectors)].map((c) => this.#connectorKey(c))),
+      groups,
+      phase: entry.phase,
+    });
+    let names = this.#entries.get(frozen.namespace);
+    if (!names) this.#entries.set(frozen.namespace, (names = new Map()));
+    names.set(frozen.name, frozen);
+    this.#size++;
     this.#count(frozen, 1);
-    const userKey = userMatchKey(entry.user);
-    for (const c of new Set(entry.connectors)) {
-      let users = this.#byConnector.get(c);
-      if (!users) this.#byConnector.set(c, (users = new Map()));
-      const held = users.get(userKey);
-      if (held === undefined) users.set(userKey, frozen);
-      else if (Array.isArray(held)) held.push(frozen);
-      else users.set(userKey, [held, frozen]);
-    }
+    const userKey = indexKey(frozen.user);
+    const same = this.#byUser.get(userKey);
+    if (same === undefined) this.#byUser.set(userKey, frozen);
+    else if (Array.isArray(same)) same.push(frozen);
+    else this.#byUser.set(userKey, [same as BindingEntry, frozen]);
   }
 
   remove(namespace: string, name: string): void {
     this.#version++;
-    this.#unlink(`${namespace}/${name}`);
+    this.#unlink(namespace, name);
   }
 
   /** Replaces every entry. */
   replaceAll(entries: readonly BindingEntry[]): void {
     this.#version++;
     this.#entries.clear();
+    this.#size = 0;
+    this.#byUser.clear();
     this.#counts.clear();
-    this.#byConnector.clear();
+    this.#listing.clear();
     this.#connectorKeys.clear();
     for (const e of entries) this.upsert(e);
   }
 
-  /** `ns/name` of every binding that lists the connector `connectorKey`. */
+  /**
+   * `ns/name` of every binding that lists the connector `connectorKey`. A
+   * walk of every binding, taken only when one lists it (a connector
+   * appearing or vanishing; 1,000 new connectors nobody lists cost nothing).
+   */
   bindingsOf(connectorKey: string): string[] {
     const out: string[] = [];
-    for (const held of this.#byConnector.get(connectorKey)?.values() ?? []) for (const e of listOf(held)) out.push(`${e.namespace}/${e.name}`);
+    if (!this.#listing.has(connectorKey)) return out;
+    for (const names of this.#entries.values()) {
+      for (const e of names.values()) if (e.connectors.includes(connectorKey)) out.push(`${e.namespace}/${e.name}`);
+    }
     return out;
   }
 
@@ -220,16 +252,16 @@ export class BindingIndex {
   #count(entry: BindingEntry, delta: 1 | -1): void {
     let byConnector = this.#counts.get(entry.phase);
     if (!byConnector) this.#counts.set(entry.phase, (byConnector = new Map()));
-    for (const c of new Set(entry.connectors)) {
-      const n = (byConnector.get(c) ?? 0) + delta;
-      if (n > 0) byConnector.set(c, n);
-      else byConnector.delete(c);
+    // entry.connectors has no repeats (upsert).
+    for (const c of entry.connectors) {
+      add(byConnector, c, delta);
+      add(this.#listing, c, delta);
     }
   }
 
   /** Active when at least one Active binding grants the user this connector; groups are the union of those. */
   lookup(connectorKey: string, user: string): BindingMatch {
-    const list = listOf(this.#byConnector.get(connectorKey)?.get(userMatchKey(user)));
+    const list = listOf(this.#byUser.get(indexKey(user))).filter((b) => b.connectors.includes(connectorKey));
     const active = list.filter((b) => b.phase === 'Active');
     const groups = [...new Set(active.flatMap((b) => b.groups))].sort();
     return { active: active.length > 0, groups, bindings: list.map((b) => `${b.namespace}/${b.name}`), phases: list.map((b) => b.phase) };
@@ -242,23 +274,28 @@ export class BindingIndex {
     return key;
   }
 
-  #unlink(key: string): void {
-    const old = this.#entries.get(key);
-    if (old === undefined) return;
-    this.#entries.delete(key);
+  #unlink(namespace: string, name: string): void {
+    const names = this.#entries.get(namespace);
+    const old = names?.get(name);
+    if (names === undefined || old === undefined) return;
+    names.delete(name);
+    if (names.size === 0) this.#entries.delete(namespace);
+    this.#size--;
     this.#count(old, -1);
-    const userKey = userMatchKey(old.user);
-    for (const c of new Set(old.connectors)) {
-      const users = this.#byConnector.get(c);
-      const held = users?.get(userKey);
-      if (!users || held === undefined) continue;
-      const rest = listOf(held).filter((e) => e !== old);
-      if (rest.length > 1) users.set(userKey, rest);
-      else if (rest.length === 1) users.set(userKey, rest[0]!);
-      else users.delete(userKey);
-      if (users.size === 0) this.#byConnector.delete(c);
-    }
+    const userKey = indexKey(old.user);
+    const held = this.#byUser.get(userKey);
+    if (held === undefined) return;
+    const rest = listOf(held).filter((e) => e !== old);
+    if (rest.length > 1) this.#byUser.set(userKey, rest);
+    else if (rest.length === 1) this.#byUser.set(userKey, rest[0]!);
+    else this.#byUser.delete(userKey);
   }
+}
+
+function add(counts: Map<string, number>, key: string, delta: number): void {
+  const n = (counts.get(key) ?? 0) + delta;
+  if (n > 0) counts.set(key, n);
+  else counts.delete(key);
 }
 
 function listOf(held: BindingEntry | readonly BindingEntry[] | undefined): readonly BindingEntry[] {

@@ -11,7 +11,16 @@ import type { Kind, ObjectMeta, StoredObject } from './types.ts';
 export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
 export function keptMetadata(raw: RawMeta): ObjectMeta {
-  const meta: ObjectMeta = { name: raw.name, namespace: intern(raw.namespace ?? '') };
+  const namespace = intern(raw.namespace ?? '');
+  const { uid, generation, resourceVersion, creationTimestamp } = raw;
+  // What the apiserver always sends a custom resource, in one literal: V8
+  // gives an object built so all its fields in place, while fields added one
+  // by one go to a separate property array (~60 bytes more per object,
+  // 6 MB for 100,000 bindings). Same fields, same order, as below.
+  if (typeof uid === 'string' && typeof generation === 'number' && typeof resourceVersion === 'string' && typeof creationTimestamp === 'string' && !hasEntries(raw.labels) && !hasEntries(raw.annotations)) {
+    return { name: raw.name, namespace, uid, generation, resourceVersion, creationTimestamp };
+  }
+  const meta: ObjectMeta = { name: raw.name, namespace };
   if (typeof raw.uid === 'string') meta.uid = raw.uid;
   if (typeof raw.generation === 'number') meta.generation = raw.generation;
   if (typeof raw.resourceVersion === 'string') meta.resourceVersion = raw.resourceVersion;
@@ -34,9 +43,17 @@ export function storedCoreObject(kind: 'Secret' | 'ConfigMap', raw: RawObject): 
 
 /** A custom resource after admission: spec as admitted (defaults applied), metadata from the apiserver. */
 export function storedCustomObject(kind: Kind, apiVersion: string, raw: RawMeta, admitted: Record<string, unknown>): StoredObject {
-  const object: StoredObject = { apiVersion, kind, metadata: keptMetadata(raw) };
-  if (admitted.spec !== undefined) object.spec = kind === 'UserBinding' ? internBindingSpec(admitted.spec as Record<string, unknown>) : admitted.spec;
-  return object;
+  const metadata = keptMetadata(raw);
+  if (admitted.spec === undefined) return { apiVersion, kind, metadata };
+  // One literal, for the same reason as in keptMetadata.
+  return { apiVersion, kind, metadata, spec: kind === 'UserBinding' ? internBindingSpec(admitted.spec as Record<string, unknown>) : admitted.spec };
+}
+
+/** Labels or annotations that keptMetadata keeps (an annotation map of only last-applied is dropped). */
+function hasEntries(map: unknown): boolean {
+  if (typeof map !== 'object' || map === null) return false;
+  for (const key in map) if (key !== LAST_APPLIED) return true;
+  return false;
 }
 
 /** The input for `admit`: the object without what admission does not look at. */

@@ -232,6 +232,8 @@ export interface ReplicaOptions {
   readyTimeoutMs?: number;
   /** More flags, e.g. ['--kube-qps', '300']. */
   extraArgs?: readonly string[];
+  /** Flags for node itself, before the script (e.g. V8 heap flags). */
+  nodeArgs?: readonly string[];
 }
 
 export interface Replica {
@@ -264,6 +266,7 @@ export async function startReplica(o: ReplicaOptions): Promise<Replica> {
   const baseURL = `http://127.0.0.1:${port}`;
   const node = join(ROOT, 'node_modules', '.bin', 'node');
   const args = [
+    ...(o.nodeArgs ?? []),
     join(ROOT, 'src', 'cli.ts'), 'run',
     '--kubeconfig', o.kubeconfigPath,
     '--namespaces', (o.watch ?? [NS.teamA]).join(','),

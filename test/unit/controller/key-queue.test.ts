@@ -62,4 +62,58 @@ describe('KeyQueue', () => {
     }
     assert.equal(n, 200_000);
   });
+
+  it('agrees with a plain model through compactions, promotions, deletions and re-adds', () => {
+    // A simple reference: per lane an array of live keys in order, and each key's first queue time.
+    let now = 0;
+    const lanes = ['trust', 'reconcile', 'status'] as const;
+    const q = new KeyQueue(lanes, () => now);
+    const model = new Map<string, { lane: number; since: number }>();
+    const order: string[][] = [[], [], []];
+    let seed = 7;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    for (let step = 0; step < 60_000; step++) {
+      now++;
+      const op = rand(10);
+      const key = `k${rand(3000)}`;
+      if (op < 5) {
+        const lane = rand(3);
+        const held = model.get(key);
+        const changed = q.add(key, lanes[lane]!);
+        if (held === undefined) {
+          model.set(key, { lane, since: now });
+          order[lane]!.push(key);
+          assert.equal(changed, true);
+        } else if (lane < held.lane) {
+          order[held.lane] = order[held.lane]!.filter((k) => k !== key);
+          order[lane]!.push(key);
+          held.lane = lane;
+          assert.equal(changed, true);
+        } else {
+          assert.equal(changed, false);
+        }
+      } else if (op < 6) {
+        const held = model.get(key);
+        assert.equal(q.delete(key), held !== undefined);
+        if (held) {
+          model.delete(key);
+          order[held.lane] = order[held.lane]!.filter((k) => k !== key);
+        }
+      } else {
+        const got = q.shift();
+        const lane = order.findIndex((l) => l.length > 0);
+        if (lane < 0) {
+          assert.equal(got, undefined);
+          continue;
+        }
+        const key = order[lane]!.shift()!;
+        assert.deepEqual(got, { key, lane: lanes[lane], since: model.get(key)!.since });
+        model.delete(key);
+      }
+      if (step % 97 === 0) {
+        assert.equal(q.size, model.size);
+        lanes.forEach((l, i) => assert.equal(q.depth(l), order[i]!.length));
+      }
+    }
+  });
 });

@@ -22,6 +22,39 @@ describe('BindingIndex', () => {
     assert.notEqual(userMatchKey('alice@x.io '), userMatchKey('alice@x.io'));
   });
 
+  it('finds a binding exactly when userMatchKey says the users are the same', () => {
+    // The index keys users without userMatchKey's prefixes; this is the equality it must keep.
+    const users = ['Alice@Example.com', 'alice@example.com', 'ALICE@EXAMPLE.COM', 'Alice', 'alice', 'e:alice@example.com', 'x:Alice', 'a@b@c', 'A@B@C', 'x y@z', 'X Y@z', 'bob@x.io', 'Bob@x.io ', '\u212Aate@x.io', 'kate@x.io', ''];
+    const idx = new BindingIndex(users.map((u, i) => entry(u, { name: `b${i}` })));
+    let pairs = 0;
+    for (const q of users) {
+      const found = new Set(idx.lookup('default/a', q).bindings);
+      users.forEach((u, i) => {
+        pairs++;
+        assert.equal(found.has(`default/b${i}`), userMatchKey(u) === userMatchKey(q), `${JSON.stringify(q)} against ${JSON.stringify(u)}`);
+      });
+    }
+    assert.equal(pairs, users.length ** 2);
+  });
+
+  it('names the bindings that list a connector, whatever their phase, and none once they stop', () => {
+    const idx = new BindingIndex([
+      entry('a@x.io', { name: 'b1', connectors: ['default/a', 'default/b'] }),
+      entry('b@x.io', { name: 'b2', connectors: ['default/b'], phase: 'Denied' }),
+      entry('c@x.io', { name: 'b3', namespace: 'other', connectors: ['default/b', 'default/b'] }),
+    ]);
+    assert.deepEqual(idx.bindingsOf('default/a'), ['default/b1']);
+    assert.deepEqual(idx.bindingsOf('default/b').sort(), ['default/b1', 'default/b2', 'other/b3']);
+    assert.deepEqual(idx.bindingsOf('default/c'), []);
+    idx.upsert(entry('a@x.io', { name: 'b1', connectors: ['default/b'] }));
+    assert.deepEqual(idx.bindingsOf('default/a'), []);
+    idx.remove('other', 'b3');
+    idx.remove('default', 'b2');
+    assert.deepEqual(idx.bindingsOf('default/b'), ['default/b1']);
+    assert.equal(idx.size, 1);
+    assert.equal(idx.get('other', 'b3'), undefined);
+  });
+
   it('counts bindings per phase and connector as they come, change phase and go (the pending-requests gauge)', () => {
     const idx = new BindingIndex([entry('a@x.io', { phase: 'PendingApproval', connectors: ['default/a', 'default/b', 'default/a'] }), entry('b@x.io', { phase: 'PendingApproval' })]);
     const pending = () => Object.fromEntries(idx.countByPhase('PendingApproval'));
