@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAuthnRequest } from '../../src/demo-idp/saml-idp.ts';
 import type { SigningIdentity } from '../../src/demo-idp/keys.ts';
+import { operatorRuntime } from '../support/operator-runtime.ts';
 import { signingIdentity } from '../support/saml-fixtures.ts';
 import { freePort } from '../support/system-deps.ts';
 import { answer } from '../unit/server/harness.ts';
@@ -55,13 +56,15 @@ export async function startLocalOperator(opts: { cpu?: number; args?: string[]; 
   const [port, adminPort] = [await freePort(), await freePort()];
   const baseURL = `http://127.0.0.1:${port}`;
   const cli = opts.cli ?? fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+  // As the image runs it (node flags and memory settings from the Dockerfile).
+  const runtime = operatorRuntime();
   const argv = [
-    process.execPath, ...(opts.nodeOptions ?? []), cli, 'run', '--manifests', manifests, '--state-dir', join(root, 'state'),
+    process.execPath, ...runtime.nodeArgs, ...(opts.nodeOptions ?? []), cli, 'run', '--manifests', manifests, '--state-dir', join(root, 'state'),
     '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${adminPort}`, '--public-url', baseURL, ...(opts.args ?? []),
   ];
   const [cmd, args] = pinned(opts.cpu, argv);
   const devnull = openSync('/dev/null', 'w');
-  const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', devnull, 'inherit'], env: { ...process.env, SSO_LOADGEN_CHILD: '' } });
+  const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', devnull, 'inherit'], env: { ...process.env, ...runtime.env, SSO_LOADGEN_CHILD: '' } });
   closeSync(devnull);
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const stop = async () => {

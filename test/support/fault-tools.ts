@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { BrowserClient, findFormWithField, parseForms, type ParsedForm } from './browser-client.ts';
 import { CONNECTOR, NS, USERS, errorReason, spURLs, type UserName } from './cluster-fixtures.ts';
 import { kubeRequest } from './kube.ts';
+import { operatorRuntime } from './operator-runtime.ts';
 import type { SimpleSamlPhp } from './simplesamlphp.ts';
 import { freePort } from './system-deps.ts';
 
@@ -265,7 +266,10 @@ export async function startReplica(o: ReplicaOptions): Promise<Replica> {
   const adminPort = await freePort();
   const baseURL = `http://127.0.0.1:${port}`;
   const node = join(ROOT, 'node_modules', '.bin', 'node');
+  // As the image runs it (node flags and memory settings from the Dockerfile).
+  const runtime = operatorRuntime();
   const args = [
+    ...runtime.nodeArgs,
     ...(o.nodeArgs ?? []),
     join(ROOT, 'src', 'cli.ts'), 'run',
     '--kubeconfig', o.kubeconfigPath,
@@ -280,8 +284,8 @@ export async function startReplica(o: ReplicaOptions): Promise<Replica> {
   // setpriv execs node, so the child's pid is the operator's own.
   const useSetpriv = existsSync('/usr/bin/setpriv');
   const child = useSetpriv
-    ? spawn('/usr/bin/setpriv', ['--pdeathsig', 'SIGKILL', '--', node, ...args], { cwd: ROOT, env: replicaEnv(o), stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(node, args, { cwd: ROOT, env: replicaEnv(o), stdio: ['ignore', 'pipe', 'pipe'] });
+    ? spawn('/usr/bin/setpriv', ['--pdeathsig', 'SIGKILL', '--', node, ...args], { cwd: ROOT, env: { ...replicaEnv(o), ...runtime.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(node, args, { cwd: ROOT, env: { ...replicaEnv(o), ...runtime.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString('utf8')));
