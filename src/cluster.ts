@@ -5,7 +5,6 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { KubeConfig } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { admit } from './api/index.ts';
@@ -26,6 +25,7 @@ import { kubeRequest } from './controller/kube-client.ts';
 import { MemoryTokenVault, RedisTokenVault, type TokenVault } from './session/access-tokens.ts';
 import { MemoryRevocationList, RedisRevocationList, type RevocationList } from './session/revocation.ts';
 import { KubeKeyStore } from './session/kube-key-store.ts';
+import { loadKubeAccess } from './store/kube-access.ts';
 import { KubernetesStore } from './store/kubernetes-store.ts';
 
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
@@ -59,9 +59,7 @@ export interface ClusterOptions {
 
 export async function startCluster(config: RunConfig, logger: Logger = createLogger(config.logLevel), options: ClusterOptions = {}): Promise<ClusterOperator> {
   const env = options.env ?? process.env;
-  const kubeConfig = new KubeConfig();
-  if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
-  else kubeConfig.loadFromCluster();
+  const kubeConfig = await loadKubeAccess(config.kubeconfig, env);
   const namespace = ownNamespace(env);
   const leaseNamespace = config.leaseNamespace ?? namespace;
   const identity = options.identity ?? env.POD_NAME ?? `${hostname()}-${randomBytes(3).toString('hex')}`;

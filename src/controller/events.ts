@@ -13,7 +13,7 @@
 // instead of creating a new Event.
 
 import { hostname } from 'node:os';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from '../store/kube-access.ts';
 import { kubeRequest, microTime, type KubeRequest, type KubeResponse } from './kube-client.ts';
 
 export type EventType = 'Normal' | 'Warning';
@@ -32,7 +32,7 @@ interface EventLogger {
 }
 
 export interface EventRecorderOptions {
-  kubeConfig: KubeConfig;
+  kubeConfig: KubeAccess;
   isLeader: () => boolean;
   logger: EventLogger;
   /** This replica (pod name); default the host name. */

@@ -15,7 +15,7 @@
 
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { request as httpRequest } from 'node:http';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from '../store/kube-access.ts';
 import { keepAliveAgent } from '../store/kube-agent.ts';
 
 export interface KubeRequest {
@@ -52,7 +52,7 @@ export class KubeApiError extends Error {
 }
 
 /** Sends one request; resolves with any HTTP status, rejects only on transport failures and timeouts. */
-export async function kubeRequest<T = unknown>(kubeConfig: KubeConfig, req: KubeRequest): Promise<KubeResponse<T>> {
+export async function kubeRequest<T = unknown>(kubeConfig: KubeAccess, req: KubeRequest): Promise<KubeResponse<T>> {
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
   const url = new URL(cluster.server.replace(/\/+$/, '') + req.path);

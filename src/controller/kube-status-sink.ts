@@ -9,7 +9,7 @@
 // while fields other managers own are left alone; and it needs no
 // resourceVersion, so a status write never races a spec edit.
 
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from '../store/kube-access.ts';
 import { KubeApiError, kubeRequest, type KubeRequest, type KubeResponse } from './kube-client.ts';
 import type { StatusKind } from './status-sink.ts';
 import type { StatusTarget } from './status-writer.ts';
@@ -18,7 +18,7 @@ const GROUP_VERSION = 'sso.operator.dev/v1alpha1';
 const PLURAL: Record<StatusKind, string> = { SsoConnector: 'ssoconnectors', UserBinding: 'userbindings' };
 
 export interface KubeStatusSinkOptions {
-  kubeConfig: KubeConfig;
+  kubeConfig: KubeAccess;
   /** Field manager of the apply; the same for every replica, so a new leader takes over the fields. */
   fieldManager?: string;
   /** Transport, replaceable in tests; default kubeRequest with kubeConfig. */

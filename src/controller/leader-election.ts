@@ -22,7 +22,7 @@
 // The Lease's renewTime is written for humans and other tools, not trusted here.
 
 import { hostname } from 'node:os';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from '../store/kube-access.ts';
 import { KubeApiError, kubeRequest, microTime } from './kube-client.ts';
 
 export interface LeaseSpec {
@@ -59,10 +59,10 @@ export interface LeaseApi {
 }
 
 export class KubeLeaseApi implements LeaseApi {
-  readonly #kc: KubeConfig;
+  readonly #kc: KubeAccess;
   readonly #timeoutMs: number;
 
-  constructor(kubeConfig: KubeConfig, timeoutMs = 5000) {
+  constructor(kubeConfig: KubeAccess, timeoutMs = 5000) {
     this.#kc = kubeConfig;
     this.#timeoutMs = timeoutMs;
   }
@@ -134,7 +134,7 @@ interface ElectionLogger {
 
 export interface LeaderElectorOptions {
   /** Used to build a KubeLeaseApi when `leaseApi` is not given. */
-  kubeConfig?: KubeConfig;
+  kubeConfig?: KubeAccess;
   leaseApi?: LeaseApi;
   namespace: string;
   name?: string;

@@ -26,13 +26,9 @@
 //   (public thumbprints), the Secret's name and parse errors that carry no
 //   input text (JSON.parse's own message can quote the input, so it is not used).
 
-import {
-  ApiException,
-  CoreV1Api,
-  Watch,
-  type KubeConfig,
-  type V1Secret,
-} from '@kubernetes/client-node';
+import { KubeApiError, kubeRequest, type KubeResponse } from '../controller/kube-client.ts';
+import type { KubeAccess } from '../store/kube-access.ts';
+import { KubeHttpError, kubeTransport, type KubeTransport } from '../store/kube-transport.ts';
 import {
   KeyFileError,
   generateKeySet,
@@ -51,10 +47,12 @@ const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 const FIELD_MANAGER = 'sso-operator';
 
 const DEFAULT_CHECK_INTERVAL_MS = 60_000;
-// client-node's Watch aborts a stream that is silent for 30 s; asking the
-// server to end it first turns an idle Secret into a clean, immediate restart
-// instead of an error with backoff.
+// The server ends a watch after this long (a clean, immediate restart); one
+// still open WATCH_DEADLINE_MS later sits on a dead connection and is aborted.
 const WATCH_TIMEOUT_SECONDS = 25;
+const WATCH_DEADLINE_MS = (WATCH_TIMEOUT_SECONDS + 15) * 1000;
+/** Each read, create or replace of the Secret ends within this long. */
+const CALL_TIMEOUT_MS = 10_000;
 const WATCH_BACKOFF_MIN_MS = 250;
 const WATCH_BACKOFF_MAX_MS = 30_000;
 // A watch that ends cleanly this fast without delivering anything is treated
@@ -70,7 +68,7 @@ export interface KeyStoreLogger {
 }
 
 export interface KubeKeyStoreOptions {
-  kubeConfig: KubeConfig;
+  kubeConfig: KubeAccess;
   /** The operator's own namespace. */
   namespace: string;
   secretName?: string;
@@ -105,35 +103,37 @@ interface Observed {
 
 type Listener = (set: SessionKeySet) => void;
 
-/** The shape shared by a client-node model (GET/PUT answers) and a raw watch object. */
+/** A Secret as the apiserver sends it (GET, PUT and watch answers alike). */
 interface SecretLike {
+  apiVersion?: string;
+  kind?: string;
   metadata?: {
+    name?: string;
+    namespace?: string;
     resourceVersion?: string;
+    labels?: Record<string, string>;
     annotations?: Record<string, string>;
-    creationTimestamp?: Date | string;
+    creationTimestamp?: string;
+    [field: string]: unknown;
   };
+  type?: string;
   data?: Record<string, string>;
 }
 
 function statusCode(err: unknown): number | undefined {
-  if (err instanceof ApiException) return err.code;
-  const code = (err as { statusCode?: unknown } | null)?.statusCode;
-  return typeof code === 'number' ? code : undefined;
+  if (err instanceof KubeApiError || err instanceof KubeHttpError) return err.status;
+  return undefined;
 }
 
-/** A short description of a failed call; ApiException bodies are Status objects, never Secret data. */
+/** A short description of a failed call: the Status message of an error answer, never Secret data. */
 function describe(err: unknown): string {
-  if (err instanceof ApiException) {
-    let message = '';
-    try {
-      const body = (typeof err.body === 'string' ? JSON.parse(err.body) : err.body) as { message?: unknown };
-      if (typeof body?.message === 'string') message = `: ${body.message}`;
-    } catch {
-      /* a non-JSON body: the code says enough */
-    }
-    return `HTTP ${err.code}${message}`;
-  }
   return err instanceof Error ? err.message : String(err);
+}
+
+/** The answer's object when the status is `ok`, else a KubeApiError (from the Status body). */
+function expect(res: KubeResponse<SecretLike>, what: string, ...ok: number[]): SecretLike {
+  if (!ok.includes(res.status) || typeof res.body !== 'object' || res.body === null) throw new KubeApiError(what, { ...res, text: '' });
+  return res.body;
 }
 
 /**
@@ -148,8 +148,8 @@ function isOlder(candidate: string, applied: string): boolean {
 }
 
 export class KubeKeyStore {
-  readonly #core: CoreV1Api;
-  readonly #watch: Watch;
+  readonly #access: KubeAccess;
+  readonly #transport: KubeTransport;
   readonly #namespace: string;
   readonly #name: string;
   readonly #rotateEveryMs: number;
@@ -183,8 +183,8 @@ export class KubeKeyStore {
     if (!Number.isFinite(checkIntervalMs) || checkIntervalMs <= 0 || checkIntervalMs > MAX_TIMER_MS) {
       throw new RangeError(`checkIntervalMs must be between 1 and ${MAX_TIMER_MS}, got ${checkIntervalMs}`);
     }
-    this.#core = options.kubeConfig.makeApiClient(CoreV1Api);
-    this.#watch = new Watch(options.kubeConfig);
+    this.#access = options.kubeConfig;
+    this.#transport = kubeTransport(options.kubeConfig);
     this.#namespace = options.namespace;
     this.#name = options.secretName ?? DEFAULT_SESSION_KEY_SECRET;
     this.#rotateEveryMs = rotateEvery * 1000;
@@ -275,18 +275,31 @@ export class KubeKeyStore {
   // ---------------------------------------------------------------------------
   // Reading and creating
 
-  async #getOrCreate(): Promise<V1Secret> {
+  /** `/api/v1/namespaces/NS/secrets[/NAME]` with `query`. */
+  #path(named: boolean, query = ''): string {
+    const base = `/api/v1/namespaces/${encodeURIComponent(this.#namespace)}/secrets`;
+    return `${named ? `${base}/${encodeURIComponent(this.#name)}` : base}${query ? `?${query}` : ''}`;
+  }
+
+  async #call(method: 'GET' | 'POST' | 'PUT', path: string, body?: SecretLike): Promise<KubeResponse<SecretLike>> {
+    return kubeRequest<SecretLike>(this.#access, { method, path, ...(body ? { body } : {}), timeoutMs: CALL_TIMEOUT_MS });
+  }
+
+  async #getOrCreate(): Promise<SecretLike> {
     // Each pass: GET; on 404 create; on 409 (another replica created it) GET
     // again. More than a few passes means the Secret is being deleted and
     // created by someone else in a loop.
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
-        return await this.#core.readNamespacedSecret({ name: this.#name, namespace: this.#namespace });
+        const res = await this.#call('GET', this.#path(true));
+        if (res.status !== 404) return expect(res, `GET Secret ${this.secretRef}`, 200);
       } catch (err) {
-        if (statusCode(err) !== 404) throw this.#callError('read', err);
+        throw this.#callError('read', err);
       }
       const set = generateKeySet();
-      const body: V1Secret = {
+      const body: SecretLike = {
+        apiVersion: 'v1',
+        kind: 'Secret',
         metadata: {
           name: this.#name,
           namespace: this.#namespace,
@@ -296,18 +309,18 @@ export class KubeKeyStore {
         type: 'Opaque',
         data: { [KEY_SET_DATA_KEY]: Buffer.from(serializeKeySet(set)).toString('base64') },
       };
+      let created: SecretLike | undefined;
       try {
-        const created = await this.#core.createNamespacedSecret({
-          namespace: this.#namespace,
-          body,
-          fieldManager: FIELD_MANAGER,
-        });
+        const res = await this.#call('POST', this.#path(false, `fieldManager=${FIELD_MANAGER}`), body);
+        if (res.status !== 409) created = expect(res, `POST Secret ${this.secretRef}`, 200, 201);
+      } catch (err) {
+        throw this.#callError('create', err);
+      }
+      if (created !== undefined) {
         this.#log.info({ secret: this.secretRef, kid: set.current.kid }, 'created the session key Secret');
         return created;
-      } catch (err) {
-        if (statusCode(err) !== 409) throw this.#callError('create', err);
-        this.#log.info({ secret: this.secretRef }, 'another replica created the session key Secret first; reading it');
       }
+      this.#log.info({ secret: this.secretRef }, 'another replica created the session key Secret first; reading it');
     }
     throw new Error(`Secret ${this.secretRef} keeps disappearing while being read or created`);
   }
@@ -425,7 +438,7 @@ export class KubeKeyStore {
     // refuses (409) if anything changed it since, so two replicas that both
     // think they lead cannot both rotate (the second would drop the key that
     // the first one's sessions need).
-    const body: V1Secret = {
+    const body: SecretLike = {
       ...fresh,
       metadata: {
         ...fresh.metadata,
@@ -434,16 +447,14 @@ export class KubeKeyStore {
       },
       data: { ...fresh.data, [KEY_SET_DATA_KEY]: Buffer.from(serializeKeySet(next)).toString('base64') },
     };
-    let updated: V1Secret;
+    let updated: SecretLike | undefined;
     try {
-      updated = await this.#core.replaceNamespacedSecret({
-        name: this.#name,
-        namespace: this.#namespace,
-        body,
-        fieldManager: FIELD_MANAGER,
-      });
+      const res = await this.#call('PUT', this.#path(true, `fieldManager=${FIELD_MANAGER}`), body);
+      if (res.status !== 409) updated = expect(res, `PUT Secret ${this.secretRef}`, 200);
     } catch (err) {
-      if (statusCode(err) !== 409) throw this.#callError('update', err);
+      throw this.#callError('update', err);
+    }
+    if (updated === undefined) {
       this.#log.info({ secret: this.secretRef }, 'the session key Secret changed meanwhile (another replica rotated); re-reading, not rotating again');
       this.#apply(await this.#getOrCreate(), 'read');
       return false;
@@ -488,9 +499,15 @@ export class KubeKeyStore {
    * once, the re-read gave the same version again, and the key store looped
    * read-watch-410 several times a second (measured on the scale apiserver).
    */
-  async #readForWatch(): Promise<{ secret: V1Secret; resourceVersion: string | undefined }> {
-    const list = await this.#core.listNamespacedSecret({ namespace: this.#namespace, fieldSelector: `metadata.name=${this.#name}` });
-    const found = list.items[0];
+  async #readForWatch(): Promise<{ secret: SecretLike; resourceVersion: string | undefined }> {
+    const res = await kubeRequest<{ items?: SecretLike[]; metadata?: { resourceVersion?: string } }>(this.#access, {
+      method: 'GET',
+      path: this.#path(false, `fieldSelector=${encodeURIComponent(`metadata.name=${this.#name}`)}`),
+      timeoutMs: CALL_TIMEOUT_MS,
+    });
+    if (res.status !== 200 || !Array.isArray(res.body?.items)) throw new KubeApiError(`LIST Secret ${this.secretRef}`, { ...res, text: '' });
+    const list = res.body;
+    const found = list.items![0];
     if (found !== undefined) return { secret: found, resourceVersion: list.metadata?.resourceVersion };
     // Gone: created again (or found, created by another replica); a version that new is current.
     const secret = await this.#getOrCreate();
@@ -513,23 +530,30 @@ export class KubeKeyStore {
     }
     this.#watchStartedAt = Date.now();
     this.#watchDelivered = false;
+    const abort = new AbortController();
+    this.#watchAbort = abort;
+    const deadline = setTimeout(() => abort.abort(new DOMException('the watch outlived its timeout (a dead connection)', 'TimeoutError')), WATCH_DEADLINE_MS);
+    deadline.unref();
+    const query = [
+      'watch=true',
+      `fieldSelector=${encodeURIComponent(`metadata.name=${this.#name}`)}`,
+      ...(this.#watchRV ? [`resourceVersion=${encodeURIComponent(this.#watchRV)}`] : []),
+      'allowWatchBookmarks=true',
+      `timeoutSeconds=${WATCH_TIMEOUT_SECONDS}`,
+    ].join('&');
+    let failure: unknown;
     try {
-      const abort = await this.#watch.watch(
-        `/api/v1/namespaces/${encodeURIComponent(this.#namespace)}/secrets`,
-        {
-          fieldSelector: `metadata.name=${this.#name}`,
-          resourceVersion: this.#watchRV,
-          allowWatchBookmarks: true,
-          timeoutSeconds: WATCH_TIMEOUT_SECONDS,
-        },
-        (type, obj) => this.#onWatchEvent(type, obj),
-        (err) => this.#onWatchDone(err),
-      );
-      if (this.#stopped) abort.abort();
-      else this.#watchAbort = abort;
+      for await (const event of this.#transport.watch(this.#path(false, query), { accept: 'application/json', signal: abort.signal, timeoutMs: CALL_TIMEOUT_MS })) {
+        const e = (event ?? {}) as { type?: unknown; object?: unknown };
+        this.#onWatchEvent(String(e.type), e.object);
+      }
     } catch (err) {
-      this.#onWatchDone(err);
+      // An abort of ours surfaces as its reason (a TimeoutError from the deadline) or as an AbortError.
+      failure = abort.signal.aborted && abort.signal.reason instanceof Error ? abort.signal.reason : err;
+    } finally {
+      clearTimeout(deadline);
     }
+    if (this.#watchAbort === abort) this.#onWatchDone(failure);
   }
 
   #onWatchEvent(type: string, obj: unknown): void {

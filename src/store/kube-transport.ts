@@ -9,7 +9,7 @@
 
 import http from 'node:http';
 import https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from './kube-access.ts';
 import { keepAliveAgent } from './kube-agent.ts';
 
 /** A non-2xx answer, or an ERROR event inside a watch stream. */
@@ -52,7 +52,7 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 /** A body larger than this is refused: a list page of 500 objects stays far below. */
 const MAX_BODY_BYTES = 256 * 1024 * 1024;
 
-export function kubeTransport(kubeConfig: KubeConfig): KubeTransport {
+export function kubeTransport(kubeConfig: KubeAccess): KubeTransport {
   return {
     async getJSON(path, options) {
       const res = await open(kubeConfig, path, options, true);
@@ -84,7 +84,7 @@ export function kubeTransport(kubeConfig: KubeConfig): KubeTransport {
 }
 
 /** `keepAlive`: for a request that ends (not a watch), reuse a connection. */
-async function open(kubeConfig: KubeConfig, path: string, options: RequestOptions, keepAlive = false): Promise<http.IncomingMessage> {
+async function open(kubeConfig: KubeAccess, path: string, options: RequestOptions, keepAlive = false): Promise<http.IncomingMessage> {
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
   const url = new URL(cluster.server.replace(/\/+$/, '') + path);

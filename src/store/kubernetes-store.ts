@@ -12,7 +12,7 @@
 //
 // Single use: start() once, stop() once.
 
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from './kube-access.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { Admit } from './admission.ts';
 import type { BackoffOptions } from './kube-backoff.ts';
@@ -37,7 +37,7 @@ import { TableBackedStore } from './table-backed-store.ts';
 import type { Kind, SourceProblem, Store } from './types.ts';
 
 export interface KubernetesStoreOptions {
-  kubeConfig: KubeConfig;
+  kubeConfig: KubeAccess;
   /** Namespaces to watch; empty or undefined = all. */
   namespaces?: string[];
   admit: Admit;

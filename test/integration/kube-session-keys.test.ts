@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import * as k8s from '@kubernetes/client-node';
 import { KeyFileError, toPersisted, type SessionKeySet } from '../../src/session/keys.ts';
+import { loadKubeAccess, type KubeAccess } from '../../src/store/kube-access.ts';
 import {
   DEFAULT_SESSION_KEY_SECRET,
   KEY_SET_DATA_KEY,
@@ -52,6 +53,8 @@ function nextRotation(store: KubeKeyStore): Promise<{ set: SessionKeySet; at: nu
 describe('KubeKeyStore on a real control plane', () => {
   let cp: ControlPlane;
   let kc: k8s.KubeConfig;
+  /** What the operator reads the kubeconfig with (kube-access.ts); the test's own calls use client-node. */
+  let access: KubeAccess;
   let core: k8s.CoreV1Api;
   const logs: LogEntry[] = [];
   const seenSets: SessionKeySet[] = [];
@@ -66,7 +69,7 @@ describe('KubeKeyStore on a real control plane', () => {
 
   const makeStore = (replica: string, options: Partial<KubeKeyStoreOptions> = {}) => {
     const store = new KubeKeyStore({
-      kubeConfig: kc,
+      kubeConfig: access,
       namespace: NS,
       isLeader: () => false,
       logger: logger(replica),
@@ -88,6 +91,7 @@ describe('KubeKeyStore on a real control plane', () => {
     cp = await startControlPlane();
     kc = new k8s.KubeConfig();
     kc.loadFromFile(cp.kubeconfigPath);
+    access = await loadKubeAccess(cp.kubeconfigPath);
     core = kc.makeApiClient(k8s.CoreV1Api);
     await core.createNamespace({ body: { metadata: { name: NS } } });
   });
