@@ -1,6 +1,7 @@
-// One JSON request to the apiserver with the credentials of a client-node
-// KubeConfig. The status sink, the event recorder and the leader elector use
-// this instead of client-node's typed APIs because, in client-node 2.x:
+// One JSON request to the apiserver with the credentials of the kubeconfig
+// (KubeAccess, kube-access.ts). The status sink, the event recorder, the
+// leader elector and the session key store use this instead of
+// client-node's typed APIs because, in client-node 2.x:
 // - the typed patch calls pick `application/json-patch+json` and need a
 //   header middleware to send a server-side apply;
 // - MicroTime fields (Lease renewTime, Event eventTime) are typed `Date` but
@@ -9,9 +10,11 @@
 // Here every caller sees the HTTP status and the parsed body, and decides
 // per status (404 = gone, 409 = lost a race) instead of matching exceptions.
 //
-// KubeConfig.applyToHTTPSOptions is client-node's public way to get the TLS
-// material, the bearer token (re-read for in-cluster rotating tokens) and the
-// (proxy) agent, so node:https needs no second copy of undici.
+// - importing them costs 74 MB of RSS (kube-access.ts).
+//
+// applyToHTTPSOptions gives the TLS material, the bearer token (re-read for
+// in-cluster rotating tokens) and the agent, so node:https needs no second
+// copy of undici.
 
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { request as httpRequest } from 'node:http';

@@ -1,11 +1,11 @@
-// GET requests and watch streams to the apiserver, authenticated from a
-// KubeConfig. Hand-written rather than client-node's ListWatch/Watch
-// because those cannot send an Accept header: the store lists and watches
-// Secrets as PartialObjectMetadata so that the data of unreferenced
-// Secrets never reaches this process. client-node 2.0.1 has no
-// applyToFetchOptions; applyToHTTPSOptions gives the TLS material, the
-// Authorization header (re-evaluated per request, so rotated tokens and
-// exec plugins work) and a cached agent (proxy-aware) for node:https.
+// GET requests and watch streams to the apiserver, authenticated from the
+// kubeconfig (KubeAccess, kube-access.ts). Hand-written rather than
+// client-node's ListWatch/Watch because those cannot send an Accept header:
+// the store lists and watches Secrets as PartialObjectMetadata so that the
+// data of unreferenced Secrets never reaches this process.
+// applyToHTTPSOptions gives the TLS material, the Authorization header
+// (re-evaluated per request, so rotated tokens and exec plugins work) and a
+// cached agent (proxy-aware when client-node stands in) for node:https.
 
 import http from 'node:http';
 import https from 'node:https';
