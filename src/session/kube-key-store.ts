@@ -523,11 +523,14 @@ export class KubeKeyStore {
         this.#watchRV = resourceVersion;
         this.#needResync = false;
       } catch (err) {
+        if (this.#stopped) return;
         this.#log.warn({ secret: this.secretRef, err: describe(err) }, 'cannot re-read the session key Secret; retrying');
         this.#restartWatch(true);
         return;
       }
     }
+    // stop() may have come while the Secret was read: no watch after it.
+    if (this.#stopped) return;
     this.#watchStartedAt = Date.now();
     this.#watchDelivered = false;
     const abort = new AbortController();
@@ -602,6 +605,8 @@ export class KubeKeyStore {
     const aborted = err instanceof Error && err.name === 'AbortError' && this.#needResync;
     const healthy =
       (!err || timedOut || aborted) && (this.#watchDelivered || Date.now() - this.#watchStartedAt >= WATCH_MIN_HEALTHY_MS);
+    // A healthy end starts the backoff over: only failures in a row grow it.
+    if (healthy) this.#watchBackoffMs = 0;
     if (!healthy && err && !aborted) {
       this.#log.warn({ secret: this.secretRef, err: describe(err) }, 'session key Secret watch failed; restarting with backoff');
     }

@@ -18,15 +18,24 @@
 // client-node's KubeConfig, loaded only then: it implements them all, and
 // the memory is spent only by those who need it.
 //
-// What this defends against: credentials in error messages or logs (errors
-// name the file and the field, never a value); a token file that cannot be
-// read any more (the last good token keeps being sent, as client-node does,
-// and the apiserver's 401 says the rest).
+// What this defends against:
+// - credentials in error messages or logs: errors name the file and the
+//   field, never a value, and the YAML parser's warnings (which quote the
+//   line) are silenced;
+// - TLS weakened by accident: verification is off only for
+//   `insecure-skip-tls-verify: true` (the boolean), which cannot be combined
+//   with a CA (client-go refuses it too), and plain HTTP only with it;
+// - a kubeconfig feature silently ignored: impersonation (`as`, ...), exec
+//   and auth-provider users and proxies go to client-node, which has them;
+// - a token file that cannot be read for a moment (a rotation swaps it): the
+//   last good token keeps being sent (client-go does so; the apiserver's 401
+//   says the rest). An empty file is no token.
 
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { dirname, isAbsolute, join } from 'node:path';
+import { isIPv6 } from 'node:net';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
 /** The cluster the requests go to (the subset of client-node's Cluster that is read). */
@@ -80,7 +89,7 @@ class StaticAccess implements KubeAccess {
     this.#cluster = cluster;
     this.#m = m;
     // Plain HTTP only when TLS checks are switched off anyway, as client-node allows it: credentials in clear text otherwise.
-    if (cluster.server.startsWith('http:')) {
+    if (/^http:/i.test(cluster.server)) {
       if (!cluster.skipTLSVerify) throw new KubeconfigError(`cluster ${JSON.stringify(cluster.name)}: an http:// server is allowed only with insecure-skip-tls-verify: true`);
       this.#agent = new http.Agent();
       return;
@@ -113,7 +122,7 @@ class StaticAccess implements KubeAccess {
   }
 }
 
-/** A token read from `file`, re-read once it is older than TOKEN_FILE_TTL_MS; the last good one while the file cannot be read. */
+/** A token read from `file`, re-read once it is older than TOKEN_FILE_TTL_MS; the last good one while the file cannot be read or is empty. */
 function tokenFile(file: string): () => string | undefined {
   let token: string | undefined;
   let readAt = -Infinity;
@@ -122,7 +131,8 @@ function tokenFile(file: string): () => string | undefined {
     if (now - readAt >= TOKEN_FILE_TTL_MS) {
       readAt = now;
       try {
-        token = readFileSync(file, 'utf8').trim();
+        const read = readFileSync(file, 'utf8').trim();
+        if (read !== '') token = read;
       } catch {
         // Kept: a rotation briefly replaces the file (a symlink swap); the next read finds the new one.
       }
@@ -143,13 +153,15 @@ function inCluster(env: NodeJS.ProcessEnv): KubeAccess {
   }
   const token = tokenFile(join(SA_DIR, 'token'));
   if (token() === undefined) throw new KubeconfigError(`the service account's token (${SA_DIR}/token) cannot be read`);
-  const server = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const server = `https://${isIPv6(host) ? `[${host}]` : host}:${port}`;
   return new StaticAccess({ name: 'inCluster', server, skipTLSVerify: false }, { ca, token });
 }
 
 type Named<T> = { name?: unknown } & { [field: string]: T | unknown };
 
-async function fromFile(path: string): Promise<KubeAccess> {
+async function fromFile(given: string): Promise<KubeAccess> {
+  // Absolute, so files it names resolve the same at every re-read whatever the working directory.
+  const path = resolve(given);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -159,14 +171,14 @@ async function fromFile(path: string): Promise<KubeAccess> {
   }
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = parseYaml(text, { logLevel: 'error', prettyErrors: false });
   } catch {
     // The YAML parser's message may quote the text around an error, and a kubeconfig holds keys: only the kind of failure is said.
     throw new KubeconfigError(`kubeconfig ${path}: not valid YAML`);
   }
   const cfg = (doc ?? {}) as { 'current-context'?: unknown; contexts?: unknown; clusters?: unknown; users?: unknown };
   const find = (list: unknown, name: unknown, what: string): Record<string, unknown> => {
-    const hit = Array.isArray(list) ? (list as Named<unknown>[]).find((e) => e?.name === name) : undefined;
+    const hit = typeof name === 'string' && name !== '' && Array.isArray(list) ? (list as Named<unknown>[]).find((e) => e?.name === name) : undefined;
     if (hit === undefined) throw new KubeconfigError(`kubeconfig ${path}: no ${what} named ${JSON.stringify(name)}`);
     const body = hit[what];
     // An entry with nothing under it (a user without credentials) is empty, not missing.
@@ -181,10 +193,16 @@ async function fromFile(path: string): Promise<KubeAccess> {
   const user = context.user === undefined || context.user === '' ? {} : find(cfg.users, context.user, 'user');
 
   // What this loader does not implement: client-node's KubeConfig does, loaded only for it.
-  if (user.exec !== undefined || user['auth-provider'] !== undefined || cluster['proxy-url'] !== undefined) {
+  const elsewhere = ['exec', 'auth-provider', 'as', 'as-groups', 'as-uid', 'as-user-extra'].some((f) => user[f] !== undefined && user[f] !== null) || cluster['proxy-url'] !== undefined;
+  if (elsewhere) {
     const { KubeConfig } = await import('@kubernetes/client-node');
     const kc = new KubeConfig();
-    kc.loadFromFile(path);
+    try {
+      kc.loadFromFile(path);
+    } catch {
+      // Its messages may quote the file (js-yaml does).
+      throw new KubeconfigError(`kubeconfig ${path}: cannot be loaded (exec, auth-provider, impersonation or proxy-url: read by client-node)`);
+    }
     return kc as unknown as KubeAccess;
   }
 
@@ -211,25 +229,27 @@ async function fromFile(path: string): Promise<KubeAccess> {
   const server = str(cluster, 'server');
   if (server === undefined) throw new KubeconfigError(`kubeconfig ${path}: cluster ${JSON.stringify(clusterName)} has no server`);
   const tlsServerName = str(cluster, 'tls-server-name');
+  const skipTLSVerify = cluster['insecure-skip-tls-verify'] === true;
   const token = str(user, 'token');
   const tokenPath = str(user, 'tokenFile');
   const username = str(user, 'username');
   const m: Material = {};
   const ca = material(cluster, 'certificate-authority');
+  if (ca && skipTLSVerify) throw new KubeconfigError(`kubeconfig ${path}: cluster ${JSON.stringify(clusterName)} gives a certificate authority and insecure-skip-tls-verify; choose one`);
   const cert = material(user, 'client-certificate');
   const key = material(user, 'client-key');
   if (ca) m.ca = ca;
   if (cert) m.cert = cert;
   if (key) m.key = key;
-  if (token !== undefined) m.token = () => token;
-  else if (tokenPath !== undefined) {
+  // Both given: the file wins, as in client-go (its last good read takes precedence).
+  if (tokenPath !== undefined) {
     const full = isAbsolute(tokenPath) ? tokenPath : join(base, tokenPath);
-    if (!statSync(full, { throwIfNoEntry: false })) throw new KubeconfigError(`kubeconfig ${path}: tokenFile ${full} cannot be read`);
     m.token = tokenFile(full);
-  }
+    if (m.token() === undefined) throw new KubeconfigError(`kubeconfig ${path}: tokenFile ${full} cannot be read or is empty`);
+  } else if (token !== undefined) m.token = () => token;
   if (username !== undefined) m.basic = `${username}:${str(user, 'password') ?? ''}`;
   return new StaticAccess(
-    { name: String(clusterName), server, skipTLSVerify: cluster['insecure-skip-tls-verify'] === true, ...(tlsServerName ? { tlsServerName } : {}) },
+    { name: String(clusterName), server, skipTLSVerify, ...(tlsServerName ? { tlsServerName } : {}) },
     m,
   );
 }

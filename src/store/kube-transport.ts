@@ -58,7 +58,7 @@ export function kubeTransport(kubeConfig: KubeAccess): KubeTransport {
       const res = await open(kubeConfig, path, options, true);
       const text = await readBody(res);
       if (res.statusCode === undefined || res.statusCode < 200 || res.statusCode > 299) throw statusError(res.statusCode ?? 0, text);
-      return JSON.parse(text) as unknown;
+      return parseJSON(text);
     },
     async *watch(path, options) {
       const res = await open(kubeConfig, path, options);
@@ -74,11 +74,11 @@ export function kubeTransport(kubeConfig: KubeAccess): KubeTransport {
         while (newline >= 0) {
           const line = buffered.slice(0, newline).trim();
           buffered = buffered.slice(newline + 1);
-          if (line !== '') yield JSON.parse(line) as unknown;
+          if (line !== '') yield parseJSON(line);
           newline = buffered.indexOf('\n');
         }
       }
-      if (buffered.trim() !== '') yield JSON.parse(buffered) as unknown;
+      if (buffered.trim() !== '') yield parseJSON(buffered);
     },
   };
 }
@@ -130,6 +130,19 @@ async function readBody(res: http.IncomingMessage): Promise<string> {
     parts.push(chunk);
   }
   return parts.join('');
+}
+
+/**
+ * JSON.parse with an error that quotes nothing: V8's message shows a few
+ * characters of the input, which may be Secret data, and watch errors are
+ * logged.
+ */
+function parseJSON(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new Error(`the apiserver's answer is not JSON (${text.length} characters)`);
+  }
 }
 
 /** Builds the error from a Status body when there is one (never from object data). */

@@ -67,6 +67,34 @@ describe('loadKubeAccess: a kubeconfig file', () => {
     assert.equal(again.agent, opts.agent, 'one agent per config (kube-agent.ts keeps its keep-alive twin)');
   });
 
+  it('prefers a token file to an inline token, as client-go does, and refuses an empty one', async () => {
+    await writeFile(join(dir, 'token'), 'from-file\n');
+    const both = await load(kubeconfig('    server: https://k', `    token: ${SECRET_TOKEN}\n    tokenFile: token`));
+    const opts: https.RequestOptions = {};
+    await both.applyToHTTPSOptions(opts);
+    assert.equal((opts.headers as Record<string, string>).Authorization, 'Bearer from-file');
+    await writeFile(join(dir, 'token'), '\n');
+    await assert.rejects(load(kubeconfig('    server: https://k', '    tokenFile: token')), /tokenFile .* cannot be read or is empty/);
+  });
+
+  it('never writes the kubeconfig to stderr: YAML warnings quote the line', async () => {
+    const warnings: string[] = [];
+    const listen = (w: Error) => warnings.push(`${w.name} ${w.message}`);
+    process.on('warning', listen);
+    const write = process.stderr.write;
+    const written: string[] = [];
+    process.stderr.write = ((chunk: string | Uint8Array) => (written.push(String(chunk)), true)) as typeof process.stderr.write;
+    try {
+      await load(kubeconfig('    server: https://k', `    token: !secret ${SECRET_TOKEN}`));
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.stderr.write = write;
+      process.off('warning', listen);
+    }
+    assert.deepEqual(warnings.filter((w) => w.includes(SECRET_TOKEN)), []);
+    assert.deepEqual(written.filter((w) => w.includes(SECRET_TOKEN)), []);
+  });
+
   it('reads a token file, and basic auth', async () => {
     await writeFile(join(dir, 'token'), `${SECRET_TOKEN}\n`);
     const fromFile = await load(kubeconfig('    server: https://k', '    tokenFile: token'));
@@ -81,6 +109,15 @@ describe('loadKubeAccess: a kubeconfig file', () => {
     assert.equal(b.headers, undefined, 'no Authorization header without a token');
   });
 
+  it('keeps TLS verification on unless insecure-skip-tls-verify is the boolean true', async () => {
+    const quoted = await load(kubeconfig('    server: https://k\n    insecure-skip-tls-verify: "true"', ''));
+    const opts: https.RequestOptions = {};
+    await quoted.applyToHTTPSOptions(opts);
+    assert.equal(opts.rejectUnauthorized, undefined);
+    assert.equal(quoted.getCurrentCluster()?.skipTLSVerify, false);
+    await assert.rejects(load(kubeconfig('    server: HTTP://127.0.0.1:8080', '')), /http:\/\/ server is allowed only/);
+  });
+
   it('allows plain HTTP only with insecure-skip-tls-verify, as client-node does', async () => {
     await assert.rejects(load(kubeconfig('    server: http://127.0.0.1:8080', `    token: ${SECRET_TOKEN}`)), (err: Error) => err instanceof KubeconfigError && /insecure-skip-tls-verify/.test(err.message) && !err.message.includes(SECRET_TOKEN));
     const access = await load(kubeconfig('    server: http://127.0.0.1:8080\n    insecure-skip-tls-verify: true', ''));
@@ -89,9 +126,15 @@ describe('loadKubeAccess: a kubeconfig file', () => {
     assert.ok(opts.agent instanceof http.Agent && !(opts.agent instanceof https.Agent));
   });
 
-  it('hands exec and auth-provider users and proxied clusters to client-node', async () => {
+  it('hands exec, auth-provider and impersonating users and proxied clusters to client-node', async () => {
     const exec = await load(kubeconfig('    server: https://k', '    exec: {apiVersion: client.authentication.k8s.io/v1, command: /bin/false}'));
     assert.ok(exec instanceof KubeConfig);
+    // Impersonation is not silently dropped (the operator would run with the base identity, often an admin).
+    const as = await load(kubeconfig('    server: https://k', `    token: ${SECRET_TOKEN}\n    as: system:serviceaccount:sso:operator`));
+    assert.ok(as instanceof KubeConfig);
+    const opts: https.RequestOptions = {};
+    await as.applyToHTTPSOptions(opts);
+    assert.equal((opts.headers as Record<string, string>)['Impersonate-User'], 'system:serviceaccount:sso:operator');
     const proxied = await load(kubeconfig('    server: https://k\n    proxy-url: http://proxy:3128', `    token: ${SECRET_TOKEN}`));
     assert.ok(proxied instanceof KubeConfig);
     assert.equal(proxied.getCurrentCluster()?.server, 'https://k');
@@ -105,6 +148,10 @@ describe('loadKubeAccess: a kubeconfig file', () => {
       [kubeconfig('    server: https://k\n    certificate-authority: missing.crt', `    token: ${SECRET_TOKEN}`), /certificate-authority .*missing\.crt cannot be read/],
       [kubeconfig('    server: https://k', '    token: [1, 2]'), /token is not a string/],
       [kubeconfig('    server: https://k', '    tokenFile: no-such-file'), /tokenFile .*no-such-file cannot be read/],
+      [kubeconfig('    server: https://k\n    insecure-skip-tls-verify: true\n    certificate-authority-data: Q0E=', `    token: ${SECRET_TOKEN}`), /certificate authority and insecure-skip-tls-verify/],
+      [kubeconfig('    server: https://k', `    token: ${SECRET_TOKEN}`).replace('context: {cluster: c1, user: u1}', 'context: {user: u1}'), /no cluster named/],
+      // Handed to client-node (impersonation), which refuses a cluster without a server: its message is not passed on.
+      [kubeconfig('    insecure-skip-tls-verify: true', `    token: ${SECRET_TOKEN}\n    as: someone`), /cannot be loaded/],
       ['{}', /no current-context/],
     ];
     for (const [text, why] of cases) {
