@@ -192,7 +192,7 @@ export class Controller {
       void bindingsListed(BINDING).then(() => {
         index.markComplete();
         // Their status, held back while they were listed (it competes for the CPU the list needs).
-        for (const b of this.#o.store.list(BINDING)) this.#bindingStatus.add(`${BINDING}/${b.metadata.namespace}/${b.metadata.name}`);
+        this.republishBindingStatuses();
       });
     }
   }

@@ -172,7 +172,7 @@ export class BindingIndex {
   }
 
   /** Resolves true once complete, or false after `timeoutMs` (the caller then refuses, 503). */
-  whenComplete(timeoutMs: number): Promise<boolean> {
+  whenComplete(timeoutMs = BINDINGS_LOADING_WAIT_MS): Promise<boolean> {
     if (this.#complete) return Promise.resolve(true);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<boolean>((resolve) => {

@@ -22,7 +22,7 @@ import {
   encodeAccessCookie,
   requestBinding,
 } from '../access/requests.ts';
-import { BINDINGS_LOADING_WAIT_MS, type ConnectorRuntime } from '../controller/registry.ts';
+import type { ConnectorRuntime } from '../controller/registry.ts';
 import { parseCookies, serializeCookie, stateCookieName } from '../session/cookies.ts';
 import type { PublicContext } from './context.ts';
 import { escapeHtml, outcomeFooter, sendOutcome } from './html.ts';
@@ -167,7 +167,7 @@ export async function accessRoutes(app: FastifyInstance, ctx: PublicContext): Pr
     reply.header('set-cookie', serializeCookie(name, '', cookieOptions(0)));
     // Right after a start, wait for every binding: the user may be bound already.
     const index = ctx.registry.current().bindings;
-    if (!index.complete && !(await index.whenComplete(BINDINGS_LOADING_WAIT_MS))) {
+    if (!index.complete && !(await index.whenComplete())) {
       count(runtime, 'refused');
       return refused(reply, 503, 'BindingsLoading', req.id, 'Sign-in is starting up. Try again in a minute.');
     }

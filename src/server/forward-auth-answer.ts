@@ -3,7 +3,7 @@
 // listener's fast path (src/server/forward-auth-fast-path.ts), so both
 // answer alike by construction.
 
-import { BINDINGS_LOADING_WAIT_MS, type ConnectorRuntime, type RegistrySnapshot } from '../controller/registry.ts';
+import type { ConnectorRuntime, RegistrySnapshot } from '../controller/registry.ts';
 import { refresherFor } from '../oidc/relying-party.ts';
 import { SESSION_COOKIE, readCookie } from '../session/cookies.ts';
 import { decideForwardAuth, isHeaderSafe, type ForwardAuthDecision } from '../session/forward-auth.ts';
@@ -137,7 +137,7 @@ export function sessionCheck(ctx: PublicContext): SessionCheck {
     const snapshot = ctx.registry.current();
     if (verify.ok && !snapshot.bindings.complete) {
       return snapshot.bindings
-        .whenComplete(BINDINGS_LOADING_WAIT_MS)
+        .whenComplete()
         .then((done) => (done ? currentSessionNow(cookieHeader, query, correlationId) : BINDINGS_LOADING_ANSWER));
     }
     const decide = (v: VerifyResult) =>

@@ -20,7 +20,7 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { FastifyServerOptions } from 'fastify';
 import type { PublicContext } from './context.ts';
-import type { SessionCheck, VerifyAnswer, VerifyQuery } from './forward-auth-answer.ts';
+import type { Maybe, SessionCheck, VerifyAnswer, VerifyQuery } from './forward-auth-answer.ts';
 import { newCorrelationId } from './request-id.ts';
 
 const PATH = '/auth/verify';
@@ -84,7 +84,7 @@ export function forwardAuthFastPath(ctx: PublicContext, check: SessionCheck): Fa
       ctx.logger.error({ correlationId: id, url: PATH, err: err.message }, 'unhandled error');
       res.writeHead(500, ['content-length', '0']).end();
     };
-    let a: VerifyAnswer | Promise<VerifyAnswer>;
+    let a: Maybe<VerifyAnswer>;
     try {
       a = check.verifyAnswerNow(req.headers.cookie, query, id);
     } catch (err) {

@@ -19,7 +19,7 @@
 // provider's session bound being ignored.
 
 import type { FastifyReply } from 'fastify';
-import { BINDINGS_LOADING_WAIT_MS, type ConnectorRuntime } from '../controller/registry.ts';
+import type { ConnectorRuntime } from '../controller/registry.ts';
 import type { TrailEntry } from '../saml/types.ts';
 import { SESSION_COOKIE, serializeCookie, sessionCookieOptions } from '../session/cookies.ts';
 import { newSealingKey, type ProviderTokens } from '../session/access-tokens.ts';
@@ -92,7 +92,7 @@ export async function completeSignIn(ctx: PublicContext, reply: FastifyReply, re
   // Right after a start the bindings may still be listed: wait for all of
   // them (a Denied one not listed yet must not be missed), or refuse.
   const index = ctx.registry.current().bindings;
-  if (!index.complete && !(await index.whenComplete(BINDINGS_LOADING_WAIT_MS))) return refuseSignIn(ctx, reply, req, 503, 'BindingsLoading', logged);
+  if (!index.complete && !(await index.whenComplete())) return refuseSignIn(ctx, reply, req, 503, 'BindingsLoading', logged);
   const match = ctx.registry.current().bindings.lookup(req.runtime.key, id.user);
   // IdP groups as forward-auth can hand them on: header-safe, no commas, bounded.
   const idpGroups = sanitizeGroups(id.idpGroups ?? []).slice(0, MAX_IDP_GROUPS);

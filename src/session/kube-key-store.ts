@@ -28,6 +28,7 @@
 
 import { KubeApiError, kubeRequest, type KubeResponse } from '../controller/kube-client.ts';
 import type { KubeAccess } from '../store/kube-access.ts';
+import { describeError } from '../store/kube-list-watch.ts';
 import { KubeHttpError, kubeTransport, type KubeTransport } from '../store/kube-transport.ts';
 import {
   KeyFileError,
@@ -123,11 +124,6 @@ interface SecretLike {
 function statusCode(err: unknown): number | undefined {
   if (err instanceof KubeApiError || err instanceof KubeHttpError) return err.status;
   return undefined;
-}
-
-/** A short description of a failed call: the Status message of an error answer, never Secret data. */
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** The answer's object when the status is `ok`, else a KubeApiError (from the Status body). */
@@ -331,7 +327,7 @@ export class KubeKeyStore {
       code === 403
         ? ` (the operator's ServiceAccount needs get, create, update and watch on secrets in namespace ${this.#namespace})`
         : '';
-    return new Error(`cannot ${verb} Secret ${this.secretRef}: ${describe(err)}${hint}`, { cause: err });
+    return new Error(`cannot ${verb} Secret ${this.secretRef}: ${describeError(err)}${hint}`, { cause: err });
   }
 
   /** Validates a Secret version. Throws KeyFileError with a message that holds no key material. */
@@ -524,7 +520,7 @@ export class KubeKeyStore {
         this.#needResync = false;
       } catch (err) {
         if (this.#stopped) return;
-        this.#log.warn({ secret: this.secretRef, err: describe(err) }, 'cannot re-read the session key Secret; retrying');
+        this.#log.warn({ secret: this.secretRef, err: describeError(err) }, 'cannot re-read the session key Secret; retrying');
         this.#restartWatch(true);
         return;
       }
@@ -608,7 +604,7 @@ export class KubeKeyStore {
     // A healthy end starts the backoff over: only failures in a row grow it.
     if (healthy) this.#watchBackoffMs = 0;
     if (!healthy && err && !aborted) {
-      this.#log.warn({ secret: this.secretRef, err: describe(err) }, 'session key Secret watch failed; restarting with backoff');
+      this.#log.warn({ secret: this.secretRef, err: describeError(err) }, 'session key Secret watch failed; restarting with backoff');
     }
     this.#restartWatch(!healthy);
   }

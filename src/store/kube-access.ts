@@ -157,7 +157,7 @@ function inCluster(env: NodeJS.ProcessEnv): KubeAccess {
   return new StaticAccess({ name: 'inCluster', server, skipTLSVerify: false }, { ca, token });
 }
 
-type Named<T> = { name?: unknown } & { [field: string]: T | unknown };
+type Named = { name?: unknown; [field: string]: unknown };
 
 async function fromFile(given: string): Promise<KubeAccess> {
   // Absolute, so files it names resolve the same at every re-read whatever the working directory.
@@ -178,7 +178,7 @@ async function fromFile(given: string): Promise<KubeAccess> {
   }
   const cfg = (doc ?? {}) as { 'current-context'?: unknown; contexts?: unknown; clusters?: unknown; users?: unknown };
   const find = (list: unknown, name: unknown, what: string): Record<string, unknown> => {
-    const hit = typeof name === 'string' && name !== '' && Array.isArray(list) ? (list as Named<unknown>[]).find((e) => e?.name === name) : undefined;
+    const hit = typeof name === 'string' && name !== '' && Array.isArray(list) ? (list as Named[]).find((e) => e?.name === name) : undefined;
     if (hit === undefined) throw new KubeconfigError(`kubeconfig ${path}: no ${what} named ${JSON.stringify(name)}`);
     const body = hit[what];
     // An entry with nothing under it (a user without credentials) is empty, not missing.

@@ -130,7 +130,7 @@ export class KubernetesStore extends TableBackedStore<KubeObjectTable> implement
     }
     if (this.#o.metrics) this.#detachMetrics = attachStaleness(this.#o.metrics.informerStaleness, () => this.#staleness());
     this.#logger.info({ namespaces: this.#namespaces[0] === undefined ? 'all' : this.#namespaces }, 'starting Kubernetes informers');
-    for (const informer of this.#informers) if (!this.#isBackground(informer.resource)) informer.listWatch.start();
+    for (const informer of this.#informers) if (!this.#isBackground(informer)) informer.listWatch.start();
 
     const timeoutMs = this.#o.syncTimeoutMs ?? 60_000;
     let timer: NodeJS.Timeout | undefined;
@@ -138,19 +138,17 @@ export class KubernetesStore extends TableBackedStore<KubeObjectTable> implement
       timer = setTimeout(() => resolve('timeout'), timeoutMs);
     });
     const stopped = new Promise<'stopped'>((resolve) => this.#abort.signal.addEventListener('abort', () => resolve('stopped'), { once: true }));
-    const foreground = this.#informers.filter((i) => !this.#isBackground(i.resource));
+    const foreground = this.#informers.filter((i) => !this.#isBackground(i));
     const synced = Promise.all(foreground.map((i) => i.listWatch.whenSynced())).then(() => 'synced' as const);
     const outcome = await Promise.race([synced, timedOut, stopped]);
     clearTimeout(timer);
     if (outcome === 'timeout') {
-      const pending = foreground
-        .filter((i) => !i.listWatch.synced)
-        .map((i) => `${i.resource}${i.namespace ? ` in namespace ${i.namespace}` : ''} (${i.listWatch.lastError ?? 'no answer yet'})`);
+      const pending = describePending(foreground);
       await this.stop();
       throw new Error(`the Kubernetes informers did not sync within ${timeoutMs / 1000} s: ${pending.join('; ')}`);
     }
     if (outcome !== 'synced') return;
-    const background = this.#informers.filter((i) => this.#isBackground(i.resource));
+    const background = this.#informers.filter((i) => this.#isBackground(i));
     if (background.length === 0) {
       this.#logger.info({ ms: Date.now() - started, informers: this.#informers.length }, 'Kubernetes informers synced');
       return;
@@ -160,7 +158,7 @@ export class KubernetesStore extends TableBackedStore<KubeObjectTable> implement
     // that takes longer than the sync timeout is logged as an error, since
     // every decision that needs those objects answers 503 meanwhile.
     const late = setTimeout(() => {
-      const pending = background.filter((i) => !i.listWatch.synced).map((i) => `${i.resource}${i.namespace ? ` in namespace ${i.namespace}` : ''} (${i.listWatch.lastError ?? 'no answer yet'})`);
+      const pending = describePending(background);
       this.#logger.error({ pending }, `background informers did not sync within ${timeoutMs / 1000} s; still trying`);
     }, timeoutMs);
     late.unref();
@@ -184,7 +182,7 @@ export class KubernetesStore extends TableBackedStore<KubeObjectTable> implement
 
   /** Every informer start() waits for has listed once (not those of `background` kinds). */
   synced(): boolean {
-    return this.#informers.length > 0 && this.#informers.every((i) => this.#isBackground(i.resource) || i.listWatch.synced);
+    return this.#informers.length > 0 && this.#informers.every((i) => this.#isBackground(i) || i.listWatch.synced);
   }
 
   /**
@@ -199,8 +197,8 @@ export class KubernetesStore extends TableBackedStore<KubeObjectTable> implement
     return Promise.all(informers.map((i) => i.listWatch.whenSynced())).then(() => undefined);
   }
 
-  #isBackground(resource: ResourceName): boolean {
-    return this.#o.background?.some((kind) => resourceOf(kind).plural === resource) ?? false;
+  #isBackground(informer: Informer): boolean {
+    return this.#o.background?.includes(informer.kind) ?? false;
   }
 
   problems(): SourceProblem[] {
@@ -240,6 +238,11 @@ export class KubernetesStore extends TableBackedStore<KubeObjectTable> implement
       return [resource, (now - oldest) / 1000];
     });
   }
+}
+
+/** The informers that have not listed yet, as the sync logs name them. */
+function describePending(informers: readonly Informer[]): string[] {
+  return informers.filter((i) => !i.listWatch.synced).map((i) => `${i.resource}${i.namespace ? ` in namespace ${i.namespace}` : ''} (${i.listWatch.lastError ?? 'no answer yet'})`);
 }
 
 function resourceOf(kind: Kind): KubeResource {
