@@ -12,7 +12,8 @@ ENV NODE_ENV=production
 # docs/operations.md, "Memory"). Test harnesses, benchmarks and the scale
 # run read these lines (test/support/operator-runtime.ts), so what they
 # measure is what this image runs.
-# - Two malloc arenas instead of one per thread: ~15 MB less RSS.
+# - Two malloc arenas instead of one per thread (its effect alone was not
+#   measured; the figures are for all of these together).
 # - The compile cache, filled below, holds the type-stripped sources: the
 #   TypeScript stripper (a WebAssembly module, ~18 MB RSS) is then never
 #   loaded.

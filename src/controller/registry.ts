@@ -110,9 +110,9 @@ export class BindingIndex {
   /**
    * user (indexKey) -> the binding, or the bindings when more than one (a
    * user bound in several namespaces or by several objects; rare). A lookup
-   * filters them by connector: a user has a handful. One map of 100,000
-   * users in place of a map per connector (300,000 connector-user pairs,
-   * ~17 MB) is ~5 MB.
+   * filters them by connector: a user has a handful. In place of a map per
+   * connector (300,000 connector-user pairs): the whole index went from 34
+   * to 18 MB in heap snapshots of the scale run.
    */
   readonly #byUser = new Map<string, BindingEntry | BindingEntry[]>();
   /** phase -> connector key -> bindings in that phase listing it. */
