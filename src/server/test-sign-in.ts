@@ -101,7 +101,10 @@ export function sendTestResult(ctx: PublicContext, reply: FastifyReply, runtime:
     `<h2>Received</h2>${attrs ? `<table>${attrs}</table>` : '<p class="muted">nothing read</p>'}` +
     `<h2>Access</h2><p>UserBinding: ${binding}</p>` +
     (viaGroup !== undefined ? `<p>Let in through the allowed IdP group <code>${escapeHtml(viaGroup)}</code>.</p>` : '') +
-    `<p>A real sign-in would ${wouldSignIn ? 'succeed' : 'be refused'}; groups handed to applications: ${groups.length ? groups.map((g) => `<code>${escapeHtml(g)}</code>`).join(', ') : 'none'}.</p>` +
+    // Not "refused" while the bindings are listed: a real sign-in waits for them (503 BindingsLoading only if they take too long).
+    (o.ok && o.user !== undefined && !match
+      ? '<p>A real sign-in would wait until the UserBindings are listed, then be decided; try the test again in a minute.</p>'
+      : `<p>A real sign-in would ${wouldSignIn ? 'succeed' : 'be refused'}; groups handed to applications: ${groups.length ? groups.map((g) => `<code>${escapeHtml(g)}</code>`).join(', ') : 'none'}.</p>`) +
     `<p class="muted">Correlation id: <code>${escapeHtml(correlationId)}</code></p>`;
   if ((reply.request.headers.accept ?? '').includes('application/json')) {
     return reply.code(200).header('cache-control', 'no-store').send({ ok: o.ok, reason: o.reason, user: o.user, trail: o.trail, attributes: o.attributes ?? {}, bindings: match?.bindings ?? [], phases: match?.phases ?? [], wouldSignIn, groups, correlationId });

@@ -70,6 +70,17 @@ describe('admin test sign-in', () => {
     assert.deepEqual(body.groups, ['ops', 'eng']);
   });
 
+  it('says the binding is not looked up yet, and that a real sign-in would wait, while the bindings are still listed', async () => {
+    const h = await harness();
+    const login = await startLogin(h.app, '/saml/default/demo/test', await sessionOf(h, 'alice@example.com'));
+    h.registry.current().bindings.loading();
+    const res = await postAcs(h.app, '/saml/default/demo/acs', { SAMLResponse: answer(h.idp, login.request, { nameID: 'bob@example.com' }), RelayState: login.relayState }, login.state);
+    assert.equal(res.statusCode, 200);
+    assert.match(res.body, /UserBinding: not looked up yet/);
+    assert.match(res.body, /A real sign-in would wait until the UserBindings are listed/);
+    assert.doesNotMatch(res.body, /would be refused/);
+  });
+
   it('shows the trail of a broken answer with the failing check', async () => {
     const h = await harness();
     const login = await startLogin(h.app, '/saml/default/demo/test', await sessionOf(h, 'alice@example.com'));
