@@ -1,7 +1,7 @@
 // First stage of ACS validation: size, base64, DOCTYPE and well-formedness,
 // before anything looks at the content.
 import type { Document, Element } from './xml.ts';
-import type { Trail } from './trail.ts';
+import type { Rejection, Trail } from './trail.ts';
 import { NS, XmlParseError, attr, hasDoctypeOrDeclarations, parseXmlStrict } from './xml.ts';
 
 export interface DecodedResponse {
@@ -23,13 +23,19 @@ export function maxEncodedLength(maxBytes: number): number {
 
 /**
  * `beforeParse` sees the decoded text once it passed the size, base64, UTF-8
- * and DOCTYPE checks, before a DOM is built; it may refuse (throw a Rejection
- * through the trail) what can be judged from the text alone.
+ * and DOCTYPE checks, before a DOM is built; it may refuse (return a
+ * Rejection from the trail) what can be judged from the text alone.
+ * A refusal is returned, not thrown (Trail.reject says why).
  */
-export function decodeResponse(samlResponse: string, maxBytes: number, trail: Trail, beforeParse?: (xml: string, trail: Trail) => void): DecodedResponse {
+export function decodeResponse(
+  samlResponse: string,
+  maxBytes: number,
+  trail: Trail,
+  beforeParse?: (xml: string, trail: Trail) => Rejection | undefined,
+): DecodedResponse | Rejection {
   // Resource exhaustion: refuse an oversized message before decoding or parsing it.
   if (samlResponse.length > maxEncodedLength(maxBytes)) {
-    trail.fail('size', 'ResponseTooLarge', `encoded response of ${samlResponse.length} characters exceeds the limit of ${maxBytes} bytes`);
+    return trail.reject('size', 'ResponseTooLarge', `encoded response of ${samlResponse.length} characters exceeds the limit of ${maxBytes} bytes`);
   }
   const compact = /[\r\n\t ]/.test(samlResponse) ? samlResponse.replace(/[\r\n\t ]+/g, '') : samlResponse;
   // Base64 alphabet only, padding only at the end, and nothing a lenient
@@ -39,44 +45,45 @@ export function decodeResponse(samlResponse: string, maxBytes: number, trail: Tr
   // 3 µs for 15 KB against 9 µs for a character-class scan in a regular
   // expression; trailing bits that are not zero (which no encoder writes) are
   // refused too.
-  if (compact.length === 0 || compact.length % 4 !== 0) trail.fail('base64', 'MalformedResponse', 'SAMLResponse is not valid base64');
+  if (compact.length === 0 || compact.length % 4 !== 0) return trail.reject('base64', 'MalformedResponse', 'SAMLResponse is not valid base64');
   const bytes = Buffer.from(compact, 'base64');
-  if (bytes.toString('base64') !== compact) trail.fail('base64', 'MalformedResponse', 'SAMLResponse is not valid base64');
+  if (bytes.toString('base64') !== compact) return trail.reject('base64', 'MalformedResponse', 'SAMLResponse is not valid base64');
   if (bytes.length > maxBytes) {
-    trail.fail('size', 'ResponseTooLarge', `response of ${bytes.length} bytes exceeds the limit of ${maxBytes} bytes`);
+    return trail.reject('size', 'ResponseTooLarge', `response of ${bytes.length} bytes exceeds the limit of ${maxBytes} bytes`);
   }
   trail.pass('size', `${bytes.length} bytes`);
   let xml: string;
   try {
     xml = utf8.decode(bytes);
   } catch {
-    return trail.fail('base64', 'MalformedResponse', 'SAMLResponse is not UTF-8 text');
+    return trail.reject('base64', 'MalformedResponse', 'SAMLResponse is not UTF-8 text');
   }
   // XXE, entity expansion and DTD attribute defaults: no DOCTYPE or declaration at all.
   if (hasDoctypeOrDeclarations(xml)) {
-    trail.fail('doctype', 'DoctypeForbidden', 'a DOCTYPE or markup declaration is not allowed in a SAML response');
+    return trail.reject('doctype', 'DoctypeForbidden', 'a DOCTYPE or markup declaration is not allowed in a SAML response');
   }
   trail.pass('doctype');
-  beforeParse?.(xml, trail);
+  const early = beforeParse?.(xml, trail);
+  if (early !== undefined) return early;
   let doc: Document;
   try {
     doc = parseXmlStrict(xml);
   } catch (err) {
     const msg = err instanceof XmlParseError ? (err.message.split('\n')[0] ?? '').slice(0, 120) : 'parse error';
-    return trail.fail('xml', 'MalformedResponse', `not well-formed XML (${msg})`);
+    return trail.reject('xml', 'MalformedResponse', `not well-formed XML (${msg})`);
   }
   trail.pass('xml');
   const root = doc.documentElement as Element;
   // Message confusion: only a SAML 2.0 protocol Response is accepted here.
   if (root.localName !== 'Response' || root.namespaceURI !== NS.protocol) {
-    trail.fail('root', 'MalformedResponse', `root element is {${root.namespaceURI ?? ''}}${root.localName}, expected samlp:Response`);
+    return trail.reject('root', 'MalformedResponse', `root element is {${root.namespaceURI ?? ''}}${root.localName}, expected samlp:Response`);
   }
   // SAML core 3.2.2: Version 2.0 (another major version is another message
   // format) and an ID, which every Response must carry (xs:ID, required).
   if (attr(root, 'Version') !== '2.0') {
-    trail.fail('root', 'MalformedResponse', 'Response Version must be 2.0');
+    return trail.reject('root', 'MalformedResponse', 'Response Version must be 2.0');
   }
-  if (!attr(root, 'ID')) trail.fail('root', 'MalformedResponse', 'Response has no ID');
+  if (!attr(root, 'ID')) return trail.reject('root', 'MalformedResponse', 'Response has no ID');
   trail.pass('root');
   return { xml, doc, root };
 }

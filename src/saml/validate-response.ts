@@ -35,12 +35,13 @@ const ID_ATTRIBUTES = new Set(['ID', 'Id', 'id']);
 export async function validateResponse(cfg: SamlConnectorConfig, input: ValidateInput): Promise<ValidationResult> {
   const trail = new Trail();
   try {
-    const assertion = await validate(cfg, input, trail);
+    // The first stage refuses most junk, and returns its refusal instead of throwing it (Trail.reject).
+    const decoded = decodeResponse(input.samlResponse, cfg.security.maxResponseBytes, trail, refuseUnsignedBeforeParse(cfg, input));
+    if (decoded instanceof Rejection) return refused(decoded, trail);
+    const assertion = await validate(cfg, input, decoded.root, trail);
     return { ok: true, assertion, trail: trail.entries };
   } catch (err) {
-    if (err instanceof Rejection) {
-      return { ok: false, reason: err.reason, status: err.status, message: err.message, trail: trail.entries };
-    }
+    if (err instanceof Rejection) return refused(err, trail);
     // The replay store failing (e.g. Redis down) is an outage, not a bad response: the promise rejects.
     if (err instanceof ReplayCacheError) throw err.cause;
     // Fail closed on anything unexpected.
@@ -49,12 +50,11 @@ export async function validateResponse(cfg: SamlConnectorConfig, input: Validate
   }
 }
 
-async function validate(cfg: SamlConnectorConfig, input: ValidateInput, trail: Trail): Promise<ValidatedAssertion> {
-  const { root } = decodeResponse(input.samlResponse, cfg.security.maxResponseBytes, trail, refuseUnsignedBeforeParse(cfg, input));
+function refused(r: Rejection, trail: Trail): ValidationResult {
+  return { ok: false, reason: r.reason, status: r.status, message: r.message, trail: trail.entries };
+}
 
-  // Signature wrapping: ID-based Reference resolution (ours, and any other
-  // XML-DSig library's, which match any attribute named ID/Id/id) is only
-  // unambiguous when every such value is unique in the document.
+async function validate(cfg: SamlConnectorConfig, input: ValidateInput, root: Element, trail: Trail): Promise<ValidatedAssertion> {
   checkUniqueIds(root, trail);
 
   checkStatus(root, trail);
@@ -138,16 +138,16 @@ async function validate(cfg: SamlConnectorConfig, input: ValidateInput, trail: T
  * mentions SignatureValue (in a comment, say) is parsed and refused by the
  * full checks.
  */
-function refuseUnsignedBeforeParse(cfg: SamlConnectorConfig, input: ValidateInput): (xml: string, trail: Trail) => void {
+function refuseUnsignedBeforeParse(cfg: SamlConnectorConfig, input: ValidateInput): (xml: string, trail: Trail) => Rejection | undefined {
   return (xml, trail) => {
-    if (xml.includes('SignatureValue') || xml.includes('EncryptedAssertion') || !xml.includes(SUCCESS)) return;
+    if (xml.includes('SignatureValue') || xml.includes('EncryptedAssertion') || !xml.includes(SUCCESS)) return undefined;
     if (input.expectedInResponseTo === null && !cfg.idpInitiated.enabled) {
-      trail.fail('solicitation', 'UnsolicitedResponseRefused', 'no login is pending and IdP-initiated login is disabled (an unsigned message, refused before parsing)');
+      return trail.reject('solicitation', 'UnsolicitedResponseRefused', 'no login is pending and IdP-initiated login is disabled (an unsigned message, refused before parsing)');
     }
     if (cfg.security.requireSignedAssertions) {
-      trail.fail('signature', 'AssertionNotSigned', 'the Assertion carries no signature and signed assertions are required (nothing in the message is signed; refused before parsing)');
+      return trail.reject('signature', 'AssertionNotSigned', 'the Assertion carries no signature and signed assertions are required (nothing in the message is signed; refused before parsing)');
     }
-    trail.fail('signature', 'SignatureMissing', 'neither the Response nor the Assertion is signed (refused before parsing)');
+    return trail.reject('signature', 'SignatureMissing', 'neither the Response nor the Assertion is signed (refused before parsing)');
   };
 }
 

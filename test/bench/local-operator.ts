@@ -63,7 +63,7 @@ export async function startLocalOperator(opts: { cpu?: number; args?: string[]; 
     '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${adminPort}`, '--public-url', baseURL, ...(opts.args ?? []),
   ];
   const [cmd, args] = pinned(opts.cpu, argv);
-  const devnull = openSync('/dev/null', 'w');
+  const devnull = openSync(process.env.SSO_BENCH_STDOUT ?? '/dev/null', 'w');
   const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', devnull, 'inherit'], env: { ...process.env, ...runtime.env, SSO_LOADGEN_CHILD: '' } });
   closeSync(devnull);
   const exited = new Promise<void>((r) => child.once('exit', () => r()));

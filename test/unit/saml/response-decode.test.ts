@@ -1,0 +1,58 @@
+// The first stage of ACS validation returns its refusals instead of throwing
+// them (Trail.reject): a function that ends in a throw at every call stays in
+// V8's interpreter, and this stage is what a junk flood runs through.
+
+import assert from 'node:assert/strict';
+import { describe, it } from '@jest/globals';
+import { decodeResponse } from '../../../src/saml/response-decode.ts';
+import { Rejection, Trail } from '../../../src/saml/trail.ts';
+import { b64 } from '../../support/saml-fixtures.ts';
+
+const MAX = 64 * 1024;
+const RESPONSE = '<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_r" Version="2.0"/>';
+
+const cases: { name: string; samlResponse: string; check: string; reason: string }[] = [
+  { name: 'an encoded text over the limit', samlResponse: 'A'.repeat(MAX * 2), check: 'size', reason: 'ResponseTooLarge' },
+  { name: 'text that is not base64', samlResponse: 'not*base64!', check: 'base64', reason: 'MalformedResponse' },
+  { name: 'base64 with non-zero trailing bits', samlResponse: 'QR==', check: 'base64', reason: 'MalformedResponse' },
+  { name: 'bytes that are not UTF-8', samlResponse: Buffer.from([0xff, 0xfe, 0x3c]).toString('base64'), check: 'base64', reason: 'MalformedResponse' },
+  { name: 'a DOCTYPE', samlResponse: b64('<!DOCTYPE x [<!ENTITY a "b">]><x/>'), check: 'doctype', reason: 'DoctypeForbidden' },
+  { name: 'text that is not well-formed XML', samlResponse: b64('<a><b></a>'), check: 'xml', reason: 'MalformedResponse' },
+  { name: 'another root element', samlResponse: b64('<x xmlns="urn:example"/>'), check: 'root', reason: 'MalformedResponse' },
+  { name: 'a Response of another version', samlResponse: b64(RESPONSE.replace('2.0"/>', '1.1"/>')), check: 'root', reason: 'MalformedResponse' },
+];
+
+describe('decodeResponse', () => {
+  for (const c of cases) {
+    it(`returns, not throws, the refusal of ${c.name}`, () => {
+      const trail = new Trail();
+      const out = decodeResponse(c.samlResponse, MAX, trail);
+      assert.ok(out instanceof Rejection, 'a Rejection is returned');
+      assert.equal(out.reason, c.reason);
+      const last = trail.entries.at(-1);
+      assert.equal(last?.check, c.check);
+      assert.equal(last?.ok, false);
+    });
+  }
+
+  it("returns beforeParse's refusal, and never parses that text", () => {
+    const trail = new Trail();
+    let seen: string | undefined;
+    const out = decodeResponse(b64('<not well-formed'), MAX, trail, (xml, t) => {
+      seen = xml;
+      return t.reject('signature', 'SignatureMissing', 'refused before parsing');
+    });
+    assert.equal(seen, '<not well-formed');
+    assert.ok(out instanceof Rejection);
+    assert.equal(out.reason, 'SignatureMissing');
+    assert.deepEqual(trail.entries.map((e) => e.check), ['size', 'doctype', 'signature']);
+  });
+
+  it('decodes a well-formed Response, and beforeParse may let it through', () => {
+    const trail = new Trail();
+    const out = decodeResponse(b64(RESPONSE), MAX, trail, () => undefined);
+    assert.ok(!(out instanceof Rejection));
+    assert.equal(out.root.localName, 'Response');
+    assert.ok(trail.entries.every((e) => e.ok));
+  });
+});
