@@ -75,7 +75,13 @@ export interface FastPath {
   close(): void;
 }
 
-export function forwardAuthFastPath(ctx: PublicContext, check: SessionCheck): FastPath {
+/**
+ * A refusal the listener may give a POST before fastify sees it: true when
+ * it answered (the route's own answer, byte for byte), false to go on.
+ */
+export type EarlyRefusal = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+export function forwardAuthFastPath(ctx: PublicContext, check: SessionCheck, postRefusal?: EarlyRefusal): FastPath {
   let closing = false;
 
   function answer(req: IncomingMessage, res: ServerResponse, query: VerifyQuery): void {
@@ -97,6 +103,7 @@ export function forwardAuthFastPath(ctx: PublicContext, check: SessionCheck): Fa
   return {
     serverFactory(handler, options) {
       const server = createServer((req, res) => {
+        if (postRefusal !== undefined && !closing && req.method === 'POST' && postRefusal(req, res)) return;
         const query = !closing && req.method === 'GET' && req.url !== undefined ? plainQuery(req.url) : undefined;
         if (query === undefined) return handler(req, res);
         answer(req, res, query);

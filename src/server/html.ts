@@ -3,6 +3,7 @@
 // from manifests and IdPs, so unescaped output would be stored XSS.
 
 import { createHash } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
 
 export function escapeHtml(value: unknown): string {
@@ -24,18 +25,24 @@ export function page(title: string, body: string): string {
     `<title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body>${body}</body></html>`;
 }
 
-export function sendPage(reply: FastifyReply, status: number, title: string, body: string, opts: { formAction?: string; autoSubmit?: boolean } = {}): FastifyReply {
+/** The headers of every page: no caching, no framing, no referrer, and a CSP that allows its one style sheet (and the auto-submit script). */
+function pageHeaders(opts: { formAction?: string; autoSubmit?: boolean } = {}): [string, string][] {
   const formAction = opts.formAction ? `'self' ${opts.formAction}` : `'self'`;
   const script = opts.autoSubmit ? `script-src ${AUTO_SUBMIT_HASH}; ` : '';
-  return reply
-    .code(status)
-    .header('content-type', 'text/html; charset=utf-8')
-    .header('cache-control', 'no-store')
-    .header('x-frame-options', 'DENY')
-    .header('referrer-policy', 'no-referrer')
-    .header('x-content-type-options', 'nosniff')
-    .header('content-security-policy', `default-src 'none'; style-src ${STYLE_HASH}; ${script}form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`)
-    .send(page(title, body));
+  return [
+    ['content-type', 'text/html; charset=utf-8'],
+    ['cache-control', 'no-store'],
+    ['x-frame-options', 'DENY'],
+    ['referrer-policy', 'no-referrer'],
+    ['x-content-type-options', 'nosniff'],
+    ['content-security-policy', `default-src 'none'; style-src ${STYLE_HASH}; ${script}form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`],
+  ];
+}
+const PLAIN_PAGE_HEADERS = pageHeaders();
+
+export function sendPage(reply: FastifyReply, status: number, title: string, body: string, opts: { formAction?: string; autoSubmit?: boolean } = {}): FastifyReply {
+  for (const [name, value] of opts.formAction || opts.autoSubmit ? pageHeaders(opts) : PLAIN_PAGE_HEADERS) reply.header(name, value);
+  return reply.code(status).send(page(title, body));
 }
 
 /** A page that POSTs `fields` to `action` (SAML HTTP-POST binding), with a button when scripts are off. */
@@ -90,7 +97,7 @@ export interface OutcomeJSON {
 
 /** Whether the client asked for JSON (`Accept: application/json`) rather than a page. */
 function wantsJSON(reply: FastifyReply): boolean {
-  return (reply.request.headers.accept ?? '').includes('application/json');
+  return acceptsJSON(reply.request.headers.accept);
 }
 
 /**
@@ -141,20 +148,45 @@ function errorOutcome(status: number, reason: string): OutcomeKind {
   }
 }
 
+/** What the short page of a refused request says, as a page body and as its JSON twin. */
+function errorOutcomeOf(status: number, reason: string, correlationId: string, text?: string, outcome?: OutcomeKind): { html: string; json: OutcomeJSON } {
+  const title = ERROR_TITLES[status] ?? 'Error';
+  const kind = outcome ?? errorOutcome(status, reason);
+  const message = text ?? reasonText(reason) ?? (kind === 'sign-out-failed' ? 'The sign-out could not be completed.' : 'The sign-in could not be completed.');
+  return {
+    html: `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>${outcomeFooter(reason, correlationId)}<p><a href="/">Home</a></p>`,
+    json: { outcome: kind, status, title, message, reason, correlationId, ...(kind === 'no-access' ? { canRequestAccess: false } : {}) },
+  };
+}
+
 /**
  * The short page of a refused request: a status, a one-line reason and a
  * correlation id; details only in the log. `outcome` names the page kind
  * when the refusal ends something other than a sign-in (a sign-out).
  */
 export function sendError(reply: FastifyReply, status: number, reason: string, correlationId: string, text?: string, outcome?: OutcomeKind): FastifyReply {
-  const title = ERROR_TITLES[status] ?? 'Error';
-  const kind = outcome ?? errorOutcome(status, reason);
-  const message = text ?? reasonText(reason) ?? (kind === 'sign-out-failed' ? 'The sign-out could not be completed.' : 'The sign-in could not be completed.');
-  return sendOutcome(
-    reply,
-    `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>${outcomeFooter(reason, correlationId)}<p><a href="/">Home</a></p>`,
-    { outcome: kind, status, title, message, reason, correlationId, ...(kind === 'no-access' ? { canRequestAccess: false } : {}) },
-  );
+  const o = errorOutcomeOf(status, reason, correlationId, text, outcome);
+  return sendOutcome(reply, o.html, o.json);
+}
+
+/**
+ * sendError's page, written on a raw response by the listener's early
+ * refusals (listener-fast-path.ts): the same status, headers and page, with
+ * `extra` header pairs after them. Only for clients that did not ask for
+ * JSON; those go through fastify and sendError.
+ */
+export function writeErrorPage(res: ServerResponse, status: number, reason: string, correlationId: string, extra: string[] = []): void {
+  const o = errorOutcomeOf(status, reason, correlationId);
+  const body = page(o.json.title, o.html);
+  const headers = ['vary', 'Accept'];
+  for (const [name, value] of PLAIN_PAGE_HEADERS) headers.push(name, value);
+  headers.push(...extra, 'content-length', String(Buffer.byteLength(body)));
+  res.writeHead(status, headers).end(body);
+}
+
+/** Whether a request asks for JSON rather than a page (sendOutcome's rule). */
+export function acceptsJSON(accept: string | undefined): boolean {
+  return (accept ?? '').includes('application/json');
 }
 
 /** A session ended here (`reason` SignedOut, or what the IdP reported); `next` is where the link goes. */

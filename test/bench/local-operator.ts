@@ -63,9 +63,10 @@ export async function startLocalOperator(opts: { cpu?: number; args?: string[]; 
     '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${adminPort}`, '--public-url', baseURL, ...(opts.args ?? []),
   ];
   const [cmd, args] = pinned(opts.cpu, argv);
-  const devnull = openSync(process.env.SSO_BENCH_STDOUT ?? '/dev/null', 'w');
-  const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', devnull, 'inherit'], env: { ...process.env, ...runtime.env, SSO_LOADGEN_CHILD: '' } });
-  closeSync(devnull);
+  // The log goes nowhere, unless SSO_BENCH_STDOUT names a file (for V8's --trace-opt and the like in nodeOptions).
+  const stdout = openSync(process.env.SSO_BENCH_STDOUT ?? '/dev/null', 'w');
+  const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', stdout, 'inherit'], env: { ...process.env, ...runtime.env, SSO_LOADGEN_CHILD: '' } });
+  closeSync(stdout);
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {

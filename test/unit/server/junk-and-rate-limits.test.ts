@@ -7,6 +7,11 @@
 
 import { afterEach, describe, expect, it } from '@jest/globals';
 import assert from 'node:assert/strict';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
+import pino from 'pino';
+import type { PublicContext } from '../../../src/server/context.ts';
+import { oversizedAcsRefusal } from '../../../src/server/routes/saml.ts';
 import { BucketTable, RateLimiter, addressKey } from '../../../src/server/rate-limit.ts';
 import { REFUSAL_LINES_PER_SECOND } from '../../../src/server/login-log.ts';
 import { makeResponseXml } from '../../support/saml-fixtures.ts';
@@ -33,6 +38,32 @@ async function harness(o: HarnessOptions = {}): Promise<Harness> {
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 const form = (xml: string) => new URLSearchParams({ SAMLResponse: Buffer.from(xml).toString('base64'), RelayState: 'x' }).toString();
+
+/** A POST over a socket (through the listener, as real clients come), sending `body` whatever the announced length; the answer is read and the socket closed. */
+function rawPost(port: number, path: string, headers: Record<string, string>, body = 'SAMLResponse=AAAA'): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    const lines = Object.entries({ host: `127.0.0.1:${port}`, 'content-length': String(Buffer.byteLength(body)), ...headers }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    socket.write(`POST ${path} HTTP/1.1\r\n${lines}\r\n${body}`);
+    let got = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      got = Buffer.concat([got, chunk]);
+      const end = got.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const head = got.subarray(0, end).toString('latin1').split('\r\n');
+      const parsed: Record<string, unknown> = {};
+      for (const l of head.slice(1)) {
+        const i = l.indexOf(':');
+        parsed[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim();
+      }
+      const length = Number(parsed['content-length']);
+      if (got.length - end - 4 < length) return;
+      socket.destroy();
+      resolve({ status: Number(head[0]!.split(' ')[1]), headers: parsed, body: got.subarray(end + 4, end + 4 + length).toString('utf8') });
+    });
+    socket.on('error', reject);
+  });
+}
 
 async function metric(h: Harness, name: string): Promise<string[]> {
   return (await h.metrics.registry.metrics()).split('\n').filter((l) => l.startsWith(name));
@@ -86,6 +117,65 @@ describe('junk posts to the ACS', () => {
     const res = await h.app.inject({ method: 'POST', url: '/saml/default/demo/acs', headers: { ...FORM, 'content-length': String(64 * 1024 * 1024) }, payload: 'SAMLResponse=AAAA' });
     assertRefused(res, 413, 'ResponseTooLarge');
     assert.equal(res.headers.connection, 'close');
+  });
+
+  it("gives the route's 413 from the listener, before fastify, only for a plainly spelled ACS path", async () => {
+    const h = await harness();
+    await h.app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (h.app.server.address() as AddressInfo).port;
+    const big = String(64 * 1024 * 1024);
+    const normalise = (headers: Record<string, unknown>) => {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(headers)) if (!['date', 'keep-alive', 'transfer-encoding'].includes(k)) out[k] = v;
+      return out;
+    };
+    const attempts = async () => (await metric(h, 'sso_login_attempts_total{')).find((l) => l.includes('connector="demo"') && l.includes('reason="ResponseTooLarge"'));
+    // The route's answer (inject never passes the listener) and the listener's, over a socket.
+    const routed = await h.app.inject({ method: 'POST', url: '/saml/default/demo/acs', headers: { ...FORM, 'content-length': big }, payload: 'SAMLResponse=AAAA' });
+    assertRefused(routed, 413, 'ResponseTooLarge');
+    const before = h.logLines().length;
+    const early = await rawPost(port, '/saml/default/demo/acs', { ...FORM, 'content-length': big });
+    assert.equal(early.status, 413);
+    const routedId = String(routed.headers['x-correlation-id'] ?? /Correlation id: <code>([0-9a-f]+)</.exec(routed.body)?.[1]);
+    const earlyId = /Correlation id: <code>([0-9a-f]+)</.exec(early.body)?.[1];
+    assert.ok(earlyId && earlyId !== routedId, 'a correlation id of its own');
+    assert.equal(early.body.replace(earlyId, routedId), routed.body, 'the same page');
+    assert.deepEqual(normalise(early.headers), normalise(routed.headers), 'the same headers');
+    assert.equal(early.headers.connection, 'close');
+    assert.ok((await attempts())?.endsWith(' 2'), 'both counted');
+    const line = h.logLines().slice(before).find((l) => l.msg === 'login refused');
+    assert.equal(line?.reason, 'ResponseTooLarge');
+    assert.equal(line?.correlationId, earlyId);
+    // Everything else goes on to fastify, and gets the route's own answer there.
+    const cases: { path: string; headers?: Record<string, string>; status: number; reason: string }[] = [
+      { path: '/saml/default/demo/acs?s=a&s=b', status: 400, reason: 'MalformedRequest' },
+      { path: '/saml/default/nope/acs', status: 404, reason: 'ConnectorNotFound' },
+      { path: '/saml/default/%64emo/acs', status: 413, reason: 'ResponseTooLarge' },
+      { path: '/saml/default/demo/acs', headers: { accept: 'application/json' }, status: 413, reason: 'ResponseTooLarge' },
+    ];
+    for (const c of cases) {
+      const a = await rawPost(port, c.path, { ...FORM, 'content-length': big, ...c.headers });
+      assert.equal(a.status, c.status, c.path);
+      assert.ok(a.body.includes(c.reason), `${c.path}: ${a.body.slice(0, 300)}`);
+    }
+    // Which of these the listener answered itself: the plain path only.
+    const refusal = oversizedAcsRefusal({ registry: h.registry, metrics: h.metrics, logger: pino({ level: 'silent' }) } as unknown as PublicContext);
+    const answered = (url: string, headers: Record<string, string> = {}) => {
+      const written: unknown[] = [];
+      const res = { writeHead: (...args: unknown[]) => (written.push(args), res), end: (body: string) => written.push(body) };
+      const took = refusal({ url, headers: { 'content-length': big, ...headers } } as unknown as IncomingMessage, res as unknown as ServerResponse);
+      assert.equal(took, written.length === 2, `${url}: answered exactly when it says so`);
+      return took;
+    };
+    assert.equal(answered('/saml/default/demo/acs'), true);
+    for (const c of cases) assert.equal(answered(c.path, c.headers), false, c.path);
+    assert.equal(answered('/saml/default/demo/acs', { 'content-length': '100' }), false, 'within the limit');
+    assert.equal(answered('/saml/default/demo/acs/'), false, 'trailing slash');
+
+    // Within the limit: not refused early; read and refused as junk by the route.
+    const small = await rawPost(port, '/saml/default/demo/acs', FORM, 'SAMLResponse=AAAA');
+    assert.equal(small.status, 400);
+    assert.ok(small.body.includes('MalformedResponse'));
   });
 
   it('logs at most a capped number of refusal lines per reason and second, and counts every refusal', async () => {
