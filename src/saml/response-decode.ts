@@ -2,7 +2,7 @@
 // before anything looks at the content.
 import type { Document, Element } from './xml.ts';
 import type { Rejection, Trail } from './trail.ts';
-import { NS, XmlParseError, attr, hasDoctypeOrDeclarations, parseXmlStrict } from './xml.ts';
+import { NS, XmlParseError, attr, hasDoctypeOrDeclarations, markupStartProblem, parseXmlStrict } from './xml.ts';
 
 export interface DecodedResponse {
   xml: string;
@@ -65,6 +65,10 @@ export function decodeResponse(
   trail.pass('doctype');
   const early = beforeParse?.(xml, trail);
   if (early !== undefined) return early;
+  // Text that is no markup at all (random bytes, another format) is refused
+  // with the parser's own message, without a parse that throws.
+  const problem = markupStartProblem(xml);
+  if (problem !== undefined) return trail.reject('xml', 'MalformedResponse', `not well-formed XML (${problem})`);
   let doc: Document;
   try {
     doc = parseXmlStrict(xml);

@@ -596,11 +596,24 @@ class Parser {
  * Parses `xml` strictly (see the header). The input is text: line ends are
  * normalised to LF first, as XML requires.
  */
-export function parseXml(xml: string): Document {
-  // Junk is refused before the whole text is scanned: a document starts with
-  // markup (after a byte order mark and white space).
+/**
+ * Why a text cannot be a document, judged from its first characters alone:
+ * a document starts with markup (after a byte order mark and white space).
+ * Undefined when it may be one. parseXml refuses such a text with this
+ * message; a caller that refuses junk in bulk asks first, since a function
+ * that throws at every call stays in V8's interpreter (trail.ts, reject).
+ */
+export function markupStartProblem(xml: string): string | undefined {
   const first = /[^\uFEFF \t\r\n]/.exec(xml.length > 64 ? xml.slice(0, 64) : xml);
-  if (!first || first[0] !== '<') fail(first ? 'text before the root element' : 'no root element', first?.index ?? 0);
+  if (!first) return 'no root element at offset 0';
+  if (first[0] !== '<') return `text before the root element at offset ${first.index}`;
+  return undefined;
+}
+
+export function parseXml(xml: string): Document {
+  // Junk is refused before the whole text is scanned.
+  const problem = markupStartProblem(xml);
+  if (problem !== undefined) throw new XmlParseError(problem);
   const src = xml.includes('\r') ? xml.replace(/\r\n?/g, '\n') : xml;
   const bad = NOT_CHAR.exec(src) ?? (SURROGATE.test(src) ? LONE_SURROGATE.exec(src) : null);
   if (bad) fail('character not allowed in XML', bad.index);

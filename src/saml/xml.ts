@@ -5,7 +5,7 @@ import { ELEMENT_NODE, XmlParseError, parseXml } from './xml-parser.ts';
 import type { Document, Element, Node } from './xml-parser.ts';
 
 export type { Attr, Document, Element, Node } from './xml-parser.ts';
-export { ELEMENT_NODE, XMLNS_NS, XML_NS, XmlParseError } from './xml-parser.ts';
+export { ELEMENT_NODE, XMLNS_NS, XML_NS, XmlParseError, markupStartProblem } from './xml-parser.ts';
 
 export const NS = {
   protocol: 'urn:oasis:names:tc:SAML:2.0:protocol',

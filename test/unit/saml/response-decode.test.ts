@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from '@jest/globals';
 import { decodeResponse } from '../../../src/saml/response-decode.ts';
 import { Rejection, Trail } from '../../../src/saml/trail.ts';
+import { parseXmlStrict } from '../../../src/saml/xml.ts';
 import { b64 } from '../../support/saml-fixtures.ts';
 
 const MAX = 64 * 1024;
@@ -18,6 +19,7 @@ const cases: { name: string; samlResponse: string; check: string; reason: string
   { name: 'bytes that are not UTF-8', samlResponse: Buffer.from([0xff, 0xfe, 0x3c]).toString('base64'), check: 'base64', reason: 'MalformedResponse' },
   { name: 'a DOCTYPE', samlResponse: b64('<!DOCTYPE x [<!ENTITY a "b">]><x/>'), check: 'doctype', reason: 'DoctypeForbidden' },
   { name: 'text that is not well-formed XML', samlResponse: b64('<a><b></a>'), check: 'xml', reason: 'MalformedResponse' },
+  { name: 'text that is no markup at all', samlResponse: Buffer.alloc(600, 0x5a).toString('base64'), check: 'xml', reason: 'MalformedResponse' },
   { name: 'another root element', samlResponse: b64('<x xmlns="urn:example"/>'), check: 'root', reason: 'MalformedResponse' },
   { name: 'a Response of another version', samlResponse: b64(RESPONSE.replace('2.0"/>', '1.1"/>')), check: 'root', reason: 'MalformedResponse' },
 ];
@@ -34,6 +36,23 @@ describe('decodeResponse', () => {
       assert.equal(last?.ok, false);
     });
   }
+
+  it("refuses text that is no markup with the parser's own message", () => {
+    for (const text of ['ZZZZ', '  \n x<a/>', '\uFEFFtext', ' '.repeat(70) + '<a/>', '']) {
+      let parserMessage = '';
+      try {
+        // What the parser was given before: the decoded text, its byte order mark taken off by the UTF-8 decoder.
+        parseXmlStrict(text.replace(/^\uFEFF/, ''));
+      } catch (err) {
+        parserMessage = (err as Error).message;
+      }
+      assert.ok(parserMessage, `the parser refuses ${JSON.stringify(text)}`);
+      const trail = new Trail();
+      const out = decodeResponse(text === '' ? '' : Buffer.from(text).toString('base64'), MAX, trail);
+      assert.ok(out instanceof Rejection);
+      if (text !== '') assert.equal(trail.entries.at(-1)?.detail, `MalformedResponse: not well-formed XML (${parserMessage})`);
+    }
+  });
 
   it("returns beforeParse's refusal, and never parses that text", () => {
     const trail = new Trail();
