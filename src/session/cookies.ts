@@ -48,8 +48,16 @@ export interface CookieOptions {
   maxAge: number;
 }
 
+/** The last public URL asked about and its answer: one per process in practice, and parsing it was a URL object per request. */
+let lastURL: string | undefined;
+let lastHttps = false;
+
 function isHttps(publicURL: string): boolean {
-  return new URL(publicURL).protocol === 'https:';
+  if (publicURL !== lastURL) {
+    lastHttps = new URL(publicURL).protocol === 'https:';
+    lastURL = publicURL;
+  }
+  return lastHttps;
 }
 
 export function sessionCookieOptions(opts: {
