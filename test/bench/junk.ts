@@ -8,6 +8,10 @@
 // - real sign-ins per second alone and beside a flood of all four kinds at
 //   full speed from 64 connections against the sign-ins' 8 (no rate limit
 //   switched on: cheap rejection is what holds), in alternating windows.
+// Two floors on the operator's core, same load: a bare fastify app for the
+// kinds refused on a kept-alive connection, and a bare Node listener for the
+// oversized kind, whose answer closes the connection (one TCP connection per
+// post; measured at 96% of that floor on this machine).
 // `node test/bench/junk.ts [--quick] [--kinds-only] [--cli OTHER/src/cli.ts]` runs this section alone.
 
 import { spawn } from 'node:child_process';
@@ -33,6 +37,8 @@ export interface JunkResult {
   floodPerSecond: number;
   /** A bare fastify app answering the unknown-connector post with a 404 before its body, same core, same load: the floor. */
   bareFloorPerSecond: number;
+  /** A bare Node listener answering the oversized post with a 413 and closing, same core, same load: that kind's floor. */
+  bareOversizedFloorPerSecond: number;
   pinned: boolean;
 }
 
@@ -81,8 +87,10 @@ export async function benchJunk(opts: { quick: boolean; args?: string[]; cli?: s
       kinds.push({ kind, perSecond: rate(res), cpuUs, statuses: res.statuses });
     }
 
-    const bareFloorPerSecond = await bareFloor(junk['unknown connector'] as LoadRequest, durationMs);
-    if (opts.kindsOnly) return { kinds, loginsAlone: NaN, loginsBesideFlood: NaN, floodPerSecond: NaN, bareFloorPerSecond, pinned: taskset() };
+    const bareFloorPerSecond = await bareFloor('./bare-server.ts', junk['unknown connector'] as LoadRequest, durationMs);
+    const bareOversizedFloorPerSecond = await bareFloor('./bare-node-server.ts', junk.oversized as LoadRequest, durationMs);
+    const floors = { bareFloorPerSecond, bareOversizedFloorPerSecond };
+    if (opts.kindsOnly) return { kinds, loginsAlone: NaN, loginsBesideFlood: NaN, floodPerSecond: NaN, ...floors, pinned: taskset() };
     // Sign-ins alone and beside the flood, in alternating windows: the
     // machine's speed drifts (by up to 2x within minutes on a shared VM), and
     // one window of each, one after the other, measured the drift as often as
@@ -107,15 +115,15 @@ export async function benchJunk(opts: { quick: boolean; args?: string[]; cli?: s
     }
     for (const r of alone) checkLogins(r, 'alone');
     for (const r of beside) checkLogins(r, 'beside the flood');
-    return { kinds, loginsAlone: pooledRate(alone, '303'), loginsBesideFlood: pooledRate(beside, '303'), floodPerSecond: pooledRate(flood), bareFloorPerSecond, pinned: taskset() };
+    return { kinds, loginsAlone: pooledRate(alone, '303'), loginsBesideFlood: pooledRate(beside, '303'), floodPerSecond: pooledRate(flood), ...floors, pinned: taskset() };
   } finally {
     await op.stop();
   }
 }
 
-/** The same post against bare-server.ts on the operator's core. */
-async function bareFloor(r: LoadRequest, durationMs: number): Promise<number> {
-  const [cmd, args] = pinned(SERVER_CPU, [process.execPath, fileURLToPath(new URL('./bare-server.ts', import.meta.url))]);
+/** The same post against a bare server (bare-server.ts, bare-node-server.ts) on the operator's core. */
+async function bareFloor(server: string, r: LoadRequest, durationMs: number): Promise<number> {
+  const [cmd, args] = pinned(SERVER_CPU, [process.execPath, fileURLToPath(new URL(server, import.meta.url))]);
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const [chunk] = (await once(child.stdout!, 'data')) as [Buffer];
@@ -151,6 +159,7 @@ export function printJunk(r: JunkResult): void {
   for (const k of r.kinds) {
     console.log(`  ${k.kind.padEnd(18)} ${fmt(k.perSecond).padStart(8)}/s refused, ${k.cpuUs.toFixed(0).padStart(4)} µs operator CPU each (${fmt(1e6 / k.cpuUs)}/s per core)  ${JSON.stringify(k.statuses)}`);
   }
+  console.log(`  floor of the oversized kind: a bare Node listener answering the same post with a 413 and closing, on the same core: ${fmt(r.bareOversizedFloorPerSecond)}/s (ours ${Math.round((100 * (r.kinds.find((k) => k.kind === 'oversized')?.perSecond ?? NaN)) / r.bareOversizedFloorPerSecond)}% of it)`);
   if (Number.isNaN(r.loginsAlone)) return;
   console.log(`  sign-ins alone           ${fmt(r.loginsAlone).padStart(8)}/s`);
   console.log(`  sign-ins beside a flood  ${fmt(r.loginsBesideFlood).padStart(8)}/s  (flood of all four kinds: ${fmt(r.floodPerSecond)}/s refused meanwhile)`);
