@@ -27,11 +27,13 @@ export interface StartOptions {
   cpu?: number;
   /** Extra node flags (e.g. --cpu-prof). */
   nodeArgs?: string[];
+  /** Another checkout's src/cli.ts (before/after comparisons). */
+  cli?: string;
 }
 
 export async function startOurs(opts: StartOptions): Promise<OursServer> {
   // The benchmarks' standalone operator (local-operator.ts): connector default/demo, an Active binding for alice.
-  const op = await startLocalOperator({ ...(opts.cpu !== undefined ? { cpu: opts.cpu } : {}), ...(opts.nodeArgs ? { nodeOptions: opts.nodeArgs } : {}) });
+  const op = await startLocalOperator({ ...(opts.cpu !== undefined ? { cpu: opts.cpu } : {}), ...(opts.nodeArgs ? { nodeOptions: opts.nodeArgs } : {}), ...(opts.cli ? { cli: opts.cli } : {}) });
   const publicURL = op.baseURL;
   try {
     const keys = parseKeySetJSON(await readFile(join(op.stateDir, 'session-keys.json'), 'utf8'));

@@ -27,7 +27,7 @@ export interface ForwardAuthPlan {
 }
 
 export const FORWARD_AUTH_PLANS = {
-  full: { warmupMs: 1000, durationMs: 5000, rounds: 3 },
+  full: { warmupMs: 1000, durationMs: 3000, rounds: 5 },
   quick: { warmupMs: 1000, durationMs: 1000, rounds: 1 },
 } satisfies Record<string, ForwardAuthPlan>;
 
@@ -198,11 +198,17 @@ export function printForwardAuth(r: ForwardAuthResult): void {
     console.log(`  target: /auth/verify ≥2x oauth2-proxy: not measured (${r.skipped ?? 'no peer'}) — MISSED`);
     return;
   }
-  const ratio = ours.rps / peer.rps;
+  // Each round measures ours and oauth2-proxy back to back: the ratio of the
+  // pair is what the machine's drift between rounds cannot skew; the target
+  // takes the median pair (the medians of each side may come from rounds
+  // minutes apart, on a machine whose speed moves by up to 2x).
+  const pairs = oursCase.rates.map((x, i) => x / (peerCase.rates[i] ?? NaN)).filter((x) => Number.isFinite(x));
+  const ratio = [...pairs].sort((a, b) => a - b)[Math.floor(pairs.length / 2)] ?? ours.rps / peer.rps;
   const met = ratio >= 2 && ours.p99Ms <= peer.p99Ms;
   console.log(`  refusals vs valid (ours): revoked ${fmt((r.cases.find((c) => c.id === 'ours-revoked')?.median.rps ?? 0) / ours.rps, 2)}x, expired ${fmt((r.cases.find((c) => c.id === 'ours-expired')?.median.rps ?? 0) / ours.rps, 2)}x the rate`);
   console.log(`  CPU time per request: oauth2-proxy / ours = ${fmt(peerCase.cpuUsPerRequest / Math.max(0.1, oursCase.cpuUsPerRequest), 2)}x (the rate ratio on idle cores)`);
-  console.log(`  target: /auth/verify ≥2x oauth2-proxy: ${fmt(ratio, 2)}x, p99 ${fmt(ours.p99Ms, 2)} ms vs ${fmt(peer.p99Ms, 2)} ms — ${met ? 'MET' : 'MISSED'}`);
+  console.log(`  ratio of each round's pair (ours / oauth2-proxy, measured back to back): ${pairs.map((x) => fmt(x, 2)).join(' / ')}; of the median rounds ${fmt(ours.rps / peer.rps, 2)}x`);
+  console.log(`  target: /auth/verify ≥2x oauth2-proxy: ${fmt(ratio, 2)}x (median pair), p99 ${fmt(ours.p99Ms, 2)} ms vs ${fmt(peer.p99Ms, 2)} ms — ${met ? 'MET' : 'MISSED'}`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
