@@ -593,10 +593,6 @@ class Parser {
 }
 
 /**
- * Parses `xml` strictly (see the header). The input is text: line ends are
- * normalised to LF first, as XML requires.
- */
-/**
  * Why a text cannot be a document, judged from its first characters alone:
  * a document starts with markup (after a byte order mark and white space).
  * Undefined when it may be one. parseXml refuses such a text with this
@@ -610,6 +606,10 @@ export function markupStartProblem(xml: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Parses `xml` strictly (see the header). The input is text: line ends are
+ * normalised to LF first, as XML requires.
+ */
 export function parseXml(xml: string): Document {
   // Junk is refused before the whole text is scanned.
   const problem = markupStartProblem(xml);

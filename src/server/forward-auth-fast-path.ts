@@ -103,7 +103,17 @@ export function forwardAuthFastPath(ctx: PublicContext, check: SessionCheck, pos
   return {
     serverFactory(handler, options) {
       const server = createServer((req, res) => {
-        if (postRefusal !== undefined && !closing && req.method === 'POST' && postRefusal(req, res)) return;
+        if (postRefusal !== undefined && !closing && req.method === 'POST') {
+          // Outside fastify's error handling: an unexpected error leaves the
+          // request to fastify (which answers it as the route would) unless
+          // an answer was already started.
+          try {
+            if (postRefusal(req, res)) return;
+          } catch (err) {
+            ctx.logger.error({ err: (err as Error).message }, 'early refusal failed');
+            if (res.headersSent) return void res.destroy();
+          }
+        }
         const query = !closing && req.method === 'GET' && req.url !== undefined ? plainQuery(req.url) : undefined;
         if (query === undefined) return handler(req, res);
         answer(req, res, query);

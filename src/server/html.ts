@@ -171,7 +171,7 @@ export function sendError(reply: FastifyReply, status: number, reason: string, c
 
 /**
  * sendError's page, written on a raw response by the listener's early
- * refusals (listener-fast-path.ts): the same status, headers and page, with
+ * refusals (forward-auth-fast-path.ts, postRefusal): the same status, headers and page, with
  * `extra` header pairs after them. Only for clients that did not ask for
  * JSON; those go through fastify and sendError.
  */

@@ -5,7 +5,10 @@
 import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { plainQuery } from '../../../src/server/forward-auth-fast-path.ts';
+import type { AddressInfo } from 'node:net';
+import { forwardAuthFastPath, plainQuery } from '../../../src/server/forward-auth-fast-path.ts';
+import type { PublicContext } from '../../../src/server/context.ts';
+import type { SessionCheck } from '../../../src/server/forward-auth-answer.ts';
 import { parseCookies, readCookie } from '../../../src/session/cookies.ts';
 
 test('plainQuery takes /auth/verify with plain, single-valued parameters and leaves everything else to fastify', () => {
@@ -43,4 +46,39 @@ test('readCookie gives what parseCookies gives for that name, for any header', (
   );
   assert.equal(readCookie(undefined, 'sso_session'), undefined);
   assert.equal(readCookie('a=1; sso_session="t"; sso_session=u', 'sso_session'), 't');
+});
+
+test('an early refusal that throws leaves the request to fastify and is logged; one that answers keeps it', async () => {
+  const logged: unknown[] = [];
+  const ctx = { logger: { error: (...args: unknown[]) => logged.push(args) } } as unknown as PublicContext;
+  const check = {} as unknown as SessionCheck;
+  let mode: 'throw' | 'answer' | 'pass' = 'throw';
+  const fastPath = forwardAuthFastPath(ctx, check, (_req, res) => {
+    if (mode === 'throw') throw new Error('boom');
+    if (mode === 'pass') return false;
+    res.writeHead(413, { 'content-length': '5' }).end('early');
+    return true;
+  });
+  const server = fastPath.serverFactory((_req, res) => res.writeHead(200, { 'content-length': '7' }).end('fastify'), {});
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const post = async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/saml/default/demo/acs`, { method: 'POST', body: 'x' });
+    return `${res.status} ${await res.text()}`;
+  };
+  try {
+    assert.equal(await post(), '200 fastify');
+    assert.equal(logged.length, 1);
+    assert.match(JSON.stringify(logged[0]), /early refusal failed/);
+    mode = 'answer';
+    assert.equal(await post(), '413 early');
+    mode = 'pass';
+    assert.equal(await post(), '200 fastify');
+    fastPath.close();
+    mode = 'answer';
+    assert.equal(await post(), '200 fastify', 'once closing, everything goes to fastify');
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });
