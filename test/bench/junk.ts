@@ -11,7 +11,8 @@
 // Two floors on the operator's core, same load: a bare fastify app for the
 // kinds refused on a kept-alive connection, and a bare Node listener for the
 // oversized kind, whose answer closes the connection (one TCP connection per
-// post; measured at 96% of that floor on this machine).
+// post; 57-103% of that floor in five runs on this machine, whose connection
+// setup cost swings with its neighbours).
 // `node test/bench/junk.ts [--quick] [--kinds-only] [--cli OTHER/src/cli.ts]` runs this section alone.
 
 import { spawn } from 'node:child_process';
