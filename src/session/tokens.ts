@@ -200,9 +200,11 @@ export class SessionTokens {
     if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) {
       throw new RangeError(`session ttl must be a positive whole number of seconds, got ${ttlSeconds}`);
     }
-    if (claims.sub === '') throw new TypeError('session subject must not be empty');
+    // What jose's SignJWT checked before signing: a string subject, numeric dates.
+    if (typeof claims.sub !== 'string' || claims.sub === '') throw new TypeError('session subject must be a non-empty string');
     const key = this.#keys().current;
     const iat = Math.floor(now.getTime() / 1000);
+    if (!Number.isFinite(iat)) throw new RangeError('session issue time is not a valid date');
     const exp = iat + ttlSeconds;
     const jti = randomBytes(16).toString('base64url');
     const payload: JWTPayload = { groups: [...claims.groups], connector: claims.connector };
