@@ -19,7 +19,7 @@ import { sanitizeGroups } from '../session/forward-auth.ts';
 import { sessionRevocationKeys } from '../session/revocation.ts';
 import type { SessionClaims } from '../session/tokens.ts';
 import type { PublicContext } from './context.ts';
-import { escapeHtml, sendError, sendPage } from './html.ts';
+import { acceptsJSON, escapeHtml, sendError, sendPage } from './html.ts';
 import { presentedSession } from './session-end.ts';
 import { applyExpressions } from './sign-in.ts';
 
@@ -106,7 +106,7 @@ export function sendTestResult(ctx: PublicContext, reply: FastifyReply, runtime:
       ? '<p>A real sign-in would wait until the UserBindings are listed, then be decided; try the test again in a minute.</p>'
       : `<p>A real sign-in would ${wouldSignIn ? 'succeed' : 'be refused'}; groups handed to applications: ${groups.length ? groups.map((g) => `<code>${escapeHtml(g)}</code>`).join(', ') : 'none'}.</p>`) +
     `<p class="muted">Correlation id: <code>${escapeHtml(correlationId)}</code></p>`;
-  if ((reply.request.headers.accept ?? '').includes('application/json')) {
+  if (acceptsJSON(reply.request.headers.accept)) {
     return reply.code(200).header('cache-control', 'no-store').send({ ok: o.ok, reason: o.reason, user: o.user, trail: o.trail, attributes: o.attributes ?? {}, bindings: match?.bindings ?? [], phases: match?.phases ?? [], wouldSignIn, groups, correlationId });
   }
   return sendPage(reply, 200, 'Test sign-in', html);

@@ -277,8 +277,8 @@ export class KubeKeyStore {
     return `${named ? `${base}/${encodeURIComponent(this.#name)}` : base}${query ? `?${query}` : ''}`;
   }
 
-  async #call(method: 'GET' | 'POST' | 'PUT', path: string, body?: SecretLike): Promise<KubeResponse<SecretLike>> {
-    return kubeRequest<SecretLike>(this.#access, { method, path, ...(body ? { body } : {}), timeoutMs: CALL_TIMEOUT_MS });
+  async #call<T = SecretLike>(method: 'GET' | 'POST' | 'PUT', path: string, body?: SecretLike): Promise<KubeResponse<T>> {
+    return kubeRequest<T>(this.#access, { method, path, ...(body ? { body } : {}), timeoutMs: CALL_TIMEOUT_MS });
   }
 
   async #getOrCreate(): Promise<SecretLike> {
@@ -496,11 +496,7 @@ export class KubeKeyStore {
    * read-watch-410 several times a second (measured on the scale apiserver).
    */
   async #readForWatch(): Promise<{ secret: SecretLike; resourceVersion: string | undefined }> {
-    const res = await kubeRequest<{ items?: SecretLike[]; metadata?: { resourceVersion?: string } }>(this.#access, {
-      method: 'GET',
-      path: this.#path(false, `fieldSelector=${encodeURIComponent(`metadata.name=${this.#name}`)}`),
-      timeoutMs: CALL_TIMEOUT_MS,
-    });
+    const res = await this.#call<{ items?: SecretLike[]; metadata?: { resourceVersion?: string } }>('GET', this.#path(false, `fieldSelector=${encodeURIComponent(`metadata.name=${this.#name}`)}`));
     if (res.status !== 200 || !Array.isArray(res.body?.items)) throw new KubeApiError(`LIST Secret ${this.secretRef}`, { ...res, text: '' });
     const list = res.body;
     const found = list.items![0];

@@ -4,8 +4,8 @@
 // opened a TLS connection of its own, a handshake with the client
 // certificate on both sides, and at 1,000 connectors created at once that
 // was most of what a reconcile cost (and of what each status write cost the
-// apiserver). Watches stay on the
-// kubeconfig's agent: they hold their connection anyway.
+// apiserver). Watches stay on the kubeconfig's agent: they hold their
+// connection anyway.
 //
 // Only a plain https.Agent is replaced; a proxy agent (agent-base) is left
 // as it is.
