@@ -132,9 +132,10 @@ export async function serve(input: ServeInput): Promise<Operator> {
   // whose request was in flight would otherwise hold the close open until the
   // client let go of it (a browser: minutes), past the 10 s shutdown bound,
   // and the Lease would never be released.
-  publicApp.addHook('onSend', async (_req, reply, payload) => {
+  // A callback hook: it runs on every answer, and an async one costs a promise each.
+  publicApp.addHook('onSend', (_req, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
-    return payload;
+    done(null, payload);
   });
   const publicAddress = await publicApp.listen({ host: config.listen.host, port: config.listen.port });
   // Logged before readiness turns on, so whoever waits for /readyz finds it.

@@ -33,6 +33,24 @@ export function decodeResponse(
   trail: Trail,
   beforeParse?: (xml: string, trail: Trail) => Rejection | undefined,
 ): DecodedResponse | Rejection {
+  const xml = decodeText(samlResponse, maxBytes, trail, beforeParse);
+  if (typeof xml !== 'string') return xml;
+  return parseDecoded(xml, trail);
+}
+
+/**
+ * The part of decodeResponse before the parse: size, base64, UTF-8,
+ * DOCTYPE, `beforeParse` and the start of markup. The XML text, or the
+ * refusal; the trail gets the same entries as decodeResponse gives them.
+ * The ACS listener runs it alone on a post before fastify sees the request
+ * (routes/saml.ts, acsEarlyRefusal).
+ */
+export function decodeText(
+  samlResponse: string,
+  maxBytes: number,
+  trail: Trail,
+  beforeParse?: (xml: string, trail: Trail) => Rejection | undefined,
+): string | Rejection {
   // Resource exhaustion: refuse an oversized message before decoding or parsing it.
   if (samlResponse.length > maxEncodedLength(maxBytes)) {
     return trail.reject('size', 'ResponseTooLarge', `encoded response of ${samlResponse.length} characters exceeds the limit of ${maxBytes} bytes`);
@@ -69,6 +87,10 @@ export function decodeResponse(
   // with the parser's own message, without a parse that throws.
   const problem = markupStartProblem(xml);
   if (problem !== undefined) return trail.reject('xml', 'MalformedResponse', `not well-formed XML (${problem})`);
+  return xml;
+}
+
+function parseDecoded(xml: string, trail: Trail): DecodedResponse | Rejection {
   let doc: Document;
   try {
     doc = parseXmlStrict(xml);

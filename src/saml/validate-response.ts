@@ -15,7 +15,7 @@ import {
   readSession,
 } from './assertion-checks.ts';
 import type { CheckContext } from './assertion-checks.ts';
-import { decodeResponse } from './response-decode.ts';
+import { decodeResponse, decodeText } from './response-decode.ts';
 import { XENC_NS, decryptEncryptedElement } from './xmlenc.ts';
 import { verifyEnvelopedSignature } from './signature.ts';
 import type { SignatureCheck } from './signature.ts';
@@ -50,7 +50,29 @@ export async function validateResponse(cfg: SamlConnectorConfig, input: Validate
   }
 }
 
-function refused(r: Rejection, trail: Trail): ValidationResult {
+/**
+ * What validateResponse gives `input` when its first stage refuses it
+ * before the parse (decodeText: size, base64, UTF-8, DOCTYPE, an unsigned
+ * Success, text that is no markup), with the same reason, status, message
+ * and trail; undefined when the message gets as far as the parse. It is
+ * synchronous and reads nothing but the text and the connector's
+ * configuration: the ACS listener refuses most junk with it before fastify
+ * sees the request (routes/saml.ts, acsEarlyRefusal). A test holds the two
+ * equal on every kind of message.
+ */
+export function refuseBeforeParse(cfg: SamlConnectorConfig, input: Pick<ValidateInput, 'samlResponse' | 'expectedInResponseTo'>): Extract<ValidationResult, { ok: false }> | undefined {
+  const trail = new Trail();
+  let text: string | Rejection;
+  try {
+    text = decodeText(input.samlResponse, cfg.security.maxResponseBytes, trail, refuseUnsignedBeforeParse(cfg, input));
+  } catch {
+    // Unexpected: validateResponse decides (it fails closed).
+    return undefined;
+  }
+  return text instanceof Rejection ? refused(text, trail) : undefined;
+}
+
+function refused(r: Rejection, trail: Trail): Extract<ValidationResult, { ok: false }> {
   return { ok: false, reason: r.reason, status: r.status, message: r.message, trail: trail.entries };
 }
 
@@ -138,7 +160,7 @@ async function validate(cfg: SamlConnectorConfig, input: ValidateInput, root: El
  * mentions SignatureValue (in a comment, say) is parsed and refused by the
  * full checks.
  */
-function refuseUnsignedBeforeParse(cfg: SamlConnectorConfig, input: ValidateInput): (xml: string, trail: Trail) => Rejection | undefined {
+function refuseUnsignedBeforeParse(cfg: SamlConnectorConfig, input: Pick<ValidateInput, 'expectedInResponseTo'>): (xml: string, trail: Trail) => Rejection | undefined {
   return (xml, trail) => {
     if (xml.includes('SignatureValue') || xml.includes('EncryptedAssertion') || !xml.includes(SUCCESS)) return undefined;
     if (input.expectedInResponseTo === null && !cfg.idpInitiated.enabled) {

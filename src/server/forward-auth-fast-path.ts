@@ -76,13 +76,17 @@ export interface FastPath {
 }
 
 /**
- * A refusal the listener may give a POST before fastify sees it: true when
- * it answered (the route's own answer, byte for byte), false to go on.
+ * A refusal the listener may give a POST before fastify sees it (the
+ * route's own answer, byte for byte): false to leave the request to fastify
+ * at once; true when it took the request, which it then answers or hands on
+ * to fastify later with `next` (after reading the body, say). `closing`
+ * says whether the app began to close since (then fastify must answer).
  */
-export type EarlyRefusal = (req: IncomingMessage, res: ServerResponse) => boolean;
+export type EarlyRefusal = (req: IncomingMessage, res: ServerResponse, next: () => void, closing: () => boolean) => boolean;
 
 export function forwardAuthFastPath(ctx: PublicContext, check: SessionCheck, postRefusal?: EarlyRefusal): FastPath {
   let closing = false;
+  const isClosing = () => closing;
 
   function answer(req: IncomingMessage, res: ServerResponse, query: VerifyQuery): void {
     const id = newCorrelationId();
@@ -108,7 +112,7 @@ export function forwardAuthFastPath(ctx: PublicContext, check: SessionCheck, pos
           // request to fastify (which answers it as the route would) unless
           // an answer was already started.
           try {
-            if (postRefusal(req, res)) return;
+            if (postRefusal(req, res, () => handler(req, res), isClosing)) return;
           } catch (err) {
             ctx.logger.error({ err: (err as Error).message }, 'early refusal failed');
             if (res.headersSent) return void res.destroy();

@@ -12,7 +12,7 @@ import { accessRoutes } from './access-pages.ts';
 import { authRoutes } from './routes/auth.ts';
 import { homeRoutes } from './routes/home.ts';
 import { oidcRoutes } from './routes/oidc.ts';
-import { oversizedAcsRefusal, samlRoutes } from './routes/saml.ts';
+import { acsEarlyRefusal, samlRoutes } from './routes/saml.ts';
 import { RateLimiter } from './rate-limit.ts';
 
 export interface PublicAppOptions {
@@ -28,7 +28,7 @@ export async function buildPublicApp(ctx: PublicContext, options: PublicAppOptio
     ctx = { ...ctx, rateLimiter: new RateLimiter(limits, ctx.config.trustProxy, now ? () => now().getTime() : Date.now) };
   }
   const check = sessionCheck(ctx);
-  const fastPath = forwardAuthFastPath(ctx, check, oversizedAcsRefusal(ctx));
+  const fastPath = forwardAuthFastPath(ctx, check, acsEarlyRefusal(ctx));
   const app = Fastify({
     serverFactory: fastPath.serverFactory,
     logger: false,

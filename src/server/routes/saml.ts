@@ -3,12 +3,14 @@
 // snapshot; nothing waits on I/O other than the replay cache.
 
 import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ConnectorRuntime } from '../../controller/registry.ts';
 import { buildAuthnRequest, newRequestId } from '../../saml/authn-request.ts';
 import { buildSpMetadata } from '../../saml/metadata.ts';
 import { buildLogoutResponse, logoutMessageKind, validateLogoutRequest, validateLogoutResponse, type LogoutMessageInput } from '../../saml/logout.ts';
-import { validateResponse } from '../../saml/validate-response.ts';
+import { refuseBeforeParse, validateResponse } from '../../saml/validate-response.ts';
 import type { SamlConnectorConfig, TrailEntry } from '../../saml/types.ts';
 import { logoutRequestKeys, samlSessionKeys } from '../../session/revocation.ts';
 import { checkRedirect } from '../../session/redirects.ts';
@@ -23,6 +25,7 @@ import { recordLogin, recordLogout, type LoginOutcome } from '../login-log.ts';
 import { completeSignIn, refuseSignIn } from '../sign-in.ts';
 import { clearedSessionCookie, presentedSession, revokeSession } from '../session-end.ts';
 import { refuseIfLimited } from '../rate-limit.ts';
+import { parseForm } from '../form-body.ts';
 
 interface Params {
   ns: string;
@@ -51,31 +54,105 @@ function bodyCeiling(maxBytes: number): number {
 /** `/saml/{ns}/{name}/acs` spelled plainly: Kubernetes names, no escapes, no query, no trailing slash. */
 const PLAIN_ACS_PATH = /^\/saml\/([a-z0-9][a-z0-9.-]{0,252})\/([a-z0-9][a-z0-9.-]{0,252})\/acs$/;
 
+/** The only content type a browser's form post carries; any other spelling goes to fastify's content-type parsing. */
+const FORM_TYPE = 'application/x-www-form-urlencoded';
+
+/** Bodies the listener read for a post it then left to fastify; the route's preParsing hook hands them to the body parser. */
+const preread = new WeakMap<IncomingMessage, Buffer>();
+
+/** The body the listener read for this request, once, as a stream for fastify's body parser; otherwise `payload`. */
+function prereadPayload(raw: IncomingMessage, payload: Readable): Readable {
+  const body = preread.get(raw);
+  if (body === undefined) return payload;
+  preread.delete(raw);
+  return Readable.from([body], { objectMode: false });
+}
+
 /**
- * The ACS route's 413 for an oversized post (beforeBody below), given by the
- * listener before fastify routes the request (forward-auth-fast-path.ts).
- * Such a post comes on a connection that is closed after the answer, and
- * fastify's request, hooks and reply cost about 40 µs more per connection
- * than a plain Node listener (measured on one core: 7,500 against 12,000
- * such answers per second; issue 10, target 3: junk refused at 10,000/s).
+ * The ACS's refusals of junk, given by the listener before fastify routes
+ * the request (forward-auth-fast-path.ts, postRefusal). Issue 10, target 3:
+ * junk refused at 10,000/s. fastify's routing, hooks, body parser and reply
+ * cost about 40 µs per post more than a plain Node listener (measured on one
+ * core: 7,500 against 12,000 oversized posts per second), which was a third
+ * of refusing an unsigned response.
  *
- * Only where the route would answer exactly this, with the same status,
- * headers, page, metric and log line; everything else goes to fastify:
- * a path spelled any other way (escapes, a query string, which the route's
- * query check reads first), a client asking for JSON, a connector that is
- * unknown, disabled or not ready, and a body within the limit.
+ * - An oversized post (its announced length over the connector's ceiling)
+ *   gets the route's 413 at once, its body unread, and the connection closes.
+ * - A form post within the limit is read here. What the route's first stage
+ *   refuses before any parse (refuseBeforeParse: not base64, too large, no
+ *   markup, DOCTYPE, an unsigned Success; or no SAMLResponse at all) is
+ *   answered here. Anything else (a real sign-in, a message to parse) goes
+ *   on to fastify with the body already read, and the route does everything
+ *   as before, its own first stage included.
+ *
+ * Every answer here is the route's, with the same status, headers, page,
+ * metric and log line (a test holds them equal byte for byte). So only
+ * requests whose answer this path can know are taken; everything else goes
+ * to fastify untouched:
+ * - a path spelled any other way (escapes, a query string, which the
+ *   route's query check and ?s= read), a client asking for JSON;
+ * - a connector that is unknown, disabled, not ready or of another protocol;
+ * - a body sent chunked, with a content encoding, or of another content type;
+ * - a request with a state cookie (the route would spend a pending login, or
+ *   show an admin's test sign-in), and every request while rate limits are on.
+ * A connector changed while the body came is left to fastify too.
  */
-export function oversizedAcsRefusal(ctx: PublicContext): EarlyRefusal {
-  return (req, res) => {
+export function acsEarlyRefusal(ctx: PublicContext): EarlyRefusal {
+  const refuse = (res: ServerResponse, runtime: ConnectorRuntime, ns: string, name: string, startedAt: bigint, status: number, reason: string, trail?: TrailEntry[], extra?: string[]) => {
+    const correlationId = newCorrelationId();
+    recordLogin(ctx, { correlationId, connector: runtime, namespace: ns, name, status, reason, startedAt, ...(trail ? { trail } : {}) });
+    writeErrorPage(res, status, reason, correlationId, extra);
+  };
+  return (req, res, next, closing) => {
     const m = PLAIN_ACS_PATH.exec(req.url ?? '');
     if (m === null || acceptsJSON(req.headers.accept)) return false;
     const [, ns, name] = m as unknown as [string, string, string];
     const l = lookup(ctx, { ns, name });
+    if (!l.ok) return false;
     const startedAt = process.hrtime.bigint();
-    if (!l.ok || !(Number(req.headers['content-length'] ?? 0) > bodyCeiling(l.saml.security.maxResponseBytes))) return false;
-    const correlationId = newCorrelationId();
-    recordLogin(ctx, { correlationId, connector: l.runtime, namespace: ns, name, status: 413, reason: 'ResponseTooLarge', startedAt });
-    writeErrorPage(res, 413, 'ResponseTooLarge', correlationId, ['connection', 'close']);
+    const length = Number(req.headers['content-length'] ?? 0);
+    const ceiling = bodyCeiling(l.saml.security.maxResponseBytes);
+    if (length > ceiling) {
+      refuse(res, l.runtime, ns, name, startedAt, 413, 'ResponseTooLarge', undefined, ['connection', 'close']);
+      return true;
+    }
+    const h = req.headers;
+    if (
+      !(Number.isInteger(length) && length > 0 && length <= ACS_BODY_LIMIT) ||
+      h['content-type'] !== FORM_TYPE ||
+      h['transfer-encoding'] !== undefined ||
+      h['content-encoding'] !== undefined ||
+      h.cookie?.includes('sso_state') === true ||
+      ctx.rateLimiter !== undefined
+    ) {
+      return false;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    // An aborted upload: Node closes the socket; nothing to answer.
+    req.on('error', () => {});
+    req.on('end', () => {
+      const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+      const handOn = () => {
+        preread.set(req, body);
+        next();
+      };
+      try {
+        const now = lookup(ctx, { ns, name });
+        if (closing() || !now.ok || now.runtime !== l.runtime) return handOn();
+        const fields = parseForm(body.toString('utf8'));
+        const samlResponse = fields.SAMLResponse;
+        if (typeof samlResponse !== 'string' || samlResponse.length === 0) return refuse(res, now.runtime, ns, name, startedAt, 400, 'MalformedResponse');
+        // No state cookie: nothing is pending, as the route reads it.
+        const early = refuseBeforeParse(now.saml, { samlResponse, expectedInResponseTo: null });
+        if (early === undefined) return handOn();
+        refuse(res, now.runtime, ns, name, startedAt, early.status, early.reason, early.trail);
+      } catch (err) {
+        ctx.logger.error({ err: (err as Error).message }, 'early refusal failed');
+        if (res.headersSent) res.destroy();
+        else handOn();
+      }
+    });
     return true;
   };
 }
@@ -191,6 +268,8 @@ export async function samlRoutes(app: FastifyInstance, ctx: PublicContext): Prom
     '/saml/:ns/:name/acs',
     {
       bodyLimit: ACS_BODY_LIMIT,
+      // A body the listener already read (acsEarlyRefusal) before leaving the post to the route.
+      preParsing: (req, _reply, payload, done) => done(null, prereadPayload(req.raw, payload)),
       onRequest: beforeBody((req, reply, status, reason, runtime, startedAt) => {
         recordLogin(ctx, { correlationId: req.id, connector: runtime, namespace: req.params.ns, name: req.params.name, status, reason, startedAt });
         return sendError(reply, status, reason, req.id);

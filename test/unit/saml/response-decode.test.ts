@@ -7,7 +7,8 @@ import { describe, it } from '@jest/globals';
 import { decodeResponse } from '../../../src/saml/response-decode.ts';
 import { Rejection, Trail } from '../../../src/saml/trail.ts';
 import { parseXmlStrict } from '../../../src/saml/xml.ts';
-import { b64 } from '../../support/saml-fixtures.ts';
+import { refuseBeforeParse, validateResponse } from '../../../src/saml/validate-response.ts';
+import { REQUEST_ID, b64, certificatesOf, input, makeConfig, makeResponseXml, signingIdentity } from '../../support/saml-fixtures.ts';
 
 const MAX = 64 * 1024;
 const RESPONSE = '<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_r" Version="2.0"/>';
@@ -73,5 +74,49 @@ describe('decodeResponse', () => {
     assert.ok(!(out instanceof Rejection));
     assert.equal(out.root.localName, 'Response');
     assert.ok(trail.entries.every((e) => e.ok));
+  });
+});
+
+describe('refuseBeforeParse', () => {
+  it("gives exactly validateResponse's refusal whenever it refuses, and leaves every other message to it", async () => {
+    const idp = await signingIdentity('idp');
+    const signed = makeResponseXml(idp, { inResponseTo: null });
+    const unsigned = signed.replace(/<ds:Signature[\s\S]*?<\/ds:Signature>/g, '');
+    assert.notEqual(unsigned, signed);
+    const failed = unsigned.replace('status:Success', 'status:Requester');
+    const texts: { name: string; samlResponse: string; early: boolean }[] = [
+      ...cases.map((c) => ({ name: c.name, samlResponse: c.samlResponse, early: !['xml', 'root'].includes(c.check) || c.name === 'text that is no markup at all' })),
+      { name: 'an unsigned Success', samlResponse: b64(unsigned), early: true },
+      { name: 'an unsigned Success with line breaks in its base64', samlResponse: b64(unsigned).replace(/(.{76})/g, '$1\r\n'), early: true },
+      { name: 'an unsigned Success that names SignatureValue in a comment', samlResponse: b64(unsigned.replace('<saml:Issuer', '<!-- SignatureValue --><saml:Issuer')), early: false },
+      { name: 'an unsigned answer without Success', samlResponse: b64(failed), early: false },
+      { name: 'a signed response', samlResponse: b64(signed), early: false },
+      { name: 'a signed response over the limit', samlResponse: b64(signed + ' '.repeat(MAX)), early: true },
+      { name: 'an empty message', samlResponse: '', early: true },
+    ];
+    const configs = [
+      makeConfig(certificatesOf(idp), { security: { maxResponseBytes: MAX } }),
+      makeConfig(certificatesOf(idp), { security: { maxResponseBytes: MAX }, idpInitiated: { enabled: true } }),
+      makeConfig(certificatesOf(idp), { security: { maxResponseBytes: MAX, requireSignedAssertions: false }, idpInitiated: { enabled: true } }),
+    ];
+    let early = 0;
+    for (const cfg of configs) {
+      for (const expected of [null, REQUEST_ID]) {
+        for (const t of texts) {
+          const what = `${t.name} (idpInitiated ${cfg.idpInitiated.enabled}, signed assertions ${cfg.security.requireSignedAssertions}, pending ${expected !== null})`;
+          const full = await validateResponse(cfg, input(t.samlResponse, { expectedInResponseTo: expected }));
+          const got = refuseBeforeParse(cfg, { samlResponse: t.samlResponse, expectedInResponseTo: expected });
+          assert.equal(got !== undefined, t.early, what);
+          if (got === undefined) {
+            // Left to the full validation, which got past the text to the parse.
+            assert.ok(full.trail.some((e) => e.check === 'xml' || e.check === 'root'), `${what}: ${JSON.stringify(full.trail)}`);
+            continue;
+          }
+          early++;
+          assert.deepEqual(got, full, what);
+        }
+      }
+    }
+    assert.ok(early >= 60, `${early} refusals compared`);
   });
 });

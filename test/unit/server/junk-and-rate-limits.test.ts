@@ -9,13 +9,14 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
+import { PassThrough } from 'node:stream';
 import pino from 'pino';
 import type { PublicContext } from '../../../src/server/context.ts';
-import { oversizedAcsRefusal } from '../../../src/server/routes/saml.ts';
+import { acsEarlyRefusal } from '../../../src/server/routes/saml.ts';
 import { BucketTable, RateLimiter, addressKey } from '../../../src/server/rate-limit.ts';
 import { REFUSAL_LINES_PER_SECOND } from '../../../src/server/login-log.ts';
 import { makeResponseXml } from '../../support/saml-fixtures.ts';
-import { STATE, assertRefused, setCookieLine, startHarness, startLogin, type Harness, type HarnessOptions } from './harness.ts';
+import { STATE, assertRefused, setCookieLine, startHarness, startLogin, unsolicited, type Harness, type HarnessOptions } from './harness.ts';
 import { bindingManifest, connectorManifest } from './manifests.ts';
 
 let h: Harness | undefined;
@@ -39,12 +40,17 @@ async function harness(o: HarnessOptions = {}): Promise<Harness> {
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 const form = (xml: string) => new URLSearchParams({ SAMLResponse: Buffer.from(xml).toString('base64'), RelayState: 'x' }).toString();
 
-/** A POST over a socket (through the listener, as real clients come), sending `body` whatever the announced length; the answer is read and the socket closed. */
-function rawPost(port: number, path: string, headers: Record<string, string>, body = 'SAMLResponse=AAAA'): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+/**
+ * A POST over a socket (through the listener, as real clients come), sending `body` whatever the announced length
+ * (in `pieces` writes 30 ms apart); the answer is read and the socket closed.
+ */
+function rawPost(port: number, path: string, headers: Record<string, string>, body = 'SAMLResponse=AAAA', pieces = 1): Promise<{ status: number; headers: Record<string, unknown>; head: string; body: string }> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     const lines = Object.entries({ host: `127.0.0.1:${port}`, 'content-length': String(Buffer.byteLength(body)), ...headers }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-    socket.write(`POST ${path} HTTP/1.1\r\n${lines}\r\n${body}`);
+    const size = Math.ceil(body.length / pieces);
+    socket.write(`POST ${path} HTTP/1.1\r\n${lines}\r\n${body.slice(0, size)}`);
+    for (let i = 1; i < pieces; i++) setTimeout(() => socket.write(body.slice(i * size, (i + 1) * size)), 30 * i);
     let got = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
       got = Buffer.concat([got, chunk]);
@@ -59,7 +65,7 @@ function rawPost(port: number, path: string, headers: Record<string, string>, bo
       const length = Number(parsed['content-length']);
       if (got.length - end - 4 < length) return;
       socket.destroy();
-      resolve({ status: Number(head[0]!.split(' ')[1]), headers: parsed, body: got.subarray(end + 4, end + 4 + length).toString('utf8') });
+      resolve({ status: Number(head[0]!.split(' ')[1]), headers: parsed, head: head.join('\n'), body: got.subarray(end + 4, end + 4 + length).toString('utf8') });
     });
     socket.on('error', reject);
   });
@@ -159,23 +165,136 @@ describe('junk posts to the ACS', () => {
       assert.ok(a.body.includes(c.reason), `${c.path}: ${a.body.slice(0, 300)}`);
     }
     // Which of these the listener answered itself: the plain path only.
-    const refusal = oversizedAcsRefusal({ registry: h.registry, metrics: h.metrics, logger: pino({ level: 'silent' }) } as unknown as PublicContext);
+    const refusal = acsEarlyRefusal({ registry: h.registry, metrics: h.metrics, logger: pino({ level: 'silent' }) } as unknown as PublicContext);
     const answered = (url: string, headers: Record<string, string> = {}) => {
       const written: unknown[] = [];
       const res = { writeHead: (...args: unknown[]) => (written.push(args), res), end: (body: string) => written.push(body) };
-      const took = refusal({ url, headers: { 'content-length': big, ...headers } } as unknown as IncomingMessage, res as unknown as ServerResponse);
+      const req = Object.assign(new PassThrough(), { url, headers: { 'content-length': big, ...headers } });
+      const took = refusal(req as unknown as IncomingMessage, res as unknown as ServerResponse, () => assert.fail('handed on'), () => false);
       assert.equal(took, written.length === 2, `${url}: answered exactly when it says so`);
       return took;
     };
     assert.equal(answered('/saml/default/demo/acs'), true);
     for (const c of cases) assert.equal(answered(c.path, c.headers), false, c.path);
-    assert.equal(answered('/saml/default/demo/acs', { 'content-length': '100' }), false, 'within the limit');
     assert.equal(answered('/saml/default/demo/acs/'), false, 'trailing slash');
 
     // Within the limit: not refused early; read and refused as junk by the route.
     const small = await rawPost(port, '/saml/default/demo/acs', FORM, 'SAMLResponse=AAAA');
     assert.equal(small.status, 400);
     assert.ok(small.body.includes('MalformedResponse'));
+  });
+
+  it("gives the route's refusals of junk it can judge before a parse from the listener: the same answer, metric and log line", async () => {
+    const h = await harness();
+    await h.apply(connectorManifest('prov', h.idp.certPem, { stage: 'Provisioning' }));
+    await h.app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (h.app.server.address() as AddressInfo).port;
+    const signed = makeResponseXml(h.idp, { inResponseTo: null });
+    const unsigned = signed.replace(/<ds:Signature[\s\S]*?<\/ds:Signature>/g, '');
+    const cases: { what: string; connector: string; body: string; status: number; reason: string }[] = [
+      { what: 'unsigned', connector: 'demo', body: form(unsigned), status: 401, reason: 'UnsolicitedResponseRefused' },
+      { what: 'unsigned, at a connector in Provisioning (the log line has the trail)', connector: 'prov', body: form(unsigned), status: 401, reason: 'UnsolicitedResponseRefused' },
+      { what: 'no markup', connector: 'demo', body: new URLSearchParams({ SAMLResponse: Buffer.alloc(6000, 0x5a).toString('base64'), RelayState: 'x' }).toString(), status: 400, reason: 'MalformedResponse' },
+      { what: 'not base64', connector: 'demo', body: 'SAMLResponse=%00%01', status: 400, reason: 'MalformedResponse' },
+      { what: 'a DOCTYPE', connector: 'demo', body: form('<!DOCTYPE x><x/>'), status: 400, reason: 'DoctypeForbidden' },
+      { what: 'no SAMLResponse', connector: 'demo', body: 'RelayState=x', status: 400, reason: 'MalformedResponse' },
+      { what: 'an empty SAMLResponse', connector: 'demo', body: 'SAMLResponse=&RelayState=x', status: 400, reason: 'MalformedResponse' },
+      { what: 'over maxResponseBytes once decoded, within the body ceiling', connector: 'demo', body: form(signed + ' '.repeat(300_000)), status: 413, reason: 'ResponseTooLarge' },
+    ];
+    const normalise = (headers: Record<string, unknown>) => {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(headers)) if (!['date', 'keep-alive', 'connection', 'transfer-encoding'].includes(k)) out[k] = v;
+      return out;
+    };
+    const lineOf = (from: number, id: string) => {
+      const line = h.logLines().slice(from).find((l) => l.correlationId === id);
+      assert.ok(line, `a log line for ${id}`);
+      const { correlationId: _c, durationMs: _d, time: _t, ...rest } = line;
+      return rest;
+    };
+    for (const c of cases) {
+      const path = `/saml/default/${c.connector}/acs`;
+      const before = h.logLines().length;
+      const routed = await h.app.inject({ method: 'POST', url: path, headers: FORM, payload: c.body });
+      assertRefused(routed, c.status, c.reason);
+      const early = await rawPost(port, path, FORM, c.body, c.what === 'unsigned' ? 3 : 1);
+      assert.equal(early.status, c.status, c.what);
+      const routedId = /Correlation id: <code>([0-9a-f]+)</.exec(routed.body)?.[1] ?? '';
+      const earlyId = /Correlation id: <code>([0-9a-f]+)</.exec(early.body)?.[1] ?? '';
+      assert.ok(earlyId && routedId && earlyId !== routedId, `${c.what}: a correlation id of its own`);
+      assert.equal(early.body.replace(earlyId, routedId), routed.body, `${c.what}: the same page`);
+      assert.deepEqual(normalise(early.headers), normalise(routed.headers), `${c.what}: the same headers`);
+      assert.equal(early.headers.connection, 'keep-alive', `${c.what}: the connection stays open`);
+      assert.deepEqual(lineOf(before, earlyId), lineOf(before, routedId), `${c.what}: the same log line`);
+      if (c.connector === 'prov') assert.ok(Array.isArray(lineOf(before, earlyId).trail), 'the trail is logged');
+    }
+    const counted = (await metric(h, 'sso_login_attempts_total{')).find((l) => l.includes('connector="demo"') && l.includes('reason="MalformedResponse"'));
+    assert.ok(counted?.endsWith(' 8'), `each counted once per answer: ${counted}`);
+  });
+
+  it('takes only the posts whose answer it knows, and hands every other one to fastify as it came', async () => {
+    const h = await harness();
+    const signed = makeResponseXml(h.idp, { inResponseTo: null });
+    const unsigned = form(signed.replace(/<ds:Signature[\s\S]*?<\/ds:Signature>/g, ''));
+    const ctx = { registry: h.registry, metrics: h.metrics, logger: pino({ level: 'silent' }) };
+    const run = async (o: { url?: string; headers?: Record<string, string>; body?: string; limited?: boolean; closing?: boolean }) => {
+      const refusal = acsEarlyRefusal({ ...ctx, ...(o.limited ? { rateLimiter: new RateLimiter({ perAddress: 10 }, false) } : {}) } as unknown as PublicContext);
+      const body = o.body ?? unsigned;
+      const written: unknown[] = [];
+      const res = { headersSent: false, writeHead: (...args: unknown[]) => (written.push(args), res), end: (page: string) => written.push(page) };
+      const req = Object.assign(new PassThrough(), { url: o.url ?? '/saml/default/demo/acs', headers: { 'content-length': String(Buffer.byteLength(body)), ...FORM, ...o.headers } });
+      let handedOn = 0;
+      const took = refusal(req as unknown as IncomingMessage, res as unknown as ServerResponse, () => handedOn++, () => o.closing === true);
+      if (took) {
+        req.end(body);
+        await new Promise((r) => setImmediate(r));
+      }
+      return { took, answered: written.length === 2, handedOn };
+    };
+    // Taken and answered: the plain path, a form, no state cookie (other cookies are fine).
+    assert.deepEqual(await run({}), { took: true, answered: true, handedOn: 0 });
+    assert.deepEqual(await run({ headers: { cookie: 'theme=dark; lang=en' } }), { took: true, answered: true, handedOn: 0 });
+    // Taken, read, and handed on: a message that gets as far as the parse; the app closing meanwhile.
+    assert.deepEqual(await run({ body: form(signed) }), { took: true, answered: false, handedOn: 1 });
+    assert.deepEqual(await run({ closing: true }), { took: true, answered: false, handedOn: 1 });
+    // Not taken at all.
+    const untouched: [string, Parameters<typeof run>[0]][] = [
+      ['a state cookie', { headers: { cookie: `theme=dark; ${STATE}=abc` } }],
+      ['the unprefixed state cookie', { headers: { cookie: 'sso_state=abc' } }],
+      ['a client asking for JSON', { headers: { accept: 'application/json' } }],
+      ['a form with a charset', { headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' } }],
+      ['another content type', { headers: { 'content-type': 'text/xml' } }],
+      ['no content type', { headers: { 'content-type': '' } }],
+      ['a chunked body', { headers: { 'transfer-encoding': 'chunked' } }],
+      ['a content encoding', { headers: { 'content-encoding': 'gzip' } }],
+      ['an empty body', { headers: { 'content-length': '0' } }],
+      ['a query string', { url: '/saml/default/demo/acs?s=1' }],
+      ['an escaped path', { url: '/saml/default/%64emo/acs' }],
+      ['a trailing slash', { url: '/saml/default/demo/acs/' }],
+      ['an unknown connector', { url: '/saml/default/nope/acs' }],
+      ['rate limits switched on', { limited: true }],
+    ];
+    for (const [what, o] of untouched) assert.deepEqual(await run(o), { took: false, answered: false, handedOn: 0 }, what);
+  });
+
+  it('hands a post it read on to the route, whose sign-in completes with that body', async () => {
+    const h = await harness();
+    await h.apply(connectorManifest('open', h.idp.certPem, { idpInitiated: { enabled: true, redirectPath: '/welcome' } }), bindingManifest('alice-open', 'alice@example.com', ['open']));
+    await h.app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (h.app.server.address() as AddressInfo).port;
+    for (const pieces of [1, 4]) {
+      const body = new URLSearchParams({ SAMLResponse: unsolicited(h, 'default', 'open'), RelayState: '' }).toString();
+      const res = await rawPost(port, '/saml/default/open/acs', FORM, body, pieces);
+      assert.equal(res.status, 303, `${pieces} piece(s): ${res.body.slice(0, 300)}`);
+      assert.equal(res.headers.location, '/welcome');
+      assert.match(res.head, /^set-cookie: sso_session=[^;]+/im);
+    }
+    // A signed response that needs a pending login: read here, refused by the route after its parse.
+    const res = await rawPost(port, '/saml/default/demo/acs', FORM, new URLSearchParams({ SAMLResponse: unsolicited(h, 'default', 'demo') }).toString());
+    assert.equal(res.status, 401);
+    assert.ok(res.body.includes('<code>UnsolicitedResponseRefused</code>'));
+    const line = h.logLines().find((l) => l.msg === 'login' && l.connector === 'default/open');
+    assert.equal(line?.result, 'success');
   });
 
   it('logs at most a capped number of refusal lines per reason and second, and counts every refusal', async () => {
