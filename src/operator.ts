@@ -117,6 +117,7 @@ export async function serve(input: ServeInput): Promise<Operator> {
       ...(input.accessRequests ? { accessRequests: input.accessRequests } : {}),
       metrics,
       logger,
+      stopping: () => closing,
       config: {
         publicURL: config.publicURL,
         ...(config.cookieDomain ? { cookieDomain: config.cookieDomain } : {}),

@@ -43,4 +43,10 @@ export interface PublicContext {
   /** Built by buildPublicApp from config.rateLimit when a limit is set. */
   rateLimiter?: RateLimiter;
   now?: () => Date;
+  /**
+   * True once the operator began to stop (before the app closes): from then
+   * on the listener leaves every request to fastify, whose answers close
+   * their connections (operator.ts, onSend).
+   */
+  stopping?: () => boolean;
 }

@@ -13,7 +13,8 @@
 //   escapes, `+`, ...), or a parameter given twice (fastify answers 400
 //   MalformedRequest): for the rest fastify's query parser and
 //   URLSearchParams read the same values;
-// - any request once the app is closing (fastify answers 503).
+// - any request once the operator began to stop or the app is closing
+//   (fastify answers, closing the connection, or 503).
 // An unexpected error answers 500 and is logged with the correlation id, as
 // the app's error handler does.
 
@@ -85,8 +86,9 @@ export interface FastPath {
 export type EarlyRefusal = (req: IncomingMessage, res: ServerResponse, next: () => void, closing: () => boolean) => boolean;
 
 export function forwardAuthFastPath(ctx: PublicContext, check: SessionCheck, postRefusal?: EarlyRefusal): FastPath {
-  let closing = false;
-  const isClosing = () => closing;
+  let closed = false;
+  const stopping = ctx.stopping;
+  const isClosing = stopping === undefined ? () => closed : () => closed || stopping();
 
   function answer(req: IncomingMessage, res: ServerResponse, query: VerifyQuery): void {
     const id = newCorrelationId();
@@ -107,6 +109,7 @@ export function forwardAuthFastPath(ctx: PublicContext, check: SessionCheck, pos
   return {
     serverFactory(handler, options) {
       const server = createServer((req, res) => {
+        const closing = isClosing();
         if (postRefusal !== undefined && !closing && req.method === 'POST') {
           // Outside fastify's error handling: an unexpected error leaves the
           // request to fastify (which answers it as the route would) unless
@@ -130,7 +133,7 @@ export function forwardAuthFastPath(ctx: PublicContext, check: SessionCheck, pos
       return server;
     },
     close() {
-      closing = true;
+      closed = true;
     },
   };
 }

@@ -176,12 +176,37 @@ export function sendError(reply: FastifyReply, status: number, reason: string, c
  * JSON; those go through fastify and sendError.
  */
 export function writeErrorPage(res: ServerResponse, status: number, reason: string, correlationId: string, extra: string[] = []): void {
-  const o = errorOutcomeOf(status, reason, correlationId);
-  const body = page(o.json.title, o.html);
+  // Junk floods come through here: the page and header list of each
+  // (status, reason, extra headers) are built once, around the id. Ids of
+  // newCorrelationId are hex (escapeHtml keeps them as they are); any other
+  // text takes the long way.
+  if (!/^[0-9a-f]{1,64}$/.test(correlationId)) return writeUncachedErrorPage(res, status, reason, correlationId, extra);
+  const key = `${status} ${reason} ${correlationId.length} ${extra.join(' ')}`;
+  let cached = errorPages.get(key);
+  if (cached === undefined) {
+    const o = errorOutcomeOf(status, reason, ID_MARK);
+    const [head = '', tail = ''] = page(o.json.title, o.html).split(ID_MARK);
+    cached = { head, tail, headers: errorPageHeaders(extra, Buffer.byteLength(head) + correlationId.length + Buffer.byteLength(tail)) };
+    if (errorPages.size < 256) errorPages.set(key, cached);
+  }
+  res.writeHead(status, cached.headers).end(cached.head + correlationId + cached.tail);
+}
+
+/** Where the correlation id goes in a cached error page (no escapeHtml changes it, no reason text holds it). */
+const ID_MARK = '\u0000id\u0000';
+const errorPages = new Map<string, { head: string; tail: string; headers: string[] }>();
+
+function errorPageHeaders(extra: string[], length: number): string[] {
   const headers = ['vary', 'Accept'];
   for (const [name, value] of PLAIN_PAGE_HEADERS) headers.push(name, value);
-  headers.push(...extra, 'content-length', String(Buffer.byteLength(body)));
-  res.writeHead(status, headers).end(body);
+  headers.push(...extra, 'content-length', String(length));
+  return headers;
+}
+
+function writeUncachedErrorPage(res: ServerResponse, status: number, reason: string, correlationId: string, extra: string[]): void {
+  const o = errorOutcomeOf(status, reason, correlationId);
+  const body = page(o.json.title, o.html);
+  res.writeHead(status, errorPageHeaders(extra, Buffer.byteLength(body))).end(body);
 }
 
 /** Whether a request asks for JSON rather than a page (sendOutcome's rule). */
@@ -220,6 +245,8 @@ function reasonText(reason: string): string | undefined {
       return 'Too many sign-in attempts from your address or at this connector. Wait a moment and try again.';
     case 'RedirectNotAllowed':
       return 'The address to return to is not allowed.';
+    case 'ResponseTooLarge':
+      return 'The message from the identity provider is larger than this connector accepts. An administrator can raise its limit (saml.security.maxResponseBytes).';
     default:
       return undefined;
   }

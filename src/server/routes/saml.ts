@@ -95,7 +95,9 @@ function prereadPayload(raw: IncomingMessage, payload: Readable): Readable {
  * - a body sent chunked, with a content encoding, or of another content type;
  * - a request with a state cookie (the route would spend a pending login, or
  *   show an admin's test sign-in), and every request while rate limits are on.
- * A connector changed while the body came is left to fastify too.
+ * A connector changed while the body came is left to fastify too, which
+ * judges the post by the connector as it is then (its onRequest hook runs
+ * once the body is in).
  */
 export function acsEarlyRefusal(ctx: PublicContext): EarlyRefusal {
   const refuse = (res: ServerResponse, runtime: ConnectorRuntime, ns: string, name: string, startedAt: bigint, status: number, reason: string, trail?: TrailEntry[], extra?: string[]) => {
@@ -103,17 +105,38 @@ export function acsEarlyRefusal(ctx: PublicContext): EarlyRefusal {
     recordLogin(ctx, { correlationId, connector: runtime, namespace: ns, name, status, reason, startedAt, ...(trail ? { trail } : {}) });
     writeErrorPage(res, status, reason, correlationId, extra);
   };
+  /**
+   * The refusal of a form post read whole, if the route would refuse it
+   * before any parse; false to hand it on. A connector changed while the
+   * body came is handed on, and the route judges it as it is now.
+   */
+  const refuseRead = (res: ServerResponse, ns: string, name: string, runtime: ConnectorRuntime, body: Buffer, closing: () => boolean): boolean => {
+    // The login's duration counts from here, as the route's does from its
+    // handler: a slow upload must not fill the latency histogram.
+    const startedAt = process.hrtime.bigint();
+    const l = lookup(ctx, { ns, name });
+    if (closing() || !l.ok || l.runtime !== runtime) return false;
+    const samlResponse = parseForm(body.toString('utf8')).SAMLResponse;
+    if (typeof samlResponse !== 'string' || samlResponse.length === 0) {
+      refuse(res, l.runtime, ns, name, startedAt, 400, 'MalformedResponse');
+      return true;
+    }
+    // No state cookie: nothing is pending, as the route reads it.
+    const early = refuseBeforeParse(l.saml, { samlResponse, expectedInResponseTo: null });
+    if (early === undefined) return false;
+    refuse(res, l.runtime, ns, name, startedAt, early.status, early.reason, early.trail);
+    return true;
+  };
   return (req, res, next, closing) => {
     const m = PLAIN_ACS_PATH.exec(req.url ?? '');
     if (m === null || acceptsJSON(req.headers.accept)) return false;
     const [, ns, name] = m as unknown as [string, string, string];
     const l = lookup(ctx, { ns, name });
     if (!l.ok) return false;
-    const startedAt = process.hrtime.bigint();
     const length = Number(req.headers['content-length'] ?? 0);
     const ceiling = bodyCeiling(l.saml.security.maxResponseBytes);
     if (length > ceiling) {
-      refuse(res, l.runtime, ns, name, startedAt, 413, 'ResponseTooLarge', undefined, ['connection', 'close']);
+      refuse(res, l.runtime, ns, name, process.hrtime.bigint(), 413, 'ResponseTooLarge', undefined, ['connection', 'close']);
       return true;
     }
     const h = req.headers;
@@ -133,24 +156,22 @@ export function acsEarlyRefusal(ctx: PublicContext): EarlyRefusal {
     req.on('error', () => {});
     req.on('end', () => {
       const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-      const handOn = () => {
-        preread.set(req, body);
-        next();
-      };
+      chunks.length = 0;
+      let answered: boolean;
       try {
-        const now = lookup(ctx, { ns, name });
-        if (closing() || !now.ok || now.runtime !== l.runtime) return handOn();
-        const fields = parseForm(body.toString('utf8'));
-        const samlResponse = fields.SAMLResponse;
-        if (typeof samlResponse !== 'string' || samlResponse.length === 0) return refuse(res, now.runtime, ns, name, startedAt, 400, 'MalformedResponse');
-        // No state cookie: nothing is pending, as the route reads it.
-        const early = refuseBeforeParse(now.saml, { samlResponse, expectedInResponseTo: null });
-        if (early === undefined) return handOn();
-        refuse(res, now.runtime, ns, name, startedAt, early.status, early.reason, early.trail);
+        answered = refuseRead(res, ns, name, l.runtime, body, closing);
       } catch (err) {
         ctx.logger.error({ err: (err as Error).message }, 'early refusal failed');
-        if (res.headersSent) res.destroy();
-        else handOn();
+        answered = res.headersSent;
+        if (answered) res.destroy();
+      }
+      if (answered) return;
+      preread.set(req, body);
+      try {
+        next();
+      } catch (err) {
+        ctx.logger.error({ err: (err as Error).message }, 'early refusal failed');
+        res.destroy();
       }
     });
     return true;

@@ -53,6 +53,8 @@ export interface HarnessOptions {
   rateLimit?: import('../../../src/server/rate-limit.ts').RateLimitConfig;
   /** The app's clock (default: the real one). */
   now?: () => Date;
+  /** Whether the operator began to stop (PublicContext.stopping; default: never). */
+  stopping?: () => boolean;
 }
 
 export interface Harness {
@@ -103,6 +105,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     metrics,
     logger,
     ...(o.now ? { now: o.now } : {}),
+    ...(o.stopping ? { stopping: o.stopping } : {}),
     config: {
       publicURL,
       ...(o.cookieDomain ? { cookieDomain: o.cookieDomain } : {}),

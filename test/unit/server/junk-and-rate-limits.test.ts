@@ -185,8 +185,14 @@ describe('junk posts to the ACS', () => {
   });
 
   it("gives the route's refusals of junk it can judge before a parse from the listener: the same answer, metric and log line", async () => {
-    const h = await harness();
+    let stopping = false;
+    const h = await harness({ stopping: () => stopping });
     await h.apply(connectorManifest('prov', h.idp.certPem, { stage: 'Provisioning' }));
+    // Marks what fastify answered; the listener's own answers never pass its hooks.
+    h.app.addHook('onSend', (_req, reply, payload, done) => {
+      reply.header('x-answered-by', 'fastify');
+      done(null, payload);
+    });
     await h.app.listen({ host: '127.0.0.1', port: 0 });
     const port = (h.app.server.address() as AddressInfo).port;
     const signed = makeResponseXml(h.idp, { inResponseTo: null });
@@ -203,7 +209,7 @@ describe('junk posts to the ACS', () => {
     ];
     const normalise = (headers: Record<string, unknown>) => {
       const out: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(headers)) if (!['date', 'keep-alive', 'connection', 'transfer-encoding'].includes(k)) out[k] = v;
+      for (const [k, v] of Object.entries(headers)) if (!['date', 'keep-alive', 'connection', 'transfer-encoding', 'x-answered-by'].includes(k)) out[k] = v;
       return out;
     };
     const lineOf = (from: number, id: string) => {
@@ -212,13 +218,17 @@ describe('junk posts to the ACS', () => {
       const { correlationId: _c, durationMs: _d, time: _t, ...rest } = line;
       return rest;
     };
+    const durationOf = (from: number, id: string) => Number(h.logLines().slice(from).find((l) => l.correlationId === id)?.durationMs);
     for (const c of cases) {
       const path = `/saml/default/${c.connector}/acs`;
       const before = h.logLines().length;
       const routed = await h.app.inject({ method: 'POST', url: path, headers: FORM, payload: c.body });
       assertRefused(routed, c.status, c.reason);
-      const early = await rawPost(port, path, FORM, c.body, c.what === 'unsigned' ? 3 : 1);
+      // The unsigned one comes in four pieces, 90 ms in all: its login duration must not count the upload.
+      const early = await rawPost(port, path, FORM, c.body, c.what === 'unsigned' ? 4 : 1);
       assert.equal(early.status, c.status, c.what);
+      assert.equal(routed.headers['x-answered-by'], 'fastify');
+      assert.equal(early.headers['x-answered-by'], undefined, `${c.what}: answered by the listener`);
       const routedId = /Correlation id: <code>([0-9a-f]+)</.exec(routed.body)?.[1] ?? '';
       const earlyId = /Correlation id: <code>([0-9a-f]+)</.exec(early.body)?.[1] ?? '';
       assert.ok(earlyId && routedId && earlyId !== routedId, `${c.what}: a correlation id of its own`);
@@ -227,7 +237,17 @@ describe('junk posts to the ACS', () => {
       assert.equal(early.headers.connection, 'keep-alive', `${c.what}: the connection stays open`);
       assert.deepEqual(lineOf(before, earlyId), lineOf(before, routedId), `${c.what}: the same log line`);
       if (c.connector === 'prov') assert.ok(Array.isArray(lineOf(before, earlyId).trail), 'the trail is logged');
+      if (c.what === 'unsigned') assert.ok(durationOf(before, earlyId) < 60, `durationMs ${durationOf(before, earlyId)}: the refusal's, not the upload's`);
     }
+    assert.equal((await fetch(`http://127.0.0.1:${port}/auth/verify`)).headers.get('x-answered-by'), null, 'forward-auth from the listener');
+    // Once the operator began to stop, fastify answers everything (its answers close their connections).
+    stopping = true;
+    const late = await rawPost(port, '/saml/default/demo/acs', FORM, cases[0]!.body);
+    assert.equal(late.status, 401);
+    assert.equal(late.headers['x-answered-by'], 'fastify');
+    const verify = await fetch(`http://127.0.0.1:${port}/auth/verify`);
+    assert.equal(verify.status, 401);
+    assert.equal(verify.headers.get('x-answered-by'), 'fastify', 'forward-auth too');
     const counted = (await metric(h, 'sso_login_attempts_total{')).find((l) => l.includes('connector="demo"') && l.includes('reason="MalformedResponse"'));
     assert.ok(counted?.endsWith(' 8'), `each counted once per answer: ${counted}`);
   });
@@ -237,7 +257,7 @@ describe('junk posts to the ACS', () => {
     const signed = makeResponseXml(h.idp, { inResponseTo: null });
     const unsigned = form(signed.replace(/<ds:Signature[\s\S]*?<\/ds:Signature>/g, ''));
     const ctx = { registry: h.registry, metrics: h.metrics, logger: pino({ level: 'silent' }) };
-    const run = async (o: { url?: string; headers?: Record<string, string>; body?: string; limited?: boolean; closing?: boolean }) => {
+    const run = async (o: { url?: string; headers?: Record<string, string>; body?: string; limited?: boolean; closing?: boolean; meanwhile?: () => Promise<void> }) => {
       const refusal = acsEarlyRefusal({ ...ctx, ...(o.limited ? { rateLimiter: new RateLimiter({ perAddress: 10 }, false) } : {}) } as unknown as PublicContext);
       const body = o.body ?? unsigned;
       const written: unknown[] = [];
@@ -246,17 +266,26 @@ describe('junk posts to the ACS', () => {
       let handedOn = 0;
       const took = refusal(req as unknown as IncomingMessage, res as unknown as ServerResponse, () => handedOn++, () => o.closing === true);
       if (took) {
-        req.end(body);
+        req.write(body.slice(0, 10));
+        await o.meanwhile?.();
+        req.end(body.slice(10));
         await new Promise((r) => setImmediate(r));
       }
       return { took, answered: written.length === 2, handedOn };
     };
-    // Taken and answered: the plain path, a form, no state cookie (other cookies are fine).
+    // Taken and answered: the plain path, a form, no state cookie (other cookies are fine), each kind the route refuses before a parse.
     assert.deepEqual(await run({}), { took: true, answered: true, handedOn: 0 });
+    for (const body of ['RelayState=x', 'SAMLResponse=&RelayState=x', 'SAMLResponse=%00%01', form('<!DOCTYPE x><x/>'), `SAMLResponse=${Buffer.alloc(600, 0x5a).toString('base64')}`]) {
+      assert.deepEqual(await run({ body }), { took: true, answered: true, handedOn: 0 }, body.slice(0, 40));
+    }
     assert.deepEqual(await run({ headers: { cookie: 'theme=dark; lang=en' } }), { took: true, answered: true, handedOn: 0 });
     // Taken, read, and handed on: a message that gets as far as the parse; the app closing meanwhile.
     assert.deepEqual(await run({ body: form(signed) }), { took: true, answered: false, handedOn: 1 });
     assert.deepEqual(await run({ closing: true }), { took: true, answered: false, handedOn: 1 });
+    // The connector changed while the body came (here: IdP-initiated login switched on, so the
+    // unsigned Success is no longer UnsolicitedResponseRefused): the route judges it as it is now.
+    const changed = await run({ meanwhile: () => h.apply(connectorManifest('demo', h.idp.certPem, { idpInitiated: { enabled: true, redirectPath: '/welcome' } })) });
+    assert.deepEqual(changed, { took: true, answered: false, handedOn: 1 });
     // Not taken at all.
     const untouched: [string, Parameters<typeof run>[0]][] = [
       ['a state cookie', { headers: { cookie: `theme=dark; ${STATE}=abc` } }],

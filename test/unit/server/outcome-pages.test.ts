@@ -12,7 +12,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { LightMyRequestResponse } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import Fastify, { type LightMyRequestResponse } from 'fastify';
+import { sendError, writeErrorPage } from '../../../src/server/html.ts';
 import { DirectoryAccessRequestStore } from '../../../src/access/requests.ts';
 import { onCleanup } from '../../support/cleanup.ts';
 import { answer, cookieValue, sessionCookieHeader, signIn, startHarness, startLogin, type Harness } from './harness.ts';
@@ -222,5 +224,35 @@ describe('outcome pages: HTML by default, the same as JSON with Accept: applicat
     assert.equal(o.message, 'The address to return to is not allowed.');
     const slo = assertSameOutcome(await get(h, '/saml/default/off/slo'), await get(h, '/saml/default/off/slo', JSON_ACCEPT), { status: 404, outcome: 'sign-out-failed', reason: 'ConnectorNotFound' });
     assert.equal(slo.message, 'There is no enabled connector at this address.');
+  });
+});
+
+describe("the listener's error pages (writeErrorPage)", () => {
+  it("are sendError's pages and headers, built once per status and reason around the correlation id", async () => {
+    const app = Fastify();
+    onCleanup(() => app.close());
+    app.get<{ Querystring: { status: string; reason: string; id: string } }>('/', (req, reply) => sendError(reply, Number(req.query.status), req.query.reason, req.query.id));
+    const pairs: [number, string][] = [[401, 'UnsolicitedResponseRefused'], [400, 'MalformedResponse'], [413, 'ResponseTooLarge'], [404, 'ConnectorNotFound'], [503, 'ConnectorNotReady'], [401, 'Odd<"reason">&']];
+    // Twice each hex id (built, then cached), and ids that are not hex (escaped, never cached).
+    const ids = ['0123456789abcdef', 'fedcba9876543210', 'fedcba98', '<b>&"id"', 'ABCDEF0123456789'];
+    for (const [status, reason] of pairs) {
+      for (const id of ids) {
+        for (const extra of [[], ['connection', 'close']]) {
+          const expected = await app.inject({ method: 'GET', url: '/', query: { status: String(status), reason, id } });
+          let head: { status: number; headers: string[] } | undefined;
+          let body = '';
+          const res = { writeHead: (s: number, h: string[]) => ((head = { status: s, headers: h }), res), end: (b: string) => (body = b) };
+          writeErrorPage(res as unknown as ServerResponse, status, reason, id, extra);
+          assert.equal(head?.status, status);
+          assert.equal(body, expected.body, `${status} ${reason} ${id}`);
+          const headers: Record<string, string> = {};
+          for (let i = 0; i < (head?.headers.length ?? 0); i += 2) headers[head!.headers[i]!] = head!.headers[i + 1]!;
+          const { date: _d, connection: _c, 'keep-alive': _k, ...routed } = expected.headers as Record<string, string>;
+          const { connection, ...written } = headers;
+          assert.deepEqual(written, routed, `${status} ${reason} ${id}`);
+          assert.equal(connection, extra.length ? 'close' : undefined);
+        }
+      }
+    }
   });
 });
