@@ -245,6 +245,8 @@ function reasonText(reason: string): string | undefined {
       return 'Too many sign-in attempts from your address or at this connector. Wait a moment and try again.';
     case 'RedirectNotAllowed':
       return 'The address to return to is not allowed.';
+    case 'UnsolicitedResponseRefused':
+      return 'The identity provider sent a sign-in that was not started here, or whose start has expired. Start again from the application.';
     case 'ResponseTooLarge':
       return 'The message from the identity provider is larger than this connector accepts. An administrator can raise its limit (saml.security.maxResponseBytes).';
     default:
