@@ -18,6 +18,8 @@ export interface ServerConfig {
   trustProxy: boolean;
   /** Rate limits on the sign-in endpoints (rate-limit.ts); absent or zero: none. */
   rateLimit?: RateLimitConfig;
+  /** How long a client may take to send a whole request, headers and body (default REQUEST_TIMEOUT_MS in public-app.ts; tests set less). */
+  requestTimeoutMs?: number;
 }
 
 export interface PublicContext {

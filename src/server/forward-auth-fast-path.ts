@@ -108,7 +108,15 @@ export function forwardAuthFastPath(ctx: PublicContext, check: SessionCheck, pos
 
   return {
     serverFactory(handler, options) {
-      const server = createServer((req, res) => {
+      // A request timeout (public-app.ts, REQUEST_TIMEOUT_MS) covers the
+      // headers too; Node checks it, and the headers' own limit, every
+      // quarter of it (at most every 30 s, Node's default).
+      const requestTimeout = options.requestTimeout ?? 0;
+      const timing =
+        requestTimeout > 0
+          ? { requestTimeout, headersTimeout: Math.min(60_000, requestTimeout), connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(requestTimeout / 4))) }
+          : { requestTimeout: 0 };
+      const server = createServer(timing, (req, res) => {
         const closing = isClosing();
         if (postRefusal !== undefined && !closing && req.method === 'POST') {
           // Outside fastify's error handling: an unexpected error leaves the
@@ -127,7 +135,6 @@ export function forwardAuthFastPath(ctx: PublicContext, check: SessionCheck, pos
       });
       // What fastify sets on the HTTP/1 server it creates itself (lib/server.js).
       if (options.keepAliveTimeout !== undefined) server.keepAliveTimeout = options.keepAliveTimeout;
-      if (options.requestTimeout !== undefined) server.requestTimeout = options.requestTimeout;
       if (options.connectionTimeout !== undefined) server.setTimeout(options.connectionTimeout);
       if (options.maxRequestsPerSocket !== undefined && options.maxRequestsPerSocket > 0) server.maxRequestsPerSocket = options.maxRequestsPerSocket;
       return server;

@@ -1,5 +1,7 @@
 // The public listener: SAML endpoints, session handoff, the landing page.
 
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { PublicContext } from './context.ts';
@@ -21,6 +23,44 @@ export interface PublicAppOptions {
   homeLinks?: { href: string; text: string }[];
 }
 
+/**
+ * How long a client may take to send a whole request, headers and body,
+ * before it gets 408 and its connection closes. fastify switches Node's
+ * limit off (requestTimeout 0), and then a client that sends most of a
+ * body and stalls (a slow-body flood) holds its connection and what was
+ * buffered of the body for as long as it likes; the ACS buffers up to
+ * about 1 MiB per post. A browser's SAML post is a few to a few hundred
+ * KiB, sent in well under this even on a slow link. Node enforces it on a
+ * timer (connectionsCheckingInterval below), so a request may last up to a
+ * quarter longer.
+ */
+export const REQUEST_TIMEOUT_MS = 60_000;
+
+/**
+ * What a connection gets when Node refuses its request before any route
+ * sees it (a request timeout, headers too large, a request line that is no
+ * HTTP): a status with a reason code, as every other refusal has, then the
+ * connection closes. fastify's own answer named no reason code. Nothing of
+ * the request is echoed.
+ */
+function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'RequestTimeout', 'The request was not received in time.']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'HeadersTooLarge', 'The request headers are too large.']
+        : [400, 'MalformedRequest', 'The request could not be read.'];
+  const body = JSON.stringify({ status, reason, message });
+  if (socket.writable) {
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\ncache-control: no-store\r\ncontent-type: application/json; charset=utf-8\r\n` +
+        `x-content-type-options: nosniff\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
 export async function buildPublicApp(ctx: PublicContext, options: PublicAppOptions = {}): Promise<FastifyInstance> {
   const limits = ctx.config.rateLimit;
   if (limits?.perAddress || limits?.perConnector) {
@@ -40,6 +80,8 @@ export async function buildPublicApp(ctx: PublicContext, options: PublicAppOptio
     // Query strings and bodies are bounded: a login URL needs little, the ACS sets its own limit.
     routerOptions: { maxParamLength: 256 },
     bodyLimit: 64 * 1024,
+    requestTimeout: ctx.config.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
+    clientErrorHandler: answerClientError,
     return503OnClosing: true,
   });
   await app.register(formbody, { bodyLimit: 64 * 1024, parser: parseForm });

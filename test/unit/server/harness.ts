@@ -53,6 +53,8 @@ export interface HarnessOptions {
   rateLimit?: import('../../../src/server/rate-limit.ts').RateLimitConfig;
   /** The app's clock (default: the real one). */
   now?: () => Date;
+  /** How long a client may take to send a request (ServerConfig.requestTimeoutMs; default the app's). */
+  requestTimeoutMs?: number;
   /** Whether the operator began to stop (PublicContext.stopping; default: never). */
   stopping?: () => boolean;
 }
@@ -112,6 +114,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       allowedRedirectHosts: o.allowedRedirectHosts ?? [],
       trustProxy: o.trustProxy ?? false,
       ...(o.rateLimit ? { rateLimit: o.rateLimit } : {}),
+      ...(o.requestTimeoutMs !== undefined ? { requestTimeoutMs: o.requestTimeoutMs } : {}),
     },
   });
   const admin = await buildAdminApp({ metrics, ready: () => true, status: () => ({}) });

@@ -326,6 +326,48 @@ describe('junk posts to the ACS', () => {
     assert.equal(line?.result, 'success');
   });
 
+  it('answers 408 and closes the connection of a client that stalls in its body, whichever path reads it, and serves the next one', async () => {
+    const h = await harness({ requestTimeoutMs: 400 });
+    await h.app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (h.app.server.address() as AddressInfo).port;
+    const stalled = (headers: Record<string, string>) =>
+      new Promise<{ text: string; ms: number }>((resolve, reject) => {
+        const t0 = Date.now();
+        const socket = connect(port, '127.0.0.1');
+        const lines = Object.entries({ host: `127.0.0.1:${port}`, 'content-length': '500000', ...FORM, ...headers }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+        // Most of nothing: a tenth of the body, then silence.
+        socket.write(`POST /saml/default/demo/acs HTTP/1.1\r\n${lines}\r\nSAMLResponse=${'A'.repeat(50_000)}`);
+        let text = '';
+        socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+        socket.on('close', () => resolve({ text, ms: Date.now() - t0 }));
+        socket.on('error', reject);
+        socket.setTimeout(10_000, () => socket.destroy(new Error('the server kept a stalled body for 10 s')));
+      });
+    for (const headers of [{}, { cookie: `${STATE}=x` }] as Record<string, string>[]) {
+      const r = await stalled(headers);
+      assert.match(r.text, /^HTTP\/1\.1 408 /, JSON.stringify(headers));
+      assert.ok(r.text.endsWith('"reason":"RequestTimeout","message":"The request was not received in time."}'), r.text);
+      assert.ok(r.ms >= 350, `not before the timeout: ${r.ms} ms`);
+    }
+    const unsigned = makeResponseXml(h.idp, { inResponseTo: null }).replace(/<ds:Signature[\s\S]*?<\/ds:Signature>/g, '');
+    assert.equal((await rawPost(port, '/saml/default/demo/acs', FORM, form(unsigned))).status, 401, 'a whole post is answered as before');
+    // The other requests Node refuses before any route: each with its reason code, nothing echoed.
+    const answer = (bytes: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1');
+        let text = '';
+        socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+        socket.on('close', () => resolve(text));
+        socket.on('error', reject);
+        socket.write(bytes);
+      });
+    const huge = await answer(`GET / HTTP/1.1\r\nhost: x\r\nx-big: ${'b'.repeat(20_000)}\r\n\r\n`);
+    assert.match(huge, /^HTTP\/1\.1 431 [^]*"reason":"HeadersTooLarge"/);
+    const garbage = await answer('<script>alert(1)</script> NOT-HTTP\r\n\r\n');
+    assert.match(garbage, /^HTTP\/1\.1 400 [^]*"reason":"MalformedRequest"/);
+    assert.ok(!garbage.includes('<script>'), 'nothing of the request echoed');
+  });
+
   it('logs at most a capped number of refusal lines per reason and second, and counts every refusal', async () => {
     const h = await harness();
     const n = REFUSAL_LINES_PER_SECOND * 3;
