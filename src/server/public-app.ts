@@ -52,7 +52,9 @@ function answerClientError(err: Error & { code?: string }, socket: Duplex): void
         ? [431, 'HeadersTooLarge', 'The request headers are too large.']
         : [400, 'MalformedRequest', 'The request could not be read.'];
   const body = JSON.stringify({ status, reason, message });
-  if (socket.writable) {
+  // Not in the middle of an answer already begun on this connection (Node's own rule): a second status line would corrupt it.
+  const answering = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (socket.writable && answering?.headersSent !== true) {
     socket.end(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\ncache-control: no-store\r\ncontent-type: application/json; charset=utf-8\r\n` +
         `x-content-type-options: nosniff\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
