@@ -155,12 +155,25 @@ export async function serve(input: ServeInput): Promise<Operator> {
     adminAddress,
     stop() {
       stopping ??= (async () => {
+        const began = Date.now();
         // Readiness goes off first so load balancers stop sending new requests;
         // fastify's close() then waits for the requests already in flight.
         closing = true;
         await controller.stop();
         statusWriter.close();
-        await publicApp.close();
+        // ...but not for ever: Node's request timeout stops with the server,
+        // so a client that stalls in its body would hold the close open past
+        // the 10 s shutdown bound (cli/run.ts), and the Lease would never be
+        // released. What is still open after the grace is cut.
+        const cut = setTimeout(() => {
+          logger.warn({ graceMs: STOP_GRACE_MS }, 'requests still in flight at the end of the shutdown grace: their connections are closed');
+          publicApp.server.closeAllConnections();
+        }, Math.max(0, STOP_GRACE_MS - (Date.now() - began)));
+        try {
+          await publicApp.close();
+        } finally {
+          clearTimeout(cut);
+        }
         await input.onStopped?.();
         await adminApp.close();
         logger.info('stopped');
@@ -169,6 +182,9 @@ export async function serve(input: ServeInput): Promise<Operator> {
     },
   };
 }
+
+/** How long stop() waits for requests in flight before it closes their connections (within the CLI's 10 s bound). */
+export const STOP_GRACE_MS = 7_000;
 
 export async function startStandalone(config: RunConfig & { manifests: string }, logger: Logger = createLogger(config.logLevel)): Promise<StandaloneOperator> {
   const metrics = createMetrics();

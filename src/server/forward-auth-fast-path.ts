@@ -115,7 +115,7 @@ export function forwardAuthFastPath(ctx: PublicContext, check: SessionCheck, pos
       const timing =
         requestTimeout > 0
           ? { requestTimeout, headersTimeout: Math.min(60_000, requestTimeout), connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(requestTimeout / 4))) }
-          : { requestTimeout: 0 };
+          : { requestTimeout: 0, headersTimeout: 60_000 };
       const server = createServer(timing, (req, res) => {
         const closing = isClosing();
         if (postRefusal !== undefined && !closing && req.method === 'POST') {

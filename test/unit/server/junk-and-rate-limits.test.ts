@@ -333,18 +333,32 @@ describe('junk posts to the ACS', () => {
     const stalled = (headers: Record<string, string>) =>
       new Promise<{ text: string; ms: number }>((resolve, reject) => {
         const t0 = Date.now();
-        const socket = connect(port, '127.0.0.1');
+        // Half-open allowed: the server must close the connection itself, not wait for this side to.
+        const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
         const lines = Object.entries({ host: `127.0.0.1:${port}`, 'content-length': '500000', ...FORM, ...headers }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
         // Most of nothing: a tenth of the body, then silence.
         socket.write(`POST /saml/default/demo/acs HTTP/1.1\r\n${lines}\r\nSAMLResponse=${'A'.repeat(50_000)}`);
         let text = '';
         socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+        socket.on('end', () =>
+          setTimeout(
+            () =>
+              h.app.server.getConnections((_err, n) => {
+                open = n;
+                socket.end();
+              }),
+            100,
+          ),
+        );
         socket.on('close', () => resolve({ text, ms: Date.now() - t0 }));
         socket.on('error', reject);
         socket.setTimeout(10_000, () => socket.destroy(new Error('the server kept a stalled body for 10 s')));
       });
+    let open = -1;
     for (const headers of [{}, { cookie: `${STATE}=x` }] as Record<string, string>[]) {
+      open = -1;
       const r = await stalled(headers);
+      assert.equal(open, 0, 'the server closed its side: no connection left');
       assert.match(r.text, /^HTTP\/1\.1 408 /, JSON.stringify(headers));
       assert.ok(r.text.endsWith('"reason":"RequestTimeout","message":"The request was not received in time."}'), r.text);
       assert.ok(r.ms >= 350, `not before the timeout: ${r.ms} ms`);
