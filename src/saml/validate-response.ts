@@ -77,6 +77,9 @@ function refused(r: Rejection, trail: Trail): Extract<ValidationResult, { ok: fa
 }
 
 async function validate(cfg: SamlConnectorConfig, input: ValidateInput, root: Element, trail: Trail): Promise<ValidatedAssertion> {
+  // Signature wrapping: ID-based Reference resolution (ours, and any other
+  // XML-DSig library's, which match any attribute named ID/Id/id) is only
+  // unambiguous when every such value is unique in the document.
   checkUniqueIds(root, trail);
 
   checkStatus(root, trail);

@@ -176,38 +176,25 @@ export function sendError(reply: FastifyReply, status: number, reason: string, c
  * JSON; those go through fastify and sendError.
  */
 export function writeErrorPage(res: ServerResponse, status: number, reason: string, correlationId: string, extra: string[] = []): void {
-  // Junk floods come through here: the page and header list of each
-  // (status, reason, extra headers) are built once, around the id. Ids of
-  // newCorrelationId are hex (escapeHtml keeps them as they are); any other
-  // text takes the long way.
-  if (!/^[0-9a-f]{1,64}$/.test(correlationId)) return writeUncachedErrorPage(res, status, reason, correlationId, extra);
-  const key = `${status} ${reason} ${correlationId.length} ${extra.join(' ')}`;
+  // Junk floods come through here: the page around the id, and the headers
+  // before its length, are built once per (status, reason, extra headers).
+  const key = `${status} ${reason} ${extra.join(' ')}`;
   let cached = errorPages.get(key);
   if (cached === undefined) {
     const o = errorOutcomeOf(status, reason, ID_MARK);
     const [head = '', tail = ''] = page(o.json.title, o.html).split(ID_MARK);
-    cached = { head, tail, headers: errorPageHeaders(extra, Buffer.byteLength(head) + correlationId.length + Buffer.byteLength(tail)) };
+    const headers = ['vary', 'Accept'];
+    for (const [name, value] of PLAIN_PAGE_HEADERS) headers.push(name, value);
+    cached = { head, tail, length: Buffer.byteLength(head) + Buffer.byteLength(tail), headers: [...headers, ...extra] };
     if (errorPages.size < 256) errorPages.set(key, cached);
   }
-  res.writeHead(status, cached.headers).end(cached.head + correlationId + cached.tail);
+  const id = escapeHtml(correlationId);
+  res.writeHead(status, [...cached.headers, 'content-length', String(cached.length + Buffer.byteLength(id))]).end(cached.head + id + cached.tail);
 }
 
-/** Where the correlation id goes in a cached error page (no escapeHtml changes it, no reason text holds it). */
+/** Where the correlation id goes in a cached error page (escapeHtml keeps it as it is, no reason text holds it). */
 const ID_MARK = '\u0000id\u0000';
-const errorPages = new Map<string, { head: string; tail: string; headers: string[] }>();
-
-function errorPageHeaders(extra: string[], length: number): string[] {
-  const headers = ['vary', 'Accept'];
-  for (const [name, value] of PLAIN_PAGE_HEADERS) headers.push(name, value);
-  headers.push(...extra, 'content-length', String(length));
-  return headers;
-}
-
-function writeUncachedErrorPage(res: ServerResponse, status: number, reason: string, correlationId: string, extra: string[]): void {
-  const o = errorOutcomeOf(status, reason, correlationId);
-  const body = page(o.json.title, o.html);
-  res.writeHead(status, errorPageHeaders(extra, Buffer.byteLength(body))).end(body);
-}
+const errorPages = new Map<string, { head: string; tail: string; length: number; headers: string[] }>();
 
 /** Whether a request asks for JSON rather than a page (sendOutcome's rule). */
 export function acceptsJSON(accept: string | undefined): boolean {
