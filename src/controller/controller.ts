@@ -21,6 +21,7 @@ import type { Logger } from 'pino';
 import type { SsoConnector, UserBinding } from '../api/index.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { forgetConnector, setIdpCertificates } from '../metrics/metrics.ts';
+import { objectKey } from '../store/object-key.ts';
 import type { Store, StoreEvent, StoredObject } from '../store/types.ts';
 import { compileConnector, connectorURLs, referencedConfigMapNames, referencedSecretNames, type SecretLookup } from './compile-connector.ts';
 import { MetadataFetcher, type FetchedMetadata } from '../saml/metadata-fetcher.ts';
@@ -214,7 +215,7 @@ export class Controller {
    */
   republishBindingStatuses(): void {
     if (!this.#storeSynced || !this.#o.registry.current().bindings.complete) return;
-    for (const b of this.#o.store.list(BINDING)) this.#bindingStatus.add(`${BINDING}/${b.metadata.namespace}/${b.metadata.name}`);
+    for (const b of this.#o.store.list(BINDING)) this.#bindingStatus.add(objectKey(BINDING, b.metadata.namespace, b.metadata.name));
   }
 
   /** Resolves once every queued reconcile has run and its status is written (tests). */
@@ -302,7 +303,7 @@ export class Controller {
         const ns = p.object.namespace ?? 'default';
         // A problem beside a served definition (a duplicate of it) changes nothing served.
         if (this.#o.store.get(CONNECTOR, ns, p.object.name) !== undefined) continue;
-        const key = `${CONNECTOR}/${ns}/${p.object.name}`;
+        const key = objectKey(CONNECTOR, ns, p.object.name);
         if (this.#problemsSeen.get(key) !== problemText(p)) this.#queue.add(key, 'trust');
       }
     }
@@ -329,7 +330,7 @@ export class Controller {
       });
     }
     // While the first list is coming in, statuses wait for its end (start() queues them all then).
-    if (bindings.complete) this.#bindingStatus.add(`${BINDING}/${ns}/${name}`);
+    if (bindings.complete) this.#bindingStatus.add(objectKey(BINDING, ns, name));
   }
 
   async #reconcile(queueKey: string, run: () => Promise<ReconcileResult>): Promise<ReconcileResult> {
@@ -621,5 +622,5 @@ function problemText(p: { path: string; reason: string; message: string; file: s
 }
 
 function keyOf(kind: string, obj: StoredObject): string {
-  return `${kind}/${obj.metadata.namespace}/${obj.metadata.name}`;
+  return objectKey(kind, obj.metadata.namespace, obj.metadata.name);
 }

@@ -24,6 +24,7 @@
 
 import { isDeepStrictEqual } from 'node:util';
 import { transitionEvents, type StatusView } from './events.ts';
+import { objectKey } from '../store/object-key.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import type { StatusKind } from './status-sink.ts';
 import { WorkQueue } from './work-queue.ts';
@@ -132,7 +133,7 @@ export class StatusWriter {
 
   /** Records the status `kind/namespace/name` should have; written later, at most once per change. */
   publish(kind: StatusKind, namespace: string, name: string, uid: string | undefined, status: Record<string, unknown>): void {
-    const key = `${kind}/${namespace}/${name}`;
+    const key = objectKey(kind, namespace, name);
     // A binding that carries this status already, with no write of it under
     // way, or any binding status on a follower: nothing is kept (at a
     // restart 100,000 bindings each had their status held here, ~80 MB with
@@ -164,7 +165,7 @@ export class StatusWriter {
 
   /** The status this replica last wants for the object (pending or written this term), if it keeps one. */
   known(kind: StatusKind, namespace: string, name: string): Record<string, unknown> | undefined {
-    const key = `${kind}/${namespace}/${name}`;
+    const key = objectKey(kind, namespace, name);
     return this.#desired.get(key)?.status ?? this.#written.get(key)?.status;
   }
 
@@ -179,7 +180,7 @@ export class StatusWriter {
   }
 
   forget(kind: StatusKind, namespace: string, name: string): void {
-    const key = `${kind}/${namespace}/${name}`;
+    const key = objectKey(kind, namespace, name);
     this.#desired.delete(key);
     this.#written.delete(key);
     this.#bindingWrittenAt.delete(key);
