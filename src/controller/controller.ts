@@ -59,6 +59,19 @@ const CONNECTOR_WORKERS = 8;
  * wait for a computation, and a backlog still shows in status_bindings.
  */
 const BINDING_STATUS_BACKLOG = 5000;
+/**
+ * The binding-status queue's lanes. `check`: a binding changed, or every one
+ * is looked at after a start or a leader change; its status is computed and
+ * compared with what it carries, and most need no write. `write`: one that
+ * needs a write while the writer holds BINDING_STATUS_BACKLOG waits here as
+ * its key, and is computed again once there is room. Before, one key waiting
+ * for room held up every key behind it: after a restart with 5,000 statuses
+ * out of date, the other 95,000 bindings, which needed nothing, stayed
+ * queued for the ~50 s the writes took at --kube-qps 100 (about 9 MB of keys,
+ * and a binding_status depth of 100,000 that meant nothing).
+ */
+const BINDING_LANES = ['check', 'write'] as const;
+type BindingLane = (typeof BINDING_LANES)[number];
 /** The #pendingInterest entry of start(): no connector key looks like it. */
 const STARTING = '';
 type Lane = (typeof LANES)[number];
@@ -68,7 +81,7 @@ export class Controller {
   /** Connector reconciles. */
   readonly #queue: WorkQueue<Lane>;
   /** Binding status: bookkeeping (their serving state is applied as their events arrive). */
-  readonly #bindingStatus: WorkQueue;
+  readonly #bindingStatus: WorkQueue<BindingLane>;
   readonly #now: () => Date;
   /** `ns/secretName` -> connector keys that read it (an index, not a scan). */
   readonly #secretIndex = new Map<string, Set<string>>();
@@ -114,7 +127,12 @@ export class Controller {
       reservedFor: 'trust',
       onError,
     });
-    this.#bindingStatus = new WorkQueue((key) => this.#reconcile(key, () => this.#reconcileBindingStatus(key)), { onError });
+    // One worker for `check` only, so keys that need no write never wait behind one waiting for room.
+    this.#bindingStatus = new WorkQueue<BindingLane>((key, lane) => this.#reconcile(key, () => this.#reconcileBindingStatus(key, lane)), {
+      lanes: BINDING_LANES,
+      reservedFor: 'check',
+      onError,
+    });
     // A provider's metadata changed, appeared or failed: its connectors are compiled
     // again at once (new endpoints or keys are trust changes).
     this.#discovery =
@@ -215,7 +233,7 @@ export class Controller {
    */
   republishBindingStatuses(): void {
     if (!this.#storeSynced || !this.#o.registry.current().bindings.complete) return;
-    for (const b of this.#o.store.list(BINDING)) this.#bindingStatus.add(objectKey(BINDING, b.metadata.namespace, b.metadata.name));
+    for (const b of this.#o.store.list(BINDING)) this.#bindingStatus.add(objectKey(BINDING, b.metadata.namespace, b.metadata.name), 'check');
   }
 
   /** Resolves once every queued reconcile has run and its status is written (tests). */
@@ -224,7 +242,7 @@ export class Controller {
       await this.#queue.idle();
       await this.#bindingStatus.idle();
       await this.#o.status.idle();
-      if (this.#queue.depth('trust') + this.#queue.depth('reconcile') + this.#bindingStatus.depth('default') === 0) return;
+      if (this.#queue.depth('trust') + this.#queue.depth('reconcile') + this.#bindingStatusDepth() === 0) return;
     }
   }
 
@@ -233,7 +251,11 @@ export class Controller {
     return [
       { queue: 'reconcile_trust', depth: this.#queue.depth('trust'), oldestSeconds: this.#queue.oldestAgeSeconds('trust') },
       { queue: 'reconcile', depth: this.#queue.depth('reconcile'), oldestSeconds: this.#queue.oldestAgeSeconds('reconcile') },
-      { queue: 'binding_status', depth: this.#bindingStatus.depth('default'), oldestSeconds: this.#bindingStatus.oldestAgeSeconds('default') },
+      {
+        queue: 'binding_status',
+        depth: this.#bindingStatusDepth(),
+        oldestSeconds: Math.max(this.#bindingStatus.oldestAgeSeconds('check'), this.#bindingStatus.oldestAgeSeconds('write')),
+      },
       { queue: 'status_connectors', depth: this.#o.status.depth(CONNECTOR), oldestSeconds: this.#o.status.oldestAgeSeconds(CONNECTOR) },
       { queue: 'status_bindings', depth: this.#o.status.depth(BINDING), oldestSeconds: this.#o.status.oldestAgeSeconds(BINDING) },
     ];
@@ -330,7 +352,7 @@ export class Controller {
       });
     }
     // While the first list is coming in, statuses wait for its end (start() queues them all then).
-    if (bindings.complete) this.#bindingStatus.add(objectKey(BINDING, ns, name));
+    if (bindings.complete) this.#bindingStatus.add(objectKey(BINDING, ns, name), 'check');
   }
 
   async #reconcile(queueKey: string, run: () => Promise<ReconcileResult>): Promise<ReconcileResult> {
@@ -566,11 +588,18 @@ export class Controller {
     this.#o.metrics.connectors.set({ state: 'disabled' }, disabled);
   }
 
-  /** The status of one binding; its serving state was applied when its event came (#bindingChanged). */
-  async #reconcileBindingStatus(queueKey: string): Promise<void> {
-    // Computed only when the writer has room: while thousands wait, each is
-    // just its key in this queue, not a computed status held by the writer.
-    await this.#o.status.room(BINDING, BINDING_STATUS_BACKLOG);
+  #bindingStatusDepth(): number {
+    return this.#bindingStatus.depth('check') + this.#bindingStatus.depth('write');
+  }
+
+  /**
+   * The status of one binding; its serving state was applied when its event
+   * came (#bindingChanged). Held by the writer only while it has room: while
+   * thousands of writes wait, a binding that needs one more waits as its key
+   * in the `write` lane, not as a computed status (BINDING_LANES).
+   */
+  async #reconcileBindingStatus(queueKey: string, lane: BindingLane): Promise<void> {
+    if (lane === 'write') await this.#o.status.room(BINDING, BINDING_STATUS_BACKLOG);
     const [, ns, name] = queueKey.split('/') as [string, string, string];
     const obj = this.#o.store.get(BINDING, ns, name) as unknown as UserBinding | undefined;
     if (!obj) {
@@ -580,12 +609,19 @@ export class Controller {
     }
     const { phase, conditions } = bindingPhase(obj, (c) => this.#o.store.get(CONNECTOR, ns, c) !== undefined);
     const generation = obj.metadata.generation;
-    // The store's own name strings: the writer keeps them while the status waits (100,000 copies otherwise).
-    this.#o.status.publish(BINDING, obj.metadata.namespace, obj.metadata.name, obj.metadata.uid, {
+    const status = {
       phase,
       ...(generation !== undefined ? { observedGeneration: generation } : {}),
       conditions: this.#merge(queueKey, conditions, generation, this.#now()),
-    });
+    };
+    const { namespace, name: objName, uid } = obj.metadata;
+    if (lane === 'check' && !this.#o.status.hasRoom(BINDING, BINDING_STATUS_BACKLOG) && this.#o.status.wouldQueue(BINDING, namespace, objName, uid, status)) {
+      // Queued again in `write` once this run ends (a change arriving meanwhile puts it back in `check`).
+      this.#bindingStatus.add(queueKey, 'write');
+      return;
+    }
+    // The store's own name strings: the writer keeps them while the status waits (100,000 copies otherwise).
+    this.#o.status.publish(BINDING, namespace, objName, uid, status);
   }
 }
 

@@ -159,8 +159,27 @@ export class StatusWriter {
    * just its key in the controller's queue.
    */
   room(kind: StatusKind, limit: number): Promise<void> {
-    if (!this.#isLeader() || this.#queue.depth(kind) < limit) return Promise.resolve();
+    if (this.hasRoom(kind, limit)) return Promise.resolve();
     return new Promise((resolve) => this.#roomWaiters.push({ kind, limit, resolve }));
+  }
+
+  /** Whether room(kind, limit) would resolve at once. */
+  hasRoom(kind: StatusKind, limit: number): boolean {
+    return !this.#isLeader() || this.#queue.depth(kind) < limit;
+  }
+
+  /**
+   * Whether publish() of this status would add a write to the queue (rather
+   * than drop it as already carried or written, or replace the status of a
+   * write already waiting). Changes nothing.
+   */
+  wouldQueue(kind: StatusKind, namespace: string, name: string, uid: string | undefined, status: Record<string, unknown>): boolean {
+    if (!this.#isLeader()) return false;
+    const key = objectKey(kind, namespace, name);
+    if (this.#queue.busy(key)) return false;
+    if (kind === 'UserBinding' && this.#o.observed !== undefined && isDeepStrictEqual(this.#o.observed(kind, namespace, name), status)) return false;
+    const written = this.#written.get(key);
+    return !(written !== undefined && written.uid === uid && isDeepStrictEqual(written.status, status));
   }
 
   /** The status this replica last wants for the object (pending or written this term), if it keeps one. */

@@ -17,7 +17,8 @@ import { KeyQueue } from './key-queue.ts';
 
 /** `lane`: where the scheduled requeue goes (default the lowest). */
 export type ReconcileResult<L extends string = string> = { requeueAfterMs?: number; lane?: L } | void;
-export type Reconciler = (key: string) => Promise<ReconcileResult>;
+/** `lane`: the lane the key was taken from. */
+export type Reconciler<L extends string = string> = (key: string, lane: L) => Promise<ReconcileResult>;
 
 export interface WorkQueueOptions<L extends string> {
   /** Lanes from the highest priority to the lowest; default one lane, `default`. */
@@ -38,7 +39,7 @@ export interface WorkQueueOptions<L extends string> {
 const YIELD_EVERY_MS = 10;
 
 export class WorkQueue<L extends string = 'default'> {
-  readonly #reconcile: Reconciler;
+  readonly #reconcile: Reconciler<L>;
   readonly #lanes: readonly L[];
   readonly #queue: KeyQueue<L>;
   readonly #active = new Set<string>();
@@ -58,7 +59,7 @@ export class WorkQueue<L extends string = 'default'> {
   #stopped = false;
   #idleWaiters: (() => void)[] = [];
 
-  constructor(reconcile: Reconciler, options: WorkQueueOptions<L> = {}) {
+  constructor(reconcile: Reconciler<L>, options: WorkQueueOptions<L> = {}) {
     this.#reconcile = reconcile;
     this.#lanes = options.lanes ?? (['default'] as unknown as readonly L[]);
     this.#queue = new KeyQueue(this.#lanes);
@@ -171,7 +172,7 @@ export class WorkQueue<L extends string = 'default'> {
         }
         this.#active.add(key);
         try {
-          const result = await this.#reconcile(key);
+          const result = await this.#reconcile(key, next.lane);
           this.#failures.delete(key);
           if (result && result.requeueAfterMs !== undefined) this.addAfter(key, result.requeueAfterMs, this.#laneOf(result.lane));
         } catch (err) {

@@ -262,6 +262,66 @@ describe('Controller start', () => {
   });
 });
 
+describe('Controller: binding statuses after a restart', () => {
+  it('looks at every binding at once; only those whose status must be written wait, as keys, while the writer is full', async () => {
+    const CURRENT = 20_000;
+    const STALE = 6_000;
+    const objects = [secret('idp-cert', { 'tls.crt': idp.certPem }), connector('a')];
+    for (let i = 0; i < CURRENT + STALE; i++) objects.push(binding(`u${i}`, `u${i}@x.io`, ['a']));
+    // Before the restart: every status written once.
+    const before = new MemoryStatusSink();
+    const first = new Controller({ store: new MemoryStore({ objects: objects.map(obj) }), registry: new Registry(), status: writerFor(before), metrics: createMetrics(), logger: createLogger('silent'), publicURL: 'https://sso.example.test' });
+    await first.start();
+    await first.idle();
+    await first.stop();
+    // After it: the first 20,000 carry their status, the other 6,000 none (written by nobody yet).
+    const carried = (kind: string, ns: string, name: string) =>
+      kind === 'UserBinding' && Number(name.slice(1)) >= CURRENT ? undefined : before.get(kind as 'UserBinding', ns, name);
+    class RestartedStore extends MemoryStore {
+      observedStatus(kind: string, ns: string, name: string) {
+        return carried(kind, ns, name);
+      }
+    }
+    // Writes hang until released: the writer fills up to its limit (5,000) and stays full.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    class GatedSink extends MemoryStatusSink {
+      override async write(...args: Parameters<MemoryStatusSink['write']>) {
+        await gate;
+        return super.write(...args);
+      }
+    }
+    const sink = new GatedSink();
+    const status = new StatusWriter({ target: sink, logger: createLogger('silent'), concurrency: 1, observed: carried });
+    const store = new RestartedStore({ objects: objects.map(obj) });
+    const controller = new Controller({ store, registry: new Registry(), status, metrics: createMetrics(), logger: createLogger('silent'), publicURL: 'https://sso.example.test' });
+    const depth = (queue: string) => controller.queueStats().find((q) => q.queue === queue)!.depth;
+    await controller.start();
+    // The 20,000 that need nothing are looked at while the writer is full; 1,000 that need a write wait as keys.
+    const t0 = performance.now();
+    while (depth('binding_status') > STALE - 5_000) {
+      if (performance.now() - t0 > 10_000) throw new Error(`binding_status still ${depth('binding_status')} after 10 s (status_bindings ${depth('status_bindings')})`);
+      await new Promise((r) => setImmediate(r));
+    }
+    // Give the workers a moment more: nothing else may move while the writer is full.
+    for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+    // (The worker of the `write` lane holds one key while it waits for room; the writer has one write in hand.)
+    const waiting = depth('binding_status');
+    assert.ok(waiting >= STALE - 5_000 - 2 && waiting <= STALE - 5_000, `binding_status ${waiting}`);
+    assert.ok(depth('status_bindings') >= 4_999 && depth('status_bindings') <= 5_000, `status_bindings ${depth('status_bindings')}`);
+    assert.equal(sink.writes, 0);
+    // Released: every stale one is written, none of the current ones.
+    release();
+    await controller.idle();
+    const bindingWrites = sink.list().filter((e) => e.kind === 'UserBinding');
+    assert.equal(bindingWrites.length, STALE);
+    assert.ok(bindingWrites.every((e) => Number(e.name.slice(1)) >= CURRENT));
+    assert.equal(sink.get('UserBinding', 'default', `u${CURRENT + STALE - 1}`)?.phase, 'Active');
+    await controller.stop();
+    status.close();
+  });
+});
+
 describe('Controller: trust changes first, whatever the backlog', () => {
   it('updates the registry before it waits on the store: a deleted connector is gone while its Secret bookkeeping hangs', async () => {
     let hang = false;

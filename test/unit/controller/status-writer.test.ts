@@ -186,6 +186,30 @@ describe('StatusWriter', () => {
     w.close();
   });
 
+  it('wouldQueue(): true exactly when publish() would add a write; it changes nothing', async () => {
+    const target = new RecordingTarget();
+    target.delayMs = 20;
+    let leader = true;
+    const observed = new Map<string, Record<string, unknown>>([['UserBinding/ns/carried', phase('Active')]]);
+    const w = new StatusWriter({ target, logger: quiet, concurrency: 1, isLeader: () => leader, observed: (k, ns, n) => observed.get(`${k}/${ns}/${n}`) });
+    assert.equal(w.wouldQueue('UserBinding', 'ns', 'carried', undefined, phase('Active')), false, 'the object carries it');
+    assert.equal(w.wouldQueue('UserBinding', 'ns', 'carried', undefined, phase('Denied')), true, 'it carries another');
+    assert.equal(w.wouldQueue('UserBinding', 'ns', 'new', undefined, phase('Active')), true, 'no status yet');
+    assert.equal(w.depth('UserBinding'), 0, 'asking queued nothing');
+    w.publish('UserBinding', 'ns', 'new', undefined, phase('Active'));
+    w.publish('UserBinding', 'ns', 'next', undefined, phase('Active'));
+    assert.equal(w.wouldQueue('UserBinding', 'ns', 'next', undefined, phase('Denied')), false, 'a write of it waits already: publish replaces its status');
+    assert.equal(w.hasRoom('UserBinding', 3), true);
+    assert.equal(w.hasRoom('UserBinding', 1), false);
+    await w.idle();
+    assert.equal(w.wouldQueue('UserBinding', 'ns', 'new', undefined, phase('Active')), false, 'written this term');
+    assert.equal(w.wouldQueue('UserBinding', 'ns', 'new', 'another-uid', phase('Active')), true, 'written, but to an object of the same name deleted since');
+    leader = false;
+    assert.equal(w.wouldQueue('UserBinding', 'ns', 'carried', undefined, phase('Denied')), false, 'a follower writes nothing');
+    assert.equal(w.hasRoom('UserBinding', 0), true, 'and never makes anyone wait');
+    w.close();
+  });
+
   it('drops a write whose object is gone and retries one the target refuses', async () => {
     let fail = 2;
     const writes: string[] = [];
