@@ -266,7 +266,7 @@ describe('Controller: binding statuses after a restart', () => {
   it('looks at every binding at once; only those whose status must be written wait, as keys, while the writer is full', async () => {
     const CURRENT = 20_000;
     const STALE = 6_000;
-    const objects = [secret('idp-cert', { 'tls.crt': idp.certPem }), connector('a')];
+    const objects: unknown[] = [secret('idp-cert', { 'tls.crt': idp.certPem }), connector('a')];
     for (let i = 0; i < CURRENT + STALE; i++) objects.push(binding(`u${i}`, `u${i}@x.io`, ['a']));
     // Before the restart: every status written once.
     const before = new MemoryStatusSink();
