@@ -26,6 +26,7 @@ import type { Store, StoreEvent, StoredObject } from '../store/types.ts';
 import { compileConnector, connectorURLs, referencedConfigMapNames, referencedSecretNames, type SecretLookup } from './compile-connector.ts';
 import { MetadataFetcher, type FetchedMetadata } from '../saml/metadata-fetcher.ts';
 import { type ConditionInput, mergeConditions, type Condition } from './conditions.ts';
+import { InterestCount } from './interest.ts';
 import type { BindingPhase, ConnectorRuntime, Registry } from './registry.ts';
 import type { QueueStats } from '../metrics/metrics.ts';
 import type { StatusKind } from './status-sink.ts';
@@ -72,8 +73,6 @@ const BINDING_STATUS_BACKLOG = 5000;
  */
 const BINDING_LANES = ['check', 'write'] as const;
 type BindingLane = (typeof BINDING_LANES)[number];
-/** The #pendingInterest entry of start(): no connector key looks like it. */
-const STARTING = '';
 type Lane = (typeof LANES)[number];
 
 export class Controller {
@@ -85,14 +84,18 @@ export class Controller {
   readonly #now: () => Date;
   /** `ns/secretName` -> connector keys that read it (an index, not a scan). */
   readonly #secretIndex = new Map<string, Set<string>>();
-  /** Secrets (`ns/name`) that reconciles in flight are waiting to read: part of every interest set until they have. */
-  readonly #pendingInterest = new Map<string, string[]>();
   /** connector key -> secret index keys it is listed under, to unindex on change. */
   readonly #connectorSecrets = new Map<string, string[]>();
+  /**
+   * The Secrets the store must hold: one hold per connector listed in
+   * #secretIndex, and one per reconcile in flight about to read it (so a
+   * Secret being read stays wanted whatever another reconcile sends).
+   */
+  readonly #secretInterest = new InterestCount();
   /** The same three for ConfigMaps (an IdP metadata file). */
   readonly #configMapIndex = new Map<string, Set<string>>();
-  readonly #pendingConfigMapInterest = new Map<string, string[]>();
   readonly #connectorConfigMaps = new Map<string, string[]>();
+  readonly #configMapInterest = new InterestCount();
   /** IdP metadata urls, fetched apart from reconciles (saml/metadata-fetcher.ts). */
   readonly #metadata: MetadataFetcher;
   /** connector key -> the last copy of its metadata url that passed every check. */
@@ -188,9 +191,9 @@ export class Controller {
     // rather than one reconcile after another each waiting for its own.
     const wanted: string[] = [];
     for (const c of connectors) for (const n of referencedSecretNames(c as unknown as SsoConnector)) wanted.push(`${c.metadata.namespace}/${n}`);
-    this.#pendingInterest.set(STARTING, wanted);
+    this.#secretInterest.hold(wanted);
     try {
-      await this.#o.store.setInterest?.('Secret', this.#interestingSecrets());
+      await this.#flushInterest('Secret', wanted);
       for (const c of connectors) {
         this.#connectorsInStore.add(keyOf(CONNECTOR, c));
         this.#queue.add(keyOf(CONNECTOR, c), 'reconcile');
@@ -199,10 +202,10 @@ export class Controller {
       this.#enqueueProblemConnectors();
       await this.#queue.idle();
     } finally {
-      this.#pendingInterest.delete(STARTING);
+      this.#secretInterest.release(wanted);
     }
     // Secrets no connector took up after all (one changed meanwhile) are dropped.
-    await this.#o.store.setInterest?.('Secret', this.#interestingSecrets());
+    await this.#flushInterest('Secret');
     // Now the bindings' list starts. They are indexed as their pages arrive
     // (#onEvent): the connectors they name are all known. Complete once the
     // list is: its last page was applied (synchronously) before whenSynced
@@ -386,42 +389,23 @@ export class Controller {
     return v === undefined ? { missing: 'SecretKeyNotFound' } : { value: v };
   };
 
-  #interestingConfigMaps(): Set<string> {
-    const keys = new Set<string>();
-    for (const [k, connectors] of this.#configMapIndex) if (connectors.size > 0) keys.add(k);
-    for (const wanted of this.#pendingConfigMapInterest.values()) for (const k of wanted) keys.add(k);
-    return keys;
-  }
-
   #indexConfigMaps(connectorKey: string, namespace: string, names: readonly string[]): void {
-    for (const old of this.#connectorConfigMaps.get(connectorKey) ?? []) this.#configMapIndex.get(old)?.delete(connectorKey);
-    const keys = names.map((n) => `${namespace}/${n}`);
-    for (const k of keys) {
-      let set = this.#configMapIndex.get(k);
-      if (!set) this.#configMapIndex.set(k, (set = new Set()));
-      set.add(connectorKey);
-    }
-    if (keys.length) this.#connectorConfigMaps.set(connectorKey, keys);
-    else this.#connectorConfigMaps.delete(connectorKey);
-  }
-
-  #interestingSecrets(): Set<string> {
-    const keys = new Set<string>();
-    for (const [k, connectors] of this.#secretIndex) if (connectors.size > 0) keys.add(k);
-    for (const wanted of this.#pendingInterest.values()) for (const k of wanted) keys.add(k);
-    return keys;
+    reindex(this.#configMapIndex, this.#connectorConfigMaps, this.#configMapInterest, connectorKey, names.map((n) => `${namespace}/${n}`));
   }
 
   #indexSecrets(connectorKey: string, namespace: string, secretNames: readonly string[]): void {
-    for (const old of this.#connectorSecrets.get(connectorKey) ?? []) this.#secretIndex.get(old)?.delete(connectorKey);
-    const keys = secretNames.map((s) => `${namespace}/${s}`);
-    for (const k of keys) {
-      let set = this.#secretIndex.get(k);
-      if (!set) this.#secretIndex.set(k, (set = new Set()));
-      set.add(connectorKey);
-    }
-    if (keys.length) this.#connectorSecrets.set(connectorKey, keys);
-    else this.#connectorSecrets.delete(connectorKey);
+    reindex(this.#secretIndex, this.#connectorSecrets, this.#secretInterest, connectorKey, secretNames.map((s) => `${namespace}/${s}`));
+  }
+
+  /**
+   * Tells the store which Secrets or ConfigMaps became wanted or unwanted
+   * since it was last told; resolves once those of `wait` are readable.
+   */
+  async #flushInterest(kind: 'Secret' | 'ConfigMap', wait: readonly string[] = []): Promise<void> {
+    if (!this.#o.store.changeInterest) return;
+    const { add, remove } = (kind === 'Secret' ? this.#secretInterest : this.#configMapInterest).take();
+    if (add.length === 0 && remove.length === 0 && wait.length === 0) return;
+    await this.#o.store.changeInterest(kind, add, remove, wait);
   }
 
   async #reconcileConnector(queueKey: string): Promise<ReconcileResult> {
@@ -470,8 +454,8 @@ export class Controller {
       this.#indexSecrets(queueKey, ns, []);
       this.#indexConfigMaps(queueKey, ns, []);
       this.#lastGoodMetadata.delete(key);
-      await this.#o.store.setInterest?.('Secret', this.#interestingSecrets());
-      await this.#o.store.setInterest?.('ConfigMap', this.#interestingConfigMaps());
+      await this.#flushInterest('Secret');
+      await this.#flushInterest('ConfigMap');
       await forgetConnector(this.#o.metrics, ns, name);
       return undefined;
     }
@@ -480,50 +464,47 @@ export class Controller {
     // Tell the store which Secrets are read before reading them: a store that
     // keeps Secret data only for referenced objects loads this one first.
     // (Only for Secrets it did not read before: a trust change to a connector,
-    // whose Secrets are known, goes straight to compiling.) While this waits,
-    // the wanted Secrets stay in every interest set another reconcile sends.
+    // whose Secrets are known, goes straight to compiling.) They are held
+    // until the connector is indexed under them below, so no other
+    // reconcile's change drops them in between.
     const wanted = referencedSecretNames(obj).map((name) => `${ns}/${name}`);
-    if (this.#o.store.setInterest && wanted.some((k) => !this.#secretIndex.get(k)?.has(queueKey))) {
-      this.#pendingInterest.set(queueKey, wanted);
-      try {
-        await this.#o.store.setInterest('Secret', this.#interestingSecrets());
-      } finally {
-        this.#pendingInterest.delete(queueKey);
-      }
-    }
     const wantedConfigMaps = referencedConfigMapNames(obj).map((name) => `${ns}/${name}`);
-    if (this.#o.store.setInterest && wantedConfigMaps.some((k) => !this.#configMapIndex.get(k)?.has(queueKey))) {
-      this.#pendingConfigMapInterest.set(queueKey, wantedConfigMaps);
-      try {
-        await this.#o.store.setInterest('ConfigMap', this.#interestingConfigMaps());
-      } finally {
-        this.#pendingConfigMapInterest.delete(queueKey);
-      }
+    const holdSecrets = this.#o.store.changeInterest !== undefined && wanted.some((k) => !this.#secretIndex.get(k)?.has(queueKey));
+    const holdConfigMaps = this.#o.store.changeInterest !== undefined && wantedConfigMaps.some((k) => !this.#configMapIndex.get(k)?.has(queueKey));
+    if (holdSecrets) this.#secretInterest.hold(wanted);
+    if (holdConfigMaps) this.#configMapInterest.hold(wantedConfigMaps);
+    let out: ReturnType<typeof compileConnector>;
+    try {
+      if (holdSecrets) await this.#flushInterest('Secret', wanted);
+      if (holdConfigMaps) await this.#flushInterest('ConfigMap', wantedConfigMaps);
+      // Siblings matter to a connector with a reference only (who owns it):
+      // listing 1,000 of them for each of 1,000 reconciles was O(n^2).
+      const siblings = obj.spec.reference === undefined ? [] : (this.#o.store.list(CONNECTOR, ns) as unknown as SsoConnector[]);
+      const lastGood = this.#lastGoodMetadata.get(key);
+      out = compileConnector({
+        connector: obj,
+        secret: this.#secretLookup,
+        configMap: this.#configMapLookup,
+        publicURL: this.#o.publicURL,
+        siblings,
+        now,
+        discovery: (issuer) => this.#discovery.get(issuer),
+        idpMetadata: (url, refreshMs) => this.#metadata.get(url, refreshMs),
+        ...(lastGood ? { lastGoodMetadata: lastGood } : {}),
+      });
+      if (out.metadataAccepted) this.#lastGoodMetadata.set(key, out.metadataAccepted);
+      else if (out.metadataURL === undefined) this.#lastGoodMetadata.delete(key);
+      const previous = this.#o.registry.current().connectors.get(key);
+      this.#o.registry.setConnector(key, out.runtime);
+      this.#logTransition(previous, out.runtime, out.conditions);
+      this.#indexSecrets(queueKey, ns, out.secretNames);
+      this.#indexConfigMaps(queueKey, ns, out.configMapNames ?? []);
+    } finally {
+      if (holdSecrets) this.#secretInterest.release(wanted);
+      if (holdConfigMaps) this.#configMapInterest.release(wantedConfigMaps);
     }
-    // Siblings matter to a connector with a reference only (who owns it):
-    // listing 1,000 of them for each of 1,000 reconciles was O(n^2).
-    const siblings = obj.spec.reference === undefined ? [] : (this.#o.store.list(CONNECTOR, ns) as unknown as SsoConnector[]);
-    const lastGood = this.#lastGoodMetadata.get(key);
-    const out = compileConnector({
-      connector: obj,
-      secret: this.#secretLookup,
-      configMap: this.#configMapLookup,
-      publicURL: this.#o.publicURL,
-      siblings,
-      now,
-      discovery: (issuer) => this.#discovery.get(issuer),
-      idpMetadata: (url, refreshMs) => this.#metadata.get(url, refreshMs),
-      ...(lastGood ? { lastGoodMetadata: lastGood } : {}),
-    });
-    if (out.metadataAccepted) this.#lastGoodMetadata.set(key, out.metadataAccepted);
-    else if (out.metadataURL === undefined) this.#lastGoodMetadata.delete(key);
-    const previous = this.#o.registry.current().connectors.get(key);
-    this.#o.registry.setConnector(key, out.runtime);
-    this.#logTransition(previous, out.runtime, out.conditions);
-    this.#indexSecrets(queueKey, ns, out.secretNames);
-    this.#indexConfigMaps(queueKey, ns, out.configMapNames ?? []);
-    await this.#o.store.setInterest?.('Secret', this.#interestingSecrets());
-    if (wantedConfigMaps.length > 0 || this.#configMapIndex.size > 0) await this.#o.store.setInterest?.('ConfigMap', this.#interestingConfigMaps());
+    await this.#flushInterest('Secret');
+    await this.#flushInterest('ConfigMap');
 
     await setIdpCertificates(this.#o.metrics, ns, name, out.trusted);
     this.#updateConnectorGauge();
@@ -655,6 +636,33 @@ export function bindingPhase(
 
 function problemText(p: { path: string; reason: string; message: string; file: string; documentIndex: number }): string {
   return `${p.file}#${p.documentIndex}:${p.path}:${p.reason}:${p.message}`;
+}
+
+/**
+ * Lists `connectorKey` under exactly `keys` in `index` (object key -> the
+ * connectors that read it), with one interest hold per listing: a key the
+ * connector newly reads is held, one it no longer reads is released.
+ */
+function reindex(index: Map<string, Set<string>>, byConnector: Map<string, string[]>, interest: InterestCount, connectorKey: string, keys: readonly string[]): void {
+  const next = new Set(keys);
+  for (const old of byConnector.get(connectorKey) ?? []) {
+    if (next.has(old)) continue;
+    const set = index.get(old);
+    if (set?.delete(connectorKey)) {
+      interest.release([old]);
+      if (set.size === 0) index.delete(old);
+    }
+  }
+  for (const k of next) {
+    let set = index.get(k);
+    if (!set) index.set(k, (set = new Set()));
+    if (!set.has(connectorKey)) {
+      set.add(connectorKey);
+      interest.hold([k]);
+    }
+  }
+  if (next.size > 0) byConnector.set(connectorKey, [...next]);
+  else byConnector.delete(connectorKey);
 }
 
 function keyOf(kind: string, obj: StoredObject): string {

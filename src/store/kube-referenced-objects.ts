@@ -106,6 +106,38 @@ export class ReferencedObjects {
     await Promise.all(waits);
   }
 
+  /**
+   * Changes the interest set by what was added and removed (the controller
+   * counts who wants what: controller/interest.ts), at a cost of the change,
+   * not of the whole set. Resolves once every object of `wait` that is
+   * wanted and exists has been read (or its read failed and a retry is
+   * scheduled), a read already under way included.
+   */
+  async changeInterest(add: readonly string[], remove: readonly string[], wait: readonly string[] = add): Promise<void> {
+    for (const key of remove) {
+      if (!this.#interest.delete(key)) continue;
+      this.#cancelRetry(key);
+      const [namespace, name] = splitKey(key);
+      this.#o.table.delete(this.#o.kind, namespace, name);
+    }
+    const added = new Set<string>();
+    for (const key of add) {
+      if (this.#interest.has(key)) continue;
+      this.#interest.add(key);
+      added.add(key);
+    }
+    const waits: Promise<void>[] = [];
+    for (const key of wait) {
+      if (!this.#interest.has(key)) continue;
+      const running = this.#fetches.get(key);
+      if (running !== undefined) waits.push(running.done);
+      else if (added.has(key) && this.#meta.has(key) && !this.#current(key)) waits.push(this.#fetch(key));
+    }
+    // Newly wanted keys nobody waits for are read all the same.
+    for (const key of added) if (!this.#fetches.has(key) && this.#meta.has(key) && !this.#current(key)) void this.#fetch(key);
+    await Promise.all(waits);
+  }
+
   debug(): CacheEntry[] {
     return [...this.#meta]
       .map(([key, resourceVersion]) => {

@@ -214,6 +214,11 @@ export class KubernetesStore extends TableBackedStore<KubeObjectTable> implement
     return this.#referenced[kind].setInterest(keys);
   }
 
+  /** The same by what changed (the controller's way): resolves once the objects of `wait` are readable. */
+  changeInterest(kind: ReferencedKind, add: readonly string[], remove: readonly string[], wait?: readonly string[]): Promise<void> {
+    return this.#referenced[kind].changeInterest(add, remove, wait);
+  }
+
   /** The status a custom object carries, as last seen by the informer (the store's objects leave it out). */
   observedStatus(kind: Kind, namespace: string, name: string): Record<string, unknown> | undefined {
     return this.table.status(kind, namespace, name);

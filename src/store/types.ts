@@ -70,6 +70,11 @@ export interface Store {
    */
   setInterest?(kind: 'Secret' | 'ConfigMap', keys: ReadonlySet<string>): void | Promise<void>;
   /**
+   * The same as a change: `add` wanted from now, `remove` no longer. Resolves
+   * once the objects of `wait` (default `add`) are readable.
+   */
+  changeInterest?(kind: 'Secret' | 'ConfigMap', add: readonly string[], remove: readonly string[], wait?: readonly string[]): void | Promise<void>;
+  /**
    * The status the object carries (cluster mode: as the apiserver last sent
    * it), so status writes compare with what is there and transition times
    * survive a restart. Default: the object's own `status`.

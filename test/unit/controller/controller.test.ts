@@ -201,8 +201,10 @@ describe('Controller events', () => {
         if (kind === 'Secret' && !this.interest.has(`${namespace}/${name}`)) return undefined;
         return super.get(kind, namespace, name);
       }
-      setInterest(_kind: 'Secret' | 'ConfigMap', keys: ReadonlySet<string>): void {
-        this.interest = new Set(keys);
+      changeInterest(kind: 'Secret' | 'ConfigMap', add: readonly string[], remove: readonly string[]): void {
+        if (kind !== 'Secret') return;
+        for (const k of remove) this.interest.delete(k);
+        for (const k of add) this.interest.add(k);
       }
     }
     const store = new InterestStore({
@@ -223,6 +225,46 @@ describe('Controller events', () => {
     assert.deepEqual(seen, ['Serving'], 'never SecretNotFound on the way');
     assert.ok(registry.current().connectors.get('default/a')?.saml?.spSigning);
     assert.deepEqual([...store.interest].sort(), ['default/idp-cert', 'default/sp-signing']);
+    await controller.stop();
+  });
+});
+
+describe('Controller: interest in Secrets, counted', () => {
+  it('keeps a Secret two connectors read until neither does; a connector switched to another Secret gives up the first', async () => {
+    class InterestStore extends MemoryStore {
+      interest = new Set<string>();
+      told: string[] = [];
+      override get(kind: Parameters<MemoryStore['get']>[0], namespace: string, name: string) {
+        if (kind === 'Secret' && !this.interest.has(`${namespace}/${name}`)) return undefined;
+        return super.get(kind, namespace, name);
+      }
+      changeInterest(kind: 'Secret' | 'ConfigMap', add: readonly string[], remove: readonly string[]): void {
+        if (kind !== 'Secret') return;
+        for (const k of remove) this.interest.delete(k);
+        for (const k of add) this.interest.add(k);
+        if (add.length + remove.length > 0) this.told.push(`+${add.join(',')} -${remove.join(',')}`);
+      }
+    }
+    const shared = { idp: { certificates: [{ secretRef: { name: 'shared', key: 'tls.crt' } }] } };
+    const store = new InterestStore({ objects: [secret('shared', { 'tls.crt': idp.certPem }), secret('own', { 'tls.crt': next.certPem }), connector('a', {}, shared), connector('b', {}, shared)].map(obj) });
+    const registry = new Registry();
+    const controller = new Controller({ store, registry, status: writerFor(new MemoryStatusSink()), metrics: createMetrics(), logger: createLogger('silent'), publicURL: 'https://sso.example.test' });
+    await controller.start();
+    await controller.idle();
+    assert.deepEqual([...store.interest], ['default/shared']);
+    assert.deepEqual(store.told, ['+default/shared -'], 'told once, for both connectors');
+    store.delete('SsoConnector', 'default', 'a');
+    await controller.idle();
+    assert.deepEqual([...store.interest], ['default/shared'], 'b still reads it');
+    assert.equal(registry.current().connectors.get('default/b')?.ready, true);
+    store.upsert(obj(connector('b', {}, { idp: { certificates: [{ secretRef: { name: 'own', key: 'tls.crt' } }] } })));
+    await controller.idle();
+    assert.deepEqual([...store.interest], ['default/own'], 'the first one given up once nobody reads it');
+    assert.equal(registry.current().connectors.get('default/b')?.saml?.idp.certificates[0]?.fingerprint !== undefined, true);
+    assert.equal(registry.current().connectors.get('default/b')?.ready, true, 'never served without its new Secret');
+    store.delete('SsoConnector', 'default', 'b');
+    await controller.idle();
+    assert.deepEqual([...store.interest], []);
     await controller.stop();
   });
 });
@@ -326,7 +368,7 @@ describe('Controller: trust changes first, whatever the backlog', () => {
   it('updates the registry before it waits on the store: a deleted connector is gone while its Secret bookkeeping hangs', async () => {
     let hang = false;
     class HangingStore extends MemoryStore {
-      setInterest(): Promise<void> {
+      changeInterest(): Promise<void> {
         return hang ? new Promise(() => {}) : Promise.resolve();
       }
     }

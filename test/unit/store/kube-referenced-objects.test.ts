@@ -66,6 +66,34 @@ describe('KubernetesStore: Secret data only for referenced Secrets', () => {
     assert.deepEqual(store.list('Secret'), []);
   });
 
+  it('changeInterest: reads what is added, drops what is removed, and waits only for what it is asked to', async () => {
+    const { transport, store, events } = await started([meta('a', 's1', '90'), meta('a', 's2', '91'), meta('a', 's3', '92')]);
+    transport.objects.set('/api/v1/namespaces/a/secrets/s1', () => secret('a', 's1', '90', 'one'));
+    transport.objects.set('/api/v1/namespaces/a/secrets/s2', () => secret('a', 's2', '91', 'two'));
+    transport.objects.set('/api/v1/namespaces/a/secrets/s3', () => secret('a', 's3', '92', 'three'));
+    await store.changeInterest('Secret', ['a/s1', 'a/missing'], []);
+    assert.equal(store.get('Secret', 'a', 's1')?.data?.v, b64('one'), 'readable once it resolves');
+    assert.deepEqual(gets(transport), ['/api/v1/namespaces/a/secrets/s1']);
+    // Added without waiting for it: read all the same.
+    await store.changeInterest('Secret', ['a/s2', 'a/s3'], [], ['a/s3']);
+    assert.equal(store.get('Secret', 'a', 's3')?.data?.v, b64('three'));
+    await until(() => store.get('Secret', 'a', 's2') !== undefined, 'a/s2 read too');
+    // Asked again for what is held: no second read.
+    await store.changeInterest('Secret', ['a/s1'], [], ['a/s1']);
+    assert.equal(gets(transport).filter((p) => p.endsWith('/s1')).length, 1);
+    // Removed: its data goes, and listeners hear of it; the others stay.
+    await store.changeInterest('Secret', [], ['a/s1', 'a/not-held']);
+    assert.equal(store.get('Secret', 'a', 's1'), undefined);
+    assert.equal(store.get('Secret', 'a', 's2')?.data?.v, b64('two'));
+    // (a/s2 and a/s3 are read in parallel: either may be announced first.)
+    assert.deepEqual([...names(events)].sort(), ['delete Secret a/s1', 'upsert Secret a/s1', 'upsert Secret a/s2', 'upsert Secret a/s3']);
+    assert.equal(names(events).at(-1), 'delete Secret a/s1');
+    assert.deepEqual(
+      store.debugCache().map((e) => `${e.key} ${e.interested} ${e.hasData}`),
+      ['a/s1 false false', 'a/s2 true true', 'a/s3 true true'],
+    );
+  });
+
   it('reads a Secret when interest is gained, announces it, and keeps no second copy of its data', async () => {
     const { transport, store, events } = await started([meta('a', 's1', '90'), meta('a', 's2', '91')]);
     transport.objects.set('/api/v1/namespaces/a/secrets/s1', () => secret('a', 's1', '90', 'one'));
