@@ -276,6 +276,9 @@ function compileProtocol(input: CompileInput): CompileOutput {
   );
 
   // 1b. The IdP metadata, when the connector names one: what it fills in below.
+  // A metadata file in a Secret is indexed like any other Secret read, so its
+  // rotation (a new IdP key, an old one withdrawn) reconciles the connector.
+  if (saml.idp.metadata?.secretRef) secretNames.add(saml.idp.metadata.secretRef.name);
   const resolved = saml.idp.metadata ? resolveIdpMetadata(input, saml, namespace, metadataSignerPems, secretsOK) : undefined;
   const md = resolved?.metadata;
   if (resolved) conditions.push(...resolved.conditions);

@@ -95,13 +95,11 @@ export class ReferencedObjects {
     this.#interest = next;
     const waits: Promise<void>[] = [];
     for (const key of next) {
+      // A key wanted before is kept current by the watch (#seen) and its
+      // retries: only a newly wanted one may need a read.
+      if (!previous.has(key)) this.#readNewlyWanted(key);
       const running = this.#fetches.get(key);
       if (running !== undefined) waits.push(running.done);
-      // A key wanted before is kept current by the watch (#seen) and its
-      // retries: only a newly wanted one may need a read. Checking every key
-      // on every call cost O(n) lookups per reconcile, O(n^2) for 1,000
-      // connectors created at once.
-      else if (!previous.has(key) && this.#meta.has(key) && !this.#current(key)) waits.push(this.#fetch(key));
     }
     await Promise.all(waits);
   }
@@ -120,21 +118,16 @@ export class ReferencedObjects {
       const [namespace, name] = splitKey(key);
       this.#o.table.delete(this.#o.kind, namespace, name);
     }
-    const added = new Set<string>();
     for (const key of add) {
       if (this.#interest.has(key)) continue;
       this.#interest.add(key);
-      added.add(key);
+      this.#readNewlyWanted(key);
     }
     const waits: Promise<void>[] = [];
     for (const key of wait) {
-      if (!this.#interest.has(key)) continue;
-      const running = this.#fetches.get(key);
+      const running = this.#interest.has(key) ? this.#fetches.get(key) : undefined;
       if (running !== undefined) waits.push(running.done);
-      else if (added.has(key) && this.#meta.has(key) && !this.#current(key)) waits.push(this.#fetch(key));
     }
-    // Newly wanted keys nobody waits for are read all the same.
-    for (const key of added) if (!this.#fetches.has(key) && this.#meta.has(key) && !this.#current(key)) void this.#fetch(key);
     await Promise.all(waits);
   }
 
@@ -179,6 +172,16 @@ export class ReferencedObjects {
     const [namespace, name] = splitKey(key);
     const held = this.#o.table.get(this.#o.kind, namespace, name);
     return held !== undefined && held.metadata.resourceVersion === this.#meta.get(key);
+  }
+
+  /**
+   * A key just added to the interest set: read it, unless it is held current.
+   * A read still running began while the key was unwanted (removed and added
+   * again meanwhile) and may already have passed its last check and stored
+   * nothing: it reads once more (#fetch).
+   */
+  #readNewlyWanted(key: string): void {
+    if (this.#fetches.has(key) || (this.#meta.has(key) && !this.#current(key))) void this.#fetch(key);
   }
 
   /** One GET at a time per object; a request during one makes it read once more after. */

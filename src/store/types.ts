@@ -71,7 +71,9 @@ export interface Store {
   setInterest?(kind: 'Secret' | 'ConfigMap', keys: ReadonlySet<string>): void | Promise<void>;
   /**
    * The same as a change: `add` wanted from now, `remove` no longer. Resolves
-   * once the objects of `wait` (default `add`) are readable.
+   * once the objects of `wait` (default `add`) are readable. The change is
+   * applied before the call returns (before any await), so changes sent by
+   * concurrent reconciles apply in the order they were sent.
    */
   changeInterest?(kind: 'Secret' | 'ConfigMap', add: readonly string[], remove: readonly string[], wait?: readonly string[]): void | Promise<void>;
   /**

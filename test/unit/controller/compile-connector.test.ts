@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { beforeAll, describe, it } from '@jest/globals';
-import { compileConnector, type SecretLookup } from '../../../src/controller/compile-connector.ts';
+import { compileConnector, referencedSecretNames, type SecretLookup } from '../../../src/controller/compile-connector.ts';
 import { generateSigningIdentity, type SigningIdentity } from '../../../src/demo-idp/keys.ts';
 import { connector } from './fixtures.ts';
 
@@ -290,6 +290,14 @@ describe('compileConnector re-checks what admission checked', () => {
       return c;
     };
     const configMaps = (map: Record<string, Record<string, string>>) => secrets(map);
+
+    it('lists a metadata file in a Secret among the Secrets it read, so a rotation of it reconciles the connector', () => {
+      const c = fromMetadata({ secretRef: { name: 'idp-md', key: 'metadata.xml' }, signingCertificates: [{ secretRef: { name: 'fed', key: 'tls.crt' } }] });
+      const out = compileConnector({ ...base, connector: c, secret: secrets({ 'idp-md': { 'metadata.xml': doc([fresh]) }, fed: { 'tls.crt': fresh.certPem } }) });
+      assert.deepEqual(out.secretNames.sort(), ['fed', 'idp-md']);
+      // Every Secret the controller declares before compiling is one the compile indexes (else it is read but never watched).
+      assert.deepEqual([...referencedSecretNames(c)].sort(), out.secretNames.sort());
+    });
 
     it('fills entityID, SSO endpoint and binding, SLO, certificates (all of them) and the NameID format from a ConfigMap, and says so in status', () => {
       const out = compileConnector({

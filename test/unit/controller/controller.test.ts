@@ -269,6 +269,28 @@ describe('Controller: interest in Secrets, counted', () => {
   });
 });
 
+describe('Controller: IdP metadata in a Secret', () => {
+  it('a rotation of the metadata Secret (a new IdP key, the old one withdrawn) reaches the registry', async () => {
+    const body = (pem: string) => pem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, '');
+    const doc = (key: SigningIdentity) =>
+      `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.example.test/md"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">` +
+      `<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>${body(key.certPem)}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>` +
+      `<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://idp.example.test/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>`;
+    const c = connector('m');
+    (c.spec.saml as Record<string, unknown>).idp = { metadata: { secretRef: { name: 'idp-md', key: 'metadata.xml' } } };
+    const t = await setup([secret('idp-md', { 'metadata.xml': doc(idp) }), c]);
+    const fingerprints = () => t.registry.current().connectors.get('default/m')?.saml?.idp.certificates.map((x) => x.fingerprint);
+    const before = fingerprints();
+    assert.equal(before?.length, 1);
+    t.store.upsert(obj(secret('idp-md', { 'metadata.xml': doc(next) })));
+    await t.controller.idle();
+    const after = fingerprints();
+    assert.equal(after?.length, 1);
+    assert.notDeepEqual(after, before, 'the withdrawn key is no longer trusted');
+    await t.controller.stop();
+  });
+});
+
 describe('Controller start', () => {
   it('reconciles nothing and writes no status until the store has synced (a connector listed before its Secret is never SecretNotFound)', async () => {
     // Like the Kubernetes store: the connectors' list may arrive before the Secrets'.

@@ -94,6 +94,33 @@ describe('KubernetesStore: Secret data only for referenced Secrets', () => {
     );
   });
 
+  it('a Secret wanted again while the read begun for it before is ending is read again, whenever that falls', async () => {
+    // The interleaving: a read runs; the key is dropped; the read ends and
+    // stores nothing (unwanted); the key is wanted again before the read is
+    // done with. For each number of microtasks between the end of the GET and
+    // the new interest, the Secret must end up held.
+    for (let ticks = 0; ticks <= 8; ticks++) {
+      const { transport, store } = await started([meta('a', 's1', '90')]);
+      transport.objects.set('/api/v1/namespaces/a/secrets/s1', () => secret('a', 's1', '90', 'one'));
+      let open!: () => void;
+      const gate = new Promise<void>((r) => (open = r));
+      let began = 0;
+      const get = transport.getJSON.bind(transport);
+      transport.getJSON = async (path, options) => {
+        if (path.endsWith('/secrets/s1') && began++ === 0) await gate;
+        return get(path, options);
+      };
+      void store.changeInterest('Secret', ['a/s1'], [], []);
+      await until(() => began > 0, 'the GET');
+      await store.changeInterest('Secret', [], ['a/s1']);
+      open();
+      for (let i = 0; i < ticks; i++) await Promise.resolve();
+      await store.changeInterest('Secret', ['a/s1'], [], ['a/s1']);
+      await until(() => store.get('Secret', 'a', 's1')?.data?.v === b64('one'), `held again (${ticks} microtasks)`);
+      await store.stop();
+    }
+  });
+
   it('reads a Secret when interest is gained, announces it, and keeps no second copy of its data', async () => {
     const { transport, store, events } = await started([meta('a', 's1', '90'), meta('a', 's2', '91')]);
     transport.objects.set('/api/v1/namespaces/a/secrets/s1', () => secret('a', 's1', '90', 'one'));
