@@ -21,6 +21,8 @@
 //      afterwards, so the cache holds what it says.
 //   4. The operator's status and Event writes per second as the apiserver's
 //      audit log counts them, against --kube-qps.
+//   5. The 1,000 new connectors and Secrets deleted again, the operator
+//      watching: until the registry no longer serves them, and its CPU.
 //
 // Figures are timings on a shared machine: noisy. Sizes by environment:
 // SCALE_CONNECTORS (1000), SCALE_BINDINGS (100000), SCALE_BURST (15000),
@@ -446,13 +448,17 @@ async function main(): Promise<number> {
     const peak = peakPerSecond(times);
     report(`status and Event writes: ${times.length}, most in any one second`, String(peak), `<= --kube-qps ${QPS}`, peak <= QPS);
 
-    // The new connectors go again, so the cache holds what it says.
-    await op.destroy();
-    op = undefined;
+    // 5. The new connectors go again (so the cache holds what it says), with the operator watching.
+    const deleteCpu0 = cpuMs(op.pid);
     await pool(CONNECTORS, CREATE_CONCURRENCY, async (i) => {
       await kubeRequest(cp!, 'DELETE', `${connectorsPath(NEW_NS)}/c${i}`);
       await kubeRequest(cp!, 'DELETE', `/api/v1/namespaces/${NEW_NS}/secrets/idp-c${i}`);
     });
+    const lastDelete = performance.now();
+    await pollFor('the deleted connectors gone', async () => (await metric(op!, 'sso_connectors', 'state="ready"')) === CONNECTORS, 300_000, 100);
+    report(`${CONNECTORS} connectors and Secrets deleted: gone from the registry after the last delete; the operator's CPU for it all`, `${fmtS(performance.now() - lastDelete)}; ${fmtS(cpuMs(op.pid) - deleteCpu0)}`);
+    await op.destroy();
+    op = undefined;
     return 0;
   } finally {
     clearTimeout(limit);
