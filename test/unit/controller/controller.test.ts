@@ -19,6 +19,22 @@ beforeAll(async () => {
 
 const obj = (o: unknown) => o as StoredObject;
 
+/** Like the Kubernetes store: a Secret's data is there only once it is in the interest set; what it was told is kept. */
+class InterestStore extends MemoryStore {
+  interest = new Set<string>();
+  told: string[] = [];
+  override get(kind: Parameters<MemoryStore['get']>[0], namespace: string, name: string) {
+    if (kind === 'Secret' && !this.interest.has(`${namespace}/${name}`)) return undefined;
+    return super.get(kind, namespace, name);
+  }
+  changeInterest(kind: 'Secret' | 'ConfigMap', add: readonly string[], remove: readonly string[]): void {
+    if (kind !== 'Secret') return;
+    for (const k of remove) this.interest.delete(k);
+    for (const k of add) this.interest.add(k);
+    if (add.length + remove.length > 0) this.told.push(`+${add.join(',')} -${remove.join(',')}`);
+  }
+}
+
 async function setup(objects: unknown[]) {
   const store = new MemoryStore({ objects: objects.map(obj) });
   const registry = new Registry();
@@ -194,19 +210,6 @@ describe('Controller events', () => {
   });
 
   it('declares every Secret a connector reads (IdP certificates and the SP signing key) before compiling it', async () => {
-    // Like the Kubernetes store: a Secret's data is there only once it is in the interest set.
-    class InterestStore extends MemoryStore {
-      interest = new Set<string>();
-      override get(kind: Parameters<MemoryStore['get']>[0], namespace: string, name: string) {
-        if (kind === 'Secret' && !this.interest.has(`${namespace}/${name}`)) return undefined;
-        return super.get(kind, namespace, name);
-      }
-      changeInterest(kind: 'Secret' | 'ConfigMap', add: readonly string[], remove: readonly string[]): void {
-        if (kind !== 'Secret') return;
-        for (const k of remove) this.interest.delete(k);
-        for (const k of add) this.interest.add(k);
-      }
-    }
     const store = new InterestStore({
       objects: [
         secret('idp-cert', { 'tls.crt': idp.certPem }),
@@ -231,20 +234,6 @@ describe('Controller events', () => {
 
 describe('Controller: interest in Secrets, counted', () => {
   it('keeps a Secret two connectors read until neither does; a connector switched to another Secret gives up the first', async () => {
-    class InterestStore extends MemoryStore {
-      interest = new Set<string>();
-      told: string[] = [];
-      override get(kind: Parameters<MemoryStore['get']>[0], namespace: string, name: string) {
-        if (kind === 'Secret' && !this.interest.has(`${namespace}/${name}`)) return undefined;
-        return super.get(kind, namespace, name);
-      }
-      changeInterest(kind: 'Secret' | 'ConfigMap', add: readonly string[], remove: readonly string[]): void {
-        if (kind !== 'Secret') return;
-        for (const k of remove) this.interest.delete(k);
-        for (const k of add) this.interest.add(k);
-        if (add.length + remove.length > 0) this.told.push(`+${add.join(',')} -${remove.join(',')}`);
-      }
-    }
     const shared = { idp: { certificates: [{ secretRef: { name: 'shared', key: 'tls.crt' } }] } };
     const store = new InterestStore({ objects: [secret('shared', { 'tls.crt': idp.certPem }), secret('own', { 'tls.crt': next.certPem }), connector('a', {}, shared), connector('b', {}, shared)].map(obj) });
     const registry = new Registry();
