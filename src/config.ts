@@ -27,6 +27,8 @@ export interface RunConfig {
   kubeQPS?: number;
   /** Sign-in requests per second per client address / per connector (src/server/rate-limit.ts); absent: no limit. */
   rateLimit?: { perAddress?: number; perConnector?: number };
+  /** Seconds a client gets to send a whole request to the public listener (default REQUEST_TIMEOUT_MS in public-app.ts, 60 s). */
+  requestTimeoutSeconds?: number;
 }
 
 /**
@@ -63,6 +65,7 @@ const FLAGS = {
   'kube-qps': { type: 'string' },
   'rate-limit-per-address': { type: 'string' },
   'rate-limit-per-connector': { type: 'string' },
+  'request-timeout': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -89,6 +92,8 @@ export const USAGE = `Usage: sso-operator run [flags]
   --rate-limit-per-address N    at most N sign-in requests per second (bursts of 2N) per client address on the
                                 login, ACS and callback endpoints, then 429 RateLimited with Retry-After (default off)
   --rate-limit-per-connector N  the same per connector, whatever the address (default off)
+  --request-timeout SECONDS     time a client gets to send a whole request, headers and body, to the public
+                                listener, then 408 RequestTimeout (1 to 3600, default 60)
 
 Each flag has an environment variable SSO_<FLAG> (e.g. SSO_PUBLIC_URL); a flag wins over its variable.`;
 
@@ -178,6 +183,10 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     if (!/^(0|[1-9][0-9]{0,5}|1000000)$/.test(raw)) throw new ConfigError(`--${flag} must be a whole number of requests per second from 0 (off) to 1000000, got ${JSON.stringify(raw)}`);
     if (Number(raw) > 0) rateLimit[field] = Number(raw);
   }
+  const timeoutRaw = str('request-timeout');
+  if (timeoutRaw !== undefined && !(/^[1-9][0-9]{0,3}$/.test(timeoutRaw) && Number(timeoutRaw) <= 3600)) {
+    throw new ConfigError(`--request-timeout must be a whole number of seconds from 1 to 3600, got ${JSON.stringify(timeoutRaw)}`);
+  }
   const redisURL = str('redis-url');
   if (redisURL !== undefined && !/^rediss?:\/\/./.test(redisURL)) throw new ConfigError('--redis-url must start with redis:// or rediss://');
 
@@ -206,6 +215,7 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     ...(redisURL !== undefined ? { redisURL } : {}),
     ...(qpsRaw !== undefined ? { kubeQPS: Number(qpsRaw) } : {}),
     ...(rateLimit.perAddress !== undefined || rateLimit.perConnector !== undefined ? { rateLimit } : {}),
+    ...(timeoutRaw !== undefined ? { requestTimeoutSeconds: Number(timeoutRaw) } : {}),
     demoIdp: bool('demo-idp'),
     listen: parseHostPort('listen', str('listen') ?? '0.0.0.0:8080'),
     adminListen: parseHostPort('admin-listen', str('admin-listen') ?? '0.0.0.0:9090'),

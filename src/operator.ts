@@ -124,6 +124,7 @@ export async function serve(input: ServeInput): Promise<Operator> {
         allowedRedirectHosts: config.allowedRedirectHosts,
         trustProxy: config.trustProxy,
         ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}),
+        ...(config.requestTimeoutSeconds !== undefined ? { requestTimeoutMs: config.requestTimeoutSeconds * 1000 } : {}),
       },
     },
     input.appOptions,

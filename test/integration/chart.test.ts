@@ -489,6 +489,7 @@ describe('helm chart charts/sso-operator', () => {
       trustProxy: true,
       logLevel: 'debug',
       kubeQPS: 120,
+      requestTimeoutSeconds: 300,
       rateLimit: { perAddress: 20, perConnector: 500 },
       redis: { existingSecret: 'redis', existingSecretKey: 'url' },
     });
@@ -501,6 +502,7 @@ describe('helm chart charts/sso-operator', () => {
     assert.equal(env.SSO_TRUST_PROXY?.value, 'true');
     assert.equal(env.SSO_LOG_LEVEL?.value, 'debug');
     assert.equal(env.SSO_KUBE_QPS?.value, '120');
+    assert.equal(env.SSO_REQUEST_TIMEOUT?.value, '300');
     assert.equal(env.SSO_RATE_LIMIT_PER_ADDRESS?.value, '20');
     assert.equal(env.SSO_RATE_LIMIT_PER_CONNECTOR?.value, '500');
     assert.deepEqual(env.SSO_REDIS_URL?.valueFrom, { secretKeyRef: { name: 'redis', key: 'url' } });

@@ -69,4 +69,37 @@ describe('stopping with a request stalled in its body', () => {
     assert.ok(op.logs.some((l) => l.msg === 'stopped'));
     op = undefined;
   }, 30_000);
+
+  test('--request-timeout sets the limit: a body stalled past it gets its 408 RequestTimeout, on both paths', async () => {
+    const idp = await signingIdentity('idp');
+    op = await startTestOperator({ manifests: { 'demo.yaml': connectorYaml(idp.certPem) }, requestTimeoutSeconds: 1 });
+    const server = op.operator.publicApp.server;
+    assert.equal(server.requestTimeout, 1000);
+    assert.equal(server.headersTimeout, 1000);
+    await waitFor(async () => (await fetch(`${op!.baseURL}/saml/default/demo/metadata`)).status === 200);
+    const { port } = new URL(op.baseURL);
+    const t0 = Date.now();
+    const answers = await Promise.all(
+      ['__Host-sso_state=x; sso_state=x', ''].map(
+        (cookie) =>
+          new Promise<{ head: string; ms: number }>((resolve, reject) => {
+            const socket = connect(Number(port), '127.0.0.1');
+            const headers = [`host: 127.0.0.1:${port}`, 'content-type: application/x-www-form-urlencoded', 'content-length: 100000', ...(cookie ? [`cookie: ${cookie}`] : [])];
+            socket.write(`POST /saml/default/demo/acs HTTP/1.1\r\n${headers.join('\r\n')}\r\n\r\nSAMLResponse=${'A'.repeat(10_000)}`);
+            let got = '';
+            socket.on('data', (c: Buffer) => (got += c.toString('latin1')));
+            socket.on('close', () => resolve({ head: got.split('\r\n')[0] ?? '', ms: Date.now() - t0 }));
+            socket.on('error', () => undefined);
+            socket.setTimeout(10_000, () => reject(new Error('no answer within 10 s')));
+          }),
+      ),
+    );
+    for (const a of answers) {
+      assert.equal(a.head, 'HTTP/1.1 408 Request Timeout');
+      // Node checks the limit every quarter of it (at least every 100 ms).
+      assert.ok(a.ms >= 900 && a.ms < 4000, `answered after ${a.ms} ms`);
+    }
+    await op.stop();
+    op = undefined;
+  }, 30_000);
 });

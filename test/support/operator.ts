@@ -34,6 +34,8 @@ export interface TestOperatorOptions {
   logLevel?: string;
   /** Host name of the public URL (default 127.0.0.1; browsers treat `localhost` as a secure context). */
   publicHost?: string;
+  /** --request-timeout, in seconds. */
+  requestTimeoutSeconds?: number;
 }
 
 export async function startTestOperator(opts: TestOperatorOptions = {}): Promise<TestOperator> {
@@ -65,6 +67,7 @@ export async function startTestOperator(opts: TestOperatorOptions = {}): Promise
     stateDir,
     namespaces: [],
     ...(opts.cookieDomain ? { cookieDomain: opts.cookieDomain } : {}),
+    ...(opts.requestTimeoutSeconds !== undefined ? { requestTimeoutSeconds: opts.requestTimeoutSeconds } : {}),
   };
   const operator = await startStandalone(config, createLogger(config.logLevel, capture.stream));
   return {

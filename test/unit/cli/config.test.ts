@@ -62,6 +62,16 @@ describe('cluster flags', () => {
     assert.throws(() => parse(['--manifests', 'examples', '--kube-qps', '5']), (e: Error) => e instanceof ConfigError && /cluster mode/.test(e.message));
   });
 
+  it('takes --request-timeout (or SSO_REQUEST_TIMEOUT) in whole seconds from 1 to 3600', () => {
+    assert.equal(parse([]).requestTimeoutSeconds, undefined, 'default applied by the listener (60 s)');
+    assert.equal(parse(['--request-timeout', '300']).requestTimeoutSeconds, 300);
+    assert.equal(parse([], { SSO_REQUEST_TIMEOUT: '3600' }).requestTimeoutSeconds, 3600);
+    assert.equal(parse(['--manifests', 'examples', '--request-timeout', '1']).requestTimeoutSeconds, 1, 'both modes');
+    for (const bad of ['0', '-1', '1.5', '3601', '01', '60s', '']) {
+      assert.throws(() => parse(['--request-timeout', bad]), (e: Error) => e instanceof ConfigError && /--request-timeout/.test(e.message), JSON.stringify(bad));
+    }
+  });
+
   it('leaves rate limits off unless --rate-limit-per-address / --rate-limit-per-connector (or their variables) set one', () => {
     assert.equal(parse([]).rateLimit, undefined);
     assert.equal(parse(['--rate-limit-per-address', '0']).rateLimit, undefined, '0 is off');
