@@ -1,5 +1,6 @@
 // Secrets (or ConfigMaps) whose data the store holds only while the
-// controller says a connector references them (setInterest).
+// controller says a connector references them (changeInterest; the
+// controller counts who wants what, controller/interest.ts).
 //
 // The informer lists and watches PartialObjectMetadata only, so the data of
 // an unreferenced Secret never reaches this process; what is kept per
@@ -51,7 +52,7 @@ export class ReferencedObjects {
   readonly #o: ReferencedObjectsOptions;
   /** Every object the metadata informers know of: key -> resourceVersion. */
   readonly #meta = new Map<string, string | undefined>();
-  #interest = new Set<string>();
+  readonly #interest = new Set<string>();
   readonly #fetches = new Map<string, Fetch>();
   readonly #retries = new Map<string, { timer?: NodeJS.Timeout; backoff: Backoff }>();
   /** GETs in flight, and the reads waiting for a slot. */
@@ -77,31 +78,6 @@ export class ReferencedObjects {
         else this.#seen(object);
       },
     };
-  }
-
-  /**
-   * Replaces the interest set. Resolves once every referenced object that
-   * exists has been read (or its read failed and a retry is scheduled).
-   */
-  async setInterest(keys: ReadonlySet<string>): Promise<void> {
-    const next = new Set(keys);
-    for (const key of this.#interest) {
-      if (next.has(key)) continue;
-      this.#cancelRetry(key);
-      const [namespace, name] = splitKey(key);
-      this.#o.table.delete(this.#o.kind, namespace, name);
-    }
-    const previous = this.#interest;
-    this.#interest = next;
-    const waits: Promise<void>[] = [];
-    for (const key of next) {
-      // A key wanted before is kept current by the watch (#seen) and its
-      // retries: only a newly wanted one may need a read.
-      if (!previous.has(key)) this.#readNewlyWanted(key);
-      const running = this.#fetches.get(key);
-      if (running !== undefined) waits.push(running.done);
-    }
-    await Promise.all(waits);
   }
 
   /**

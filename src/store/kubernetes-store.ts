@@ -206,15 +206,11 @@ export class KubernetesStore extends TableBackedStore<KubeObjectTable> implement
   }
 
   /**
-   * The Secrets or ConfigMaps (`namespace/name`) whose data the controller
-   * needs. Others are dropped; new ones are read, announced with an upsert,
-   * and the promise resolves once they are readable.
+   * Which Secrets or ConfigMaps (`namespace/name`) the controller needs, by
+   * what changed: `add` are read and announced with an upsert, `remove` are
+   * dropped (announced with a delete); resolves once the objects of `wait`
+   * (default `add`) are readable.
    */
-  setInterest(kind: ReferencedKind, keys: ReadonlySet<string>): Promise<void> {
-    return this.#referenced[kind].setInterest(keys);
-  }
-
-  /** The same by what changed (the controller's way): resolves once the objects of `wait` are readable. */
   changeInterest(kind: ReferencedKind, add: readonly string[], remove: readonly string[], wait?: readonly string[]): Promise<void> {
     return this.#referenced[kind].changeInterest(add, remove, wait);
   }

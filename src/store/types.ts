@@ -64,14 +64,11 @@ export interface Store {
   /** Documents or objects currently refused by admission. */
   problems(): SourceProblem[];
   /**
-   * Which Secrets / ConfigMaps (`ns/name`) the controller reads. A store that
-   * keeps data only for those (the Kubernetes store) loads what is new and
-   * resolves once it is readable; stores that hold everything ignore it.
-   */
-  setInterest?(kind: 'Secret' | 'ConfigMap', keys: ReadonlySet<string>): void | Promise<void>;
-  /**
-   * The same as a change: `add` wanted from now, `remove` no longer. Resolves
-   * once the objects of `wait` (default `add`) are readable. The change is
+   * Which Secrets / ConfigMaps (`ns/name`) the controller reads, as a change:
+   * `add` wanted from now, `remove` no longer. A store that keeps data only
+   * for those (the Kubernetes store) loads what is new; stores that hold
+   * everything leave it out. Resolves once the objects of `wait` (default
+   * `add`) are readable. The change is
    * applied before the call returns (before any await), so changes sent by
    * concurrent reconciles apply in the order they were sent.
    */

@@ -286,8 +286,8 @@ describe('KubernetesStore on a real apiserver', () => {
     assert.equal(store.get('Secret', 'team-a', 'idp-cert'), undefined);
 
     let mark = rec.mark();
-    await store.setInterest('Secret', new Set(['team-a/idp-cert']));
-    // Readable as soon as setInterest resolves, and announced.
+    await store.changeInterest('Secret', ['team-a/idp-cert'], []);
+    // Readable as soon as changeInterest resolves, and announced.
     assert.equal(store.get('Secret', 'team-a', 'idp-cert')?.data?.['tls.crt'], b64('cert-1'));
     const gained = await rec.wait(mark, 'upsert', 'Secret', 'team-a', 'idp-cert', 1000);
     assert.equal(gained.event.object.data?.['tls.crt'], b64('cert-1'));
@@ -309,13 +309,13 @@ describe('KubernetesStore on a real apiserver', () => {
 
     // Losing interest drops the data.
     mark = rec.mark();
-    await store.setInterest('Secret', new Set());
+    await store.changeInterest('Secret', [], ['team-a/idp-cert']);
     assert.equal(entry('team-a/idp-cert')?.hasData, false);
     assert.equal(store.get('Secret', 'team-a', 'idp-cert'), undefined);
     await rec.wait(mark, 'delete', 'Secret', 'team-a', 'idp-cert', 1000);
 
     // Deleting a referenced Secret is a delete event.
-    await store.setInterest('Secret', new Set(['team-a/idp-cert']));
+    await store.changeInterest('Secret', ['team-a/idp-cert'], []);
     mark = rec.mark();
     const td = Date.now();
     await ok(kubeRequest(cp, 'DELETE', secretPath('team-a', 'idp-cert')), 'delete secret');
@@ -325,7 +325,7 @@ describe('KubernetesStore on a real apiserver', () => {
 
     // A referenced Secret that appears later is read when it appears.
     mark = rec.mark();
-    await store.setInterest('Secret', new Set(['team-a/idp-cert']));
+    await store.changeInterest('Secret', ['team-a/idp-cert'], []);
     await ok(kubeRequest(cp, 'POST', secretPath('team-a'), { metadata: { name: 'idp-cert' }, data: { 'tls.crt': b64('cert-3') } }), 'secret');
     const appeared = await rec.wait(mark, 'upsert', 'Secret', 'team-a', 'idp-cert', 1000);
     assert.equal(appeared.event.object.data?.['tls.crt'], b64('cert-3'));
@@ -428,7 +428,7 @@ describe('KubernetesStore on a real apiserver', () => {
     const r = recorder(s);
     try {
       await s.start();
-      await s.setInterest('Secret', new Set([`${ns}/doomed-cert`]));
+      await s.changeInterest('Secret', [`${ns}/doomed-cert`], []);
       assert.ok(s.get('SsoConnector', ns, 'doomed'));
       assert.ok(s.get('Secret', ns, 'doomed-cert'));
 

@@ -124,7 +124,7 @@ describe('KubernetesStore: Secret data only for referenced Secrets', () => {
   it('reads a Secret when interest is gained, announces it, and keeps no second copy of its data', async () => {
     const { transport, store, events } = await started([meta('a', 's1', '90'), meta('a', 's2', '91')]);
     transport.objects.set('/api/v1/namespaces/a/secrets/s1', () => secret('a', 's1', '90', 'one'));
-    await store.setInterest('Secret', new Set(['a/s1', 'a/missing']));
+    await store.changeInterest('Secret', ['a/s1', 'a/missing'], []);
     assert.deepEqual(gets(transport), ['/api/v1/namespaces/a/secrets/s1']);
     const s1 = store.get('Secret', 'a', 's1');
     assert.equal(s1?.data?.v, b64('one'));
@@ -144,8 +144,8 @@ describe('KubernetesStore: Secret data only for referenced Secrets', () => {
     let value = 'one';
     let rv = '90';
     transport.objects.set('/api/v1/namespaces/a/secrets/s1', () => secret('a', 's1', rv, value));
-    await store.setInterest('Secret', new Set(['a/s1']));
-    await store.setInterest('Secret', new Set(['a/s1'])); // same set: no second read
+    await store.changeInterest('Secret', ['a/s1'], []);
+    await store.changeInterest('Secret', ['a/s1'], []); // wanted already: no second read
     assert.equal(gets(transport).length, 1);
     value = 'two';
     rv = '95';
@@ -164,8 +164,8 @@ describe('KubernetesStore: Secret data only for referenced Secrets', () => {
   it('drops the data and announces a delete when interest is lost', async () => {
     const { transport, store, events } = await started([meta('a', 's1', '90')]);
     transport.objects.set('/api/v1/namespaces/a/secrets/s1', () => secret('a', 's1', '90', 'one'));
-    await store.setInterest('Secret', new Set(['a/s1']));
-    await store.setInterest('Secret', new Set());
+    await store.changeInterest('Secret', ['a/s1'], []);
+    await store.changeInterest('Secret', [], ['a/s1']);
     assert.equal(store.get('Secret', 'a', 's1'), undefined);
     assert.deepEqual(store.debugCache(), [{ key: 'a/s1', resourceVersion: '90', interested: false, hasData: false }]);
     assert.deepEqual(names(events), ['upsert Secret a/s1', 'delete Secret a/s1']);
@@ -173,7 +173,7 @@ describe('KubernetesStore: Secret data only for referenced Secrets', () => {
 
   it('reads a referenced Secret that appears later, and emits a delete when it goes', async () => {
     const { transport, store, events, watch } = await started();
-    await store.setInterest('Secret', new Set(['a/late']));
+    await store.changeInterest('Secret', ['a/late'], []);
     assert.deepEqual(gets(transport), []);
     transport.objects.set('/api/v1/namespaces/a/secrets/late', () => secret('a', 'late', '101', 'v'));
     watch.send('ADDED', meta('a', 'late', '101'));
@@ -185,14 +185,14 @@ describe('KubernetesStore: Secret data only for referenced Secrets', () => {
     assert.deepEqual(store.debugCache(), []);
   });
 
-  it('retries a failed read with backoff, without blocking setInterest', async () => {
+  it('retries a failed read with backoff, without blocking changeInterest', async () => {
     const { transport, store, events } = await started([meta('a', 's1', '90')]);
     let failures = 2;
     transport.objects.set('/api/v1/namespaces/a/secrets/s1', () => {
       if (failures-- > 0) throw new KubeHttpError(503, undefined, 'HTTP 503: unavailable');
       return secret('a', 's1', '90', 'one');
     });
-    await store.setInterest('Secret', new Set(['a/s1']));
+    await store.changeInterest('Secret', ['a/s1'], []);
     assert.equal(store.get('Secret', 'a', 's1'), undefined);
     await until(() => events.length === 1, 'the read after retries');
     assert.equal(gets(transport).length, 3);
@@ -200,7 +200,7 @@ describe('KubernetesStore: Secret data only for referenced Secrets', () => {
 
   it('a Secret deleted between the watch event and the read is not served', async () => {
     const { transport, store, events } = await started([meta('a', 's1', '90')]);
-    await store.setInterest('Secret', new Set(['a/s1'])); // no object behind the path: 404
+    await store.changeInterest('Secret', ['a/s1'], []); // no object behind the path: 404
     assert.equal(store.get('Secret', 'a', 's1'), undefined);
     assert.deepEqual(events, []);
     assert.equal(gets(transport).length, 1);
@@ -220,13 +220,13 @@ describe('KubernetesStore: Secret data only for referenced Secrets', () => {
       return get(path, options);
     };
     for (let i = 0; i < 100; i++) transport.objects.set(`/api/v1/namespaces/a/secrets/s${i}`, () => secret('a', `s${i}`, String(200 + i), `v${i}`));
-    await store.setInterest('Secret', new Set(metas.map((m) => `a/${m.metadata.name}`)));
-    assert.equal(store.debugCache().filter((e) => e.hasData).length, 100, 'every one read before setInterest resolved');
+    await store.changeInterest('Secret', metas.map((m) => `a/${m.metadata.name}`), []);
+    assert.equal(store.debugCache().filter((e) => e.hasData).length, 100, 'every one read before changeInterest resolved');
     assert.ok(most > 1, `read in parallel (at most ${most} at once)`);
     assert.ok(most <= 16, `${most} reads at once`);
     // Asked again with the same set: nothing is read twice.
     const before = gets(transport).length;
-    await store.setInterest('Secret', new Set(metas.map((m) => `a/${m.metadata.name}`)));
+    await store.changeInterest('Secret', metas.map((m) => `a/${m.metadata.name}`), []);
     assert.equal(gets(transport).length, before);
   });
 });

@@ -208,7 +208,7 @@ describe('KubernetesStore (fake apiserver)', () => {
     });
     const { store } = makeStore(transport, { backoff: { initialMs: 60_000, maxMs: 60_000 } });
     await store.start();
-    await store.setInterest('Secret', new Set(['a/s']));
+    await store.changeInterest('Secret', ['a/s'], []);
     for (const base of ALL) await transport.openWatch(base);
     assert.ok(timers() > baseline);
     await store.stop();
