@@ -140,14 +140,13 @@ export class StatusWriter {
     // what the controller computed). A replica that becomes leader has the
     // controller publish every binding status again
     // (Controller.republishBindingStatuses), so a follower needs no copy.
-    if (kind === 'UserBinding' && !this.#queue.busy(key) && (!this.#isLeader() || (this.#o.observed !== undefined && isDeepStrictEqual(this.#o.observed(kind, namespace, name), status)))) {
+    if (kind === 'UserBinding' && !this.#queue.busy(key) && (!this.#isLeader() || this.#carried(kind, namespace, name, status))) {
       this.#desired.delete(key);
       this.#written.delete(key);
       return;
     }
     this.#desired.set(key, { kind, namespace, name, uid, status });
-    const written = this.#written.get(key);
-    if (this.#isLeader() && !(written !== undefined && written.uid === uid && isDeepStrictEqual(written.status, status))) this.#queue.add(key, kind);
+    if (this.#isLeader() && !this.#wrote(key, uid, status)) this.#queue.add(key, kind);
     this.#watchBacklog();
   }
 
@@ -177,9 +176,19 @@ export class StatusWriter {
     if (!this.#isLeader()) return false;
     const key = objectKey(kind, namespace, name);
     if (this.#queue.busy(key)) return false;
-    if (kind === 'UserBinding' && this.#o.observed !== undefined && isDeepStrictEqual(this.#o.observed(kind, namespace, name), status)) return false;
+    if (kind === 'UserBinding' && this.#carried(kind, namespace, name, status)) return false;
+    return !this.#wrote(key, uid, status);
+  }
+
+  /** The object carries this status already, as the store last saw it. */
+  #carried(kind: StatusKind, namespace: string, name: string, status: Record<string, unknown>): boolean {
+    return this.#o.observed !== undefined && isDeepStrictEqual(this.#o.observed(kind, namespace, name), status);
+  }
+
+  /** This term wrote this very status to this very object (same uid). */
+  #wrote(key: string, uid: string | undefined, status: Record<string, unknown>): boolean {
     const written = this.#written.get(key);
-    return !(written !== undefined && written.uid === uid && isDeepStrictEqual(written.status, status));
+    return written !== undefined && written.uid === uid && isDeepStrictEqual(written.status, status);
   }
 
   /** The status this replica last wants for the object (pending or written this term), if it keeps one. */
