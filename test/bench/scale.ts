@@ -37,6 +37,7 @@ import { join } from 'node:path';
 import { DEFAULT_KUBE_QPS } from '../../src/config.ts';
 import type { SigningIdentity } from '../../src/demo-idp/keys.ts';
 import { startReplica, type Replica } from '../support/fault-tools.ts';
+import { cpuMsOf } from './local-operator.ts';
 import { createNamespaces, GROUP_VERSION, installCrds, pollFor, sleep, type K8sObject } from '../support/cluster-fixtures.ts';
 import { auditFlags, auditedWrites, peakPerSecond } from '../support/apiserver-audit.ts';
 import { kubeRequest, startControlPlane, type ControlPlane } from '../support/kube.ts';
@@ -189,12 +190,6 @@ async function metric(op: Replica, name: string, labels: string): Promise<number
 function rssBytes(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : Number.NaN;
-}
-
-/** CPU time of a process so far (user + system), in ms. */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
 /** Busy and total time of all cores so far (/proc/stat, in clock ticks). */
@@ -399,7 +394,7 @@ async function main(): Promise<number> {
     let changed = 0;
     let burstDone = false;
     const round = Date.now() % 1000;
-    const burstCpu0 = cpuMs(op.pid);
+    const burstCpu0 = cpuMsOf(op.pid);
     const burstTicks0 = machineTicks();
     const burstT0 = performance.now();
     const burst = pool(BURST, CREATE_CONCURRENCY, async (i) => {
@@ -411,7 +406,7 @@ async function main(): Promise<number> {
     const during = await rotations(0, 300, () => burstDone);
     const burstMs = await burst;
     const burstWall = performance.now() - burstT0;
-    const operatorShare = (cpuMs(op.pid) - burstCpu0) / burstWall;
+    const operatorShare = (cpuMsOf(op.pid) - burstCpu0) / burstWall;
     const ticks = machineTicks();
     const machineBusy = (ticks.busy - burstTicks0.busy) / (ticks.total - burstTicks0.total);
     const backlog = await metric(op, 'sso_queue_depth', 'queue="status_bindings"');
@@ -449,14 +444,14 @@ async function main(): Promise<number> {
     report(`status and Event writes: ${times.length}, most in any one second`, String(peak), `<= --kube-qps ${QPS}`, peak <= QPS);
 
     // 5. The new connectors go again (so the cache holds what it says), with the operator watching.
-    const deleteCpu0 = cpuMs(op.pid);
+    const deleteCpu0 = cpuMsOf(op.pid);
     await pool(CONNECTORS, CREATE_CONCURRENCY, async (i) => {
       await kubeRequest(cp!, 'DELETE', `${connectorsPath(NEW_NS)}/c${i}`);
       await kubeRequest(cp!, 'DELETE', `/api/v1/namespaces/${NEW_NS}/secrets/idp-c${i}`);
     });
     const lastDelete = performance.now();
     await pollFor('the deleted connectors gone', async () => (await metric(op!, 'sso_connectors', 'state="ready"')) === CONNECTORS, 300_000, 100);
-    report(`${CONNECTORS} connectors and Secrets deleted: gone from the registry after the last delete; the operator's CPU for it all`, `${fmtS(performance.now() - lastDelete)}; ${fmtS(cpuMs(op.pid) - deleteCpu0)}`);
+    report(`${CONNECTORS} connectors and Secrets deleted: gone from the registry after the last delete; the operator's CPU for it all`, `${fmtS(performance.now() - lastDelete)}; ${fmtS(cpuMsOf(op.pid) - deleteCpu0)}`);
     await op.destroy();
     op = undefined;
     return 0;
